@@ -1,0 +1,37 @@
+//! Generates include/kano_tokenizer.h from src/ffi with cbindgen. The header is committed; CI
+//! regenerates it and fails if it changed.
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
+    let version = |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets the version");
+    config.after_includes = Some(format!(
+        "\n#define KANO_VERSION_MAJOR {}\n#define KANO_VERSION_MINOR {}\n#define KANO_VERSION_PATCH {}\n",
+        version("MAJOR"),
+        version("MINOR"),
+        version("PATCH")
+    ));
+    // Only src/ffi is parsed: the core's public constants are not part of the C ABI.
+    let mut builder = cbindgen::Builder::new().with_config(config);
+    for file in ["status.rs", "registry.rs", "adapter.rs"] {
+        builder = builder.with_src(crate_dir.join("src").join("ffi").join(file));
+    }
+    let bindings = builder
+        .generate()
+        .expect("cbindgen can read src/ffi");
+
+    let header = crate_dir.join("include").join("kano_tokenizer.h");
+    let mut generated = Vec::new();
+    bindings.write(&mut generated);
+    // Rewrite only on change, so the header's timestamp does not trigger rebuilds downstream.
+    if std::fs::read(&header).ok().as_deref() != Some(generated.as_slice()) {
+        std::fs::create_dir_all(header.parent().expect("include/ has a parent")).expect("create include/");
+        std::fs::write(&header, generated).expect("write include/kano_tokenizer.h");
+    }
+}

@@ -1,0 +1,163 @@
+//! Adapters: a resolved way of counting tokens for one model.
+
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::HeuristicEstimator;
+use crate::huggingface::HfTokenizer;
+use crate::tiktoken::Encoding;
+
+/// What `resolve` accepts: a concrete adapter or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdapterName {
+    Auto,
+    Heuristic,
+    Tiktoken,
+    Huggingface,
+}
+
+impl AdapterName {
+    pub fn parse(name: &str) -> Option<AdapterName> {
+        match name {
+            "auto" => Some(AdapterName::Auto),
+            _ => Method::parse(name).map(AdapterName::from),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterName::Auto => "auto",
+            AdapterName::Heuristic => "heuristic",
+            AdapterName::Tiktoken => "tiktoken",
+            AdapterName::Huggingface => "huggingface",
+        }
+    }
+}
+
+impl From<Method> for AdapterName {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Heuristic => AdapterName::Heuristic,
+            Method::Tiktoken => AdapterName::Tiktoken,
+            Method::Huggingface => AdapterName::Huggingface,
+        }
+    }
+}
+
+/// The adapter that produced a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Heuristic,
+    Tiktoken,
+    Huggingface,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [Method::Heuristic, Method::Tiktoken, Method::Huggingface];
+
+    pub fn parse(name: &str) -> Option<Method> {
+        match name {
+            "heuristic" => Some(Method::Heuristic),
+            "tiktoken" => Some(Method::Tiktoken),
+            "huggingface" => Some(Method::Huggingface),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        AdapterName::from(self).as_str()
+    }
+
+    /// Whether this method's counts are exact.
+    pub fn is_exact(self) -> bool {
+        !matches!(self, Method::Heuristic)
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of counting: the guide's `count`, `is_exact` and `method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub count: u64,
+    pub is_exact: bool,
+    pub method: Method,
+}
+
+#[derive(Clone)]
+pub(crate) enum Engine {
+    Heuristic(HeuristicEstimator),
+    Tiktoken(Encoding),
+    Huggingface { tokenizer: Arc<HfTokenizer>, add_special_tokens: bool },
+}
+
+/// A resolved adapter. It owns (shares) everything it needs, so it stays valid after its
+/// registry is dropped, and counting takes `&self` without locking: share it across threads.
+#[derive(Clone)]
+pub struct Adapter {
+    engine: Engine,
+    model: String,
+}
+
+impl Adapter {
+    pub(crate) fn new(engine: Engine, model: String) -> Self {
+        Adapter { engine, model }
+    }
+
+    /// Which adapter this is (for `auto`, the one that served).
+    pub fn method(&self) -> Method {
+        match self.engine {
+            Engine::Heuristic(_) => Method::Heuristic,
+            Engine::Tiktoken(_) => Method::Tiktoken,
+            Engine::Huggingface { .. } => Method::Huggingface,
+        }
+    }
+
+    /// `"heuristic"`, `"tiktoken"` or `"huggingface"`.
+    pub fn name(&self) -> &'static str {
+        self.method().as_str()
+    }
+
+    /// The resolved encoding (`cl100k_base`), tokenizer (a path or `embedded:ORG/NAME`), or for
+    /// the heuristic the model it was asked for.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn is_exact(&self) -> bool {
+        self.method().is_exact()
+    }
+
+    /// Counts the tokens of `text`.
+    pub fn count(&self, text: &str) -> Result<Count> {
+        let count = match &self.engine {
+            Engine::Heuristic(estimator) => estimator.estimate(text),
+            Engine::Tiktoken(encoding) => encoding.count(text),
+            Engine::Huggingface { tokenizer, add_special_tokens } => tokenizer.count(text, *add_special_tokens)?,
+        };
+        Ok(Count { count, is_exact: self.is_exact(), method: self.method() })
+    }
+
+    /// Counts UTF-8 bytes, rejecting invalid UTF-8 with the offset of the first bad byte.
+    pub fn count_bytes(&self, text: &[u8]) -> Result<Count> {
+        let text = std::str::from_utf8(text).map_err(|e| Error::invalid_utf8("text", e))?;
+        self.count(text)
+    }
+}
+
+impl std::fmt::Debug for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Adapter").field("name", &self.name()).field("model", &self.model).finish()
+    }
+}
+
+pub(crate) fn unknown_adapter(name: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownAdapter,
+        format!("unknown adapter {name:?} (expected auto, heuristic, tiktoken or huggingface)"),
+    )
+}

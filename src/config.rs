@@ -1,0 +1,525 @@
+//! Configuration: the guide's TOML shape, the `KANO_TOKENIZER_*` environment variables and
+//! their precedence.
+//!
+//! Precedence, highest first: explicit arguments (to `resolve`), environment variables, the
+//! config file, defaults. Every problem is reported with the key (or variable), the value and
+//! the reason; unknown keys are errors, so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::adapter::{AdapterName, Method};
+use crate::error::{Error, ErrorKind, Result};
+use crate::tiktoken::EncodingName;
+
+pub const ENV_CONFIG: &str = "KANO_TOKENIZER_CONFIG";
+pub const ENV_ADAPTER: &str = "KANO_TOKENIZER_ADAPTER";
+pub const ENV_MODEL: &str = "KANO_TOKENIZER_MODEL";
+pub const ENV_FALLBACK_CHAIN: &str = "KANO_TOKENIZER_FALLBACK_CHAIN";
+pub const ENV_CHARS_PER_TOKEN: &str = "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN";
+pub const ENV_TIKTOKEN_ENCODING: &str = "KANO_TOKENIZER_TIKTOKEN_ENCODING";
+
+/// Config files larger than this are refused: a tokenizer config is a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
+pub const DEFAULT_FALLBACK_CHAIN: [Method; 3] = [Method::Tiktoken, Method::Huggingface, Method::Heuristic];
+
+/// Where a config value came from (reported by `kano-tokenizer status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    /// A config file at this path.
+    File(PathBuf),
+    /// TOML text given directly.
+    Toml,
+    /// An environment variable.
+    Env(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Toml => f.write_str("toml"),
+            Source::Env(name) => write!(f, "env {name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeuristicConfig {
+    /// Characters per token for non-CJK text; CJK, kana and hangul count one token each.
+    pub chars_per_token: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TiktokenConfig {
+    /// Forces this encoding for every model.
+    pub encoding: Option<EncodingName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HuggingfaceConfig {
+    /// Accepted for compatibility with the guide; counting always uses the Rust `tokenizers`
+    /// pipeline described by `tokenizer.json`.
+    pub use_fast: bool,
+    /// Accepted for compatibility with the guide. No code from a model repository is ever run,
+    /// whatever this says: only `tokenizer.json` is read.
+    pub trust_remote_code: bool,
+    /// Count the post-processor's special tokens (`[CLS]`, `[SEP]`, `<s>`...), as
+    /// `transformers` does by default.
+    pub add_special_tokens: bool,
+    /// The Hugging Face hub cache to search; unset means `$HF_HUB_CACHE`, else `$HF_HOME/hub`,
+    /// else `~/.cache/huggingface/hub`.
+    pub cache_dir: Option<PathBuf>,
+    /// Model names mapped to a `tokenizer.json` file or a directory holding one.
+    pub models: BTreeMap<String, PathBuf>,
+}
+
+impl Default for HuggingfaceConfig {
+    fn default() -> Self {
+        HuggingfaceConfig {
+            use_fast: true,
+            trust_remote_code: false,
+            add_special_tokens: true,
+            cache_dir: None,
+            models: BTreeMap::new(),
+        }
+    }
+}
+
+/// The effective configuration of a registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The adapter used when `resolve` is given none.
+    pub adapter: AdapterName,
+    /// The model used when `resolve` is given none.
+    pub model: Option<String>,
+    /// The adapters `auto` tries, in order.
+    pub fallback_chain: Vec<Method>,
+    pub heuristic: HeuristicConfig,
+    pub tiktoken: TiktokenConfig,
+    pub huggingface: HuggingfaceConfig,
+    sources: BTreeMap<&'static str, Source>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            adapter: AdapterName::Auto,
+            model: None,
+            fallback_chain: DEFAULT_FALLBACK_CHAIN.to_vec(),
+            heuristic: HeuristicConfig { chars_per_token: DEFAULT_CHARS_PER_TOKEN },
+            tiktoken: TiktokenConfig::default(),
+            huggingface: HuggingfaceConfig::default(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// Reads environment variables; tests pass a map instead of the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment. Empty values count as unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+impl Config {
+    /// Where the value of a dotted key (`tokenizer.adapter`, `tokenizer.heuristic.chars_per_token`...)
+    /// came from.
+    pub fn source_of(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// Every dotted key this config knows, with where its value came from.
+    pub fn sources(&self) -> Vec<(&'static str, Source)> {
+        KNOWN_KEYS.iter().map(|k| (*k, self.source_of(k))).collect()
+    }
+
+    /// Parses TOML text in the guide's shape. Relative paths resolve against `base_dir` (the
+    /// config file's folder) or, without one, the working directory.
+    pub fn from_toml_str(text: &str, base_dir: Option<&Path>, origin: Source) -> Result<Config> {
+        let label = match &origin {
+            Source::File(p) => p.display().to_string(),
+            _ => "TOML text".to_string(),
+        };
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
+            Error::new(
+                ErrorKind::Config,
+                format!("{label}:{line}:{column}: TOML syntax error: {}", e.message().trim()),
+            )
+        })?;
+        let mut config = Config::default();
+        let mut problems = Vec::new();
+        config.load_table(&table, base_dir, &origin, &mut problems);
+        finish(&label, problems)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = read_config_file(path)?;
+        Config::from_toml_str(&text, path.parent(), Source::File(path.to_path_buf()))
+    }
+
+    /// The defaults, then the file named by `KANO_TOKENIZER_CONFIG` if set, then the other
+    /// `KANO_TOKENIZER_*` variables.
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Config> {
+        let mut config = match non_empty(env(ENV_CONFIG)) {
+            Some(path) => Config::from_file(Path::new(&path)).map_err(|e| {
+                Error::new(e.kind(), format!("{ENV_CONFIG}={path}: {}", e.message()))
+            })?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// Overrides values with the `KANO_TOKENIZER_*` variables that are set and not empty.
+    pub fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<()> {
+        let mut problems = Vec::new();
+        if let Some(value) = non_empty(env(ENV_ADAPTER)) {
+            match AdapterName::parse(&value) {
+                Some(name) => {
+                    self.adapter = name;
+                    self.sources.insert(KEY_ADAPTER, Source::Env(ENV_ADAPTER));
+                }
+                None => problems.push(format!("{ENV_ADAPTER}={value:?}: {}", unknown_adapter_reason())),
+            }
+        }
+        if let Some(value) = non_empty(env(ENV_MODEL)) {
+            self.model = Some(value);
+            self.sources.insert(KEY_MODEL, Source::Env(ENV_MODEL));
+        }
+        if let Some(value) = non_empty(env(ENV_FALLBACK_CHAIN)) {
+            let items: Vec<String> = value
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|s| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+                .collect();
+            match parse_chain(items.iter().map(String::as_str)) {
+                Ok(chain) => {
+                    self.fallback_chain = chain;
+                    self.sources.insert(KEY_FALLBACK_CHAIN, Source::Env(ENV_FALLBACK_CHAIN));
+                }
+                Err(reason) => problems.push(format!("{ENV_FALLBACK_CHAIN}={value:?}: {reason}")),
+            }
+        }
+        if let Some(value) = non_empty(env(ENV_CHARS_PER_TOKEN)) {
+            match value.trim().parse::<f64>() {
+                Ok(v) => match check_chars_per_token(v) {
+                    Ok(()) => {
+                        self.heuristic.chars_per_token = v;
+                        self.sources.insert(KEY_CHARS_PER_TOKEN, Source::Env(ENV_CHARS_PER_TOKEN));
+                    }
+                    Err(reason) => problems.push(format!("{ENV_CHARS_PER_TOKEN}={value:?}: {reason}")),
+                },
+                Err(_) => problems.push(format!("{ENV_CHARS_PER_TOKEN}={value:?}: not a number")),
+            }
+        }
+        if let Some(value) = non_empty(env(ENV_TIKTOKEN_ENCODING)) {
+            match EncodingName::parse(value.trim()) {
+                Some(enc) => {
+                    self.tiktoken.encoding = Some(enc);
+                    self.sources.insert(KEY_ENCODING, Source::Env(ENV_TIKTOKEN_ENCODING));
+                }
+                None => problems.push(format!("{ENV_TIKTOKEN_ENCODING}={value:?}: {}", unknown_encoding_reason())),
+            }
+        }
+        finish("environment", problems)
+    }
+
+    fn load_table(&mut self, table: &toml::Table, base_dir: Option<&Path>, origin: &Source, problems: &mut Vec<String>) {
+        for (key, value) in table {
+            if key != "tokenizer" {
+                problems.push(format!("{key}: unknown key (expected only a [tokenizer] table)"));
+                continue;
+            }
+            let Some(tokenizer) = value.as_table() else {
+                problems.push(format!("tokenizer: expected a table, found {}", value.type_str()));
+                continue;
+            };
+            for (key, value) in tokenizer {
+                let path = format!("tokenizer.{key}");
+                match key.as_str() {
+                    "adapter" => match value.as_str() {
+                        Some(s) => match AdapterName::parse(s) {
+                            Some(name) => {
+                                self.adapter = name;
+                                self.sources.insert(KEY_ADAPTER, origin.clone());
+                            }
+                            None => problems.push(format!("{path} = {value}: {}", unknown_adapter_reason())),
+                        },
+                        None => problems.push(expected(&path, "a string", value)),
+                    },
+                    "model" => match value.as_str() {
+                        Some("") => problems.push(format!("{path} = \"\": the model name is empty")),
+                        Some(s) => {
+                            self.model = Some(s.to_string());
+                            self.sources.insert(KEY_MODEL, origin.clone());
+                        }
+                        None => problems.push(expected(&path, "a string", value)),
+                    },
+                    "fallback_chain" => match value.as_array() {
+                        Some(items) => {
+                            let names: Option<Vec<&str>> = items.iter().map(|v| v.as_str()).collect();
+                            match names {
+                                Some(names) => match parse_chain(names.into_iter()) {
+                                    Ok(chain) => {
+                                        self.fallback_chain = chain;
+                                        self.sources.insert(KEY_FALLBACK_CHAIN, origin.clone());
+                                    }
+                                    Err(reason) => problems.push(format!("{path} = {value}: {reason}")),
+                                },
+                                None => problems.push(expected(&path, "an array of strings", value)),
+                            }
+                        }
+                        None => problems.push(expected(&path, "an array of adapter names", value)),
+                    },
+                    "heuristic" => self.load_heuristic(value, origin, problems),
+                    "tiktoken" => self.load_tiktoken(value, origin, problems),
+                    "huggingface" => self.load_huggingface(value, base_dir, origin, problems),
+                    _ => problems.push(format!(
+                        "{path}: unknown key (known: adapter, model, fallback_chain, [tokenizer.heuristic], [tokenizer.tiktoken], [tokenizer.huggingface])"
+                    )),
+                }
+            }
+        }
+    }
+
+    fn load_heuristic(&mut self, value: &toml::Value, origin: &Source, problems: &mut Vec<String>) {
+        let Some(table) = value.as_table() else {
+            problems.push(expected("tokenizer.heuristic", "a table", value));
+            return;
+        };
+        for (key, value) in table {
+            let path = format!("tokenizer.heuristic.{key}");
+            match key.as_str() {
+                "chars_per_token" => {
+                    let number = match value {
+                        toml::Value::Float(f) => Some(*f),
+                        toml::Value::Integer(i) => Some(*i as f64),
+                        _ => None,
+                    };
+                    match number {
+                        Some(v) => match check_chars_per_token(v) {
+                            Ok(()) => {
+                                self.heuristic.chars_per_token = v;
+                                self.sources.insert(KEY_CHARS_PER_TOKEN, origin.clone());
+                            }
+                            Err(reason) => problems.push(format!("{path} = {value}: {reason}")),
+                        },
+                        None => problems.push(expected(&path, "a number", value)),
+                    }
+                }
+                _ => problems.push(format!("{path}: unknown key (known: chars_per_token)")),
+            }
+        }
+    }
+
+    fn load_tiktoken(&mut self, value: &toml::Value, origin: &Source, problems: &mut Vec<String>) {
+        let Some(table) = value.as_table() else {
+            problems.push(expected("tokenizer.tiktoken", "a table", value));
+            return;
+        };
+        for (key, value) in table {
+            let path = format!("tokenizer.tiktoken.{key}");
+            match key.as_str() {
+                "encoding" => match value.as_str() {
+                    Some(s) => match EncodingName::parse(s) {
+                        Some(enc) => {
+                            self.tiktoken.encoding = Some(enc);
+                            self.sources.insert(KEY_ENCODING, origin.clone());
+                        }
+                        None => problems.push(format!("{path} = {value}: {}", unknown_encoding_reason())),
+                    },
+                    None => problems.push(expected(&path, "a string", value)),
+                },
+                _ => problems.push(format!("{path}: unknown key (known: encoding)")),
+            }
+        }
+    }
+
+    fn load_huggingface(&mut self, value: &toml::Value, base_dir: Option<&Path>, origin: &Source, problems: &mut Vec<String>) {
+        let Some(table) = value.as_table() else {
+            problems.push(expected("tokenizer.huggingface", "a table", value));
+            return;
+        };
+        for (key, value) in table {
+            let path = format!("tokenizer.huggingface.{key}");
+            let flag = |problems: &mut Vec<String>| {
+                let b = value.as_bool();
+                if b.is_none() {
+                    problems.push(expected(&path, "true or false", value));
+                }
+                b
+            };
+            match key.as_str() {
+                "use_fast" => {
+                    if let Some(b) = flag(problems) {
+                        self.huggingface.use_fast = b;
+                        self.sources.insert(KEY_USE_FAST, origin.clone());
+                    }
+                }
+                "trust_remote_code" => {
+                    if let Some(b) = flag(problems) {
+                        self.huggingface.trust_remote_code = b;
+                        self.sources.insert(KEY_TRUST_REMOTE_CODE, origin.clone());
+                    }
+                }
+                "add_special_tokens" => {
+                    if let Some(b) = flag(problems) {
+                        self.huggingface.add_special_tokens = b;
+                        self.sources.insert(KEY_ADD_SPECIAL_TOKENS, origin.clone());
+                    }
+                }
+                "cache_dir" => match value.as_str() {
+                    Some("") => problems.push(format!("{path} = \"\": the path is empty")),
+                    Some(s) => {
+                        self.huggingface.cache_dir = Some(resolve_path(s, base_dir));
+                        self.sources.insert(KEY_CACHE_DIR, origin.clone());
+                    }
+                    None => problems.push(expected(&path, "a path string", value)),
+                },
+                "models" => match value.as_table() {
+                    Some(models) => {
+                        for (name, file) in models {
+                            match file.as_str() {
+                                Some("") => problems.push(format!("{path}.{name} = \"\": the path is empty")),
+                                Some(s) => {
+                                    self.huggingface.models.insert(name.clone(), resolve_path(s, base_dir));
+                                }
+                                None => problems.push(expected(&format!("{path}.{name}"), "a path string", file)),
+                            }
+                        }
+                        self.sources.insert(KEY_MODELS, origin.clone());
+                    }
+                    None => problems.push(expected(&path, "a table of model name = \"path\"", value)),
+                },
+                _ => problems.push(format!(
+                    "{path}: unknown key (known: use_fast, trust_remote_code, add_special_tokens, cache_dir, [tokenizer.huggingface.models])"
+                )),
+            }
+        }
+    }
+}
+
+const KEY_ADAPTER: &str = "tokenizer.adapter";
+const KEY_MODEL: &str = "tokenizer.model";
+const KEY_FALLBACK_CHAIN: &str = "tokenizer.fallback_chain";
+const KEY_CHARS_PER_TOKEN: &str = "tokenizer.heuristic.chars_per_token";
+const KEY_ENCODING: &str = "tokenizer.tiktoken.encoding";
+const KEY_USE_FAST: &str = "tokenizer.huggingface.use_fast";
+const KEY_TRUST_REMOTE_CODE: &str = "tokenizer.huggingface.trust_remote_code";
+const KEY_ADD_SPECIAL_TOKENS: &str = "tokenizer.huggingface.add_special_tokens";
+const KEY_CACHE_DIR: &str = "tokenizer.huggingface.cache_dir";
+const KEY_MODELS: &str = "tokenizer.huggingface.models";
+const KNOWN_KEYS: [&str; 10] = [
+    KEY_ADAPTER,
+    KEY_MODEL,
+    KEY_FALLBACK_CHAIN,
+    KEY_CHARS_PER_TOKEN,
+    KEY_ENCODING,
+    KEY_USE_FAST,
+    KEY_TRUST_REMOTE_CODE,
+    KEY_ADD_SPECIAL_TOKENS,
+    KEY_CACHE_DIR,
+    KEY_MODELS,
+];
+
+fn finish(label: &str, problems: Vec<String>) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!("invalid configuration in {label}:");
+    for p in &problems {
+        message.push_str("\n  - ");
+        message.push_str(p);
+    }
+    Err(Error::new(ErrorKind::Config, message))
+}
+
+fn expected(key: &str, what: &str, value: &toml::Value) -> String {
+    format!("{key} = {value}: expected {what}, found {}", value.type_str())
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn check_chars_per_token(v: f64) -> std::result::Result<(), String> {
+    if !v.is_finite() || v <= 0.0 {
+        Err("chars_per_token must be a finite number greater than 0".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn unknown_adapter_reason() -> String {
+    "unknown adapter (expected one of auto, heuristic, tiktoken, huggingface)".into()
+}
+
+fn unknown_encoding_reason() -> String {
+    format!("unknown encoding (expected one of {})", EncodingName::ALL_NAMES.join(", "))
+}
+
+fn parse_chain<'a>(names: impl Iterator<Item = &'a str>) -> std::result::Result<Vec<Method>, String> {
+    let mut chain = Vec::new();
+    for name in names {
+        match Method::parse(name) {
+            Some(m) => chain.push(m),
+            None if name == "auto" => return Err("\"auto\" cannot be part of its own fallback chain".into()),
+            None => return Err(format!("unknown adapter {name:?} (expected heuristic, tiktoken or huggingface)")),
+        }
+    }
+    if chain.is_empty() {
+        return Err("the fallback chain is empty".into());
+    }
+    Ok(chain)
+}
+
+/// Expands a leading `~/` and resolves relative paths against `base_dir`.
+pub(crate) fn resolve_path(s: &str, base_dir: Option<&Path>) -> PathBuf {
+    let expanded = match s.strip_prefix("~/") {
+        Some(rest) => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(rest),
+            None => PathBuf::from(s),
+        },
+        None => PathBuf::from(s),
+    };
+    match base_dir {
+        Some(base) if expanded.is_relative() => base.join(expanded),
+        _ => expanded,
+    }
+}
+
+fn read_config_file(path: &Path) -> Result<String> {
+    let io_err = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::Io, format!("config file {} is not a regular file", path.display())));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!("config file {} is {} bytes; the limit is {MAX_CONFIG_BYTES}", path.display(), meta.len()),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(io_err)?;
+    String::from_utf8(bytes).map_err(|e| Error::invalid_utf8(&format!("config file {}", path.display()), e.utf8_error()))
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}

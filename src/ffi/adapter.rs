@@ -1,0 +1,82 @@
+//! `KanoAdapter`: a resolved adapter that counts tokens.
+
+use std::ffi::{c_char, CString};
+
+use super::boundary::{free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult};
+use super::status::{KanoCount, KanoStatus};
+use crate::adapter::Adapter;
+
+/// A resolved adapter for one model. Created by `kano_registry_resolve`, freed by
+/// `kano_adapter_free`. It owns what it counts with, so it outlives its registry. A
+/// `const KanoAdapter *` may be used from many threads at once; counting takes no lock.
+pub struct KanoAdapter {
+    adapter: Adapter,
+    name: CString,
+    model: CString,
+}
+
+impl KanoAdapter {
+    pub(crate) fn new(adapter: Adapter) -> FfiResult<KanoAdapter> {
+        let c = |s: &str| {
+            CString::new(s).map_err(|_| FfiError::new(KanoStatus::InvalidArgument, format!("name {s:?} contains a NUL byte")))
+        };
+        Ok(KanoAdapter { name: c(adapter.name())?, model: c(adapter.model())?, adapter })
+    }
+}
+
+/// Frees an adapter. NULL is a no-op. Must not be called twice, nor while another thread uses
+/// the adapter.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
+    // SAFETY: the caller passes NULL or a live adapter, once.
+    let _ = ffi_boundary!("kano_adapter_free", {
+        unsafe { free_handle(adapter) };
+        Ok(())
+    });
+}
+
+/// The adapter's name: `"heuristic"`, `"tiktoken"` or `"huggingface"` (for `auto`, the one that
+/// served). Owned by the adapter, valid until it is freed. NULL for a NULL adapter.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *const c_char {
+    ffi_boundary!("kano_adapter_name", fallback = std::ptr::null(), {
+        // SAFETY: the caller passes NULL or a live adapter.
+        Ok(unsafe { handle(adapter, "adapter") }?.name.as_ptr())
+    })
+}
+
+/// What the adapter resolved to: the encoding (`"cl100k_base"`), the tokenizer (a file path or
+/// `"embedded:sentence-transformers/all-MiniLM-L6-v2"`), or for the heuristic the model asked
+/// for. Owned by the adapter, valid until it is freed. NULL for a NULL adapter.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *const c_char {
+    ffi_boundary!("kano_adapter_model", fallback = std::ptr::null(), {
+        // SAFETY: the caller passes NULL or a live adapter.
+        Ok(unsafe { handle(adapter, "adapter") }?.model.as_ptr())
+    })
+}
+
+/// Counts the tokens of `len` bytes of UTF-8 text at `text` (not NUL-terminated; may contain
+/// NUL bytes). `text` may be NULL when `len` is 0.
+///
+/// On success writes the count to `*out`. Invalid UTF-8 is `KANO_STATUS_INVALID_UTF8`, and
+/// `kano_last_error()` gives the offset of the first bad byte. Thread-safe and lock-free: many
+/// threads may count with one adapter at once. Time is linear in `len`.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_count(
+    adapter: *const KanoAdapter,
+    text: *const c_char,
+    len: usize,
+    out: *mut KanoCount,
+) -> KanoStatus {
+    ffi_boundary!("kano_adapter_count", {
+        out_param(out, "out")?;
+        // SAFETY: the caller passes NULL or a live adapter, and `len` readable bytes.
+        let adapter = unsafe { handle(adapter, "adapter") }?;
+        let text = unsafe { text_arg(text, len, "text") }?;
+        let count = adapter.adapter.count(text)?;
+        // SAFETY: checked by out_param.
+        unsafe { write_out(out, KanoCount::from(count)) };
+        Ok(())
+    })
+}

@@ -1,0 +1,194 @@
+//! What every exported function goes through: the panic boundary, the thread's last error,
+//! argument checks and handle ownership. Nothing else in `ffi` catches panics, checks NULL or
+//! converts pointers by hand.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::status::KanoStatus;
+use crate::error::{Error, ErrorKind};
+
+/// A failure on its way to C: the status to return and the message for `kano_last_error`.
+pub(crate) struct FfiError {
+    pub status: KanoStatus,
+    pub message: String,
+}
+
+impl FfiError {
+    pub fn new(status: KanoStatus, message: impl Into<String>) -> Self {
+        FfiError { status, message: message.into() }
+    }
+}
+
+impl From<Error> for FfiError {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidUtf8 => KanoStatus::InvalidUtf8,
+            ErrorKind::InvalidArgument => KanoStatus::InvalidArgument,
+            ErrorKind::UnknownAdapter => KanoStatus::UnknownAdapter,
+            ErrorKind::UnknownModel => KanoStatus::UnknownModel,
+            ErrorKind::AdapterUnavailable => KanoStatus::AdapterUnavailable,
+            ErrorKind::Config => KanoStatus::ConfigError,
+            ErrorKind::Io => KanoStatus::IoError,
+        };
+        FfiError { status, message: e.message().to_string() }
+    }
+}
+
+pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `message` as this thread's last error.
+pub(crate) fn set_last_error(message: &str) {
+    // C strings end at the first NUL, so escape any inside the message (from user text).
+    let c_message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    // During thread teardown the slot may be gone; there is nobody left to read it then.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c_message);
+}
+
+/// This thread's last error message; valid until the next failing call on this thread.
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
+}
+
+/// Runs an exported function's body: `Ok` is `KANO_STATUS_OK`, an error sets the last error and
+/// returns its status, and a panic becomes `KANO_STATUS_PANIC` instead of unwinding into C.
+pub(crate) fn run(function: &str, body: impl FnOnce() -> FfiResult) -> KanoStatus {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => KanoStatus::Ok,
+        Ok(Err(e)) => {
+            set_last_error(&format!("{function}: {}", e.message));
+            e.status
+        }
+        Err(payload) => {
+            set_last_error(&format!("{function}: internal error (panic): {}", panic_message(payload.as_ref())));
+            KanoStatus::Panic
+        }
+    }
+}
+
+/// Runs a body that returns a value rather than a status; a panic gives `fallback`.
+pub(crate) fn run_value<T>(function: &str, fallback: T, body: impl FnOnce() -> FfiResult<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(e)) => {
+            set_last_error(&format!("{function}: {}", e.message));
+            fallback
+        }
+        Err(payload) => {
+            set_last_error(&format!("{function}: internal error (panic): {}", panic_message(payload.as_ref())));
+            fallback
+        }
+    }
+}
+
+/// The panic boundary around an exported function's body, which returns `FfiResult<()>`.
+macro_rules! ffi_boundary {
+    ($function:literal, $body:block) => {
+        $crate::ffi::boundary::run($function, move || -> $crate::ffi::boundary::FfiResult { $body })
+    };
+    ($function:literal, fallback = $fallback:expr, $body:block) => {
+        $crate::ffi::boundary::run_value($function, $fallback, move || $body)
+    };
+}
+
+fn null(what: &str) -> FfiError {
+    FfiError::new(KanoStatus::NullPointer, format!("{what} is NULL"))
+}
+
+/// Borrows the handle behind `ptr`.
+///
+/// # Safety
+/// `ptr` is NULL or points to a live `T` created by this library.
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
+    // SAFETY: the caller guarantees a non-NULL `ptr` is a live handle.
+    unsafe { ptr.as_ref() }.ok_or_else(|| null(what))
+}
+
+/// Checks an out-parameter before any work is done.
+pub(crate) fn out_param<T>(ptr: *mut T, what: &str) -> FfiResult<()> {
+    if ptr.is_null() {
+        Err(null(what))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes a result through a checked out-parameter.
+///
+/// # Safety
+/// `ptr` passed [`out_param`] and is valid for writes.
+pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T) {
+    // SAFETY: checked non-NULL; the caller guarantees it is writable.
+    unsafe { ptr.write(value) }
+}
+
+/// Moves a value into a new handle, owned by the caller until its `_free` function.
+pub(crate) fn into_handle<T>(value: T) -> *mut T {
+    Box::into_raw(Box::new(value))
+}
+
+/// Frees a handle made by [`into_handle`]; NULL is a no-op.
+///
+/// # Safety
+/// `ptr` is NULL or a handle from [`into_handle`] not yet freed.
+pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
+    if !ptr.is_null() {
+        // SAFETY: the caller guarantees `ptr` came from `Box::into_raw` and is freed only once.
+        drop(unsafe { Box::from_raw(ptr) });
+    }
+}
+
+/// A NUL-terminated UTF-8 name; NULL gives `None`.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string.
+pub(crate) unsafe fn optional_name<'a>(ptr: *const c_char, what: &str) -> FfiResult<Option<&'a str>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    std::str::from_utf8(bytes).map(Some).map_err(|e| Error::invalid_utf8(what, e).into())
+}
+
+/// A required NUL-terminated UTF-8 name.
+///
+/// # Safety
+/// As [`optional_name`].
+pub(crate) unsafe fn required_name<'a>(ptr: *const c_char, what: &str) -> FfiResult<&'a str> {
+    // SAFETY: forwarded contract.
+    unsafe { optional_name(ptr, what) }?.ok_or_else(|| null(what))
+}
+
+/// Text given as (pointer, length): NULL with length 0 is the empty text.
+///
+/// # Safety
+/// When `len > 0`, `ptr` is NULL or points to `len` readable bytes.
+pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> FfiResult<&'a str> {
+    if len == 0 {
+        return Ok("");
+    }
+    if ptr.is_null() {
+        return Err(FfiError::new(KanoStatus::NullPointer, format!("{what} is NULL but its length is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(FfiError::new(KanoStatus::InvalidArgument, format!("{what} length {len} is larger than any buffer")));
+    }
+    // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|e| Error::invalid_utf8(what, e).into())
+}

@@ -1,0 +1,15 @@
+//! The C ABI: the only module with `extern "C"`, raw pointers and `unsafe`.
+//!
+//! One file per handle type (`registry.rs`, `adapter.rs`), the status codes and process-wide
+//! functions in `status.rs`, and the boundary helpers every function goes through in
+//! `boundary.rs`. `include/kano_tokenizer.h` is generated from these files by `build.rs`.
+
+#[macro_use]
+mod boundary;
+mod adapter;
+mod registry;
+mod status;
+
+pub use adapter::*;
+pub use registry::*;
+pub use status::*;

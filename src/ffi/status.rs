@@ -1,0 +1,111 @@
+//! Status codes, result types and the process-wide functions.
+
+use std::ffi::c_char;
+
+use super::boundary::last_error_ptr;
+use crate::adapter::{Count, Method};
+
+/// The result of every fallible function. Values are stable: a released value never changes
+/// meaning, and new values are only appended.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KanoStatus {
+    /// Success; out-parameters were written.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullPointer = 1,
+    /// Text or a name was not valid UTF-8; the message gives the byte offset.
+    InvalidUtf8 = 2,
+    /// An argument was malformed or out of range.
+    InvalidArgument = 3,
+    /// The adapter name is not `auto`, `heuristic`, `tiktoken` or `huggingface`.
+    UnknownAdapter = 4,
+    /// The adapter does not know the model.
+    UnknownModel = 5,
+    /// The adapter cannot serve: a tokenizer file that does not load, text it cannot encode,
+    /// or an `auto` fallback chain where no adapter could serve.
+    AdapterUnavailable = 6,
+    /// A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid.
+    ConfigError = 7,
+    /// A file could not be found or read.
+    IoError = 8,
+    /// An internal error was caught at the boundary; the library is still usable.
+    Panic = 9,
+}
+
+/// Which adapter produced a count.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KanoMethod {
+    Heuristic = 0,
+    Tiktoken = 1,
+    Huggingface = 2,
+}
+
+impl From<Method> for KanoMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Heuristic => KanoMethod::Heuristic,
+            Method::Tiktoken => KanoMethod::Tiktoken,
+            Method::Huggingface => KanoMethod::Huggingface,
+        }
+    }
+}
+
+/// A token count.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KanoCount {
+    /// The number of tokens.
+    pub count: u64,
+    /// True when `count` is exact for the resolved encoding or tokenizer; false for estimates.
+    pub is_exact: bool,
+    /// The adapter that counted (for `auto`, the one that served).
+    pub method: KanoMethod,
+}
+
+impl From<Count> for KanoCount {
+    fn from(c: Count) -> Self {
+        KanoCount { count: c.count, is_exact: c.is_exact, method: c.method.into() }
+    }
+}
+
+/// The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
+///
+/// Returns a static string: never NULL, never freed. Thread-safe.
+#[no_mangle]
+pub extern "C" fn kano_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// A short static description of `status`, such as `"unknown model"`.
+///
+/// Returns a static string: never NULL, never freed. Thread-safe. `status` must be a
+/// `KanoStatus` value.
+#[no_mangle]
+pub extern "C" fn kano_status_str(status: KanoStatus) -> *const c_char {
+    let s: &'static std::ffi::CStr = match status {
+        KanoStatus::Ok => c"ok",
+        KanoStatus::NullPointer => c"null pointer",
+        KanoStatus::InvalidUtf8 => c"invalid UTF-8",
+        KanoStatus::InvalidArgument => c"invalid argument",
+        KanoStatus::UnknownAdapter => c"unknown adapter",
+        KanoStatus::UnknownModel => c"unknown model",
+        KanoStatus::AdapterUnavailable => c"adapter unavailable",
+        KanoStatus::ConfigError => c"configuration error",
+        KanoStatus::IoError => c"I/O error",
+        KanoStatus::Panic => c"internal error (panic)",
+    };
+    s.as_ptr()
+}
+
+/// The message of the most recent failure on the calling thread: which function failed, what
+/// and why (the unknown name, the missing path, the byte offset of invalid UTF-8...).
+///
+/// Never NULL; the empty string before any failure. Success does not clear it. The string is
+/// owned by the library and stays valid until the next failing call on the same thread; copy
+/// it to keep it. Read it on the thread that made the failing call.
+#[no_mangle]
+pub extern "C" fn kano_last_error() -> *const c_char {
+    last_error_ptr()
+}

@@ -1,0 +1,200 @@
+//! `tokenizer.json` files: where they are found and how they count.
+//!
+//! A model is a path to a `tokenizer.json` (or a folder holding one), a name mapped to a path in
+//! `[tokenizer.huggingface.models]`, a repository name in the local Hugging Face hub cache, or
+//! the embedded `all-MiniLM-L6-v2`. Nothing is ever downloaded, and no code from a model
+//! repository is ever run: only `tokenizer.json` is read, by the Rust `tokenizers` crate.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{EnvLookup, HuggingfaceConfig};
+use crate::error::{Error, ErrorKind, Result};
+
+/// The seed's embedding model, built into the library so it needs no files.
+const EMBEDDED_MINILM: &[u8] = include_bytes!("../assets/all-MiniLM-L6-v2/tokenizer.json");
+const EMBEDDED_MINILM_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Model names that resolve to the embedded tokenizer when no file is found for them.
+pub const EMBEDDED_MODELS: [&str; 2] = ["all-MiniLM-L6-v2", EMBEDDED_MINILM_ID];
+
+/// `tokenizer.json` files larger than this are refused before they are read.
+pub const MAX_TOKENIZER_FILE_BYTES: u64 = 256 << 20;
+
+/// Where a tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerSource {
+    /// Built into the library.
+    Embedded(&'static str),
+    /// A `tokenizer.json` on disk (canonical path).
+    File(PathBuf),
+}
+
+impl TokenizerSource {
+    /// A stable description: `embedded:ORG/NAME` or the file's path.
+    pub fn identity(&self) -> String {
+        match self {
+            TokenizerSource::Embedded(id) => format!("embedded:{id}"),
+            TokenizerSource::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The hub cache to search: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
+pub fn hub_cache_dir(env: EnvLookup<'_>) -> Option<PathBuf> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(dir) = set("HF_HUB_CACHE").or_else(|| set("HUGGINGFACE_HUB_CACHE")) {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(home) = set("HF_HOME") {
+        return Some(Path::new(&home).join("hub"));
+    }
+    if let Some(xdg) = set("XDG_CACHE_HOME") {
+        return Some(Path::new(&xdg).join("huggingface").join("hub"));
+    }
+    set("HOME").map(|home| Path::new(&home).join(".cache").join("huggingface").join("hub"))
+}
+
+/// Finds the tokenizer for `model`.
+pub fn locate(model: &str, config: &HuggingfaceConfig, hub_cache: Option<&Path>) -> Result<TokenizerSource> {
+    if let Some(path) = config.models.get(model) {
+        return file_or_folder(path).map_err(|e| {
+            Error::new(e.kind(), format!("model {model:?} in [tokenizer.huggingface.models]: {}", e.message()))
+        });
+    }
+    let as_path = Path::new(model);
+    if as_path.exists() {
+        return file_or_folder(as_path);
+    }
+    if looks_like_path(model) {
+        return Err(Error::new(ErrorKind::Io, format!("no tokenizer file at {model}: no such file or directory")));
+    }
+    if let Some(cache) = hub_cache {
+        if let Some(path) = find_in_hub_cache(cache, model) {
+            return Ok(TokenizerSource::File(canonical(&path)));
+        }
+    }
+    if EMBEDDED_MODELS.contains(&model) {
+        return Ok(TokenizerSource::Embedded(EMBEDDED_MINILM_ID));
+    }
+    let searched = match hub_cache {
+        Some(cache) => format!("the Hugging Face cache at {}", cache.display()),
+        None => "the Hugging Face cache (no HF_HUB_CACHE, HF_HOME or HOME is set)".to_string(),
+    };
+    Err(Error::new(
+        ErrorKind::UnknownModel,
+        format!(
+            "no tokenizer.json for model {model:?}: it is not a file, not in [tokenizer.huggingface.models], \
+             and not in {searched}; nothing is downloaded"
+        ),
+    ))
+}
+
+fn looks_like_path(model: &str) -> bool {
+    let p = Path::new(model);
+    p.is_absolute()
+        || model.starts_with("./")
+        || model.starts_with("../")
+        || model.starts_with("~/")
+        || model.ends_with(".json")
+        || model.contains('\\')
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn file_or_folder(path: &Path) -> Result<TokenizerSource> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot open tokenizer file {}: {e}", path.display())))?;
+    if meta.is_dir() {
+        let file = path.join("tokenizer.json");
+        if !file.is_file() {
+            return Err(Error::new(ErrorKind::Io, format!("folder {} holds no tokenizer.json", path.display())));
+        }
+        return Ok(TokenizerSource::File(canonical(&file)));
+    }
+    Ok(TokenizerSource::File(canonical(path)))
+}
+
+/// `models--ORG--NAME/snapshots/REV/tokenizer.json`, preferring the revision `refs/main` names,
+/// then the most recently modified snapshot.
+fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
+    let valid = |part: &str| {
+        !part.is_empty() && part != "." && part != ".." && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| valid(p)) {
+        return None;
+    }
+    let repo_dir = cache.join(format!("models--{}", parts.join("--")));
+    let snapshots = repo_dir.join("snapshots");
+    if let Ok(rev) = std::fs::read_to_string(repo_dir.join("refs").join("main")) {
+        let rev = rev.trim();
+        if valid(rev) {
+            let file = snapshots.join(rev).join("tokenizer.json");
+            if file.is_file() {
+                return Some(file);
+            }
+        }
+    }
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|entry| {
+            let file = entry.ok()?.path().join("tokenizer.json");
+            let modified = std::fs::metadata(&file).ok().filter(|m| m.is_file())?.modified().ok()?;
+            Some((modified, file))
+        })
+        .collect();
+    candidates.sort();
+    candidates.pop().map(|(_, file)| file)
+}
+
+/// A loaded `tokenizer.json`, with truncation and padding switched off.
+pub struct HfTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+}
+
+impl HfTokenizer {
+    pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
+        let bytes: std::borrow::Cow<'static, [u8]> = match source {
+            TokenizerSource::Embedded(_) => EMBEDDED_MINILM.into(),
+            TokenizerSource::File(path) => read_tokenizer_file(path)?.into(),
+        };
+        Self::from_bytes(&bytes, &source.identity())
+    }
+
+    /// Parses `tokenizer.json` content; `label` names it in errors.
+    pub fn from_bytes(bytes: &[u8], label: &str) -> Result<HfTokenizer> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
+        };
+        let mut tokenizer = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| unavailable(&e))?;
+        tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
+        tokenizer.with_padding(None);
+        Ok(HfTokenizer { tokenizer })
+    }
+
+    /// The exact number of ids `encode(text, add_special_tokens)` gives.
+    pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        let encoding = self.tokenizer.encode(text, add_special_tokens).map_err(|e| {
+            Error::new(ErrorKind::AdapterUnavailable, format!("the tokenizer could not encode the text: {e}"))
+        })?;
+        Ok(encoding.len() as u64)
+    }
+}
+
+fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
+    let io_err = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::Io, format!("tokenizer file {} is not a regular file", path.display())));
+    }
+    if meta.len() > MAX_TOKENIZER_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::AdapterUnavailable,
+            format!("tokenizer file {} is {} bytes; the limit is {MAX_TOKENIZER_FILE_BYTES}", path.display(), meta.len()),
+        ));
+    }
+    std::fs::read(path).map_err(io_err)
+}

@@ -1,0 +1,29 @@
+//! kano-tokenizer: exact and estimated LLM token counts, as a Rust library and behind a C ABI.
+//!
+//! ```no_run
+//! let registry = kano_tokenizer::Registry::new()?;
+//! let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o"))?;
+//! let count = adapter.count("Hello, world!")?;
+//! assert!(count.is_exact);
+//! # Ok::<(), kano_tokenizer::Error>(())
+//! ```
+//!
+//! The core (this crate's modules other than `ffi`) has no `unsafe` and no raw pointers; the C
+//! ABI lives in [`ffi`].
+
+pub mod adapter;
+pub mod config;
+pub mod error;
+pub mod estimate;
+pub mod ffi;
+pub mod huggingface;
+pub mod registry;
+pub mod tiktoken;
+
+pub use adapter::{Adapter, AdapterName, Count, Method};
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result};
+pub use registry::Registry;
+
+/// The library version, as in `Cargo.toml`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,183 @@
+//! The registry: configuration plus the encodings and tokenizers loaded so far.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use once_cell::sync::OnceCell;
+use parking_lot::Mutex;
+
+use crate::adapter::{unknown_adapter, Adapter, AdapterName, Engine};
+use crate::config::{process_env, Config, EnvLookup, Source};
+use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::HeuristicEstimator;
+use crate::huggingface::{self, HfTokenizer, TokenizerSource};
+use crate::tiktoken::{self, Encoding, EncodingName, RankTable, RankTableId};
+
+type Shared<T> = Arc<OnceCell<Arc<T>>>;
+
+/// Resolves adapters for models. Each rank table and tokenizer file is loaded at most once per
+/// registry, on first use, even when many threads resolve at once; adapters share what they use
+/// and stay valid after the registry is dropped. `Registry` is `Send + Sync`.
+pub struct Registry {
+    config: Config,
+    hub_cache: Option<PathBuf>,
+    rank_tables: [OnceCell<Arc<RankTable>>; 4],
+    // Keyed by source identity. The map lock is held only to find the slot, never while loading.
+    tokenizers: Mutex<HashMap<String, Shared<HfTokenizer>>>,
+}
+
+impl Registry {
+    /// Defaults, then the file named by `KANO_TOKENIZER_CONFIG`, then the other
+    /// `KANO_TOKENIZER_*` variables.
+    pub fn new() -> Result<Registry> {
+        Registry::from_env(&process_env)
+    }
+
+    /// As [`Registry::new`], reading variables through `env`.
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Registry> {
+        Ok(Registry::with_env(Config::from_env(env)?, env))
+    }
+
+    /// A config file, then the `KANO_TOKENIZER_*` variables over it.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Registry> {
+        let mut config = Config::from_file(path.as_ref())?;
+        config.apply_env(&process_env)?;
+        Ok(Registry::with_env(config, &process_env))
+    }
+
+    /// TOML text, then the `KANO_TOKENIZER_*` variables over it.
+    pub fn from_toml(text: &str) -> Result<Registry> {
+        let mut config = Config::from_toml_str(text, None, Source::Toml)?;
+        config.apply_env(&process_env)?;
+        Ok(Registry::with_env(config, &process_env))
+    }
+
+    /// Exactly this config; the hub cache location still comes from the process environment
+    /// unless the config sets `cache_dir`.
+    pub fn with_config(config: Config) -> Registry {
+        Registry::with_env(config, &process_env)
+    }
+
+    /// Exactly this config, with the hub cache location read through `env`.
+    pub fn with_env(config: Config, env: EnvLookup<'_>) -> Registry {
+        let hub_cache = config.huggingface.cache_dir.clone().or_else(|| huggingface::hub_cache_dir(env));
+        Registry {
+            config,
+            hub_cache,
+            rank_tables: Default::default(),
+            tokenizers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Hugging Face hub cache this registry searches.
+    pub fn hub_cache(&self) -> Option<&Path> {
+        self.hub_cache.as_deref()
+    }
+
+    /// Resolves an adapter. `adapter` is `auto`, `heuristic`, `tiktoken` or `huggingface`, or
+    /// `None` for the configured one; `model` is `None` for the configured one.
+    pub fn resolve(&self, adapter: Option<&str>, model: Option<&str>) -> Result<Adapter> {
+        let name = match adapter {
+            Some(name) => AdapterName::parse(name).ok_or_else(|| unknown_adapter(name))?,
+            None => self.config.adapter,
+        };
+        self.resolve_name(name, model)
+    }
+
+    /// As [`Registry::resolve`] with a parsed adapter name.
+    pub fn resolve_name(&self, adapter: AdapterName, model: Option<&str>) -> Result<Adapter> {
+        if model == Some("") {
+            return Err(Error::new(ErrorKind::InvalidArgument, "the model name is empty"));
+        }
+        let model = model.or(self.config.model.as_deref());
+        match adapter {
+            AdapterName::Heuristic => Ok(self.heuristic(model)),
+            AdapterName::Tiktoken => self.tiktoken(model),
+            AdapterName::Huggingface => self.huggingface(model),
+            AdapterName::Auto => self.auto(model),
+        }
+    }
+
+    fn heuristic(&self, model: Option<&str>) -> Adapter {
+        let estimator = HeuristicEstimator::new(self.config.heuristic.chars_per_token);
+        Adapter::new(Engine::Heuristic(estimator), model.unwrap_or("default").to_string())
+    }
+
+    fn tiktoken(&self, model: Option<&str>) -> Result<Adapter> {
+        let name = match (self.config.tiktoken.encoding, model) {
+            (Some(forced), _) => forced,
+            (None, Some(model)) => tiktoken::encoding_for_model(model).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownModel,
+                    format!(
+                        "tiktoken has no encoding for model {model:?}; give an OpenAI model or an encoding name \
+                         ({}), or force one with [tokenizer.tiktoken] encoding or KANO_TOKENIZER_TIKTOKEN_ENCODING",
+                        EncodingName::ALL_NAMES.join(", ")
+                    ),
+                )
+            })?,
+            (None, None) => return Err(no_model("tiktoken")),
+        };
+        let encoding = self.encoding(name)?;
+        Ok(Adapter::new(Engine::Tiktoken(encoding), name.as_str().to_string()))
+    }
+
+    /// The encoding, loading its rank table on first use.
+    pub fn encoding(&self, name: EncodingName) -> Result<Encoding> {
+        let id = name.table();
+        let slot = &self.rank_tables[id as usize];
+        let table = slot.get_or_try_init(|| RankTable::load(id).map(Arc::new))?;
+        Ok(Encoding::new(name, Arc::clone(table)))
+    }
+
+    /// Whether the rank table behind `name` is loaded (for tests and status output).
+    pub fn is_loaded(&self, name: EncodingName) -> bool {
+        let id: RankTableId = name.table();
+        self.rank_tables[id as usize].get().is_some()
+    }
+
+    fn huggingface(&self, model: Option<&str>) -> Result<Adapter> {
+        let model = model.ok_or_else(|| no_model("huggingface"))?;
+        let source = huggingface::locate(model, &self.config.huggingface, self.hub_cache.as_deref())?;
+        let tokenizer = self.tokenizer(&source)?;
+        let engine = Engine::Huggingface { tokenizer, add_special_tokens: self.config.huggingface.add_special_tokens };
+        Ok(Adapter::new(engine, source.identity()))
+    }
+
+    fn tokenizer(&self, source: &TokenizerSource) -> Result<Arc<HfTokenizer>> {
+        let slot = Arc::clone(self.tokenizers.lock().entry(source.identity()).or_default());
+        slot.get_or_try_init(|| HfTokenizer::load(source).map(Arc::new)).cloned()
+    }
+
+    fn auto(&self, model: Option<&str>) -> Result<Adapter> {
+        let mut reasons = Vec::new();
+        for &method in &self.config.fallback_chain {
+            match self.resolve_name(method.into(), model) {
+                Ok(adapter) => return Ok(adapter),
+                Err(e) => reasons.push(format!("{method}: {}", e.message())),
+            }
+        }
+        let chain: Vec<&str> = self.config.fallback_chain.iter().map(|m| m.as_str()).collect();
+        Err(Error::new(
+            ErrorKind::AdapterUnavailable,
+            format!(
+                "no adapter in the fallback chain [{}] can serve model {:?}: {}",
+                chain.join(", "),
+                model.unwrap_or("(none)"),
+                reasons.join("; ")
+            ),
+        ))
+    }
+}
+
+fn no_model(adapter: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownModel,
+        format!("the {adapter} adapter needs a model: pass one, or set [tokenizer] model or KANO_TOKENIZER_MODEL"),
+    )
+}

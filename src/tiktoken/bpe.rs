@@ -1,0 +1,165 @@
+//! Byte-pair merging, counting only.
+//!
+//! tiktoken's rule: start from single bytes and repeatedly merge the adjacent pair whose joined
+//! bytes have the lowest rank, the leftmost one on ties, until no adjacent pair is a token. The
+//! number of parts left is the token count. Short pieces (almost all of them) use a scan over a
+//! small array on the stack; long pieces use a heap, so a megabyte-long piece (a run of one
+//! character, unspaced CJK) costs O(n log n) instead of O(n^2).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
+
+/// Byte string to rank, for the ordinary (non-special) tokens of one encoding.
+pub(crate) type RankMap = FxHashMap<Vec<u8>, u32>;
+
+const NO_RANK: u32 = u32::MAX;
+
+/// Pieces up to this many bytes are merged on the stack.
+const SMALL_PIECE: usize = 96;
+
+/// The number of tokens tiktoken's byte-pair merge gives `piece`.
+pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
+    if piece.len() <= 1 || ranks.contains_key(piece) {
+        return piece.len().min(1);
+    }
+    if piece.len() <= SMALL_PIECE {
+        count_small(piece, ranks)
+    } else {
+        count_large(piece, ranks)
+    }
+}
+
+#[inline]
+fn rank(ranks: &RankMap, bytes: &[u8]) -> u32 {
+    ranks.get(bytes).copied().unwrap_or(NO_RANK)
+}
+
+fn count_small(piece: &[u8], ranks: &RankMap) -> usize {
+    let n = piece.len();
+    // bounds[..parts] are the part boundaries (the first is 0, the last is n);
+    // pair[i] is the rank of the bytes from bounds[i] to bounds[i + 2].
+    let mut bounds = [0usize; SMALL_PIECE + 1];
+    let mut pair = [NO_RANK; SMALL_PIECE + 1];
+    for (i, b) in bounds.iter_mut().enumerate().take(n + 1) {
+        *b = i;
+    }
+    for i in 0..n - 1 {
+        pair[i] = rank(ranks, &piece[i..i + 2]);
+    }
+    let mut parts = n + 1;
+    loop {
+        let mut best = NO_RANK;
+        let mut at = 0;
+        for (i, &r) in pair[..parts - 2].iter().enumerate() {
+            if r < best {
+                best = r;
+                at = i;
+            }
+        }
+        if best == NO_RANK {
+            break;
+        }
+        // Drop the boundary between the two merged parts.
+        bounds.copy_within(at + 2..parts, at + 1);
+        pair.copy_within(at + 2..parts, at + 1);
+        parts -= 1;
+        pair[at] = if at + 2 < parts { rank(ranks, &piece[bounds[at]..bounds[at + 2]]) } else { NO_RANK };
+        if at > 0 {
+            pair[at - 1] = rank(ranks, &piece[bounds[at - 1]..bounds[at + 1]]);
+        }
+    }
+    parts - 1
+}
+
+fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
+    let n = piece.len();
+    // A doubly linked list over the boundaries 0..=n. pair_rank[s] is the rank of the bytes from
+    // live boundary s to the boundary two steps after it. Heap entries are checked against it
+    // when popped: the span a boundary's pair covers only grows and ranks are unique per byte
+    // string, so an entry whose rank still matches is current.
+    let mut next: Vec<usize> = (1..=n + 1).collect();
+    let mut prev: Vec<usize> = (0..=n).map(|i| i.wrapping_sub(1)).collect();
+    let mut pair_rank = vec![NO_RANK; n + 1];
+    let mut heap = BinaryHeap::with_capacity(n);
+    for s in 0..n - 1 {
+        let r = rank(ranks, &piece[s..s + 2]);
+        pair_rank[s] = r;
+        if r != NO_RANK {
+            heap.push(Reverse((r, s)));
+        }
+    }
+    let mut parts = n;
+    while let Some(Reverse((r, s))) = heap.pop() {
+        if pair_rank[s] != r {
+            continue;
+        }
+        let mid = next[s];
+        let end = next[mid];
+        next[s] = end;
+        prev[end] = s;
+        pair_rank[mid] = NO_RANK;
+        parts -= 1;
+        // The pair starting at s now ends two boundaries after `end`.
+        pair_rank[s] = if end < n { rank(ranks, &piece[s..next[end]]) } else { NO_RANK };
+        if pair_rank[s] != NO_RANK {
+            heap.push(Reverse((pair_rank[s], s)));
+        }
+        if s > 0 {
+            let p = prev[s];
+            pair_rank[p] = rank(ranks, &piece[p..end]);
+            if pair_rank[p] != NO_RANK {
+                heap.push(Reverse((pair_rank[p], p)));
+            }
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy_ranks() -> RankMap {
+        let mut ranks = RankMap::default();
+        for b in 0..=255u8 {
+            ranks.insert(vec![b], b as u32);
+        }
+        for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cd", "bcd"].iter().enumerate() {
+            ranks.insert(t.as_bytes().to_vec(), 256 + i as u32);
+        }
+        ranks
+    }
+
+    #[test]
+    fn small_and_large_agree_on_every_short_string() {
+        let ranks = toy_ranks();
+        let alphabet = b"abcd";
+        // Every string of length 2..=8 over the alphabet.
+        for len in 2..=8u32 {
+            for code in 0..4usize.pow(len) {
+                let mut s = Vec::new();
+                let mut c = code;
+                for _ in 0..len {
+                    s.push(alphabet[c % 4]);
+                    c /= 4;
+                }
+                assert_eq!(count_small(&s, &ranks), count_large(&s, &ranks), "{:?}", String::from_utf8_lossy(&s));
+            }
+        }
+    }
+
+    #[test]
+    fn merges_lowest_rank_first_and_leftmost_on_ties() {
+        let ranks = toy_ranks();
+        // "abc": ab (256) merges before bc (257), then ab+c = abc (258): one token.
+        assert_eq!(count_piece(b"abcabc", &ranks), 2);
+        // "aaa": the leftmost "aa" merges, leaving "aa" + "a".
+        assert_eq!(count_small(b"aaa", &ranks), 2);
+        assert_eq!(count_large(b"aaa", &ranks), 2);
+        // "aaaaaaaa": aa aa aa aa, then aaaa aaaa.
+        assert_eq!(count_small(b"aaaaaaaa", &ranks), 2);
+        assert_eq!(count_large(b"aaaaaaaa", &ranks), 2);
+    }
+}

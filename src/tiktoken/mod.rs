@@ -1,0 +1,169 @@
+//! The OpenAI encodings: names, model table, rank tables and exact counting with
+//! `encode_ordinary` semantics (special-token text such as `<|endoftext|>` is ordinary text).
+//!
+//! tiktoken-rs supplies the rank files, which are embedded in the binary. Counting uses this
+//! module's linear-time splitter and merge, which give the same tokens as tiktoken; the tests
+//! check that against tiktoken-rs and against reference data from the Python package.
+
+mod bpe;
+mod models;
+mod split;
+
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use bpe::RankMap;
+pub use models::{encoding_for_model, model_table, prefix_table};
+use split::SplitPattern;
+
+/// An OpenAI encoding that tiktoken-rs ships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EncodingName {
+    R50kBase,
+    /// GPT-2's encoding: the same ranks and pattern as `r50k_base`.
+    Gpt2,
+    P50kBase,
+    /// `p50k_base` with extra special tokens, which `encode_ordinary` never produces.
+    P50kEdit,
+    Cl100kBase,
+    O200kBase,
+    /// `o200k_base` with the gpt-oss special tokens, which `encode_ordinary` never produces.
+    O200kHarmony,
+}
+
+/// The four distinct rank tables behind the encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RankTableId {
+    R50k = 0,
+    P50k = 1,
+    Cl100k = 2,
+    O200k = 3,
+}
+
+impl EncodingName {
+    pub const ALL: [EncodingName; 7] = [
+        EncodingName::R50kBase,
+        EncodingName::Gpt2,
+        EncodingName::P50kBase,
+        EncodingName::P50kEdit,
+        EncodingName::Cl100kBase,
+        EncodingName::O200kBase,
+        EncodingName::O200kHarmony,
+    ];
+    pub const ALL_NAMES: [&'static str; 7] =
+        ["r50k_base", "gpt2", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL_NAMES[Self::ALL.iter().position(|&e| e == self).unwrap_or(0)]
+    }
+
+    pub fn parse(name: &str) -> Option<EncodingName> {
+        Self::ALL_NAMES.iter().position(|&n| n == name).map(|i| Self::ALL[i])
+    }
+
+    pub(crate) fn table(self) -> RankTableId {
+        match self {
+            EncodingName::R50kBase | EncodingName::Gpt2 => RankTableId::R50k,
+            EncodingName::P50kBase | EncodingName::P50kEdit => RankTableId::P50k,
+            EncodingName::Cl100kBase => RankTableId::Cl100k,
+            EncodingName::O200kBase | EncodingName::O200kHarmony => RankTableId::O200k,
+        }
+    }
+
+    fn pattern(self) -> SplitPattern {
+        match self.table() {
+            RankTableId::R50k | RankTableId::P50k => SplitPattern::R50k,
+            RankTableId::Cl100k => SplitPattern::Cl100k,
+            RankTableId::O200k => SplitPattern::O200k,
+        }
+    }
+}
+
+impl std::fmt::Display for EncodingName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The ordinary tokens of one rank table, loaded once per registry and shared by its adapters.
+pub struct RankTable {
+    ranks: RankMap,
+}
+
+impl RankTable {
+    /// Builds the table from the rank file that tiktoken-rs embeds.
+    pub(crate) fn load(id: RankTableId) -> Result<RankTable> {
+        let core = match id {
+            RankTableId::R50k => tiktoken_rs::r50k_base(),
+            RankTableId::P50k => tiktoken_rs::p50k_base(),
+            RankTableId::Cl100k => tiktoken_rs::cl100k_base(),
+            RankTableId::O200k => tiktoken_rs::o200k_base(),
+        }
+        .map_err(|e| Error::new(ErrorKind::AdapterUnavailable, format!("cannot load the {id:?} rank table: {e}")))?;
+        let specials = core.special_tokens();
+        let mut ranks = RankMap::default();
+        ranks.reserve(210_000);
+        // Ordinary ranks are dense from 0; past the end, decoding fails or yields a special token.
+        let mut misses = 0;
+        for rank in 0u32.. {
+            match core.decode_bytes(&[rank]) {
+                Ok(bytes) if !std::str::from_utf8(&bytes).is_ok_and(|s| specials.contains(s)) => {
+                    ranks.insert(bytes, rank);
+                    misses = 0;
+                }
+                _ => {
+                    misses += 1;
+                    if misses > 2_000 {
+                        break;
+                    }
+                }
+            }
+        }
+        ranks.shrink_to_fit();
+        Ok(RankTable { ranks })
+    }
+
+    /// The number of ordinary tokens.
+    pub fn len(&self) -> usize {
+        self.ranks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranks.is_empty()
+    }
+}
+
+/// An encoding ready to count: a shared rank table and its split pattern.
+#[derive(Clone)]
+pub struct Encoding {
+    name: EncodingName,
+    table: Arc<RankTable>,
+}
+
+impl Encoding {
+    pub(crate) fn new(name: EncodingName, table: Arc<RankTable>) -> Self {
+        Encoding { name, table }
+    }
+
+    pub fn name(&self) -> EncodingName {
+        self.name
+    }
+
+    /// The exact number of tokens of `encode_ordinary(text)`.
+    pub fn count(&self, text: &str) -> u64 {
+        let ranks = &self.table.ranks;
+        let mut total = 0u64;
+        self.name.pattern().for_each_piece(text, |piece| total += bpe::count_piece(piece, ranks) as u64);
+        total
+    }
+
+    /// The pieces the split pattern cuts `text` into (for tests and diagnostics).
+    pub fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let mut pieces = Vec::new();
+        self.name.pattern().for_each_piece(text, |piece| {
+            let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+            pieces.push(&text[start..start + piece.len()]);
+        });
+        pieces
+    }
+}
