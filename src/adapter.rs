@@ -142,6 +142,15 @@ impl Adapter {
         Ok(Count { count, is_exact: self.is_exact(), method: self.method() })
     }
 
+    /// Whether both adapters count with the same loaded rank table or tokenizer (not a copy).
+    pub fn shares_engine_with(&self, other: &Adapter) -> bool {
+        match (&self.engine, &other.engine) {
+            (Engine::Tiktoken(a), Engine::Tiktoken(b)) => a.same_table(b),
+            (Engine::Huggingface { tokenizer: a, .. }, Engine::Huggingface { tokenizer: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Counts UTF-8 bytes, rejecting invalid UTF-8 with the offset of the first bad byte.
     pub fn count_bytes(&self, text: &[u8]) -> Result<Count> {
         let text = std::str::from_utf8(text).map_err(|e| Error::invalid_utf8("text", e))?;

@@ -181,3 +181,9 @@ fn no_model(adapter: &str) -> Error {
         format!("the {adapter} adapter needs a model: pass one, or set [tokenizer] model or KANO_TOKENIZER_MODEL"),
     )
 }
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("config", &self.config).field("hub_cache", &self.hub_cache).finish_non_exhaustive()
+    }
+}

@@ -149,6 +149,11 @@ impl Encoding {
         self.name
     }
 
+    /// Whether both encodings use the same loaded rank table.
+    pub fn same_table(&self, other: &Encoding) -> bool {
+        Arc::ptr_eq(&self.table, &other.table)
+    }
+
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
         let ranks = &self.table.ranks;

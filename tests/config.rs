@@ -1,0 +1,233 @@
+//! Config files, TOML text and environment variables: the guide's examples load, precedence
+//! holds, and every bad value is rejected with the key, the value and the reason.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use kano_tokenizer::config::{Config, Source};
+use kano_tokenizer::tiktoken::EncodingName;
+use kano_tokenizer::{AdapterName, ErrorKind, Method, Registry};
+
+fn toml(text: &str) -> Result<Config, kano_tokenizer::Error> {
+    Config::from_toml_str(text, None, Source::Toml)
+}
+
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |name| map.get(name).cloned()
+}
+
+fn config_error(text: &str) -> String {
+    let e = toml(text).expect_err(text);
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    e.message().to_string()
+}
+
+#[test]
+fn the_guides_example_configs_load() {
+    let examples = [
+        "[tokenizer]\nadapter = \"heuristic\"\nfallback_chain = [\"heuristic\"]  # Skip slower adapters\n\n[tokenizer.heuristic]\nchars_per_token = 4.0  # Tune for your content\n",
+        "[tokenizer]\nadapter = \"tiktoken\"\nfallback_chain = [\"tiktoken\", \"heuristic\"]  # Fast fallback\n\n[tokenizer.tiktoken]\n# Let encoding be auto-detected for speed\n",
+        "[tokenizer]\nadapter = \"auto\"\nfallback_chain = [\"tiktoken\", \"huggingface\", \"heuristic\"]\n\n[tokenizer.huggingface]\nuse_fast = true  # Enable fast tokenizers\n",
+        "[tokenizer.heuristic]\nchars_per_token = 4.2\n",
+        "[tokenizer.heuristic]\nchars_per_token = 2.0  # CJK characters are typically 1 token each\n",
+        "[tokenizer.huggingface]\nuse_fast = true  # Significant speed improvement\ntrust_remote_code = false  # Security best practice\n",
+        "# production_tokenizer_config.toml\n[tokenizer]\n# Use auto for intelligent fallback\nadapter = \"auto\"\n\n# Set production model\nmodel = \"text-embedding-3-small\"  # Adjust for your use case\n\n# Comprehensive fallback chain\nfallback_chain = [\"tiktoken\", \"huggingface\", \"heuristic\"]\n\n# Production-tuned heuristic settings\n[tokenizer.heuristic]\nchars_per_token = 4.0  # Tune based on your content analysis\n\n# TikToken settings\n[tokenizer.tiktoken]\n# Let encoding be auto-detected for reliability\n\n# HuggingFace settings\n[tokenizer.huggingface]\nuse_fast = true           # Enable fast tokenizers\ntrust_remote_code = false # Security best practice\n",
+    ];
+    for text in examples {
+        toml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+    let production = toml(examples[6]).expect("production config");
+    assert_eq!(production.adapter, AdapterName::Auto);
+    assert_eq!(production.model.as_deref(), Some("text-embedding-3-small"));
+    assert_eq!(production.fallback_chain, vec![Method::Tiktoken, Method::Huggingface, Method::Heuristic]);
+    // The production config resolves to tiktoken's cl100k_base for its embedding model.
+    let adapter = common::registry_with(production).resolve(None, None).expect("resolves");
+    assert_eq!((adapter.name(), adapter.model()), ("tiktoken", "cl100k_base"));
+}
+
+#[test]
+fn defaults() {
+    let c = Config::default();
+    assert_eq!(c.adapter, AdapterName::Auto);
+    assert_eq!(c.model, None);
+    assert_eq!(c.fallback_chain, vec![Method::Tiktoken, Method::Huggingface, Method::Heuristic]);
+    assert_eq!(c.heuristic.chars_per_token, 4.0);
+    assert_eq!(c.tiktoken.encoding, None);
+    assert!(c.huggingface.add_special_tokens);
+    assert_eq!(toml("").expect("empty config"), c);
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let m = config_error("[tokenizer]\nadapter = \"auto\"\nmodel = = 3\n");
+    assert!(m.contains(":3:"), "{m}");
+    let m = config_error("[tokenizer\n");
+    assert!(m.contains(":1:"), "{m}");
+}
+
+#[test]
+fn bad_values_name_the_key_value_and_reason() {
+    let m = config_error("[tokenizer.heuristic]\nchars_per_token = 0\n");
+    assert!(m.contains("tokenizer.heuristic.chars_per_token") && m.contains("greater than 0"), "{m}");
+    let m = config_error("[tokenizer.heuristic]\nchars_per_token = -1.5\n");
+    assert!(m.contains("-1.5"), "{m}");
+    let m = config_error("[tokenizer.heuristic]\nchars_per_token = nan\n");
+    assert!(m.contains("chars_per_token"), "{m}");
+    let m = config_error("[tokenizer.heuristic]\nchars_per_token = \"four\"\n");
+    assert!(m.contains("expected a number"), "{m}");
+    let m = config_error("[tokenizer]\nadapter = \"fast\"\n");
+    assert!(m.contains("tokenizer.adapter") && m.contains("\"fast\"") && m.contains("unknown adapter"), "{m}");
+    let m = config_error("[tokenizer]\nfallback_chain = [\"tiktoken\", \"bert\"]\n");
+    assert!(m.contains("fallback_chain") && m.contains("\"bert\""), "{m}");
+    let m = config_error("[tokenizer]\nfallback_chain = [\"auto\"]\n");
+    assert!(m.contains("auto"), "{m}");
+    let m = config_error("[tokenizer]\nfallback_chain = []\n");
+    assert!(m.contains("empty"), "{m}");
+    let m = config_error("[tokenizer.tiktoken]\nencoding = \"cl200k_base\"\n");
+    assert!(m.contains("tokenizer.tiktoken.encoding") && m.contains("cl200k_base") && m.contains("unknown encoding"), "{m}");
+    let m = config_error("[tokenizer.huggingface]\nuse_fast = \"yes\"\n");
+    assert!(m.contains("tokenizer.huggingface.use_fast") && m.contains("true or false"), "{m}");
+    let m = config_error("[tokenizer]\nmodel = \"\"\n");
+    assert!(m.contains("empty"), "{m}");
+}
+
+#[test]
+fn unknown_keys_are_reported_not_ignored() {
+    let m = config_error("[tokenizer.heuristic]\nchars_per_tokens = 4.0\n");
+    assert!(m.contains("tokenizer.heuristic.chars_per_tokens") && m.contains("unknown key"), "{m}");
+    let m = config_error("[tokenizer]\nadaptor = \"auto\"\n");
+    assert!(m.contains("tokenizer.adaptor"), "{m}");
+    let m = config_error("[tokenizers]\nadapter = \"auto\"\n");
+    assert!(m.contains("tokenizers"), "{m}");
+    let m = config_error("[tokenizer.openai]\nkey = 1\n");
+    assert!(m.contains("tokenizer.openai"), "{m}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let m = config_error("[tokenizer]\nadapter = \"x\"\nfallback_chain = [\"y\"]\n[tokenizer.heuristic]\nchars_per_token = 0\nbogus = 1\n");
+    for needle in ["tokenizer.adapter", "fallback_chain", "chars_per_token", "bogus"] {
+        assert!(m.contains(needle), "missing {needle} in {m}");
+    }
+}
+
+#[test]
+fn hostile_config_text_is_an_error_not_a_crash() {
+    let deep = "a = ".to_string() + &"[".repeat(100_000) + &"]".repeat(100_000);
+    assert!(toml(&deep).is_err());
+    let long_key = format!("[tokenizer]\n{} = 1\n", "k".repeat(1_000_000));
+    assert!(toml(&long_key).is_err());
+    assert!(toml("\u{0}\u{1}\u{2}").is_err());
+    // TOML forbids raw control characters in strings.
+    assert!(toml("[tokenizer]\nmodel = \"\u{0}\"\n").is_err());
+    let many_models: String = (0..10_000).map(|i| format!("m{i} = \"/nonexistent/{i}\"\n")).collect();
+    let c = toml(&format!("[tokenizer.huggingface.models]\n{many_models}")).expect("many models load");
+    assert_eq!(c.huggingface.models.len(), 10_000);
+}
+
+#[test]
+fn config_files_resolve_relative_paths_against_their_folder() {
+    let dir = tempdir("relative");
+    std::fs::write(dir.join("kano.toml"), "[tokenizer.huggingface.models]\nmini = \"tok/tokenizer.json\"\n").unwrap();
+    let c = Config::from_file(&dir.join("kano.toml")).expect("loads");
+    assert_eq!(c.huggingface.models["mini"], dir.join("tok/tokenizer.json"));
+    assert_eq!(c.source_of("tokenizer.huggingface.models"), Source::File(dir.join("kano.toml")));
+}
+
+#[test]
+fn missing_unreadable_and_odd_config_files() {
+    let e = Config::from_file(Path::new("/nonexistent/kano.toml")).expect_err("missing");
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.message().contains("/nonexistent/kano.toml"), "{e}");
+    let e = Config::from_file(Path::new("/")).expect_err("a folder");
+    assert_eq!(e.kind(), ErrorKind::Io);
+    let dir = tempdir("odd");
+    std::fs::write(dir.join("bad.toml"), b"[tokenizer]\nmodel = \"\xff\"\n").unwrap();
+    let e = Config::from_file(&dir.join("bad.toml")).expect_err("invalid UTF-8");
+    assert_eq!(e.kind(), ErrorKind::InvalidUtf8);
+    std::fs::write(dir.join("big.toml"), vec![b'#'; 2 << 20]).unwrap();
+    let e = Config::from_file(&dir.join("big.toml")).expect_err("too big");
+    assert!(e.message().contains("limit"), "{e}");
+}
+
+#[test]
+fn environment_overrides_file_and_explicit_arguments_override_both() {
+    let file = "[tokenizer]\nadapter = \"heuristic\"\nmodel = \"gpt-4\"\n[tokenizer.heuristic]\nchars_per_token = 4.0\n";
+    let mut c = toml(file).unwrap();
+    c.apply_env(&env(&[
+        ("KANO_TOKENIZER_ADAPTER", "tiktoken"),
+        ("KANO_TOKENIZER_MODEL", "gpt-4o"),
+        ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "2.5"),
+        ("KANO_TOKENIZER_FALLBACK_CHAIN", "heuristic, tiktoken"),
+    ]))
+    .unwrap();
+    assert_eq!(c.adapter, AdapterName::Tiktoken);
+    assert_eq!(c.model.as_deref(), Some("gpt-4o"));
+    assert_eq!(c.heuristic.chars_per_token, 2.5);
+    assert_eq!(c.fallback_chain, vec![Method::Heuristic, Method::Tiktoken]);
+    assert_eq!(c.source_of("tokenizer.adapter"), Source::Env("KANO_TOKENIZER_ADAPTER"));
+    assert_eq!(c.source_of("tokenizer.tiktoken.encoding"), Source::Default);
+
+    let registry = common::registry_with(c);
+    let configured = registry.resolve(None, None).unwrap();
+    assert_eq!((configured.name(), configured.model()), ("tiktoken", "o200k_base"));
+    let explicit = registry.resolve(Some("tiktoken"), Some("gpt-3.5-turbo")).unwrap();
+    assert_eq!(explicit.model(), "cl100k_base");
+    let heuristic = registry.resolve(Some("heuristic"), None).unwrap();
+    assert_eq!(heuristic.name(), "heuristic");
+}
+
+#[test]
+fn forced_encoding_applies_to_every_model() {
+    let mut c = Config::default();
+    c.apply_env(&env(&[("KANO_TOKENIZER_TIKTOKEN_ENCODING", "p50k_base")])).unwrap();
+    assert_eq!(c.tiktoken.encoding, Some(EncodingName::P50kBase));
+    let registry = common::registry_with(c);
+    for model in ["gpt-4o", "not-a-model", "cl100k_base"] {
+        assert_eq!(registry.resolve(Some("tiktoken"), Some(model)).unwrap().model(), "p50k_base");
+    }
+    // No model at all still works with a forced encoding.
+    assert_eq!(registry.resolve(Some("tiktoken"), None).unwrap().model(), "p50k_base");
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let cases = [
+        ("KANO_TOKENIZER_ADAPTER", "fastest"),
+        ("KANO_TOKENIZER_FALLBACK_CHAIN", "tiktoken,nope"),
+        ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "0"),
+        ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "four"),
+        ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "inf"),
+        ("KANO_TOKENIZER_TIKTOKEN_ENCODING", "cl100k"),
+        ("KANO_TOKENIZER_CONFIG", "/nonexistent/kano.toml"),
+    ];
+    for (name, value) in cases {
+        let e = Registry::from_env(&env(&[(name, value)])).expect_err(name);
+        assert!(e.message().contains(name) && e.message().contains(value), "{name}: {e}");
+    }
+    // Empty values count as unset.
+    let c = Config::from_env(&env(&[("KANO_TOKENIZER_ADAPTER", ""), ("KANO_TOKENIZER_TIKTOKEN_ENCODING", " ")])).unwrap();
+    assert_eq!(c, Config::default());
+}
+
+#[test]
+fn kano_tokenizer_config_names_the_file() {
+    let dir = tempdir("envfile");
+    let path = dir.join("kano.toml");
+    std::fs::write(&path, "[tokenizer]\nadapter = \"heuristic\"\n[tokenizer.heuristic]\nchars_per_token = 3.0\n").unwrap();
+    let path_str = path.to_str().unwrap();
+    let c = Config::from_env(&env(&[("KANO_TOKENIZER_CONFIG", path_str), ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "5")])).unwrap();
+    assert_eq!(c.adapter, AdapterName::Heuristic);
+    assert_eq!(c.heuristic.chars_per_token, 5.0, "the variable wins over the file");
+    assert_eq!(c.source_of("tokenizer.adapter"), Source::File(path.clone()));
+}
+
+pub fn tempdir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kano-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,185 @@
+//! The tiktoken engine against its references: the split against tiktoken's own patterns on
+//! the backtracking engine, counts against tiktoken-rs, and megabyte-long runs of one
+//! character class for every encoding.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use kano_tokenizer::tiktoken::{Encoding, EncodingName};
+use rustc_hash::FxHashMap;
+use tiktoken_rs::CoreBPE;
+
+// tiktoken's split patterns, as the Python package and tiktoken-rs define them.
+const R50K_PATTERN: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+const CL100K_PATTERN: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+const O200K_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+);
+
+fn pattern_of(name: EncodingName) -> &'static str {
+    match name {
+        EncodingName::R50kBase | EncodingName::Gpt2 | EncodingName::P50kBase | EncodingName::P50kEdit => R50K_PATTERN,
+        EncodingName::Cl100kBase => CL100K_PATTERN,
+        EncodingName::O200kBase | EncodingName::O200kHarmony => O200K_PATTERN,
+    }
+}
+
+fn reference_bpe(name: EncodingName) -> &'static CoreBPE {
+    match name {
+        EncodingName::R50kBase | EncodingName::Gpt2 => tiktoken_rs::r50k_base_singleton(),
+        EncodingName::P50kBase => tiktoken_rs::p50k_base_singleton(),
+        EncodingName::P50kEdit => tiktoken_rs::p50k_edit_singleton(),
+        EncodingName::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+        EncodingName::O200kBase => tiktoken_rs::o200k_base_singleton(),
+        EncodingName::O200kHarmony => tiktoken_rs::o200k_harmony_singleton(),
+    }
+}
+
+/// tiktoken-rs's merge alone: the same ranks with a pattern that matches a whole piece at once,
+/// so its byte-pair merge runs on exactly the piece given.
+fn reference_merge(name: EncodingName) -> &'static CoreBPE {
+    static TABLES: OnceLock<Vec<(EncodingName, CoreBPE)>> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        EncodingName::ALL
+            .iter()
+            .map(|&enc| {
+                let full = reference_bpe(enc);
+                let specials = full.special_tokens();
+                let mut ranks = FxHashMap::default();
+                for rank in 0..210_000u32 {
+                    if let Ok(bytes) = full.decode_bytes(&[rank]) {
+                        if !std::str::from_utf8(&bytes).is_ok_and(|s| specials.contains(s)) {
+                            ranks.insert(bytes, rank);
+                        }
+                    }
+                }
+                (enc, CoreBPE::new(ranks, FxHashMap::default(), r"[\s\S]+").expect("merge-only encoder"))
+            })
+            .collect()
+    });
+    &tables.iter().find(|(e, _)| *e == name).expect("every encoding").1
+}
+
+fn encodings() -> Vec<Encoding> {
+    let registry = plain_registry();
+    EncodingName::ALL.iter().map(|&e| registry.encoding(e).expect("loads")).collect()
+}
+
+/// A small deterministic generator (no dependency needed for test data).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() as usize) % items.len()]
+    }
+}
+
+/// Text that stresses every alternative of the split patterns: contractions in both cases,
+/// runs of each whitespace kind, letters with marks, numbers of every length, mixed scripts.
+fn tricky_text(rng: &mut Lcg, atoms: usize) -> String {
+    const ATOMS: &[&str] = &[
+        "a", "Z", "hello", "World", "HELLO", "camelCase", "o'clock", "'s", "'S", "'ll", "'VE", "'re", "'d", "'M", "'t",
+        "ſ", "K", " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", " \n ", "\u{a0}", "\u{3000}", "\u{2028}", "\u{85}", "0",
+        "12", "123", "1234567", "٣٤", "½", "Ⅻ", ".", ",", "!?", "...", "--", "/", "//", "<|endoftext|>", "<|fim_prefix|>",
+        "@#$%", "(", ")", "\"", "e\u{301}", "a\u{308}\u{304}", "\u{301}", "日本語", "中文", "한국어", "ひらがな",
+        "カタカナ", "Привет", "мир", "ΑΒΓ", "δε", "مرحبا", "שלום", "नमस्ते", "สวัสดี", "👍", "👨\u{200d}👩\u{200d}👧",
+        "🏳\u{fe0f}\u{200d}🌈", "\u{0}", "\u{1b}", "\u{7f}", "\u{fffd}", "\u{10ffff}", "ǅ", "ǈ", "ᾈ", "ʰ", "ꜰ",
+    ];
+    (0..atoms).map(|_| rng.pick(ATOMS)).collect()
+}
+
+#[test]
+fn split_matches_tiktoken_patterns() {
+    let mut rng = Lcg(7);
+    let mut texts: Vec<String> = golden().into_iter().map(|c| c.text).collect();
+    texts.extend((0..3000).map(|i| tricky_text(&mut rng, 1 + i % 40)));
+    let mut compared = 0;
+    for enc in encodings() {
+        let reference = fancy_regex::Regex::new(pattern_of(enc.name())).expect("tiktoken pattern");
+        for text in &texts {
+            let Ok(expected) = reference.find_iter(text).map(|m| m.map(|m| m.as_str())).collect::<Result<Vec<_>, _>>()
+            else {
+                continue; // the backtracking engine gave up (long runs); covered by megabyte_runs
+            };
+            assert_eq!(enc.split(text), expected, "{} splits {:?} differently", enc.name(), text);
+            compared += 1;
+        }
+    }
+    assert!(compared > 20_000, "only {compared} texts compared");
+}
+
+#[test]
+fn counts_match_tiktoken_rs() {
+    let mut rng = Lcg(11);
+    let mut texts: Vec<String> = golden().into_iter().map(|c| c.text).collect();
+    texts.extend((0..1500).map(|i| tricky_text(&mut rng, 1 + i % 200)));
+    for enc in encodings() {
+        let reference = reference_bpe(enc.name());
+        for text in &texts {
+            let expected = std::panic::catch_unwind(|| reference.encode_ordinary(text).len());
+            let Ok(expected) = expected else { continue };
+            assert_eq!(enc.count(text), expected as u64, "{} counts {:?} differently", enc.name(), text);
+        }
+    }
+}
+
+#[test]
+fn long_pieces_merge_like_tiktoken_rs() {
+    // Pieces longer than the small-piece path, in each encoding: exercises the heap merge.
+    let mut rng = Lcg(3);
+    for enc in encodings() {
+        let merge = reference_merge(enc.name());
+        for len in [97usize, 150, 400, 1000, 5000] {
+            let words: String = (0..len).map(|_| rng.pick(&["a", "b", "ab", "ba", "x", "yz", "e"])).collect();
+            for piece in [words.clone(), "中".repeat(len), "7".repeat(len), " ".repeat(len), "=".repeat(len)] {
+                let got: u64 = enc.split(&piece).iter().map(|p| merge.encode_ordinary(p).len() as u64).sum();
+                assert_eq!(enc.count(&piece), got, "{} on {} bytes", enc.name(), piece.len());
+            }
+        }
+    }
+}
+
+/// A megabyte of one character class, for every encoding: the count must be the one tiktoken's
+/// merge gives for the pieces tiktoken's pattern cuts. The pieces are checked against the
+/// backtracking engine on a short run of the same shape (which it can still handle), and the
+/// merge of each piece against tiktoken-rs.
+#[test]
+fn megabyte_runs() {
+    const MB: usize = 1 << 20;
+    let mut rng = Lcg(5);
+    let base64: String = (0..MB).map(|_| rng.pick(&["A", "z", "0", "9", "+", "/", "Q", "k"])).collect();
+    let shapes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        ("one letter", Box::new(|n| "a".repeat(n))),
+        ("spaces", Box::new(|n| " ".repeat(n))),
+        ("spaces then a word", Box::new(|n| " ".repeat(n - 1) + "x")),
+        ("newlines", Box::new(|n| "\n".repeat(n))),
+        ("digits", Box::new(|n| "7".repeat(n))),
+        ("unspaced CJK", Box::new(|n| "中".repeat(n / 3))),
+        ("punctuation", Box::new(|n| "=".repeat(n))),
+        ("base64", Box::new(move |n| base64[..n].to_string())),
+    ];
+    for enc in encodings() {
+        let pattern = fancy_regex::Regex::new(pattern_of(enc.name())).expect("pattern");
+        let merge = reference_merge(enc.name());
+        for (label, make) in &shapes {
+            let small = make(60);
+            let expected_small: Vec<&str> = pattern.find_iter(&small).map(|m| m.expect("short run").as_str()).collect();
+            assert_eq!(enc.split(&small), expected_small, "{} {label} (short)", enc.name());
+
+            let text = make(MB);
+            let pieces = enc.split(&text);
+            assert_eq!(pieces.concat().len(), text.len());
+            let expected: u64 = pieces.iter().map(|p| merge.encode_ordinary(p).len() as u64).sum();
+            let got = enc.count(&text);
+            assert_eq!(got, expected, "{} {label}: {} pieces", enc.name(), pieces.len());
+            assert!(got > 0);
+        }
+    }
+}
