@@ -1,0 +1,254 @@
+//! The C ABI called from Rust: NULLs, bad UTF-8, unknown names, hostile config, ownership.
+
+mod common;
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::{null, null_mut};
+
+use kano_tokenizer::ffi::*;
+
+fn last_error() -> String {
+    // SAFETY: kano_last_error never returns NULL and the string is valid until the next failure.
+    unsafe { CStr::from_ptr(kano_last_error()) }.to_string_lossy().into_owned()
+}
+
+fn s(text: &str) -> CString {
+    CString::new(text).unwrap()
+}
+
+fn registry_from_toml(toml: &str) -> Result<*mut KanoRegistry, (KanoStatus, String)> {
+    let mut out = null_mut();
+    let status = unsafe { kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), &mut out) };
+    if status == KanoStatus::Ok {
+        Ok(out)
+    } else {
+        assert!(out.is_null(), "out-parameter written on failure");
+        Err((status, last_error()))
+    }
+}
+
+fn resolve(registry: *const KanoRegistry, adapter: Option<&str>, model: Option<&str>) -> Result<*mut KanoAdapter, (KanoStatus, String)> {
+    let adapter = adapter.map(s);
+    let model = model.map(s);
+    let sentinel = 0x1 as *mut KanoAdapter;
+    let mut out = sentinel;
+    let status = unsafe {
+        kano_registry_resolve(
+            registry,
+            adapter.as_ref().map_or(null(), |a| a.as_ptr()),
+            model.as_ref().map_or(null(), |m| m.as_ptr()),
+            &mut out,
+        )
+    };
+    if status == KanoStatus::Ok {
+        Ok(out)
+    } else {
+        assert_eq!(out, sentinel, "out-parameter written on failure");
+        Err((status, last_error()))
+    }
+}
+
+fn count(adapter: *const KanoAdapter, bytes: &[u8]) -> Result<KanoCount, (KanoStatus, String)> {
+    let mut out = KanoCount { count: 12345, is_exact: false, method: KanoMethod::Heuristic };
+    let status = unsafe { kano_adapter_count(adapter, bytes.as_ptr().cast(), bytes.len(), &mut out) };
+    if status == KanoStatus::Ok {
+        Ok(out)
+    } else {
+        assert_eq!(out.count, 12345, "out-parameter written on failure");
+        Err((status, last_error()))
+    }
+}
+
+fn cstr(p: *const c_char) -> String {
+    assert!(!p.is_null());
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn version_and_status_strings() {
+    assert_eq!(cstr(kano_version()), env!("CARGO_PKG_VERSION"));
+    let statuses = [
+        KanoStatus::Ok,
+        KanoStatus::NullPointer,
+        KanoStatus::InvalidUtf8,
+        KanoStatus::InvalidArgument,
+        KanoStatus::UnknownAdapter,
+        KanoStatus::UnknownModel,
+        KanoStatus::AdapterUnavailable,
+        KanoStatus::ConfigError,
+        KanoStatus::IoError,
+        KanoStatus::Panic,
+    ];
+    let strings: std::collections::HashSet<String> = statuses.iter().map(|&st| cstr(kano_status_str(st))).collect();
+    assert_eq!(strings.len(), statuses.len());
+    for (i, st) in statuses.iter().enumerate() {
+        assert_eq!(*st as i32, i as i32, "status values are stable");
+    }
+    assert_eq!(KanoMethod::Heuristic as i32, 0);
+    assert_eq!(KanoMethod::Tiktoken as i32, 1);
+    assert_eq!(KanoMethod::Huggingface as i32, 2);
+}
+
+#[test]
+fn header_version_macros_match_cargo() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/kano_tokenizer.h")).unwrap();
+    for (macro_name, value) in [
+        ("KANO_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("KANO_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("KANO_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        assert!(header.contains(&format!("#define {macro_name} {value}\n")), "{macro_name}");
+    }
+}
+
+#[test]
+fn null_pointers_are_reported() {
+    unsafe {
+        assert_eq!(kano_registry_new(null_mut()), KanoStatus::NullPointer);
+        assert!(last_error().contains("out"), "{}", last_error());
+        assert_eq!(kano_registry_from_toml(null(), 0, null_mut()), KanoStatus::NullPointer);
+        let mut reg = null_mut();
+        assert_eq!(kano_registry_from_toml(null(), 5, &mut reg), KanoStatus::NullPointer);
+        assert!(reg.is_null());
+        assert_eq!(kano_registry_from_config(null(), &mut reg), KanoStatus::NullPointer);
+        assert!(last_error().contains("toml_path"), "{}", last_error());
+        let mut adapter = null_mut();
+        assert_eq!(kano_registry_resolve(null(), null(), null(), &mut adapter), KanoStatus::NullPointer);
+        assert!(last_error().contains("registry"), "{}", last_error());
+        assert!(kano_adapter_name(null()).is_null());
+        assert!(kano_adapter_model(null()).is_null());
+        let mut out = KanoCount { count: 7, is_exact: true, method: KanoMethod::Tiktoken };
+        assert_eq!(kano_adapter_count(null(), null(), 0, &mut out), KanoStatus::NullPointer);
+        assert_eq!(out.count, 7);
+        kano_adapter_free(null_mut());
+        kano_registry_free(null_mut());
+    }
+    // NULL registry pointer in resolve, NULL out.
+    let reg = registry_from_toml("").unwrap();
+    unsafe {
+        assert_eq!(kano_registry_resolve(reg, null(), null(), null_mut()), KanoStatus::NullPointer);
+        kano_registry_free(reg);
+    }
+}
+
+#[test]
+fn text_rules() {
+    let reg = registry_from_toml("").unwrap();
+    let tik = resolve(reg, Some("tiktoken"), Some("gpt-4")).unwrap();
+    unsafe {
+        // NULL with length 0 is the empty text.
+        let mut out = KanoCount { count: 99, is_exact: false, method: KanoMethod::Heuristic };
+        assert_eq!(kano_adapter_count(tik, null(), 0, &mut out), KanoStatus::Ok);
+        assert_eq!((out.count, out.is_exact, out.method), (0, true, KanoMethod::Tiktoken));
+        // NULL with a length is an error.
+        assert_eq!(kano_adapter_count(tik, null(), 3, &mut out), KanoStatus::NullPointer);
+        assert!(last_error().contains("text"), "{}", last_error());
+        // NULL out.
+        assert_eq!(kano_adapter_count(tik, b"hi".as_ptr().cast(), 2, null_mut()), KanoStatus::NullPointer);
+        // A length no buffer can have.
+        assert_eq!(kano_adapter_count(tik, b"hi".as_ptr().cast(), usize::MAX, &mut out), KanoStatus::InvalidArgument);
+    }
+    // Embedded NUL bytes are text like any other.
+    assert_eq!(count(tik, b"a\0b").unwrap().count, 3);
+    // Invalid UTF-8 names the offset of the first bad byte.
+    let (status, message) = count(tik, b"hello \xff world").unwrap_err();
+    assert_eq!(status, KanoStatus::InvalidUtf8);
+    assert!(message.contains("offset 6"), "{message}");
+    let (status, message) = count(tik, b"\xe4\xb8").unwrap_err();
+    assert_eq!(status, KanoStatus::InvalidUtf8);
+    assert!(message.contains("offset 0"), "{message}");
+    // Special-token text is ordinary text.
+    assert_eq!(count(tik, b"<|endoftext|>").unwrap().count, 7);
+    unsafe {
+        kano_adapter_free(tik);
+        kano_registry_free(reg);
+    }
+}
+
+#[test]
+fn names_and_resolution() {
+    let reg = registry_from_toml("").unwrap();
+    for (adapter, model, name, resolved) in [
+        (Some("tiktoken"), Some("gpt-4o"), "tiktoken", "o200k_base"),
+        (Some("auto"), Some("gpt-4"), "tiktoken", "cl100k_base"),
+        (Some("auto"), Some("all-MiniLM-L6-v2"), "huggingface", "embedded:sentence-transformers/all-MiniLM-L6-v2"),
+        (Some("auto"), Some("unknown-model"), "heuristic", "unknown-model"),
+        (Some("heuristic"), None, "heuristic", "default"),
+        (None, Some("gpt-3.5-turbo"), "tiktoken", "cl100k_base"),
+    ] {
+        let a = resolve(reg, adapter, model).unwrap();
+        unsafe {
+            assert_eq!(cstr(kano_adapter_name(a)), name);
+            assert_eq!(cstr(kano_adapter_model(a)), resolved);
+            kano_adapter_free(a);
+        }
+    }
+    let (status, message) = resolve(reg, Some("tiktokenz"), Some("gpt-4")).unwrap_err();
+    assert_eq!(status, KanoStatus::UnknownAdapter);
+    assert!(message.contains("tiktokenz") && message.starts_with("kano_registry_resolve"), "{message}");
+    let (status, message) = resolve(reg, Some("tiktoken"), Some("llama-3")).unwrap_err();
+    assert_eq!(status, KanoStatus::UnknownModel);
+    assert!(message.contains("llama-3"), "{message}");
+    let (status, message) = resolve(reg, Some("huggingface"), Some("/nonexistent/tokenizer.json")).unwrap_err();
+    assert_eq!(status, KanoStatus::IoError);
+    assert!(message.contains("/nonexistent/tokenizer.json"), "{message}");
+    // Invalid UTF-8 in a name.
+    let bad = [b'g', 0xff, 0];
+    let mut out = null_mut();
+    let status = unsafe { kano_registry_resolve(reg, bad.as_ptr().cast(), null(), &mut out) };
+    assert_eq!(status, KanoStatus::InvalidUtf8);
+    assert!(last_error().contains("adapter"), "{}", last_error());
+    unsafe { kano_registry_free(reg) };
+}
+
+#[test]
+fn hostile_config_through_the_abi() {
+    for (toml, status, needle) in [
+        ("[tokenizer\n", KanoStatus::ConfigError, ":1:"),
+        ("[tokenizer.heuristic]\nchars_per_token = 0\n", KanoStatus::ConfigError, "chars_per_token"),
+        ("[tokenizer]\nadapter = \"nope\"\n", KanoStatus::ConfigError, "nope"),
+        ("[tokenizer]\nfallback_chain = [\"tiktoken\", \"x\"]\n", KanoStatus::ConfigError, "\"x\""),
+        ("[tokenizer.tiktoken]\nencoding = \"o300k\"\n", KanoStatus::ConfigError, "o300k"),
+        ("[tokenizer]\nunknown = 1\n", KanoStatus::ConfigError, "tokenizer.unknown"),
+    ] {
+        let (got, message) = registry_from_toml(toml).unwrap_err();
+        assert_eq!(got, status, "{toml}");
+        assert!(message.contains(needle), "{message}");
+    }
+    let invalid = b"[tokenizer]\nmodel = \"\xff\"\n";
+    let mut out = null_mut();
+    assert_eq!(unsafe { kano_registry_from_toml(invalid.as_ptr().cast(), invalid.len(), &mut out) }, KanoStatus::InvalidUtf8);
+    let path = s("/nonexistent/kano.toml");
+    assert_eq!(unsafe { kano_registry_from_config(path.as_ptr(), &mut out) }, KanoStatus::IoError);
+    assert!(last_error().contains("/nonexistent/kano.toml"));
+    assert!(out.is_null());
+}
+
+#[test]
+fn adapters_outlive_the_registry_and_threads_share_one() {
+    let reg = registry_from_toml("[tokenizer]\nmodel = \"gpt-4o\"\n").unwrap();
+    let adapter = resolve(reg, Some("tiktoken"), None).unwrap();
+    unsafe { kano_registry_free(reg) };
+    let text = "Threads share one adapter through the C ABI. ".repeat(20);
+    let expected = count(adapter, text.as_bytes()).unwrap().count;
+    let shared = adapter as usize;
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..100 {
+                    assert_eq!(count(shared as *const KanoAdapter, text.as_bytes()).unwrap().count, expected);
+                }
+            });
+        }
+    });
+    unsafe { kano_adapter_free(adapter) };
+}
+
+#[test]
+fn last_error_is_per_thread() {
+    let reg = registry_from_toml("").unwrap();
+    let _ = resolve(reg, Some("no-such-adapter"), None).unwrap_err();
+    std::thread::spawn(|| assert_eq!(last_error(), "")).join().unwrap();
+    assert!(last_error().contains("no-such-adapter"));
+    unsafe { kano_registry_free(reg) };
+}
