@@ -7,6 +7,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    export_dependency_versions();
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
@@ -33,5 +35,19 @@ fn main() {
     if std::fs::read(&header).ok().as_deref() != Some(generated.as_slice()) {
         std::fs::create_dir_all(header.parent().expect("include/ has a parent")).expect("create include/");
         std::fs::write(&header, generated).expect("write include/kano_tokenizer.h");
+    }
+}
+
+/// Exposes the locked versions of the tokenizer dependencies to the crate (for `dependencies`
+/// reports), as `KANO_DEP_TIKTOKEN_RS` and `KANO_DEP_TOKENIZERS`.
+fn export_dependency_versions() {
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    for (package, var) in [("tiktoken-rs", "KANO_DEP_TIKTOKEN_RS"), ("tokenizers", "KANO_DEP_TOKENIZERS")] {
+        let needle = format!("name = \"{package}\"\nversion = \"");
+        let version = lock
+            .find(&needle)
+            .and_then(|at| lock[at + needle.len()..].split('"').next())
+            .unwrap_or("unknown");
+        println!("cargo:rustc-env={var}={version}");
     }
 }

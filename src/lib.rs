@@ -27,3 +27,9 @@ pub use registry::Registry;
 
 /// The library version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version of tiktoken-rs (the rank files) built in.
+pub const TIKTOKEN_RS_VERSION: &str = env!("KANO_DEP_TIKTOKEN_RS");
+
+/// The version of the `tokenizers` crate built in.
+pub const TOKENIZERS_VERSION: &str = env!("KANO_DEP_TOKENIZERS");
