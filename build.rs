@@ -24,9 +24,7 @@ fn main() {
     for file in ["status.rs", "registry.rs", "adapter.rs"] {
         builder = builder.with_src(crate_dir.join("src").join("ffi").join(file));
     }
-    let bindings = builder
-        .generate()
-        .expect("cbindgen can read src/ffi");
+    let bindings = builder.generate().expect("cbindgen can read src/ffi");
 
     let header = crate_dir.join("include").join("kano_tokenizer.h");
     let mut generated = Vec::new();
@@ -44,10 +42,8 @@ fn export_dependency_versions() {
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     for (package, var) in [("tiktoken-rs", "KANO_DEP_TIKTOKEN_RS"), ("tokenizers", "KANO_DEP_TOKENIZERS")] {
         let needle = format!("name = \"{package}\"\nversion = \"");
-        let version = lock
-            .find(&needle)
-            .and_then(|at| lock[at + needle.len()..].split('"').next())
-            .unwrap_or("unknown");
+        let version =
+            lock.find(&needle).and_then(|at| lock[at + needle.len()..].split('"').next()).unwrap_or("unknown");
         println!("cargo:rustc-env={var}={version}");
     }
 }

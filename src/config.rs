@@ -149,10 +149,7 @@ impl Config {
         };
         let table: toml::Table = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_column(text, s.start)).unwrap_or((1, 1));
-            Error::new(
-                ErrorKind::Config,
-                format!("{label}:{line}:{column}: TOML syntax error: {}", e.message().trim()),
-            )
+            Error::new(ErrorKind::Config, format!("{label}:{line}:{column}: TOML syntax error: {}", e.message().trim()))
         })?;
         let mut config = Config::default();
         let mut problems = Vec::new();
@@ -171,9 +168,8 @@ impl Config {
     /// `KANO_TOKENIZER_*` variables.
     pub fn from_env(env: EnvLookup<'_>) -> Result<Config> {
         let mut config = match non_empty(env(ENV_CONFIG)) {
-            Some(path) => Config::from_file(Path::new(&path)).map_err(|e| {
-                Error::new(e.kind(), format!("{ENV_CONFIG}={path}: {}", e.message()))
-            })?,
+            Some(path) => Config::from_file(Path::new(&path))
+                .map_err(|e| Error::new(e.kind(), format!("{ENV_CONFIG}={path}: {}", e.message())))?,
             None => Config::default(),
         };
         config.apply_env(env)?;
@@ -234,7 +230,13 @@ impl Config {
         finish("environment", problems)
     }
 
-    fn load_table(&mut self, table: &toml::Table, base_dir: Option<&Path>, origin: &Source, problems: &mut Vec<String>) {
+    fn load_table(
+        &mut self,
+        table: &toml::Table,
+        base_dir: Option<&Path>,
+        origin: &Source,
+        problems: &mut Vec<String>,
+    ) {
         for (key, value) in table {
             if key != "tokenizer" {
                 problems.push(format!("{key}: unknown key (expected only a [tokenizer] table)"));
@@ -345,7 +347,13 @@ impl Config {
         }
     }
 
-    fn load_huggingface(&mut self, value: &toml::Value, base_dir: Option<&Path>, origin: &Source, problems: &mut Vec<String>) {
+    fn load_huggingface(
+        &mut self,
+        value: &toml::Value,
+        base_dir: Option<&Path>,
+        origin: &Source,
+        problems: &mut Vec<String>,
+    ) {
         let Some(table) = value.as_table() else {
             problems.push(expected("tokenizer.huggingface", "a table", value));
             return;
@@ -499,7 +507,8 @@ pub(crate) fn resolve_path(s: &str, base_dir: Option<&Path>) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<String> {
-    let io_err = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display()));
+    let io_err =
+        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::Io, format!("config file {} is not a regular file", path.display())));
@@ -511,7 +520,8 @@ fn read_config_file(path: &Path) -> Result<String> {
         ));
     }
     let bytes = std::fs::read(path).map_err(io_err)?;
-    String::from_utf8(bytes).map_err(|e| Error::invalid_utf8(&format!("config file {}", path.display()), e.utf8_error()))
+    String::from_utf8(bytes)
+        .map_err(|e| Error::invalid_utf8(&format!("config file {}", path.display()), e.utf8_error()))
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -82,7 +82,8 @@ mod tests {
     #[test]
     fn higher_ratio_gives_fewer_tokens() {
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(20);
-        let counts: Vec<u64> = [3.0, 3.5, 4.0, 4.5, 5.0].iter().map(|&r| HeuristicEstimator::new(r).estimate(&text)).collect();
+        let counts: Vec<u64> =
+            [3.0, 3.5, 4.0, 4.5, 5.0].iter().map(|&r| HeuristicEstimator::new(r).estimate(&text)).collect();
         assert!(counts.windows(2).all(|w| w[0] > w[1]), "{counts:?}");
     }
 }

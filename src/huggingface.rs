@@ -121,7 +121,10 @@ fn file_or_folder(path: &Path) -> Result<TokenizerSource> {
 /// then the most recently modified snapshot.
 fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
     let valid = |part: &str| {
-        !part.is_empty() && part != "." && part != ".." && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     let parts: Vec<&str> = repo.split('/').collect();
     if parts.len() > 2 || !parts.iter().all(|p| valid(p)) {
@@ -185,7 +188,8 @@ impl HfTokenizer {
 }
 
 fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
-    let io_err = |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
+    let io_err =
+        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::Io, format!("tokenizer file {} is not a regular file", path.display())));
@@ -193,7 +197,11 @@ fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
     if meta.len() > MAX_TOKENIZER_FILE_BYTES {
         return Err(Error::new(
             ErrorKind::AdapterUnavailable,
-            format!("tokenizer file {} is {} bytes; the limit is {MAX_TOKENIZER_FILE_BYTES}", path.display(), meta.len()),
+            format!(
+                "tokenizer file {} is {} bytes; the limit is {MAX_TOKENIZER_FILE_BYTES}",
+                path.display(),
+                meta.len()
+            ),
         ));
     }
     std::fs::read(path).map_err(io_err)

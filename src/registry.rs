@@ -62,12 +62,7 @@ impl Registry {
     /// Exactly this config, with the hub cache location read through `env`.
     pub fn with_env(config: Config, env: EnvLookup<'_>) -> Registry {
         let hub_cache = config.huggingface.cache_dir.clone().or_else(|| huggingface::hub_cache_dir(env));
-        Registry {
-            config,
-            hub_cache,
-            rank_tables: Default::default(),
-            tokenizers: Mutex::new(HashMap::new()),
-        }
+        Registry { config, hub_cache, rank_tables: Default::default(), tokenizers: Mutex::new(HashMap::new()) }
     }
 
     pub fn config(&self) -> &Config {
@@ -184,6 +179,9 @@ fn no_model(adapter: &str) -> Error {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("config", &self.config).field("hub_cache", &self.hub_cache).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("hub_cache", &self.hub_cache)
+            .finish_non_exhaustive()
     }
 }

@@ -87,7 +87,10 @@ fn bad_values_name_the_key_value_and_reason() {
     let m = config_error("[tokenizer]\nfallback_chain = []\n");
     assert!(m.contains("empty"), "{m}");
     let m = config_error("[tokenizer.tiktoken]\nencoding = \"cl200k_base\"\n");
-    assert!(m.contains("tokenizer.tiktoken.encoding") && m.contains("cl200k_base") && m.contains("unknown encoding"), "{m}");
+    assert!(
+        m.contains("tokenizer.tiktoken.encoding") && m.contains("cl200k_base") && m.contains("unknown encoding"),
+        "{m}"
+    );
     let m = config_error("[tokenizer.huggingface]\nuse_fast = \"yes\"\n");
     assert!(m.contains("tokenizer.huggingface.use_fast") && m.contains("true or false"), "{m}");
     let m = config_error("[tokenizer]\nmodel = \"\"\n");
@@ -155,7 +158,8 @@ fn missing_unreadable_and_odd_config_files() {
 
 #[test]
 fn environment_overrides_file_and_explicit_arguments_override_both() {
-    let file = "[tokenizer]\nadapter = \"heuristic\"\nmodel = \"gpt-4\"\n[tokenizer.heuristic]\nchars_per_token = 4.0\n";
+    let file =
+        "[tokenizer]\nadapter = \"heuristic\"\nmodel = \"gpt-4\"\n[tokenizer.heuristic]\nchars_per_token = 4.0\n";
     let mut c = toml(file).unwrap();
     c.apply_env(&env(&[
         ("KANO_TOKENIZER_ADAPTER", "tiktoken"),
@@ -209,7 +213,8 @@ fn bad_environment_values_name_the_variable() {
         assert!(e.message().contains(name) && e.message().contains(value), "{name}: {e}");
     }
     // Empty values count as unset.
-    let c = Config::from_env(&env(&[("KANO_TOKENIZER_ADAPTER", ""), ("KANO_TOKENIZER_TIKTOKEN_ENCODING", " ")])).unwrap();
+    let c =
+        Config::from_env(&env(&[("KANO_TOKENIZER_ADAPTER", ""), ("KANO_TOKENIZER_TIKTOKEN_ENCODING", " ")])).unwrap();
     assert_eq!(c, Config::default());
 }
 
@@ -217,9 +222,14 @@ fn bad_environment_values_name_the_variable() {
 fn kano_tokenizer_config_names_the_file() {
     let dir = tempdir("envfile");
     let path = dir.join("kano.toml");
-    std::fs::write(&path, "[tokenizer]\nadapter = \"heuristic\"\n[tokenizer.heuristic]\nchars_per_token = 3.0\n").unwrap();
+    std::fs::write(&path, "[tokenizer]\nadapter = \"heuristic\"\n[tokenizer.heuristic]\nchars_per_token = 3.0\n")
+        .unwrap();
     let path_str = path.to_str().unwrap();
-    let c = Config::from_env(&env(&[("KANO_TOKENIZER_CONFIG", path_str), ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "5")])).unwrap();
+    let c = Config::from_env(&env(&[
+        ("KANO_TOKENIZER_CONFIG", path_str),
+        ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "5"),
+    ]))
+    .unwrap();
     assert_eq!(c.adapter, AdapterName::Heuristic);
     assert_eq!(c.heuristic.chars_per_token, 5.0, "the variable wins over the file");
     assert_eq!(c.source_of("tokenizer.adapter"), Source::File(path.clone()));

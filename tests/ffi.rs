@@ -27,10 +27,14 @@ fn registry_from_toml(toml: &str) -> Result<*mut KanoRegistry, (KanoStatus, Stri
     }
 }
 
-fn resolve(registry: *const KanoRegistry, adapter: Option<&str>, model: Option<&str>) -> Result<*mut KanoAdapter, (KanoStatus, String)> {
+fn resolve(
+    registry: *const KanoRegistry,
+    adapter: Option<&str>,
+    model: Option<&str>,
+) -> Result<*mut KanoAdapter, (KanoStatus, String)> {
     let adapter = adapter.map(s);
     let model = model.map(s);
-    let sentinel = 0x1 as *mut KanoAdapter;
+    let sentinel = std::ptr::dangling_mut::<KanoAdapter>();
     let mut out = sentinel;
     let status = unsafe {
         kano_registry_resolve(
@@ -217,7 +221,10 @@ fn hostile_config_through_the_abi() {
     }
     let invalid = b"[tokenizer]\nmodel = \"\xff\"\n";
     let mut out = null_mut();
-    assert_eq!(unsafe { kano_registry_from_toml(invalid.as_ptr().cast(), invalid.len(), &mut out) }, KanoStatus::InvalidUtf8);
+    assert_eq!(
+        unsafe { kano_registry_from_toml(invalid.as_ptr().cast(), invalid.len(), &mut out) },
+        KanoStatus::InvalidUtf8
+    );
     let path = s("/nonexistent/kano.toml");
     assert_eq!(unsafe { kano_registry_from_config(path.as_ptr(), &mut out) }, KanoStatus::IoError);
     assert!(last_error().contains("/nonexistent/kano.toml"));

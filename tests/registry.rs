@@ -101,7 +101,10 @@ fn auto_walks_the_fallback_chain_and_says_who_served() {
         (a.name(), a.model().to_string())
     };
     assert_eq!(served(Some("gpt-4")), ("tiktoken", "cl100k_base".into()));
-    assert_eq!(served(Some("all-MiniLM-L6-v2")), ("huggingface", "embedded:sentence-transformers/all-MiniLM-L6-v2".into()));
+    assert_eq!(
+        served(Some("all-MiniLM-L6-v2")),
+        ("huggingface", "embedded:sentence-transformers/all-MiniLM-L6-v2".into())
+    );
     assert_eq!(served(Some("mystery-model")), ("heuristic", "mystery-model".into()));
     assert_eq!(served(None), ("heuristic", "default".into()));
     let count = registry.resolve(Some("auto"), Some("mystery-model")).unwrap().count("hello").unwrap();
@@ -119,7 +122,8 @@ fn each_encoding_loads_once_and_is_shared() {
     let registry = Arc::new(plain_registry());
     assert!(!registry.is_loaded(EncodingName::Cl100kBase));
     let adapters: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..10).map(|_| s.spawn(|| registry.resolve(Some("tiktoken"), Some("gpt-4")).unwrap())).collect();
+        let handles: Vec<_> =
+            (0..10).map(|_| s.spawn(|| registry.resolve(Some("tiktoken"), Some("gpt-4")).unwrap())).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(registry.is_loaded(EncodingName::Cl100kBase));
@@ -274,7 +278,14 @@ fn hostile_tokenizer_files_are_errors() {
 #[test]
 fn huggingface_counts_on_megabyte_runs_without_crashing() {
     const MB: usize = 1 << 20;
-    let shapes = ["a".repeat(MB), " ".repeat(MB), " ".repeat(MB - 1) + "x", "7".repeat(MB), "中".repeat(MB / 3), "\n".repeat(MB)];
+    let shapes = [
+        "a".repeat(MB),
+        " ".repeat(MB),
+        " ".repeat(MB - 1) + "x",
+        "7".repeat(MB),
+        "中".repeat(MB / 3),
+        "\n".repeat(MB),
+    ];
     for name in TOKENIZERS {
         let adapter = plain_registry().resolve(Some("huggingface"), tokenizer_path(name).to_str()).unwrap();
         for text in &shapes {

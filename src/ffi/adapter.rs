@@ -18,7 +18,8 @@ pub struct KanoAdapter {
 impl KanoAdapter {
     pub(crate) fn new(adapter: Adapter) -> FfiResult<KanoAdapter> {
         let c = |s: &str| {
-            CString::new(s).map_err(|_| FfiError::new(KanoStatus::InvalidArgument, format!("name {s:?} contains a NUL byte")))
+            CString::new(s)
+                .map_err(|_| FfiError::new(KanoStatus::InvalidArgument, format!("name {s:?} contains a NUL byte")))
         };
         Ok(KanoAdapter { name: c(adapter.name())?, model: c(adapter.model())?, adapter })
     }

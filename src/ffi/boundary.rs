@@ -186,7 +186,10 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Ffi
         return Err(FfiError::new(KanoStatus::NullPointer, format!("{what} is NULL but its length is {len}")));
     }
     if len > isize::MAX as usize {
-        return Err(FfiError::new(KanoStatus::InvalidArgument, format!("{what} length {len} is larger than any buffer")));
+        return Err(FfiError::new(
+            KanoStatus::InvalidArgument,
+            format!("{what} length {len} is larger than any buffer"),
+        ));
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };

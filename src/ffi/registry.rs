@@ -40,7 +40,10 @@ pub unsafe extern "C" fn kano_registry_new(out: *mut *mut KanoRegistry) -> KanoS
 /// value and the reason, with line and column for syntax errors. On success the caller frees
 /// `*out` with `kano_registry_free`.
 #[no_mangle]
-pub unsafe extern "C" fn kano_registry_from_config(toml_path: *const c_char, out: *mut *mut KanoRegistry) -> KanoStatus {
+pub unsafe extern "C" fn kano_registry_from_config(
+    toml_path: *const c_char,
+    out: *mut *mut KanoRegistry,
+) -> KanoStatus {
     ffi_boundary!("kano_registry_from_config", {
         out_param(out, "out")?;
         // SAFETY: the caller passes NULL or a NUL-terminated string.
@@ -58,7 +61,11 @@ pub unsafe extern "C" fn kano_registry_from_config(toml_path: *const c_char, out
 /// `toml` may be NULL when `len` is 0 (the empty config: defaults). On success the caller frees
 /// `*out` with `kano_registry_free`.
 #[no_mangle]
-pub unsafe extern "C" fn kano_registry_from_toml(toml: *const c_char, len: usize, out: *mut *mut KanoRegistry) -> KanoStatus {
+pub unsafe extern "C" fn kano_registry_from_toml(
+    toml: *const c_char,
+    len: usize,
+    out: *mut *mut KanoRegistry,
+) -> KanoStatus {
     ffi_boundary!("kano_registry_from_toml", {
         out_param(out, "out")?;
         // SAFETY: the caller passes `len` readable bytes at `toml`.
