@@ -195,3 +195,34 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Ffi
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     std::str::from_utf8(bytes).map_err(|e| Error::invalid_utf8(what, e).into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: last_error_ptr never returns NULL.
+        unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let status = run("kano_test", || panic!("boom {}", 42));
+        assert_eq!(status, KanoStatus::Panic);
+        assert_eq!(last_error(), "kano_test: internal error (panic): boom 42");
+        let value = run_value("kano_test_value", 7, || -> FfiResult<i32> { panic!("static message") });
+        assert_eq!(value, 7);
+        assert!(last_error().ends_with("static message"));
+    }
+
+    #[test]
+    fn errors_set_the_message_and_success_keeps_it() {
+        let status = run("kano_test", || Err(FfiError::new(KanoStatus::UnknownModel, "no such model \"x\"")));
+        assert_eq!(status, KanoStatus::UnknownModel);
+        assert_eq!(run("kano_test", || Ok(())), KanoStatus::Ok);
+        assert_eq!(last_error(), "kano_test: no such model \"x\"");
+        // A NUL inside a message cannot cut it short.
+        let _ = run("kano_test", || Err(FfiError::new(KanoStatus::InvalidArgument, "a\0b")));
+        assert_eq!(last_error(), "kano_test: a\\0b");
+    }
+}

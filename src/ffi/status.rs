@@ -37,8 +37,11 @@ pub enum KanoStatus {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KanoMethod {
+    /// The `heuristic` estimator (never exact).
     Heuristic = 0,
+    /// An OpenAI encoding (`tiktoken` adapter).
     Tiktoken = 1,
+    /// A `tokenizer.json` (`huggingface` adapter).
     Huggingface = 2,
 }
 
