@@ -12,7 +12,7 @@ use kano_tokenizer::Config;
 #[test]
 fn golden_counts_match_exactly() {
     let cases = golden();
-    assert!(cases.len() >= 100, "golden data is missing");
+    assert!(cases.len() >= 200, "golden data is missing");
 
     let mut with_special = Config::default();
     let mut without_special = Config::default();

@@ -31,8 +31,19 @@ pub struct GoldenCase {
     pub counts: Vec<(String, u64)>,
 }
 
+/// Every case of every `golden*.jsonl` file in the fixtures.
 pub fn golden() -> Vec<GoldenCase> {
-    let text = std::fs::read_to_string(fixtures().join("golden.jsonl")).expect("golden.jsonl");
+    let mut files: Vec<_> = std::fs::read_dir(fixtures())
+        .expect("fixtures folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("golden") && n.ends_with(".jsonl")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden data");
+    files.iter().flat_map(|f| parse_golden(&std::fs::read_to_string(f).expect("golden file"))).collect()
+}
+
+fn parse_golden(text: &str) -> Vec<GoldenCase> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
