@@ -68,8 +68,17 @@ typedef enum {
  * Which adapter produced a count.
  */
 typedef enum {
+  /**
+   * The `heuristic` estimator (never exact).
+   */
   KANO_METHOD_HEURISTIC = 0,
+  /**
+   * An OpenAI encoding (`tiktoken` adapter).
+   */
   KANO_METHOD_TIKTOKEN = 1,
+  /**
+   * A `tokenizer.json` (`huggingface` adapter).
+   */
   KANO_METHOD_HUGGINGFACE = 2,
 } KanoMethod;
 
