@@ -520,8 +520,13 @@ fn read_config_file(path: &Path) -> Result<String> {
         ));
     }
     let bytes = std::fs::read(path).map_err(io_err)?;
-    String::from_utf8(bytes)
-        .map_err(|e| Error::invalid_utf8(&format!("config file {}", path.display()), e.utf8_error()))
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Error::new(
+            ErrorKind::Config,
+            format!("config file {} is not valid UTF-8: invalid byte at offset {at}", path.display()),
+        )
+    })
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -37,7 +37,8 @@ pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
 }
 
 /// The adapter's name: `"heuristic"`, `"tiktoken"` or `"huggingface"` (for `auto`, the one that
-/// served). Owned by the adapter, valid until it is freed. NULL for a NULL adapter.
+/// served). Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also
+/// sets the last error.
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_name", fallback = std::ptr::null(), {
@@ -48,7 +49,8 @@ pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *cons
 
 /// What the adapter resolved to: the encoding (`"cl100k_base"`), the tokenizer (a file path or
 /// `"embedded:sentence-transformers/all-MiniLM-L6-v2"`), or for the heuristic the model asked
-/// for. Owned by the adapter, valid until it is freed. NULL for a NULL adapter.
+/// for. Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also sets
+/// the last error.
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_model", fallback = std::ptr::null(), {

@@ -16,16 +16,18 @@ pub enum KanoStatus {
     NullPointer = 1,
     /// Text or a name was not valid UTF-8; the message gives the byte offset.
     InvalidUtf8 = 2,
-    /// An argument was malformed or out of range.
+    /// An argument was malformed or out of range (an empty model name, a length larger than any
+    /// buffer).
     InvalidArgument = 3,
     /// The adapter name is not `auto`, `heuristic`, `tiktoken` or `huggingface`.
     UnknownAdapter = 4,
     /// The adapter does not know the model.
     UnknownModel = 5,
-    /// The adapter cannot serve: a tokenizer file that does not load, text it cannot encode,
-    /// or an `auto` fallback chain where no adapter could serve.
+    /// The adapter cannot serve: a tokenizer file that does not load or is larger than 256 MiB,
+    /// text it cannot encode, or an `auto` fallback chain where no adapter could serve.
     AdapterUnavailable = 6,
-    /// A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid.
+    /// A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid (syntax, unknown key,
+    /// bad value, a file that is not UTF-8 or larger than 1 MiB); the message lists every problem.
     ConfigError = 7,
     /// A file could not be found or read.
     IoError = 8,

@@ -1,0 +1,1137 @@
+/*
+ * The C ABI of kano-tokenizer, called from C: every exported function, every error path a
+ * caller can reach, ownership, out-parameters, thread safety and golden counts.
+ *
+ * Build and run with `make test-c` (under valgrind, and once statically linked), or by hand:
+ *
+ *   cc -std=c11 -Wall -Wextra -Wpedantic -Werror -pthread -Iinclude tests/c/test_ffi.c \
+ *      -Ltarget/release -lkano_tokenizer -Wl,-rpath,$PWD/target/release -o build/test_ffi
+ *   build/test_ffi tests/fixtures
+ *
+ * The optional argument is the fixtures folder (default: tests/fixtures). The test writes its
+ * own files into a fresh temporary folder and removes them at the end. It clears the
+ * KANO_TOKENIZER_* variables and points HF_HUB_CACHE at that folder first, so the caller's
+ * environment and Hugging Face cache cannot change the results.
+ *
+ * The last line is "N passed, M failed"; the exit status is non-zero if anything failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kano_tokenizer.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checks                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static int passed;
+static int failed;
+
+static bool check_at(bool ok, const char *what, int line) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        fprintf(stderr, "test_ffi.c:%d: FAILED: %s\n    kano_last_error(): \"%s\"\n", line, what,
+                kano_last_error());
+    }
+    return ok;
+}
+
+/* CHECK(cond) counts one check and reports the line of a failure; it returns cond. */
+#define CHECK(cond) check_at((cond), #cond, __LINE__)
+/* For helpers: report the caller's line. */
+#define CHECK_AT(cond, line) check_at((cond), #cond, (line))
+
+static const char *or_null(const char *s) {
+    return s != NULL ? s : "(NULL)";
+}
+
+static bool str_eq(const char *a, const char *b) {
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+static bool contains(const char *haystack, const char *needle) {
+    return haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    if (s == NULL) return false;
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A string literal and its length, embedded NUL bytes included. */
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/*
+ * `got` is the status `want`, and kano_last_error() names the failing function (it starts
+ * with "function: ") and contains `needle` (when not NULL).
+ */
+static void check_error_at(KanoStatus got, KanoStatus want, const char *function, const char *needle,
+                           int line) {
+    if (!CHECK_AT(got == want, line)) {
+        fprintf(stderr, "    status: got %d (%s), want %d (%s)\n", (int)got, kano_status_str(got), (int)want,
+                kano_status_str(want));
+    }
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s: ", function);
+    if (!CHECK_AT(starts_with(kano_last_error(), prefix), line)) {
+        fprintf(stderr, "    want the message to start with \"%s\"\n", prefix);
+    }
+    if (needle != NULL && !CHECK_AT(contains(kano_last_error(), needle), line)) {
+        fprintf(stderr, "    want the message to contain \"%s\"\n", needle);
+    }
+}
+#define CHECK_ERROR(call, want, function, needle) check_error_at((call), (want), (function), (needle), __LINE__)
+
+/* Pointers that no library call returns: out-parameters must still hold them after a failure. */
+static max_align_t sentinel_object;
+#define SENTINEL_REGISTRY ((KanoRegistry *)(void *)&sentinel_object)
+#define SENTINEL_ADAPTER ((KanoAdapter *)(void *)&sentinel_object)
+static const KanoCount SENTINEL_COUNT = {.count = 0xDEADBEEF, .is_exact = true, .method = KANO_METHOD_HUGGINGFACE};
+
+static bool count_untouched(KanoCount c) {
+    return c.count == SENTINEL_COUNT.count && c.is_exact == SENTINEL_COUNT.is_exact &&
+           c.method == SENTINEL_COUNT.method;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers around the API                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A registry from TOML text, or NULL after a failed check. */
+static KanoRegistry *toml_registry_at(const char *toml, int line) {
+    KanoRegistry *registry = NULL;
+    KanoStatus status = kano_registry_from_toml(toml, strlen(toml), &registry);
+    if (!CHECK_AT(status == KANO_STATUS_OK && registry != NULL, line)) {
+        fprintf(stderr, "    TOML:\n%s\n", toml);
+        return NULL;
+    }
+    return registry;
+}
+#define TOML_REGISTRY(toml) toml_registry_at((toml), __LINE__)
+
+/*
+ * Resolves an adapter and checks its name and, when `want_model` is not NULL, its model. Returns
+ * NULL after a failed check.
+ */
+static KanoAdapter *resolve_at(const KanoRegistry *registry, const char *adapter, const char *model,
+                               const char *want_name, const char *want_model, int line) {
+    KanoAdapter *out = SENTINEL_ADAPTER;
+    KanoStatus status = kano_registry_resolve(registry, adapter, model, &out);
+    if (!CHECK_AT(status == KANO_STATUS_OK && out != SENTINEL_ADAPTER && out != NULL, line)) {
+        fprintf(stderr, "    resolve(%s, %s): %s\n", adapter ? adapter : "NULL", model ? model : "NULL",
+                kano_status_str(status));
+        return NULL;
+    }
+    if (!CHECK_AT(str_eq(kano_adapter_name(out), want_name), line)) {
+        fprintf(stderr, "    name: got %s, want %s\n", or_null(kano_adapter_name(out)), want_name);
+    }
+    if (want_model != NULL && !CHECK_AT(str_eq(kano_adapter_model(out), want_model), line)) {
+        fprintf(stderr, "    model: got %s, want %s\n", or_null(kano_adapter_model(out)), want_model);
+    }
+    return out;
+}
+#define RESOLVE(registry, adapter, model, want_name, want_model) \
+    resolve_at((registry), (adapter), (model), (want_name), (want_model), __LINE__)
+
+/* Counts and checks the status and the count. */
+static void check_count_at(const KanoAdapter *adapter, const char *text, size_t len, uint64_t want, int line) {
+    KanoCount out = SENTINEL_COUNT;
+    KanoStatus status = kano_adapter_count(adapter, text, len, &out);
+    if (!CHECK_AT(status == KANO_STATUS_OK && out.count == want, line)) {
+        fprintf(stderr, "    count of %zu bytes with %s: status %s, got %" PRIu64 ", want %" PRIu64 "\n", len,
+                or_null(kano_adapter_model(adapter)), kano_status_str(status), out.count, want);
+    }
+}
+/* CHECK_COUNT(adapter, text, len, want); `text, len` may be one LIT(...). */
+#define CHECK_COUNT(adapter, ...) check_count_at((adapter), __VA_ARGS__, __LINE__)
+
+/* Counts `text` and checks status, is_exact and method. */
+static void check_kind_at(const KanoAdapter *adapter, bool is_exact, KanoMethod method, int line) {
+    KanoCount out = SENTINEL_COUNT;
+    KanoStatus status = kano_adapter_count(adapter, LIT("kind of count"), &out);
+    CHECK_AT(status == KANO_STATUS_OK, line);
+    CHECK_AT(out.is_exact == is_exact, line);
+    CHECK_AT(out.method == method, line);
+}
+#define CHECK_KIND(adapter, is_exact, method) check_kind_at((adapter), (is_exact), (method), __LINE__)
+
+/* Expects resolve to fail with `want`, leaving the out-parameter untouched. */
+static void check_resolve_fails_at(const KanoRegistry *registry, const char *adapter, const char *model,
+                                   KanoStatus want, const char *needle, int line) {
+    KanoAdapter *out = SENTINEL_ADAPTER;
+    check_error_at(kano_registry_resolve(registry, adapter, model, &out), want, "kano_registry_resolve", needle,
+                   line);
+    CHECK_AT(out == SENTINEL_ADAPTER, line);
+}
+#define CHECK_RESOLVE_FAILS(registry, adapter, model, want, needle) \
+    check_resolve_fails_at((registry), (adapter), (model), (want), (needle), __LINE__)
+
+/* Expects kano_registry_from_toml to fail with `want`, leaving the out-parameter untouched. */
+static void check_toml_fails_at(const char *toml, size_t len, KanoStatus want, const char *needle, int line) {
+    KanoRegistry *out = SENTINEL_REGISTRY;
+    check_error_at(kano_registry_from_toml(toml, len, &out), want, "kano_registry_from_toml", needle, line);
+    CHECK_AT(out == SENTINEL_REGISTRY, line);
+}
+#define CHECK_TOML_FAILS(toml, want, needle) check_toml_fails_at((toml), strlen(toml), (want), (needle), __LINE__)
+
+/* Expects kano_registry_from_config to fail with `want`, leaving the out-parameter untouched. */
+static void check_config_fails_at(const char *path, KanoStatus want, const char *needle, int line) {
+    KanoRegistry *out = SENTINEL_REGISTRY;
+    check_error_at(kano_registry_from_config(path, &out), want, "kano_registry_from_config", needle, line);
+    CHECK_AT(out == SENTINEL_REGISTRY, line);
+}
+#define CHECK_CONFIG_FAILS(path, want, needle) check_config_fails_at((path), (want), (needle), __LINE__)
+
+/* Expects kano_adapter_count to fail with INVALID_UTF8 at byte `offset`. */
+static void check_invalid_utf8_at(const KanoAdapter *adapter, const char *text, size_t len, size_t offset,
+                                  int line) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "offset %zu", offset);
+    KanoCount out = SENTINEL_COUNT;
+    check_error_at(kano_adapter_count(adapter, text, len, &out), KANO_STATUS_INVALID_UTF8, "kano_adapter_count",
+                   needle, line);
+    CHECK_AT(count_untouched(out), line);
+}
+/* CHECK_INVALID_UTF8(adapter, text, len, offset); `text, len` may be one LIT(...). */
+#define CHECK_INVALID_UTF8(adapter, ...) check_invalid_utf8_at((adapter), __VA_ARGS__, __LINE__)
+
+/* A copy of the current last error, for comparing before and after. */
+static void copy_last_error(char *buffer, size_t size) {
+    snprintf(buffer, size, "%s", kano_last_error());
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Files                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static char tmp_dir[512];
+static const char *fixtures = "tests/fixtures";
+
+/* Paths created under tmp_dir, removed in reverse order at the end. */
+#define MAX_CREATED 32
+static char created[MAX_CREATED][1024];
+static int created_count;
+
+static const char *track(const char *path) {
+    if (created_count < MAX_CREATED) {
+        snprintf(created[created_count++], sizeof created[0], "%s", path);
+    } else {
+        fprintf(stderr, "test_ffi.c: too many temporary files; %s is left behind\n", path);
+    }
+    return path;
+}
+
+/* Writes `buffer` as "tmp_dir/relative" and returns it. */
+static const char *tmp_path(char *buffer, size_t size, const char *relative) {
+    snprintf(buffer, size, "%s/%s", tmp_dir, relative);
+    return buffer;
+}
+
+static const char *fixture_path(char *buffer, size_t size, const char *relative) {
+    snprintf(buffer, size, "%s/%s", fixtures, relative);
+    return buffer;
+}
+
+static bool make_dir(const char *relative) {
+    char path[1024];
+    tmp_path(path, sizeof path, relative);
+    if (mkdir(path, 0700) != 0) {
+        perror(path);
+        return false;
+    }
+    track(path);
+    return true;
+}
+
+static bool write_file(const char *relative, const void *data, size_t len) {
+    char path[1024];
+    tmp_path(path, sizeof path, relative);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        perror(path);
+        return false;
+    }
+    track(path);
+    bool ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+static bool write_text(const char *relative, const char *text) {
+    return write_file(relative, text, strlen(text));
+}
+
+static bool copy_file(const char *from, const char *relative_to) {
+    FILE *in = fopen(from, "rb");
+    if (in == NULL) {
+        perror(from);
+        return false;
+    }
+    char path[1024];
+    tmp_path(path, sizeof path, relative_to);
+    FILE *out = fopen(path, "wb");
+    if (out == NULL) {
+        perror(path);
+        fclose(in);
+        return false;
+    }
+    track(path);
+    char chunk[65536];
+    size_t n;
+    bool ok = true;
+    while ((n = fread(chunk, 1, sizeof chunk, in)) > 0) {
+        ok = ok && fwrite(chunk, 1, n, out) == n;
+    }
+    ok = ok && !ferror(in);
+    fclose(in);
+    return fclose(out) == 0 && ok;
+}
+
+static void remove_created(void) {
+    for (int i = created_count - 1; i >= 0; i--) {
+        if (remove(created[i]) != 0) perror(created[i]);
+    }
+    if (tmp_dir[0] != '\0' && rmdir(tmp_dir) != 0) perror(tmp_dir);
+}
+
+/*
+ * tmp_dir/
+ *   hub/models--kano-test--tiny-gpt2/{refs/main, snapshots/rev1/tokenizer.json}  (a hub cache)
+ *   nohub/                      an empty hub cache
+ *   empty/                      a folder with no tokenizer.json
+ *   broken/tokenizer.json       not a tokenizer
+ *   huge/tokenizer.json         a sparse file over the 256 MiB limit
+ *   good.toml, syntax.toml, bad-utf8.toml, big.toml
+ */
+static bool make_files(void) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/kano-test-ffi-XXXXXX", base != NULL && base[0] != '\0' ? base : "/tmp");
+    if (mkdtemp(tmp_dir) == NULL) {
+        perror("mkdtemp");
+        tmp_dir[0] = '\0';
+        return false;
+    }
+    char gpt2[1024];
+    fixture_path(gpt2, sizeof gpt2, "tokenizers/gpt2/tokenizer.json");
+    bool ok = make_dir("hub") && make_dir("hub/models--kano-test--tiny-gpt2") &&
+              make_dir("hub/models--kano-test--tiny-gpt2/refs") &&
+              write_text("hub/models--kano-test--tiny-gpt2/refs/main", "rev1\n") &&
+              make_dir("hub/models--kano-test--tiny-gpt2/snapshots") &&
+              make_dir("hub/models--kano-test--tiny-gpt2/snapshots/rev1") &&
+              copy_file(gpt2, "hub/models--kano-test--tiny-gpt2/snapshots/rev1/tokenizer.json") &&
+              make_dir("nohub") && make_dir("empty") && make_dir("broken") && make_dir("huge") &&
+              write_text("broken/tokenizer.json", "{\"version\": \"1.0\", \"model\": 42") &&
+              write_text("good.toml",
+                         "# written by tests/c/test_ffi.c\n"
+                         "[tokenizer]\n"
+                         "adapter = \"tiktoken\"\n"
+                         "model = \"gpt-4o\"\n"
+                         "fallback_chain = [\"tiktoken\", \"heuristic\"]\n"
+                         "\n"
+                         "[tokenizer.heuristic]\n"
+                         "chars_per_token = 2\n"
+                         "\n"
+                         "[tokenizer.huggingface.models]\n"
+                         "# relative to this file's folder\n"
+                         "local-gpt2 = \"hub/models--kano-test--tiny-gpt2/snapshots/rev1\"\n"
+                         "missing = \"no/such/tokenizer.json\"\n") &&
+              write_text("syntax.toml", "[tokenizer]\nadapter = \"auto\"\nmodel = \n") &&
+              write_file("bad-utf8.toml", LIT("[tokenizer]\nmodel = \"caf\303\251 \377\"\n"));
+    if (!ok) return false;
+    /* Larger than the 256 MiB limit on tokenizer files: sparse, so it costs no disk space. */
+    char huge[1024];
+    tmp_path(huge, sizeof huge, "huge/tokenizer.json");
+    if (!write_text("huge/tokenizer.json", "{}") || truncate(huge, (off_t)(256 << 20) + 1) != 0) {
+        perror(huge);
+        return false;
+    }
+    /* Larger than the 1 MiB limit on config files. */
+    size_t big_len = (1u << 20) + 16;
+    char *big = malloc(big_len);
+    if (big == NULL) return false;
+    memset(big, '#', big_len);
+    big[big_len - 1] = '\n';
+    ok = write_file("big.toml", big, big_len);
+    free(big);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Golden counts, copied from tests/fixtures/golden.jsonl (Python tiktoken and tokenizers)    */
+/* ------------------------------------------------------------------------------------------ */
+
+struct golden {
+    const char *id;
+    const char *text;
+    size_t len;
+    uint64_t cl100k, o200k, p50k, r50k;
+    uint64_t minilm, minilm_no_special; /* hf:all-MiniLM-L6-v2 */
+    uint64_t gpt2;                      /* hf:gpt2 */
+    uint64_t llama, llama_no_special;   /* hf:llama-style-bpe */
+    uint64_t t5;                        /* hf:t5-style-unigram */
+};
+
+static const struct golden goldens[] = {
+    {"prose_de.txt:50:0", LIT("efehlszeile oft eine spezielle Bedeutung haben, da"),
+     16, 12, 20, 20, 22, 20, 20, 21, 20, 19},
+    {"special-literal", LIT("hello <|endoftext|> world <|fim_prefix|>42"),
+     15, 16, 18, 18, 21, 19, 18, 24, 23, 30},
+    {"rtl", LIT("مرحبا بالعالم שלום עולם "),
+     21, 7, 25, 25, 22, 20, 25, 46, 45, 10},
+    {"mixed-cjk-latin", LIT("Rust の tokenizer は速い。中文和English混合。"),
+     17, 13, 24, 24, 17, 15, 24, 21, 20, 25},
+    /* ZWJ (\342\200\215) and VS16 (\357\270\217) written as escapes: they are invisible. */
+    {"emoji-zwj", LIT("👨\342\200\215👩\342\200\215👧\342\200\215👦 family, 👍🏽 ok, 🏳\357\270\217\342\200\215🌈 flag "),
+     38, 27, 34, 34, 10, 8, 34, 61, 60, 18},
+    {"url", LIT("https://example.com/path/424093342?q=token%20count&lang=en#frag"),
+     20, 20, 26, 26, 32, 30, 26, 32, 31, 46},
+    /* Embedded NUL bytes are text like any other. */
+    {"control", LIT("a\000b\001c\033d\177ea\000b\001c\033d\177e"),
+     17, 17, 17, 17, 7, 5, 17, 19, 18, 19},
+    {"empty", LIT(""),
+     0, 0, 0, 0, 2, 0, 0, 1, 0, 1},
+    {"hangul-thai-devanagari", LIT("안녕하세요 สวัสดีครับ नमस्ते दुनिया 안녕하세요 สวัสดีครับ नमस्ते दुनिया "),
+     58, 23, 117, 117, 46, 44, 117, 172, 171, 18},
+    {"code_rust.rs:16:1", LIT(" => unreachable!"),
+     3, 3, 4, 4, 9, 7, 4, 9, 8, 8},
+};
+#define GOLDEN_COUNT (sizeof goldens / sizeof goldens[0])
+
+/* One golden column, for the adapter checked. */
+typedef uint64_t (*golden_column)(const struct golden *g);
+static uint64_t col_cl100k(const struct golden *g) { return g->cl100k; }
+static uint64_t col_o200k(const struct golden *g) { return g->o200k; }
+static uint64_t col_p50k(const struct golden *g) { return g->p50k; }
+static uint64_t col_r50k(const struct golden *g) { return g->r50k; }
+static uint64_t col_minilm(const struct golden *g) { return g->minilm; }
+static uint64_t col_minilm_no_special(const struct golden *g) { return g->minilm_no_special; }
+static uint64_t col_gpt2(const struct golden *g) { return g->gpt2; }
+static uint64_t col_llama(const struct golden *g) { return g->llama; }
+static uint64_t col_llama_no_special(const struct golden *g) { return g->llama_no_special; }
+static uint64_t col_t5(const struct golden *g) { return g->t5; }
+
+static void check_goldens_at(const KanoAdapter *adapter, golden_column column, int line) {
+    if (adapter == NULL) {
+        CHECK_AT(adapter != NULL, line);
+        return;
+    }
+    for (size_t i = 0; i < GOLDEN_COUNT; i++) {
+        KanoCount out = SENTINEL_COUNT;
+        KanoStatus status = kano_adapter_count(adapter, goldens[i].text, goldens[i].len, &out);
+        uint64_t want = column(&goldens[i]);
+        if (!CHECK_AT(status == KANO_STATUS_OK && out.count == want && out.is_exact, line)) {
+            fprintf(stderr, "    golden %s with %s: status %s, got %" PRIu64 ", want %" PRIu64 "\n", goldens[i].id,
+                    or_null(kano_adapter_model(adapter)), kano_status_str(status), out.count, want);
+        }
+    }
+}
+#define CHECK_GOLDENS(adapter, column) check_goldens_at((adapter), (column), __LINE__)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_version_and_status_strings(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", KANO_VERSION_MAJOR, KANO_VERSION_MINOR, KANO_VERSION_PATCH);
+    CHECK(str_eq(kano_version(), want));
+    CHECK(kano_version() == kano_version()); /* static */
+
+    const char *strings[KANO_STATUS_PANIC + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_PANIC; s++) {
+        strings[s] = kano_status_str((KanoStatus)s);
+        CHECK(strings[s] != NULL && strings[s][0] != '\0');
+    }
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_PANIC; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_PANIC; b++) {
+            if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
+                fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
+            }
+        }
+    }
+    CHECK(str_eq(kano_status_str(KANO_STATUS_UNKNOWN_MODEL), "unknown model")); /* the header's example */
+
+    /* Values are stable: they are part of the ABI. */
+    CHECK(KANO_STATUS_OK == 0 && KANO_STATUS_NULL_POINTER == 1 && KANO_STATUS_INVALID_UTF8 == 2 &&
+          KANO_STATUS_INVALID_ARGUMENT == 3 && KANO_STATUS_UNKNOWN_ADAPTER == 4 && KANO_STATUS_UNKNOWN_MODEL == 5 &&
+          KANO_STATUS_ADAPTER_UNAVAILABLE == 6 && KANO_STATUS_CONFIG_ERROR == 7 && KANO_STATUS_IO_ERROR == 8 &&
+          KANO_STATUS_PANIC == 9);
+    CHECK(KANO_METHOD_HEURISTIC == 0 && KANO_METHOD_TIKTOKEN == 1 && KANO_METHOD_HUGGINGFACE == 2);
+}
+
+static void test_last_error_basics(const KanoRegistry *registry) {
+    /* A failure sets it; success does not clear it. */
+    CHECK_RESOLVE_FAILS(registry, "no-such-adapter", "gpt-4", KANO_STATUS_UNKNOWN_ADAPTER, "no-such-adapter");
+    char before[1024];
+    copy_last_error(before, sizeof before);
+    KanoAdapter *adapter = RESOLVE(registry, "heuristic", "x", "heuristic", "x");
+    CHECK_COUNT(adapter, LIT("abcd"), 1);
+    CHECK(str_eq(kano_last_error(), before));
+    /* Freeing NULL is a no-op and not a failure. */
+    kano_adapter_free(NULL);
+    kano_registry_free(NULL);
+    CHECK(str_eq(kano_last_error(), before));
+    kano_adapter_free(adapter);
+    CHECK(kano_last_error() != NULL);
+}
+
+static void test_null_pointers(const KanoRegistry *registry) {
+    KanoRegistry *reg_out = SENTINEL_REGISTRY;
+    KanoAdapter *adapter_out = SENTINEL_ADAPTER;
+
+    CHECK_ERROR(kano_registry_new(NULL), KANO_STATUS_NULL_POINTER, "kano_registry_new", "out");
+    CHECK_ERROR(kano_registry_from_toml(NULL, 0, NULL), KANO_STATUS_NULL_POINTER, "kano_registry_from_toml", "out");
+    CHECK_ERROR(kano_registry_from_toml("", 0, NULL), KANO_STATUS_NULL_POINTER, "kano_registry_from_toml", "out");
+    CHECK_ERROR(kano_registry_from_toml(NULL, 5, &reg_out), KANO_STATUS_NULL_POINTER, "kano_registry_from_toml",
+                "toml is NULL but its length is 5");
+    CHECK(reg_out == SENTINEL_REGISTRY);
+    CHECK_ERROR(kano_registry_from_config(NULL, &reg_out), KANO_STATUS_NULL_POINTER, "kano_registry_from_config",
+                "toml_path");
+    CHECK(reg_out == SENTINEL_REGISTRY);
+    CHECK_ERROR(kano_registry_from_config("kano.toml", NULL), KANO_STATUS_NULL_POINTER, "kano_registry_from_config",
+                "out");
+
+    CHECK_ERROR(kano_registry_resolve(NULL, "heuristic", "x", &adapter_out), KANO_STATUS_NULL_POINTER,
+                "kano_registry_resolve", "registry");
+    CHECK(adapter_out == SENTINEL_ADAPTER);
+    CHECK_ERROR(kano_registry_resolve(registry, "heuristic", "x", NULL), KANO_STATUS_NULL_POINTER,
+                "kano_registry_resolve", "out");
+    CHECK_ERROR(kano_registry_resolve(NULL, NULL, NULL, NULL), KANO_STATUS_NULL_POINTER, "kano_registry_resolve",
+                "is NULL");
+
+    KanoCount count = SENTINEL_COUNT;
+    CHECK_ERROR(kano_adapter_count(NULL, LIT("text"), &count), KANO_STATUS_NULL_POINTER, "kano_adapter_count",
+                "adapter");
+    CHECK(count_untouched(count));
+    CHECK_ERROR(kano_adapter_count(NULL, NULL, 0, &count), KANO_STATUS_NULL_POINTER, "kano_adapter_count",
+                "adapter");
+    CHECK(count_untouched(count));
+
+    CHECK(kano_adapter_name(NULL) == NULL);
+    CHECK(contains(kano_last_error(), "kano_adapter_name: adapter is NULL"));
+    CHECK(kano_adapter_model(NULL) == NULL);
+    CHECK(contains(kano_last_error(), "kano_adapter_model: adapter is NULL"));
+    kano_adapter_free(NULL);
+    kano_registry_free(NULL);
+    CHECK(kano_last_error() != NULL);
+
+    /* NULL adapter or model in resolve means "the configured one": not an error. */
+    KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "heuristic", "default");
+    KanoCount c = SENTINEL_COUNT;
+    CHECK_ERROR(kano_adapter_count(adapter, LIT("text"), NULL), KANO_STATUS_NULL_POINTER, "kano_adapter_count", "out");
+    CHECK_ERROR(kano_adapter_count(adapter, NULL, 3, &c), KANO_STATUS_NULL_POINTER, "kano_adapter_count",
+                "text is NULL but its length is 3");
+    CHECK(count_untouched(c));
+    kano_adapter_free(adapter);
+}
+
+static void test_registry_new(void) {
+    KanoRegistry *registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_new(&registry) == KANO_STATUS_OK);
+    CHECK(registry != SENTINEL_REGISTRY && registry != NULL);
+    if (registry == SENTINEL_REGISTRY) return;
+    /* Defaults: auto, no model, so the configured adapter falls back to the heuristic. */
+    KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "heuristic", "default");
+    kano_adapter_free(adapter);
+    CHECK_RESOLVE_FAILS(registry, "tiktoken", NULL, KANO_STATUS_UNKNOWN_MODEL, "needs a model");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", NULL, KANO_STATUS_UNKNOWN_MODEL, "needs a model");
+    kano_registry_free(registry);
+}
+
+static void test_registry_from_toml(void) {
+    /* NULL with length 0 is the empty config: the defaults. */
+    KanoRegistry *registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_from_toml(NULL, 0, &registry) == KANO_STATUS_OK);
+    CHECK(registry != SENTINEL_REGISTRY && registry != NULL);
+    if (registry != SENTINEL_REGISTRY) {
+        KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "heuristic", "default");
+        kano_adapter_free(adapter);
+        kano_registry_free(registry);
+    }
+    /* Not NUL-terminated: only `len` bytes are read. */
+    const char padded[] = "[tokenizer]\nadapter = \"heuristic\"\nTHIS IS NOT TOML";
+    registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_from_toml(padded, strlen("[tokenizer]\nadapter = \"heuristic\"\n"), &registry) ==
+          KANO_STATUS_OK);
+    if (registry != SENTINEL_REGISTRY) kano_registry_free(registry);
+
+    /* A full valid config. */
+    registry = TOML_REGISTRY(
+        "[tokenizer]\n"
+        "adapter = \"auto\"\n"
+        "model = \"text-embedding-3-small\"\n"
+        "fallback_chain = [\"tiktoken\", \"huggingface\", \"heuristic\"]\n"
+        "[tokenizer.heuristic]\n"
+        "chars_per_token = 3.0\n"
+        "[tokenizer.tiktoken]\n"
+        "[tokenizer.huggingface]\n"
+        "use_fast = true\n"
+        "trust_remote_code = false\n"
+        "add_special_tokens = true\n");
+    KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "tiktoken", "cl100k_base");
+    CHECK_COUNT(adapter, LIT("Hello, world!"), 4);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "heuristic", NULL, "heuristic", "text-embedding-3-small");
+    CHECK_COUNT(adapter, LIT("abcdefghi"), 3); /* 9 characters / 3 */
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+
+    /* A forced encoding applies to every model. */
+    registry = TOML_REGISTRY("[tokenizer.tiktoken]\nencoding = \"p50k_base\"\n");
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "p50k_base");
+    CHECK_GOLDENS(adapter, col_p50k);
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+
+    /* Syntax errors give the line (and column). */
+    CHECK_TOML_FAILS("[tokenizer]\nadapter = \"auto\"\nmodel = \n", KANO_STATUS_CONFIG_ERROR, "TOML text:3:");
+    CHECK_TOML_FAILS("[tokenizer\n", KANO_STATUS_CONFIG_ERROR, "TOML syntax error");
+    CHECK_TOML_FAILS("[tokenizer\n", KANO_STATUS_CONFIG_ERROR, ":1:");
+    /* Unknown keys are errors, never ignored. */
+    CHECK_TOML_FAILS("[tokenizer]\nadaptor = \"auto\"\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.adaptor: unknown key");
+    CHECK_TOML_FAILS("[tokenizr]\nadapter = \"auto\"\n", KANO_STATUS_CONFIG_ERROR, "tokenizr: unknown key");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_tokens = 4\n", KANO_STATUS_CONFIG_ERROR,
+                     "tokenizer.heuristic.chars_per_tokens");
+    /* Values out of range or of the wrong type. */
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = 0\n", KANO_STATUS_CONFIG_ERROR, "chars_per_token");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = -1.5\n", KANO_STATUS_CONFIG_ERROR, "greater than 0");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = nan\n", KANO_STATUS_CONFIG_ERROR, "chars_per_token");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = \"four\"\n", KANO_STATUS_CONFIG_ERROR,
+                     "expected a number");
+    CHECK_TOML_FAILS("[tokenizer]\nadapter = \"sentencepiece\"\n", KANO_STATUS_CONFIG_ERROR, "sentencepiece");
+    CHECK_TOML_FAILS("[tokenizer]\nmodel = \"\"\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.model");
+    CHECK_TOML_FAILS("[tokenizer]\nfallback_chain = [\"tiktoken\", \"sentencepiece\"]\n", KANO_STATUS_CONFIG_ERROR,
+                     "\"sentencepiece\"");
+    CHECK_TOML_FAILS("[tokenizer]\nfallback_chain = [\"auto\"]\n", KANO_STATUS_CONFIG_ERROR, "its own fallback chain");
+    CHECK_TOML_FAILS("[tokenizer]\nfallback_chain = []\n", KANO_STATUS_CONFIG_ERROR, "empty");
+    CHECK_TOML_FAILS("[tokenizer.tiktoken]\nencoding = \"o300k_base\"\n", KANO_STATUS_CONFIG_ERROR, "o300k_base");
+    CHECK_TOML_FAILS("[tokenizer.huggingface]\nadd_special_tokens = \"yes\"\n", KANO_STATUS_CONFIG_ERROR,
+                     "true or false");
+    /* Every problem is listed, not just the first. */
+    CHECK_TOML_FAILS("[tokenizer]\nadapter = \"first-bad\"\n[tokenizer.tiktoken]\nencoding = \"second-bad\"\n",
+                     KANO_STATUS_CONFIG_ERROR, "first-bad");
+    CHECK_TOML_FAILS("[tokenizer]\nadapter = \"first-bad\"\n[tokenizer.tiktoken]\nencoding = \"second-bad\"\n",
+                     KANO_STATUS_CONFIG_ERROR, "second-bad");
+    /* TOML text must be UTF-8. */
+    check_toml_fails_at(LIT("[tokenizer]\nmodel = \"\377\"\n"), KANO_STATUS_INVALID_UTF8, "offset 21", __LINE__);
+    /* A length no buffer can have (the library checks it before reading anything). */
+    check_toml_fails_at("", SIZE_MAX, KANO_STATUS_INVALID_ARGUMENT, "length", __LINE__);
+}
+
+static void test_registry_from_config(void) {
+    char path[1024];
+    KanoRegistry *registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_from_config(tmp_path(path, sizeof path, "good.toml"), &registry) == KANO_STATUS_OK);
+    CHECK(registry != SENTINEL_REGISTRY && registry != NULL);
+    if (registry != SENTINEL_REGISTRY) {
+        /* The configured adapter and model. */
+        KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "tiktoken", "o200k_base");
+        CHECK_GOLDENS(adapter, col_o200k);
+        kano_adapter_free(adapter);
+        /* chars_per_token = 2 */
+        adapter = RESOLVE(registry, "heuristic", NULL, "heuristic", "gpt-4o");
+        CHECK_COUNT(adapter, LIT("abcdefghi"), 5);
+        kano_adapter_free(adapter);
+        /* fallback_chain = [tiktoken, heuristic]: no huggingface step. */
+        adapter = RESOLVE(registry, "auto", "all-MiniLM-L6-v2", "heuristic", "all-MiniLM-L6-v2");
+        kano_adapter_free(adapter);
+        /* A model name mapped to a folder relative to the config file. */
+        adapter = RESOLVE(registry, "huggingface", "local-gpt2", "huggingface", NULL);
+        CHECK(ends_with(kano_adapter_model(adapter), "/snapshots/rev1/tokenizer.json"));
+        CHECK_GOLDENS(adapter, col_gpt2);
+        kano_adapter_free(adapter);
+        /* A mapped name whose file is missing names the model and the path. */
+        CHECK_RESOLVE_FAILS(registry, "huggingface", "missing", KANO_STATUS_IO_ERROR, "\"missing\"");
+        CHECK_RESOLVE_FAILS(registry, "huggingface", "missing", KANO_STATUS_IO_ERROR, "no/such/tokenizer.json");
+        kano_registry_free(registry);
+    }
+
+    CHECK_CONFIG_FAILS(tmp_path(path, sizeof path, "does-not-exist.toml"), KANO_STATUS_IO_ERROR, path);
+    CHECK_CONFIG_FAILS("/nonexistent/kano/kano.toml", KANO_STATUS_IO_ERROR, "/nonexistent/kano/kano.toml");
+    CHECK_CONFIG_FAILS(tmp_path(path, sizeof path, "empty"), KANO_STATUS_IO_ERROR, "not a regular file");
+    /* Syntax errors in a file give the file, line and column. */
+    char needle[1100];
+    snprintf(needle, sizeof needle, "%s:3:", tmp_path(path, sizeof path, "syntax.toml"));
+    CHECK_CONFIG_FAILS(path, KANO_STATUS_CONFIG_ERROR, needle);
+    CHECK_CONFIG_FAILS(tmp_path(path, sizeof path, "big.toml"), KANO_STATUS_CONFIG_ERROR, "limit");
+    /* "caf\303\251 \377": the bad byte is at offset 27 of the file. */
+    CHECK_CONFIG_FAILS(tmp_path(path, sizeof path, "bad-utf8.toml"), KANO_STATUS_CONFIG_ERROR, "offset 27");
+    CHECK_CONFIG_FAILS("/tmp/kano-\377.toml", KANO_STATUS_INVALID_UTF8, "toml_path is not valid UTF-8");
+}
+
+static void test_resolve_and_count(const KanoRegistry *registry) {
+    char path[1024];
+    KanoAdapter *adapter;
+
+    /* heuristic: the model is reported back; estimates are not exact. */
+    adapter = RESOLVE(registry, "heuristic", "my-model", "heuristic", "my-model");
+    CHECK_KIND(adapter, false, KANO_METHOD_HEURISTIC);
+    CHECK_COUNT(adapter, NULL, 0, 0);
+    CHECK_COUNT(adapter, LIT("abcdefgh"), 2);
+    CHECK_COUNT(adapter, LIT("abcdefghi"), 3);
+    CHECK_COUNT(adapter, LIT("a\0b"), 1);
+    CHECK_COUNT(adapter, LIT("日本語のテキスト"), 8); /* one token per CJK or kana character */
+    CHECK_INVALID_UTF8(adapter, LIT("abc\300\200"), 3);
+    kano_adapter_free(adapter);
+
+    /* tiktoken: models and encoding names. */
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4", "tiktoken", "cl100k_base");
+    CHECK_KIND(adapter, true, KANO_METHOD_TIKTOKEN);
+    CHECK_GOLDENS(adapter, col_cl100k);
+    CHECK_COUNT(adapter, NULL, 0, 0);
+    CHECK_COUNT(adapter, LIT("Hello, world!"), 4);
+    CHECK_COUNT(adapter, LIT("a\0b"), 3);
+    /* Special-token text is ordinary text (encode_ordinary). */
+    CHECK_COUNT(adapter, LIT("<|endoftext|>"), 7);
+    CHECK_COUNT(adapter, LIT("<|endoftext|><|endoftext|>"), 13);
+    CHECK_INVALID_UTF8(adapter, LIT("hello \377 world"), 6);
+    CHECK_INVALID_UTF8(adapter, LIT("\344\270"), 0);       /* truncated sequence */
+    CHECK_INVALID_UTF8(adapter, LIT("ab\355\240\200"), 2); /* UTF-16 surrogate */
+    CHECK_INVALID_UTF8(adapter, LIT("a\0\377"), 2);        /* after a NUL byte */
+    CHECK_INVALID_UTF8(adapter, LIT("日本\377"), 6);
+    {
+        /* A length no buffer can have is refused before anything is read. */
+        KanoCount out = SENTINEL_COUNT;
+        CHECK_ERROR(kano_adapter_count(adapter, "x", SIZE_MAX, &out), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_count", "length");
+        CHECK(count_untouched(out));
+    }
+    kano_adapter_free(adapter);
+
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+    CHECK_GOLDENS(adapter, col_o200k);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4o-mini-2024-07-18", "tiktoken", "o200k_base"); /* prefix */
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "tiktoken", "text-davinci-003", "tiktoken", "p50k_base");
+    CHECK_GOLDENS(adapter, col_p50k);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "tiktoken", "r50k_base", "tiktoken", "r50k_base"); /* an encoding name */
+    CHECK_GOLDENS(adapter, col_r50k);
+    kano_adapter_free(adapter);
+
+    /* huggingface: the embedded tokenizer, fixture files and folders, the hub cache. */
+    adapter = RESOLVE(registry, "huggingface", "all-MiniLM-L6-v2", "huggingface",
+                      "embedded:sentence-transformers/all-MiniLM-L6-v2");
+    CHECK_KIND(adapter, true, KANO_METHOD_HUGGINGFACE);
+    CHECK_GOLDENS(adapter, col_minilm);
+    CHECK_INVALID_UTF8(adapter, LIT("caf\303\251 \377"), 6);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "huggingface", "sentence-transformers/all-MiniLM-L6-v2", "huggingface",
+                      "embedded:sentence-transformers/all-MiniLM-L6-v2");
+    kano_adapter_free(adapter);
+
+    adapter = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/all-MiniLM-L6-v2/tokenizer.json"),
+                      "huggingface", NULL);
+    CHECK(ends_with(kano_adapter_model(adapter), "/tokenizers/all-MiniLM-L6-v2/tokenizer.json"));
+    CHECK(kano_adapter_model(adapter) != NULL && kano_adapter_model(adapter)[0] == '/'); /* canonical */
+    CHECK_GOLDENS(adapter, col_minilm);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/gpt2/tokenizer.json"),
+                      "huggingface", NULL);
+    CHECK(ends_with(kano_adapter_model(adapter), "/tokenizers/gpt2/tokenizer.json"));
+    CHECK_GOLDENS(adapter, col_gpt2);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/llama-style-bpe"),
+                      "huggingface", NULL); /* a folder holding tokenizer.json */
+    CHECK(ends_with(kano_adapter_model(adapter), "/tokenizers/llama-style-bpe/tokenizer.json"));
+    CHECK_GOLDENS(adapter, col_llama);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/t5-style-unigram/tokenizer.json"),
+                      "huggingface", NULL);
+    CHECK_GOLDENS(adapter, col_t5);
+    kano_adapter_free(adapter);
+    /* A repository in the hub cache (HF_HUB_CACHE points at tmp_dir/hub), refs/main revision. */
+    adapter = RESOLVE(registry, "huggingface", "kano-test/tiny-gpt2", "huggingface", NULL);
+    CHECK(ends_with(kano_adapter_model(adapter), "/hub/models--kano-test--tiny-gpt2/snapshots/rev1/tokenizer.json"));
+    CHECK_GOLDENS(adapter, col_gpt2);
+    kano_adapter_free(adapter);
+
+    /* auto: the first adapter of the chain that can serve. */
+    adapter = RESOLVE(registry, "auto", "gpt-4", "tiktoken", "cl100k_base");
+    CHECK_KIND(adapter, true, KANO_METHOD_TIKTOKEN);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "auto", "all-MiniLM-L6-v2", "huggingface",
+                      "embedded:sentence-transformers/all-MiniLM-L6-v2");
+    CHECK_KIND(adapter, true, KANO_METHOD_HUGGINGFACE);
+    kano_adapter_free(adapter);
+    adapter = RESOLVE(registry, "auto", "no-such-model-anywhere", "heuristic", "no-such-model-anywhere");
+    CHECK_KIND(adapter, false, KANO_METHOD_HEURISTIC);
+    kano_adapter_free(adapter);
+
+    /* Failures: the status, the function and the name that failed. */
+    CHECK_RESOLVE_FAILS(registry, "tiktokenz", "gpt-4", KANO_STATUS_UNKNOWN_ADAPTER, "\"tiktokenz\"");
+    CHECK_RESOLVE_FAILS(registry, "", "gpt-4", KANO_STATUS_UNKNOWN_ADAPTER, "unknown adapter");
+    CHECK_RESOLVE_FAILS(registry, "tiktoken", "llama-3-70b", KANO_STATUS_UNKNOWN_MODEL, "\"llama-3-70b\"");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", "no-such-org/no-such-model", KANO_STATUS_UNKNOWN_MODEL,
+                        "no-such-org/no-such-model");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", "/nonexistent/kano/tokenizer.json", KANO_STATUS_IO_ERROR,
+                        "/nonexistent/kano/tokenizer.json");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", tmp_path(path, sizeof path, "empty"), KANO_STATUS_IO_ERROR,
+                        "holds no tokenizer.json");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", tmp_path(path, sizeof path, "broken/tokenizer.json"),
+                        KANO_STATUS_ADAPTER_UNAVAILABLE, "broken/tokenizer.json");
+    CHECK_RESOLVE_FAILS(registry, "huggingface", tmp_path(path, sizeof path, "huge"), KANO_STATUS_ADAPTER_UNAVAILABLE,
+                        "the limit is 268435456");
+    CHECK_RESOLVE_FAILS(registry, "tiktoken", "", KANO_STATUS_INVALID_ARGUMENT, "model name is empty");
+    CHECK_RESOLVE_FAILS(registry, "tik\377", "gpt-4", KANO_STATUS_INVALID_UTF8, "adapter is not valid UTF-8");
+    CHECK_RESOLVE_FAILS(registry, "tiktoken", "gpt\377", KANO_STATUS_INVALID_UTF8, "offset 3");
+}
+
+static void test_auto_chain_exhausted(void) {
+    KanoRegistry *registry = TOML_REGISTRY("[tokenizer]\nfallback_chain = [\"tiktoken\", \"huggingface\"]\n");
+    CHECK_RESOLVE_FAILS(registry, "auto", "no-such-model-anywhere", KANO_STATUS_ADAPTER_UNAVAILABLE,
+                        "no-such-model-anywhere");
+    CHECK_RESOLVE_FAILS(registry, "auto", "no-such-model-anywhere", KANO_STATUS_ADAPTER_UNAVAILABLE,
+                        "[tiktoken, huggingface]");
+    kano_registry_free(registry);
+}
+
+static void test_config_knobs(void) {
+    char toml[1200];
+    /* add_special_tokens = false: counts without [CLS]/[SEP], <s>... */
+    KanoRegistry *registry = TOML_REGISTRY("[tokenizer.huggingface]\nadd_special_tokens = false\n");
+    KanoAdapter *adapter = RESOLVE(registry, "huggingface", "all-MiniLM-L6-v2", "huggingface",
+                                   "embedded:sentence-transformers/all-MiniLM-L6-v2");
+    CHECK_GOLDENS(adapter, col_minilm_no_special);
+    kano_adapter_free(adapter);
+    char path[1024];
+    adapter = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/llama-style-bpe"),
+                      "huggingface", NULL);
+    CHECK_GOLDENS(adapter, col_llama_no_special);
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+
+    /* cache_dir in the config overrides HF_HUB_CACHE. */
+    snprintf(toml, sizeof toml, "[tokenizer.huggingface]\ncache_dir = \"%s/nohub\"\n", tmp_dir);
+    registry = TOML_REGISTRY(toml);
+    CHECK_RESOLVE_FAILS(registry, "huggingface", "kano-test/tiny-gpt2", KANO_STATUS_UNKNOWN_MODEL, "/nohub");
+    kano_registry_free(registry);
+}
+
+static void test_environment(void) {
+    char path[1024];
+    KanoRegistry *registry = SENTINEL_REGISTRY;
+    KanoAdapter *adapter;
+
+    /* KANO_TOKENIZER_CONFIG names the file kano_registry_new reads. */
+    setenv("KANO_TOKENIZER_CONFIG", tmp_path(path, sizeof path, "good.toml"), 1);
+    CHECK(kano_registry_new(&registry) == KANO_STATUS_OK);
+    if (registry != SENTINEL_REGISTRY) {
+        adapter = RESOLVE(registry, NULL, NULL, "tiktoken", "o200k_base");
+        kano_adapter_free(adapter);
+        kano_registry_free(registry);
+    }
+    setenv("KANO_TOKENIZER_CONFIG", "/nonexistent/kano/env.toml", 1);
+    registry = SENTINEL_REGISTRY;
+    CHECK_ERROR(kano_registry_new(&registry), KANO_STATUS_IO_ERROR, "kano_registry_new", "/nonexistent/kano/env.toml");
+    CHECK(contains(kano_last_error(), "KANO_TOKENIZER_CONFIG"));
+    CHECK(registry == SENTINEL_REGISTRY);
+    setenv("KANO_TOKENIZER_CONFIG", tmp_path(path, sizeof path, "syntax.toml"), 1);
+    CHECK_ERROR(kano_registry_new(&registry), KANO_STATUS_CONFIG_ERROR, "kano_registry_new", "syntax.toml:3:");
+    CHECK(registry == SENTINEL_REGISTRY);
+    unsetenv("KANO_TOKENIZER_CONFIG");
+
+    /* Variables override the config text and file. */
+    setenv("KANO_TOKENIZER_MODEL", "gpt-4", 1);
+    registry = TOML_REGISTRY("[tokenizer]\nmodel = \"gpt-4o\"\n");
+    adapter = RESOLVE(registry, "tiktoken", NULL, "tiktoken", "cl100k_base");
+    kano_adapter_free(adapter);
+    /* ...and explicit arguments override the variables. */
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+    registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_from_config(tmp_path(path, sizeof path, "good.toml"), &registry) == KANO_STATUS_OK);
+    if (registry != SENTINEL_REGISTRY) {
+        adapter = RESOLVE(registry, NULL, NULL, "tiktoken", "cl100k_base");
+        kano_adapter_free(adapter);
+        kano_registry_free(registry);
+    }
+    unsetenv("KANO_TOKENIZER_MODEL");
+
+    setenv("KANO_TOKENIZER_TIKTOKEN_ENCODING", "r50k_base", 1);
+    registry = TOML_REGISTRY("");
+    adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "r50k_base");
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+    unsetenv("KANO_TOKENIZER_TIKTOKEN_ENCODING");
+
+    setenv("KANO_TOKENIZER_ADAPTER", "huggingface", 1);
+    registry = TOML_REGISTRY("[tokenizer]\nadapter = \"tiktoken\"\n");
+    adapter = RESOLVE(registry, NULL, "all-MiniLM-L6-v2", "huggingface", NULL);
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+    unsetenv("KANO_TOKENIZER_ADAPTER");
+
+    setenv("KANO_TOKENIZER_FALLBACK_CHAIN", "tiktoken", 1);
+    registry = TOML_REGISTRY("");
+    CHECK_RESOLVE_FAILS(registry, "auto", "no-such-model-anywhere", KANO_STATUS_ADAPTER_UNAVAILABLE, "[tiktoken]");
+    kano_registry_free(registry);
+    unsetenv("KANO_TOKENIZER_FALLBACK_CHAIN");
+
+    /* Bad variables are configuration errors naming the variable and the value. */
+    setenv("KANO_TOKENIZER_ADAPTER", "bogus-adapter", 1);
+    registry = SENTINEL_REGISTRY;
+    CHECK_ERROR(kano_registry_new(&registry), KANO_STATUS_CONFIG_ERROR, "kano_registry_new", "KANO_TOKENIZER_ADAPTER");
+    CHECK(contains(kano_last_error(), "bogus-adapter"));
+    CHECK(registry == SENTINEL_REGISTRY);
+    unsetenv("KANO_TOKENIZER_ADAPTER");
+    setenv("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "0", 1);
+    check_toml_fails_at(NULL, 0, KANO_STATUS_CONFIG_ERROR, "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", __LINE__);
+    CHECK_CONFIG_FAILS(tmp_path(path, sizeof path, "good.toml"), KANO_STATUS_CONFIG_ERROR,
+                       "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN");
+    unsetenv("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN");
+    setenv("KANO_TOKENIZER_TIKTOKEN_ENCODING", "o300k_base", 1);
+    check_toml_fails_at(NULL, 0, KANO_STATUS_CONFIG_ERROR, "o300k_base", __LINE__);
+    unsetenv("KANO_TOKENIZER_TIKTOKEN_ENCODING");
+    setenv("KANO_TOKENIZER_FALLBACK_CHAIN", "tiktoken,wordpiece", 1);
+    check_toml_fails_at(NULL, 0, KANO_STATUS_CONFIG_ERROR, "wordpiece", __LINE__);
+    unsetenv("KANO_TOKENIZER_FALLBACK_CHAIN");
+
+    /* Empty variables count as unset. */
+    setenv("KANO_TOKENIZER_ADAPTER", "", 1);
+    registry = TOML_REGISTRY("");
+    kano_registry_free(registry);
+    unsetenv("KANO_TOKENIZER_ADAPTER");
+}
+
+static void test_adapters_outlive_registry(void) {
+    char path[1024];
+    KanoRegistry *registry = TOML_REGISTRY("");
+    KanoAdapter *tik = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+    KanoAdapter *hf = RESOLVE(registry, "huggingface", fixture_path(path, sizeof path, "tokenizers/gpt2"),
+                              "huggingface", NULL);
+    KanoAdapter *heu = RESOLVE(registry, "heuristic", "gpt-4o", "heuristic", "gpt-4o");
+    kano_registry_free(registry);
+    CHECK(str_eq(kano_adapter_name(tik), "tiktoken"));
+    CHECK(str_eq(kano_adapter_model(tik), "o200k_base"));
+    CHECK(ends_with(kano_adapter_model(hf), "/tokenizers/gpt2/tokenizer.json"));
+    CHECK(str_eq(kano_adapter_model(heu), "gpt-4o"));
+    CHECK_GOLDENS(tik, col_o200k);
+    CHECK_GOLDENS(hf, col_gpt2);
+    CHECK_COUNT(heu, LIT("abcdefgh"), 2);
+    kano_adapter_free(tik);
+    kano_adapter_free(hf);
+    kano_adapter_free(heu);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Threads                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+enum { THREADS = 8, ITERATIONS = 20 };
+
+struct count_job {
+    const KanoAdapter *adapter;
+    pthread_barrier_t *start;
+    int index;
+    /* Results, read by the main thread after join. */
+    int good;
+    int bad;
+    bool last_error_empty_at_start;
+    bool own_error_seen;
+};
+
+/* Counts every golden text ITERATIONS times with the shared adapter. */
+static void *count_thread(void *arg) {
+    struct count_job *job = arg;
+    /* The last error is per thread: a new thread has none yet. */
+    job->last_error_empty_at_start = str_eq(kano_last_error(), "");
+    pthread_barrier_wait(job->start);
+    for (int i = 0; i < ITERATIONS; i++) {
+        const struct golden *g = &goldens[(size_t)(i + job->index) % GOLDEN_COUNT];
+        KanoCount out = SENTINEL_COUNT;
+        KanoStatus status = kano_adapter_count(job->adapter, g->text, g->len, &out);
+        if (status == KANO_STATUS_OK && out.count == g->o200k && out.is_exact && out.method == KANO_METHOD_TIKTOKEN) {
+            job->good++;
+        } else {
+            job->bad++;
+        }
+    }
+    /* A failure here sets this thread's message, with this thread's offset. */
+    char text[THREADS + 1];
+    memset(text, 'a', (size_t)job->index);
+    text[job->index] = '\377';
+    KanoCount out = SENTINEL_COUNT;
+    KanoStatus status = kano_adapter_count(job->adapter, text, (size_t)job->index + 1, &out);
+    char needle[32];
+    snprintf(needle, sizeof needle, "offset %d", job->index);
+    job->own_error_seen = status == KANO_STATUS_INVALID_UTF8 && contains(kano_last_error(), needle);
+    return NULL;
+}
+
+static void test_threads_share_one_adapter(const KanoRegistry *registry) {
+    KanoAdapter *adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+    if (adapter == NULL) return;
+    /* This thread's message must survive the other threads' failures. */
+    CHECK_RESOLVE_FAILS(registry, "main-thread-adapter", NULL, KANO_STATUS_UNKNOWN_ADAPTER, "main-thread-adapter");
+    char before[1024];
+    copy_last_error(before, sizeof before);
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, THREADS);
+    pthread_t threads[THREADS];
+    struct count_job jobs[THREADS];
+    bool created_ok[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct count_job){.adapter = adapter, .start = &start, .index = i};
+        created_ok[i] = pthread_create(&threads[i], NULL, count_thread, &jobs[i]) == 0;
+        CHECK(created_ok[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        if (created_ok[i]) pthread_join(threads[i], NULL);
+    }
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < THREADS; i++) {
+        if (!CHECK(jobs[i].good == ITERATIONS && jobs[i].bad == 0)) {
+            fprintf(stderr, "    thread %d: %d good counts, %d bad\n", i, jobs[i].good, jobs[i].bad);
+        }
+        CHECK(jobs[i].last_error_empty_at_start);
+        CHECK(jobs[i].own_error_seen);
+    }
+    CHECK(str_eq(kano_last_error(), before));
+    kano_adapter_free(adapter);
+}
+
+struct resolve_job {
+    const KanoRegistry *registry;
+    pthread_barrier_t *start;
+    int index;
+    int good;
+    int bad;
+};
+
+/* What each resolving thread asks for; threads start at different rows so loads race. */
+struct resolve_case {
+    const char *adapter;
+    const char *model; /* NULL: the gpt2 fixture folder */
+    const char *want_name;
+    golden_column column;
+};
+static const struct resolve_case resolve_cases[] = {
+    {"tiktoken", "gpt-4o", "tiktoken", col_o200k},
+    {"auto", "gpt-4", "tiktoken", col_cl100k},
+    {"huggingface", "all-MiniLM-L6-v2", "huggingface", col_minilm},
+    {"huggingface", NULL, "huggingface", col_gpt2},
+};
+#define RESOLVE_CASES (sizeof resolve_cases / sizeof resolve_cases[0])
+
+static void *resolve_thread(void *arg) {
+    struct resolve_job *job = arg;
+    char gpt2[1024];
+    fixture_path(gpt2, sizeof gpt2, "tokenizers/gpt2");
+    pthread_barrier_wait(job->start);
+    for (size_t k = 0; k < RESOLVE_CASES; k++) {
+        const struct resolve_case *c = &resolve_cases[(k + (size_t)job->index) % RESOLVE_CASES];
+        KanoAdapter *adapter = NULL;
+        if (kano_registry_resolve(job->registry, c->adapter, c->model != NULL ? c->model : gpt2, &adapter) !=
+                KANO_STATUS_OK ||
+            !str_eq(kano_adapter_name(adapter), c->want_name)) {
+            job->bad++;
+            kano_adapter_free(adapter);
+            continue;
+        }
+        for (size_t i = 0; i < GOLDEN_COUNT; i++) {
+            KanoCount out = SENTINEL_COUNT;
+            if (kano_adapter_count(adapter, goldens[i].text, goldens[i].len, &out) == KANO_STATUS_OK &&
+                out.count == c->column(&goldens[i])) {
+                job->good++;
+            } else {
+                job->bad++;
+            }
+        }
+        kano_adapter_free(adapter);
+    }
+    return NULL;
+}
+
+static void test_threads_resolve_from_one_registry(void) {
+    /* A fresh registry, so the threads race to load each encoding and tokenizer. */
+    KanoRegistry *registry = TOML_REGISTRY("");
+    if (registry == NULL) return;
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, THREADS);
+    pthread_t threads[THREADS];
+    struct resolve_job jobs[THREADS];
+    bool created_ok[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct resolve_job){.registry = registry, .start = &start, .index = i};
+        created_ok[i] = pthread_create(&threads[i], NULL, resolve_thread, &jobs[i]) == 0;
+        CHECK(created_ok[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        if (created_ok[i]) pthread_join(threads[i], NULL);
+    }
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < THREADS; i++) {
+        if (!CHECK(jobs[i].good == (int)(RESOLVE_CASES * GOLDEN_COUNT) && jobs[i].bad == 0)) {
+            fprintf(stderr, "    thread %d: %d good, %d bad\n", i, jobs[i].good, jobs[i].bad);
+        }
+    }
+    kano_registry_free(registry);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+    if (argc > 1) fixtures = argv[1];
+
+    /* Before any failure, the last error is the empty string (never NULL). */
+    CHECK(kano_last_error() != NULL);
+    CHECK(str_eq(kano_last_error(), ""));
+
+    /* A known environment: no KANO_TOKENIZER_* settings, and a hub cache of our own. */
+    const char *variables[] = {"KANO_TOKENIZER_CONFIG", "KANO_TOKENIZER_ADAPTER", "KANO_TOKENIZER_MODEL",
+                               "KANO_TOKENIZER_FALLBACK_CHAIN", "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN",
+                               "KANO_TOKENIZER_TIKTOKEN_ENCODING"};
+    for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++) unsetenv(variables[i]);
+    if (!CHECK(make_files())) {
+        remove_created();
+        fprintf(stderr, "cannot create the test files\n");
+        printf("%d passed, %d failed\n", passed, failed);
+        return 1;
+    }
+    char hub[1024];
+    setenv("HF_HUB_CACHE", tmp_path(hub, sizeof hub, "hub"), 1);
+
+    test_version_and_status_strings();
+    test_registry_new();
+
+    KanoRegistry *registry = SENTINEL_REGISTRY;
+    CHECK(kano_registry_new(&registry) == KANO_STATUS_OK);
+    if (registry == SENTINEL_REGISTRY) registry = NULL;
+
+    test_last_error_basics(registry);
+    test_null_pointers(registry);
+    test_registry_from_toml();
+    test_registry_from_config();
+    test_resolve_and_count(registry);
+    test_auto_chain_exhausted();
+    test_config_knobs();
+    test_environment();
+    test_adapters_outlive_registry();
+    test_threads_share_one_adapter(registry);
+    test_threads_resolve_from_one_registry();
+
+    kano_registry_free(registry);
+    remove_created();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
