@@ -75,6 +75,19 @@ typedef enum {
    * An internal error was caught at the boundary; the library is still usable.
    */
   KANO_STATUS_PANIC = 9,
+  /**
+   * A background counter's queue is at capacity, by requests or by pending bytes; the
+   * request was not accepted (and is counted in `rejected`).
+   */
+  KANO_STATUS_QUEUE_FULL = 10,
+  /**
+   * `kano_counter_flush` returned before every earlier request was delivered.
+   */
+  KANO_STATUS_TIMEOUT = 11,
+  /**
+   * The counter is being freed and accepts no more requests.
+   */
+  KANO_STATUS_CLOSED = 12,
 } KanoStatus;
 
 /**

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::estimate::HeuristicEstimator;
+use crate::estimate::{Estimate, LimitCheck};
 use crate::huggingface::HfTokenizer;
 use crate::tiktoken::Encoding;
 
@@ -140,6 +141,55 @@ impl Adapter {
             Engine::Huggingface { tokenizer, add_special_tokens } => tokenizer.count(text, *add_special_tokens)?,
         };
         Ok(Count { count, is_exact: self.is_exact(), method: self.method() })
+    }
+
+    /// A fast estimate of the count, with bounds that always hold for exact adapters.
+    /// One pass over the text, no allocation.
+    pub fn estimate(&self, text: &str) -> Estimate {
+        let estimate = HeuristicEstimator::new(4.0).estimate(text);
+        let bytes = text.len() as u64;
+        match &self.engine {
+            Engine::Heuristic(estimator) => {
+                let e = estimator.estimate(text);
+                Estimate { estimate: e, lower_bound: e, upper_bound: e }
+            }
+            // Byte-level BPE: every piece is at least one token, every byte at most one.
+            Engine::Tiktoken(_) => Estimate {
+                estimate: estimate.clamp(bytes.min(1), bytes),
+                lower_bound: bytes.min(1),
+                upper_bound: bytes,
+            },
+            Engine::Huggingface { .. } => Estimate { estimate, lower_bound: 0, upper_bound: u64::MAX },
+        }
+    }
+
+    /// Whether `text` has at most `max_tokens` tokens. Exact adapters decide from the bounds
+    /// when they settle it, and count otherwise.
+    pub fn check_limit(&self, text: &str, max_tokens: u64) -> Result<LimitCheck> {
+        let bounds = self.estimate(text);
+        if !self.is_exact() {
+            return Ok(LimitCheck {
+                within_limit: bounds.estimate <= max_tokens,
+                tokens: bounds.estimate,
+                is_exact: false,
+            });
+        }
+        if bounds.upper_bound <= max_tokens {
+            return Ok(LimitCheck {
+                within_limit: true,
+                tokens: bounds.upper_bound,
+                is_exact: bounds.lower_bound == bounds.upper_bound,
+            });
+        }
+        if bounds.lower_bound > max_tokens {
+            return Ok(LimitCheck {
+                within_limit: false,
+                tokens: bounds.lower_bound,
+                is_exact: bounds.lower_bound == bounds.upper_bound,
+            });
+        }
+        let count = self.count(text)?.count;
+        Ok(LimitCheck { within_limit: count <= max_tokens, tokens: count, is_exact: true })
     }
 
     /// Whether both adapters count with the same loaded rank table or tokenizer (not a copy).

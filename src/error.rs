@@ -21,6 +21,12 @@ pub enum ErrorKind {
     Config,
     /// A file could not be found or read.
     Io,
+    /// A background counter's queue is at capacity (by requests or by bytes).
+    QueueFull,
+    /// A wait ended before the work was done.
+    Timeout,
+    /// The object is shutting down and accepts no more work.
+    Closed,
 }
 
 /// An error with its kind and a human-readable message.

@@ -23,6 +23,7 @@ pub mod tiktoken;
 pub use adapter::{Adapter, AdapterName, Count, Method};
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
+pub use estimate::{Estimate, LimitCheck};
 pub use registry::Registry;
 
 /// The library version, as in `Cargo.toml`.

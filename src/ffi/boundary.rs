@@ -32,6 +32,9 @@ impl From<Error> for FfiError {
             ErrorKind::AdapterUnavailable => KanoStatus::AdapterUnavailable,
             ErrorKind::Config => KanoStatus::ConfigError,
             ErrorKind::Io => KanoStatus::IoError,
+            ErrorKind::QueueFull => KanoStatus::QueueFull,
+            ErrorKind::Timeout => KanoStatus::Timeout,
+            ErrorKind::Closed => KanoStatus::Closed,
         };
         FfiError { status, message: e.message().to_string() }
     }

@@ -33,6 +33,13 @@ pub enum KanoStatus {
     IoError = 8,
     /// An internal error was caught at the boundary; the library is still usable.
     Panic = 9,
+    /// A background counter's queue is at capacity, by requests or by pending bytes; the
+    /// request was not accepted (and is counted in `rejected`).
+    QueueFull = 10,
+    /// `kano_counter_flush` returned before every earlier request was delivered.
+    Timeout = 11,
+    /// The counter is being freed and accepts no more requests.
+    Closed = 12,
 }
 
 /// Which adapter produced a count.
@@ -100,6 +107,9 @@ pub extern "C" fn kano_status_str(status: KanoStatus) -> *const c_char {
         KanoStatus::ConfigError => c"configuration error",
         KanoStatus::IoError => c"I/O error",
         KanoStatus::Panic => c"internal error (panic)",
+        KanoStatus::QueueFull => c"queue full",
+        KanoStatus::Timeout => c"timeout",
+        KanoStatus::Closed => c"closed",
     };
     s.as_ptr()
 }

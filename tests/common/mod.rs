@@ -36,7 +36,9 @@ pub fn golden() -> Vec<GoldenCase> {
     let mut files: Vec<_> = std::fs::read_dir(fixtures())
         .expect("fixtures folder")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("golden") && n.ends_with(".jsonl")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("golden") && n.ends_with(".jsonl"))
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no golden data");

@@ -4,6 +4,29 @@
 //! The guide's rule: `chars_per_token` characters make one token, except CJK ideographs, kana
 //! and hangul, which are about one token each.
 
+/// A fast estimate and bounds on the exact count.
+///
+/// For exact adapters `lower_bound <= exact count <= upper_bound` holds for every input, and
+/// `lower_bound <= estimate <= upper_bound`. For the heuristic adapter the bounds are those of
+/// the estimate itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub estimate: u64,
+    pub lower_bound: u64,
+    pub upper_bound: u64,
+}
+
+/// Whether a text fits a token limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitCheck {
+    /// Always right for exact adapters.
+    pub within_limit: bool,
+    /// The exact count when `is_exact`; otherwise the bound that proved the verdict (or, for the
+    /// heuristic adapter, the estimate).
+    pub tokens: u64,
+    pub is_exact: bool,
+}
+
 /// Estimates token counts from character classes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HeuristicEstimator {
