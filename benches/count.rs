@@ -1,1 +1,120 @@
-fn main(){}
+//! `cargo bench`: count throughput per adapter at the guide's text sizes (1 KB to 1 MB), and on
+//! pathological 1 MB runs. `python3 bench/targets.py` compares the results with the guide's
+//! targets table.
+//!
+//! The text is the multilingual corpus in `bench/corpus` (English, German, Japanese prose and
+//! Rust code) interleaved and cut at a character boundary, so every size mixes scripts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kano_tokenizer::{Adapter, Registry};
+
+const SIZES: [(&str, usize); 4] = [("1KB", 1 << 10), ("10KB", 10 << 10), ("100KB", 100 << 10), ("1MB", 1 << 20)];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Mixed text of at least `len` bytes, cut back to the nearest character boundary.
+fn corpus_text(len: usize) -> String {
+    let mut parts = Vec::new();
+    for name in ["prose_en.txt", "prose_de.txt", "prose_ja.txt", "code_rust.rs"] {
+        let text = std::fs::read_to_string(root().join("bench/corpus").join(name)).expect("bench corpus");
+        parts.push(text);
+    }
+    // 4 KB from each file in turn: 1 KB is English prose, 10 KB and up mix all four files.
+    let mut out = String::with_capacity(len + 8);
+    let mut offsets = vec![0usize; parts.len()];
+    'fill: loop {
+        for (part, offset) in parts.iter().zip(offsets.iter_mut()) {
+            let mut end = (*offset + 4096).min(part.len());
+            while !part.is_char_boundary(end) {
+                end += 1;
+            }
+            out.push_str(&part[*offset..end]);
+            *offset = if end >= part.len() { 0 } else { end };
+            if out.len() >= len {
+                break 'fill;
+            }
+        }
+    }
+    let mut cut = len;
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.truncate(cut);
+    out
+}
+
+struct Subject {
+    label: &'static str,
+    adapter: Adapter,
+}
+
+fn subjects() -> Vec<Subject> {
+    let registry = Registry::with_config(Default::default());
+    let fixture = |name: &str| -> String {
+        let path: &Path = &root().join("tests/fixtures/tokenizers").join(name);
+        path.to_str().expect("UTF-8 path").to_owned()
+    };
+    let resolve = |label, adapter, model: &str| Subject {
+        label,
+        adapter: registry.resolve(Some(adapter), Some(model)).expect("resolve"),
+    };
+    vec![
+        resolve("heuristic", "heuristic", "gpt-4o"),
+        resolve("tiktoken-cl100k", "tiktoken", "cl100k_base"),
+        resolve("tiktoken-o200k", "tiktoken", "o200k_base"),
+        resolve("huggingface-minilm", "huggingface", "all-MiniLM-L6-v2"),
+        resolve("huggingface-gpt2", "huggingface", &fixture("gpt2")),
+    ]
+}
+
+fn sized(c: &mut Criterion) {
+    let subjects = subjects();
+    for (size_label, size) in SIZES {
+        let text = corpus_text(size);
+        let mut group = c.benchmark_group(format!("count/{size_label}"));
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        if size >= 100 << 10 {
+            group.sample_size(10).measurement_time(Duration::from_secs(4));
+        }
+        for subject in &subjects {
+            // Warm the adapter (rank tables and tokenizer files load lazily).
+            subject.adapter.count(&text).expect("count");
+            group.bench_with_input(BenchmarkId::from_parameter(subject.label), &text, |b, text| {
+                b.iter(|| subject.adapter.count(text).expect("count"))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Inputs that make backtracking pre-tokenizers and naive BPE merges slow.
+fn pathological(c: &mut Criterion) {
+    let subjects = subjects();
+    const MB: usize = 1 << 20;
+    let cases: Vec<(&str, String)> = vec![
+        ("one-char", "a".repeat(MB)),
+        ("spaces", " ".repeat(MB)),
+        ("digits", "7".repeat(MB)),
+        ("cjk", "漢".repeat(MB / 3)),
+    ];
+    let mut group = c.benchmark_group("pathological/1MB");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    for (case, text) in &cases {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        for subject in &subjects {
+            subject.adapter.count(text).expect("count");
+            group.bench_with_input(BenchmarkId::new(subject.label, case), text, |b, text| {
+                b.iter(|| subject.adapter.count(text).expect("count"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sized, pathological);
+criterion_main!(benches);
