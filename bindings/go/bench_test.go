@@ -1,0 +1,76 @@
+package kano
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// benchText is n bytes of English prose from bench/corpus (repeated as needed), cut at a
+// character boundary.
+func benchText(b *testing.B, n int) string {
+	b.Helper()
+	corpus, err := os.ReadFile(filepath.Join(repoRoot, "bench", "corpus", "prose_en.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Skip the table of contents: start in running text.
+	text := strings.Join(strings.Fields(string(corpus)), " ")
+	text = text[len(text)/3:]
+	for len(text) < n {
+		text += " " + text
+	}
+	text = text[:n]
+	for !utf8.ValidString(text) {
+		text = text[:len(text)-1]
+	}
+	return text
+}
+
+var benchAdapters = []struct{ name, adapter, model string }{
+	{"heuristic", "heuristic", "gpt-4o"},
+	{"tiktoken-o200k", "tiktoken", "gpt-4o"},
+	{"tiktoken-cl100k", "tiktoken", "gpt-4"},
+	{"huggingface-minilm", "huggingface", "all-MiniLM-L6-v2"},
+}
+
+// BenchmarkCount: ns/op is the time of one Count call, C call and Go overhead included; for
+// 1MB, MB/s is the throughput.
+func BenchmarkCount(b *testing.B) {
+	reg := mustRegistry(b)
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"100B", 100}, {"1MB", 1 << 20}} {
+		text := benchText(b, size.n)
+		for _, ad := range benchAdapters {
+			a := mustResolve(b, reg, ad.adapter, ad.model)
+			b.Run(size.name+"/"+ad.name, func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := a.Count(text); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCountParallel: one adapter shared by GOMAXPROCS goroutines, 100-byte texts.
+func BenchmarkCountParallel(b *testing.B) {
+	reg := mustRegistry(b)
+	text := benchText(b, 100)
+	a := mustResolve(b, reg, "tiktoken", "gpt-4o")
+	b.SetBytes(int64(len(text)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Count(text); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

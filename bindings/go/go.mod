@@ -1,0 +1,3 @@
+module kano-tokenizer/bindings/go
+
+go 1.21

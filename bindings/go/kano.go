@@ -1,0 +1,270 @@
+// Package kano counts LLM tokens with kano-tokenizer, through its C ABI
+// (include/kano_tokenizer.h): tiktoken encodings and tokenizer.json files counted exactly, and
+// a fast heuristic estimate.
+//
+//	reg, err := kano.NewRegistry()          // defaults + KANO_TOKENIZER_* variables
+//	if err != nil { ... }
+//	defer reg.Close()
+//	ad, err := reg.Resolve("tiktoken", "gpt-4o")
+//	if err != nil { ... }                   // errors.Is(err, kano.ErrUnknownModel)...
+//	defer ad.Close()
+//	c, err := ad.Count("Hello, world!")     // c.Count == 4, c.IsExact, c.Method == "tiktoken"
+//
+// The package is a thin layer over the C ABI and adds no behaviour of its own: a Registry and
+// an Adapter own one C handle each, and every method is one C call. Both types are safe for
+// concurrent use: many goroutines may resolve from one Registry and count with one Adapter at
+// once (counting takes no lock in the library). Close frees the handle; it is idempotent, safe
+// to call concurrently, and waits for calls in progress on that handle. An Adapter stays usable
+// after its Registry is closed.
+//
+// Linking (cgo): by default the package uses ../../include and ../../target/release of this
+// repository; build the library first with `make build`. `-tags kano_pkgconfig` uses an
+// installed library through `pkg-config kano_tokenizer` instead, and `-tags kano_static` links
+// target/release/libkano_tokenizer.a into the program.
+package kano
+
+// #include <stdlib.h>
+// #include <kano_tokenizer.h>
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Version is the library version, "MAJOR.MINOR.PATCH" (kano_version).
+func Version() string {
+	return C.GoString(C.kano_version())
+}
+
+// The values of Count.Method.
+const (
+	MethodHeuristic   = "heuristic"
+	MethodTiktoken    = "tiktoken"
+	MethodHuggingface = "huggingface"
+)
+
+// Count is a token count (KanoCount).
+type Count struct {
+	// Count is the number of tokens.
+	Count uint64
+	// IsExact is true when Count is exact for the resolved encoding or tokenizer, false for
+	// estimates.
+	IsExact bool
+	// Method is the adapter that counted (for "auto", the one that served): MethodHeuristic,
+	// MethodTiktoken or MethodHuggingface.
+	Method string
+}
+
+func methodName(m C.KanoMethod) string {
+	switch m {
+	case C.KANO_METHOD_HEURISTIC:
+		return MethodHeuristic
+	case C.KANO_METHOD_TIKTOKEN:
+		return MethodTiktoken
+	case C.KANO_METHOD_HUGGINGFACE:
+		return MethodHuggingface
+	}
+	return "unknown"
+}
+
+// Registry is the effective configuration plus every encoding and tokenizer loaded so far
+// (KanoRegistry). Create it with NewRegistry, NewRegistryFromConfig or NewRegistryFromTOML and
+// Close it when done resolving.
+type Registry struct {
+	mu  sync.RWMutex // read-held by calls, write-held by Close
+	ptr *C.KanoRegistry
+}
+
+// NewRegistry creates a registry from the defaults, the file named by KANO_TOKENIZER_CONFIG (if
+// set) and the other KANO_TOKENIZER_* environment variables (kano_registry_new).
+func NewRegistry() (*Registry, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ptr *C.KanoRegistry
+	if status := C.kano_registry_new(&ptr); status != C.KANO_STATUS_OK {
+		return nil, lastError(status)
+	}
+	return newRegistry(ptr), nil
+}
+
+// NewRegistryFromConfig creates a registry from a TOML config file, with the KANO_TOKENIZER_*
+// environment variables taking precedence (kano_registry_from_config). Relative paths in the
+// file resolve against the file's folder.
+func NewRegistryFromConfig(path string) (*Registry, error) {
+	cpath, err := cName("NewRegistryFromConfig: the path", path)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cpath))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ptr *C.KanoRegistry
+	if status := C.kano_registry_from_config(cpath, &ptr); status != C.KANO_STATUS_OK {
+		return nil, lastError(status)
+	}
+	return newRegistry(ptr), nil
+}
+
+// NewRegistryFromTOML creates a registry from TOML text, with the KANO_TOKENIZER_* environment
+// variables taking precedence (kano_registry_from_toml). Relative paths in it resolve against
+// the working directory.
+func NewRegistryFromTOML(toml string) (*Registry, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ptr *C.KanoRegistry
+	status := C.kano_registry_from_toml(stringData(toml), C.size_t(len(toml)), &ptr)
+	if status != C.KANO_STATUS_OK {
+		return nil, lastError(status)
+	}
+	return newRegistry(ptr), nil
+}
+
+func newRegistry(ptr *C.KanoRegistry) *Registry {
+	r := &Registry{ptr: ptr}
+	// A registry the program forgot to Close is freed when it becomes unreachable.
+	runtime.SetFinalizer(r, (*Registry).Close)
+	return r
+}
+
+// Resolve returns an adapter for a model (kano_registry_resolve). adapter is "auto",
+// "heuristic", "tiktoken" or "huggingface"; model is an OpenAI model or encoding name, a
+// tokenizer.json path or folder, a name from the config, or a Hugging Face repository in the
+// local cache. An empty adapter or model means the configured one. Nothing is ever downloaded.
+//
+// The adapter is independent of the registry: Close both.
+func (r *Registry) Resolve(adapter, model string) (*Adapter, error) {
+	cadapter, err := cName("Registry.Resolve: the adapter name", adapter)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cadapter))
+	cmodel, err := cName("Registry.Resolve: the model name", model)
+	if err != nil {
+		return nil, err
+	}
+	defer C.free(unsafe.Pointer(cmodel))
+
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.ptr == nil {
+		return nil, closedError("Registry.Resolve: the registry")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ptr *C.KanoAdapter
+	if status := C.kano_registry_resolve(r.ptr, cadapter, cmodel, &ptr); status != C.KANO_STATUS_OK {
+		return nil, lastError(status)
+	}
+	a := &Adapter{
+		ptr: ptr,
+		// Copied once: the C strings live as long as the handle, these as long as the Adapter.
+		name:  C.GoString(C.kano_adapter_name(ptr)),
+		model: C.GoString(C.kano_adapter_model(ptr)),
+	}
+	runtime.SetFinalizer(a, (*Adapter).Close)
+	return a, nil
+}
+
+// Close frees the registry (kano_registry_free). It is idempotent, safe to call concurrently,
+// and waits for Resolve calls in progress. Adapters resolved from it stay usable. It always
+// returns nil.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ptr != nil {
+		C.kano_registry_free(r.ptr)
+		r.ptr = nil
+		runtime.SetFinalizer(r, nil)
+	}
+	return nil
+}
+
+// Adapter is a resolved adapter for one model (KanoAdapter). It may be used by many goroutines
+// at once.
+type Adapter struct {
+	mu          sync.RWMutex // read-held by Count, write-held by Close
+	ptr         *C.KanoAdapter
+	name, model string
+}
+
+// Name is the adapter's name: "heuristic", "tiktoken" or "huggingface" (for "auto", the one
+// that served).
+func (a *Adapter) Name() string { return a.name }
+
+// Model is what the adapter resolved to: the encoding ("cl100k_base"), the tokenizer (a file
+// path or "embedded:sentence-transformers/all-MiniLM-L6-v2"), or for the heuristic the model
+// asked for.
+func (a *Adapter) Model() string { return a.model }
+
+// Count counts the tokens of text, which must be UTF-8 (kano_adapter_count). The text is passed
+// to the library without a copy. Invalid UTF-8 is ErrInvalidUTF8, and the message gives the
+// byte offset of the first bad byte.
+func (a *Adapter) Count(text string) (Count, error) {
+	return a.count(stringData(text), len(text))
+}
+
+// CountBytes is Count for UTF-8 in a byte slice, also without a copy.
+func (a *Adapter) CountBytes(text []byte) (Count, error) {
+	var data *C.char
+	if len(text) > 0 {
+		data = (*C.char)(unsafe.Pointer(&text[0]))
+	}
+	return a.count(data, len(text))
+}
+
+func (a *Adapter) count(data *C.char, n int) (Count, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.ptr == nil {
+		return Count{}, closedError("Adapter.Count: the adapter")
+	}
+	var out C.KanoCount
+	runtime.LockOSThread()
+	status := C.kano_adapter_count(a.ptr, data, C.size_t(n), &out)
+	if status != C.KANO_STATUS_OK {
+		err := lastError(status) // on the thread that failed
+		runtime.UnlockOSThread()
+		return Count{}, err
+	}
+	runtime.UnlockOSThread()
+	return Count{Count: uint64(out.count), IsExact: bool(out.is_exact), Method: methodName(out.method)}, nil
+}
+
+// Close frees the adapter (kano_adapter_free). It is idempotent, safe to call concurrently, and
+// waits for Count calls in progress; later calls return ErrClosed. It always returns nil.
+func (a *Adapter) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ptr != nil {
+		C.kano_adapter_free(a.ptr)
+		a.ptr = nil
+		runtime.SetFinalizer(a, nil)
+	}
+	return nil
+}
+
+// stringData is the text's bytes as a C pointer, without a copy; NULL for the empty string.
+// The library reads them only during the call and keeps no pointer to them.
+func stringData(s string) *C.char {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.StringData(s)))
+}
+
+// cName is a NUL-terminated copy of a name or path for the library, to be freed with C.free
+// (a no-op on NULL): NULL for "", which the library reads as "the configured one". A NUL byte
+// inside would cut the name short, so it is ErrInvalidArgument.
+func cName(what, s string) (*C.char, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return nil, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("%s %q contains a NUL byte at offset %d", what, s, i)}
+	}
+	return C.CString(s), nil
+}
