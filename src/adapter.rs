@@ -143,53 +143,45 @@ impl Adapter {
         Ok(Count { count, is_exact: self.is_exact(), method: self.method() })
     }
 
-    /// A fast estimate of the count, with bounds that always hold for exact adapters.
-    /// One pass over the text, no allocation.
+    /// A fast estimate of the count, with bounds that always hold for exact adapters (for the
+    /// heuristic, both bounds are the estimate). One pass over the text, no allocation.
     pub fn estimate(&self, text: &str) -> Estimate {
-        let estimate = HeuristicEstimator::new(4.0).estimate(text);
-        let bytes = text.len() as u64;
         match &self.engine {
             Engine::Heuristic(estimator) => {
                 let e = estimator.estimate(text);
                 Estimate { estimate: e, lower_bound: e, upper_bound: e }
             }
-            // Byte-level BPE: every piece is at least one token, every byte at most one.
-            Engine::Tiktoken(_) => Estimate {
-                estimate: estimate.clamp(bytes.min(1), bytes),
-                lower_bound: bytes.min(1),
-                upper_bound: bytes,
-            },
-            Engine::Huggingface { .. } => Estimate { estimate, lower_bound: 0, upper_bound: u64::MAX },
+            Engine::Tiktoken(encoding) => encoding.estimate(text),
+            Engine::Huggingface { tokenizer, add_special_tokens } => tokenizer.estimate(text, *add_special_tokens),
         }
     }
 
-    /// Whether `text` has at most `max_tokens` tokens. Exact adapters decide from the bounds
-    /// when they settle it, and count otherwise.
+    /// Whether `text` has at most `max_tokens` tokens; always right for exact adapters. The
+    /// bounds decide when they can; otherwise the count stops as soon as it passes the limit
+    /// (OpenAI encodings) or runs to the end (`tokenizer.json`).
     pub fn check_limit(&self, text: &str, max_tokens: u64) -> Result<LimitCheck> {
         let bounds = self.estimate(text);
+        let verdict = |within_limit, tokens, is_exact| Ok(LimitCheck { within_limit, tokens, is_exact });
         if !self.is_exact() {
-            return Ok(LimitCheck {
-                within_limit: bounds.estimate <= max_tokens,
-                tokens: bounds.estimate,
-                is_exact: false,
-            });
+            return verdict(bounds.estimate <= max_tokens, bounds.estimate, false);
         }
+        let settled = bounds.lower_bound == bounds.upper_bound;
         if bounds.upper_bound <= max_tokens {
-            return Ok(LimitCheck {
-                within_limit: true,
-                tokens: bounds.upper_bound,
-                is_exact: bounds.lower_bound == bounds.upper_bound,
-            });
+            return verdict(true, bounds.upper_bound, settled);
         }
         if bounds.lower_bound > max_tokens {
-            return Ok(LimitCheck {
-                within_limit: false,
-                tokens: bounds.lower_bound,
-                is_exact: bounds.lower_bound == bounds.upper_bound,
-            });
+            return verdict(false, bounds.lower_bound, settled);
         }
-        let count = self.count(text)?.count;
-        Ok(LimitCheck { within_limit: count <= max_tokens, tokens: count, is_exact: true })
+        match &self.engine {
+            Engine::Tiktoken(encoding) => match encoding.count_up_to(text, max_tokens) {
+                Ok(count) => verdict(true, count, true),
+                Err(passed) => verdict(false, passed, false),
+            },
+            _ => {
+                let count = self.count(text)?.count;
+                verdict(count <= max_tokens, count, true)
+            }
+        }
     }
 
     /// Whether both adapters count with the same loaded rank table or tokenizer (not a copy).

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{EnvLookup, HuggingfaceConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::{Estimate, Family, Features, PipelineBound};
 
 /// The seed's embedding model, built into the library so it needs no files.
 const EMBEDDED_MINILM: &[u8] = include_bytes!("../assets/all-MiniLM-L6-v2/tokenizer.json");
@@ -156,6 +157,9 @@ fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
 /// A loaded `tokenizer.json`, with truncation and padding switched off.
 pub struct HfTokenizer {
     tokenizer: tokenizers::Tokenizer,
+    /// How far the pipeline can grow a text, for the estimate's bounds.
+    bound: PipelineBound,
+    family: Family,
 }
 
 impl HfTokenizer {
@@ -175,7 +179,30 @@ impl HfTokenizer {
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| unavailable(&e))?;
         tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
         tokenizer.with_padding(None);
-        Ok(HfTokenizer { tokenizer })
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
+        let specials =
+            tokenizer.get_post_processor().map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)) as u64;
+        let bound = PipelineBound::from_json(&json, specials);
+        let family = match json["model"]["type"].as_str() {
+            Some("Unigram") => Family::Unigram,
+            Some("BPE") if json["model"]["byte_fallback"] == true => Family::ByteFallbackBpe,
+            Some("BPE") => Family::ByteLevelBpe,
+            _ => Family::WordPiece,
+        };
+        Ok(HfTokenizer { tokenizer, bound, family })
+    }
+
+    /// The estimator family of this tokenizer's model type.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
+    pub fn estimate(&self, text: &str, add_special_tokens: bool) -> Estimate {
+        let x = Features::scan(text);
+        let specials = if add_special_tokens { self.bound.specials } else { 0 };
+        let value = self.family.weigh(&x) + specials as f64;
+        crate::estimate::estimate_within(value, &x, self.bound.bounds(&x, add_special_tokens))
     }
 
     /// The exact number of ids `encode(text, add_special_tokens)` gives.

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::adapter::{unknown_adapter, Adapter, AdapterName, Engine};
 use crate::config::{process_env, Config, EnvLookup, Source};
 use crate::error::{Error, ErrorKind, Result};
-use crate::estimate::HeuristicEstimator;
+use crate::estimate::{Family, HeuristicEstimator};
 use crate::huggingface::{self, HfTokenizer, TokenizerSource};
 use crate::tiktoken::{self, Encoding, EncodingName, RankTable, RankTableId};
 
@@ -99,7 +99,8 @@ impl Registry {
     }
 
     fn heuristic(&self, model: Option<&str>) -> Adapter {
-        let estimator = HeuristicEstimator::new(self.config.heuristic.chars_per_token);
+        let family = model.map_or(Family::Cl100k, Family::guess);
+        let estimator = HeuristicEstimator::new(family, self.config.heuristic.chars_per_token);
         Adapter::new(Engine::Heuristic(estimator), model.unwrap_or("default").to_string())
     }
 

@@ -1,8 +1,16 @@
-//! The heuristic estimator: the single place that turns text into an estimated token count
-//! without a vocabulary. One pass over the characters, no allocation.
+//! Estimates and bounds: the single place that turns text into a token count without a
+//! vocabulary. One pass over the bytes, no allocation.
 //!
-//! The guide's rule: `chars_per_token` characters make one token, except CJK ideographs, kana
-//! and hangul, which are about one token each.
+//! The estimate weighs character classes and transitions (`features.rs`) with tables calibrated
+//! per tokenizer family from exact counts (`tables.rs`, made by `bench/calibrate.rs`). The
+//! bounds (`bounds.rs`) come from what each tokenizer guarantees, and hold for every input.
+
+mod bounds;
+mod features;
+mod tables;
+
+pub(crate) use bounds::{tiktoken as bounds_tiktoken, PipelineBound};
+pub use features::{f as feature, Features};
 
 /// A fast estimate and bounds on the exact count.
 ///
@@ -27,17 +35,113 @@ pub struct LimitCheck {
     pub is_exact: bool,
 }
 
-/// Estimates token counts from character classes.
+/// A tokenizer family with its own calibrated weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `r50k_base` and `gpt2`.
+    R50k,
+    /// `p50k_base` and `p50k_edit`.
+    P50k,
+    Cl100k,
+    /// `o200k_base` and `o200k_harmony`.
+    O200k,
+    /// `tokenizer.json` with a WordPiece or WordLevel model (BERT and its descendants).
+    WordPiece,
+    /// `tokenizer.json` with a BPE model without byte fallback (GPT-2 style, byte-level).
+    ByteLevelBpe,
+    /// `tokenizer.json` with a BPE model with byte fallback (Llama style).
+    ByteFallbackBpe,
+    /// `tokenizer.json` with a Unigram model (T5 style).
+    Unigram,
+}
+
+impl Family {
+    pub const ALL: [Family; 8] = [
+        Family::R50k,
+        Family::P50k,
+        Family::Cl100k,
+        Family::O200k,
+        Family::WordPiece,
+        Family::ByteLevelBpe,
+        Family::ByteFallbackBpe,
+        Family::Unigram,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::R50k => "r50k",
+            Family::P50k => "p50k",
+            Family::Cl100k => "cl100k",
+            Family::O200k => "o200k",
+            Family::WordPiece => "wordpiece",
+            Family::ByteLevelBpe => "byte-level-bpe",
+            Family::ByteFallbackBpe => "byte-fallback-bpe",
+            Family::Unigram => "unigram",
+        }
+    }
+
+    /// The calibrated weight of each feature.
+    pub fn weights(self) -> &'static [f64; feature::COUNT] {
+        match self {
+            Family::R50k => &tables::R50K,
+            Family::P50k => &tables::P50K,
+            Family::Cl100k => &tables::CL100K,
+            Family::O200k => &tables::O200K,
+            Family::WordPiece => &tables::WORDPIECE,
+            Family::ByteLevelBpe => &tables::BYTE_LEVEL_BPE,
+            Family::ByteFallbackBpe => &tables::BYTE_FALLBACK_BPE,
+            Family::Unigram => &tables::UNIGRAM,
+        }
+    }
+
+    /// The family of a model name the tiktoken table does not know: a guess from the name,
+    /// else cl100k, the most common vocabulary size class.
+    pub fn guess(model: &str) -> Family {
+        if let Some(encoding) = crate::tiktoken::encoding_for_model(model) {
+            return encoding.family();
+        }
+        let m = model.to_ascii_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+        if has(&["bert", "minilm", "mpnet", "e5-", "bge-"]) {
+            Family::WordPiece
+        } else if has(&["llama", "mistral", "mixtral", "gemma"]) {
+            Family::ByteFallbackBpe
+        } else if has(&["t5", "xlnet", "albert"]) {
+            Family::Unigram
+        } else if has(&["gpt2", "gpt-2", "roberta", "bart"]) {
+            Family::ByteLevelBpe
+        } else {
+            Family::Cl100k
+        }
+    }
+
+    /// The calibrated estimate for a scanned text, before bounds and rounding.
+    pub fn weigh(self, x: &Features) -> f64 {
+        self.weights().iter().zip(x.values.iter()).map(|(w, &v)| w * v as f64).sum::<f64>().max(0.0)
+    }
+}
+
+/// The guide's default `chars_per_token`; the calibrated tables are scaled by
+/// `DEFAULT_CHARS_PER_TOKEN / chars_per_token`.
+pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
+
+/// The heuristic adapter's estimator: a family's calibrated estimate, scaled by the configured
+/// `chars_per_token`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HeuristicEstimator {
+    family: Family,
     chars_per_token: f64,
 }
 
 impl HeuristicEstimator {
     /// `chars_per_token` must be finite and positive; the config layer guarantees it.
-    pub fn new(chars_per_token: f64) -> Self {
+    pub fn new(family: Family, chars_per_token: f64) -> Self {
         debug_assert!(chars_per_token.is_finite() && chars_per_token > 0.0);
-        HeuristicEstimator { chars_per_token }
+        HeuristicEstimator { family, chars_per_token }
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     pub fn chars_per_token(&self) -> f64 {
@@ -46,38 +150,22 @@ impl HeuristicEstimator {
 
     /// The estimated token count: 0 for empty text, at least 1 otherwise.
     pub fn estimate(&self, text: &str) -> u64 {
-        if text.is_empty() {
-            return 0;
-        }
-        let mut one_token_chars = 0u64;
-        let mut other_chars = 0u64;
-        for c in text.chars() {
-            if is_one_token_script(c) {
-                one_token_chars += 1;
-            } else {
-                other_chars += 1;
-            }
-        }
-        let others = (other_chars as f64 / self.chars_per_token).ceil() as u64;
-        (one_token_chars + others).max(1)
+        let x = Features::scan(text);
+        let scaled = self.family.weigh(&x) * DEFAULT_CHARS_PER_TOKEN / self.chars_per_token;
+        round_estimate(scaled, &x)
     }
 }
 
-/// CJK ideographs, kana and hangul: scripts written without spaces where a character is
-/// roughly one token.
-fn is_one_token_script(c: char) -> bool {
-    matches!(c as u32,
-        0x1100..=0x11FF      // Hangul Jamo
-        | 0x3040..=0x30FF    // Hiragana, Katakana
-        | 0x3130..=0x318F    // Hangul Compatibility Jamo
-        | 0x31F0..=0x31FF    // Katakana Phonetic Extensions
-        | 0x3400..=0x4DBF    // CJK Extension A
-        | 0x4E00..=0x9FFF    // CJK Unified Ideographs
-        | 0xAC00..=0xD7AF    // Hangul Syllables
-        | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
-        | 0xFF66..=0xFF9F    // Halfwidth Katakana
-        | 0x20000..=0x3134F  // CJK Extensions B..G
-    )
+/// Rounds an estimate, never 0 for a non-empty text.
+pub(crate) fn round_estimate(value: f64, x: &Features) -> u64 {
+    let rounded = if value.is_finite() { value.round().min(u64::MAX as f64) as u64 } else { u64::MAX };
+    rounded.max(u64::from(x.bytes > 0))
+}
+
+/// Clamps an estimate into its bounds.
+pub(crate) fn estimate_within(value: f64, x: &Features, (lower, upper): (u64, u64)) -> Estimate {
+    let estimate = round_estimate(value, x).clamp(lower, upper);
+    Estimate { estimate, lower_bound: lower, upper_bound: upper }
 }
 
 #[cfg(test)]
@@ -86,27 +174,34 @@ mod tests {
 
     #[test]
     fn never_zero_for_non_empty_text() {
-        let e = HeuristicEstimator::new(1e9);
-        assert_eq!(e.estimate(""), 0);
-        assert_eq!(e.estimate("a"), 1);
-        assert_eq!(e.estimate(" "), 1);
+        for family in Family::ALL {
+            let e = HeuristicEstimator::new(family, 1e9);
+            assert_eq!(e.estimate(""), 0);
+            assert_eq!(e.estimate("a"), 1);
+            assert_eq!(e.estimate(" "), 1);
+        }
     }
 
     #[test]
-    fn cjk_counts_one_per_character_and_latin_by_ratio() {
-        let e = HeuristicEstimator::new(4.0);
-        assert_eq!(e.estimate("日本語のテキスト"), 8);
-        assert_eq!(e.estimate("한국어"), 3);
-        assert_eq!(e.estimate("abcdefgh"), 2);
-        assert_eq!(e.estimate("abcdefghi"), 3);
-        assert_eq!(e.estimate("abcd日本"), 3);
-    }
-
-    #[test]
-    fn higher_ratio_gives_fewer_tokens() {
+    fn chars_per_token_scales_the_estimate() {
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(20);
-        let counts: Vec<u64> =
-            [3.0, 3.5, 4.0, 4.5, 5.0].iter().map(|&r| HeuristicEstimator::new(r).estimate(&text)).collect();
+        let counts: Vec<u64> = [3.0, 3.5, 4.0, 4.5, 5.0]
+            .iter()
+            .map(|&r| HeuristicEstimator::new(Family::Cl100k, r).estimate(&text))
+            .collect();
         assert!(counts.windows(2).all(|w| w[0] > w[1]), "{counts:?}");
+        let at = |r| HeuristicEstimator::new(Family::Cl100k, r).estimate(&text) as f64;
+        assert!((at(2.0) / at(4.0) - 2.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn families_from_model_names() {
+        assert_eq!(Family::guess("gpt-4o"), Family::O200k);
+        assert_eq!(Family::guess("gpt-3.5-turbo"), Family::Cl100k);
+        assert_eq!(Family::guess("text-davinci-003"), Family::P50k);
+        assert_eq!(Family::guess("bert-base-uncased"), Family::WordPiece);
+        assert_eq!(Family::guess("mistralai/Mistral-7B-v0.1"), Family::ByteFallbackBpe);
+        assert_eq!(Family::guess("google/flan-t5-base"), Family::Unigram);
+        assert_eq!(Family::guess("something-else"), Family::Cl100k);
     }
 }

@@ -9,9 +9,11 @@ mod bpe;
 mod models;
 mod split;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::{self, Estimate, Family, Features};
 use bpe::RankMap;
 pub use models::{encoding_for_model, model_table, prefix_table};
 use split::SplitPattern;
@@ -70,6 +72,16 @@ impl EncodingName {
         }
     }
 
+    /// The estimator family (weights calibrated on this rank table).
+    pub fn family(self) -> Family {
+        match self.table() {
+            RankTableId::R50k => Family::R50k,
+            RankTableId::P50k => Family::P50k,
+            RankTableId::Cl100k => Family::Cl100k,
+            RankTableId::O200k => Family::O200k,
+        }
+    }
+
     fn pattern(self) -> SplitPattern {
         match self.table() {
             RankTableId::R50k | RankTableId::P50k => SplitPattern::R50k,
@@ -88,6 +100,8 @@ impl std::fmt::Display for EncodingName {
 /// The ordinary tokens of one rank table, loaded once per registry and shared by its adapters.
 pub struct RankTable {
     ranks: RankMap,
+    /// The length of the longest token, in bytes (for the lower bound).
+    max_token_bytes: usize,
 }
 
 impl RankTable {
@@ -120,7 +134,8 @@ impl RankTable {
             }
         }
         ranks.shrink_to_fit();
-        Ok(RankTable { ranks })
+        let max_token_bytes = ranks.keys().map(Vec::len).max().unwrap_or(1);
+        Ok(RankTable { ranks, max_token_bytes })
     }
 
     /// The number of ordinary tokens.
@@ -158,8 +173,47 @@ impl Encoding {
     pub fn count(&self, text: &str) -> u64 {
         let ranks = &self.table.ranks;
         let mut total = 0u64;
-        self.name.pattern().for_each_piece(text, |piece| total += bpe::count_piece(piece, ranks) as u64);
+        self.name.pattern().for_each_piece(text, |piece| {
+            total += bpe::count_piece(piece, ranks) as u64;
+            ControlFlow::Continue(())
+        });
         total
+    }
+
+    /// The exact count if it is at most `limit`; otherwise `Err` with a count above `limit`,
+    /// found by stopping at the first piece that passes it. A long piece that cannot fit (its
+    /// length alone needs more tokens than are left) is not merged at all.
+    pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
+        let ranks = &self.table.ranks;
+        let max_token_bytes = self.table.max_token_bytes as u64;
+        let mut total = 0u64;
+        self.name.pattern().for_each_piece(text, |piece| {
+            let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
+            total += if total + at_least > limit { at_least } else { bpe::count_piece(piece, ranks) as u64 };
+            if total > limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if total > limit {
+            Err(total)
+        } else {
+            Ok(total)
+        }
+    }
+
+    /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
+    pub fn estimate(&self, text: &str) -> Estimate {
+        let x = Features::scan(text);
+        let digits_in_threes = matches!(self.name.table(), RankTableId::Cl100k | RankTableId::O200k);
+        let bounds = estimate::bounds_tiktoken(&x, self.table.max_token_bytes as u64, digits_in_threes);
+        estimate::estimate_within(self.name.family().weigh(&x), &x, bounds)
+    }
+
+    /// The length of the longest token, in bytes.
+    pub fn max_token_bytes(&self) -> usize {
+        self.table.max_token_bytes
     }
 
     /// The pieces the split pattern cuts `text` into (for tests and diagnostics).
@@ -168,6 +222,7 @@ impl Encoding {
         self.name.pattern().for_each_piece(text, |piece| {
             let start = piece.as_ptr() as usize - text.as_ptr() as usize;
             pieces.push(&text[start..start + piece.len()]);
+            ControlFlow::Continue(())
         });
         pieces
     }

@@ -10,6 +10,7 @@
 //! leftmost-first match is the one the backtracking engine finds.
 
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
 use regex_automata::meta::{Cache, Regex};
@@ -66,8 +67,9 @@ impl SplitPattern {
         !matches!(self, SplitPattern::R50k)
     }
 
-    /// Calls `piece` with each piece of `text`, in order. The pieces cover the text.
-    pub(crate) fn for_each_piece(self, text: &str, mut piece: impl FnMut(&[u8])) {
+    /// Calls `piece` with each piece of `text`, in order, until it breaks. The pieces cover the
+    /// text.
+    pub(crate) fn for_each_piece(self, text: &str, mut piece: impl FnMut(&[u8]) -> ControlFlow<()>) {
         let regex: &Regex = &REGEXES[self as usize];
         let mut run = |cache: &mut Cache| {
             let bytes = text.as_bytes();
@@ -83,7 +85,9 @@ impl SplitPattern {
                         continue;
                     }
                 };
-                piece(&bytes[pos..end]);
+                if piece(&bytes[pos..end]).is_break() {
+                    return;
+                }
                 pos = end;
             }
         };
