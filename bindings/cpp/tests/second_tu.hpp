@@ -1,0 +1,14 @@
+#ifndef KANO_TEST_SECOND_TU_HPP
+#define KANO_TEST_SECOND_TU_HPP
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "kano_tokenizer.hpp"
+
+std::uint64_t count_in_second_tu(const kano::Adapter &adapter, std::string_view text);
+kano::Adapter resolve_in_second_tu(const kano::Registry &registry, const std::string &adapter,
+                                   const std::string &model);
+
+#endif
