@@ -1,0 +1,144 @@
+"""Finding and loading libkano_tokenizer, and the C function prototypes (ctypes).
+
+The library is looked for, in this order:
+
+1. the file named by the ``KANO_TOKENIZER_LIBRARY`` environment variable (when it is set, it
+   is the only place tried);
+2. beside this package: ``kano_tokenizer/libkano_tokenizer.so`` (``.dylib``, ``.dll``), as a
+   wheel that bundles the library has it;
+3. the system loader: ``libkano_tokenizer.so.MAJOR`` and ``libkano_tokenizer.so`` through the
+   library search path (``LD_LIBRARY_PATH``, the ld.so cache, ``make install PREFIX=...``),
+   then ``ctypes.util.find_library``.
+
+It is loaded on first use, once per process: a child of ``multiprocessing`` (fork, spawn or
+forkserver) loads or inherits it by itself.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+
+__all__ = ["LibraryNotFoundError", "library", "ENV_LIBRARY", "MAJOR_VERSION"]
+
+ENV_LIBRARY = "KANO_TOKENIZER_LIBRARY"
+
+#: The major version of the C ABI this package is written for (the SONAME's number).
+MAJOR_VERSION = 0
+
+
+class LibraryNotFoundError(OSError):
+    """libkano_tokenizer could not be found or loaded; the message lists what was tried."""
+
+
+class _Registry(ctypes.Structure):
+    """Opaque KanoRegistry."""
+
+
+class _Adapter(ctypes.Structure):
+    """Opaque KanoAdapter."""
+
+
+class KanoCount(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_uint64), ("is_exact", ctypes.c_bool), ("method", ctypes.c_int)]
+
+
+RegistryPtr = ctypes.POINTER(_Registry)
+AdapterPtr = ctypes.POINTER(_Adapter)
+
+_PROTOTYPES = {
+    # name: (restype, argtypes)
+    "kano_version": (ctypes.c_char_p, []),
+    "kano_status_str": (ctypes.c_char_p, [ctypes.c_int]),
+    "kano_last_error": (ctypes.c_char_p, []),
+    "kano_registry_new": (ctypes.c_int, [ctypes.POINTER(RegistryPtr)]),
+    "kano_registry_from_config": (ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(RegistryPtr)]),
+    "kano_registry_from_toml": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(RegistryPtr)]),
+    "kano_registry_free": (None, [RegistryPtr]),
+    "kano_registry_resolve": (
+        ctypes.c_int,
+        [RegistryPtr, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(AdapterPtr)],
+    ),
+    "kano_adapter_free": (None, [AdapterPtr]),
+    "kano_adapter_name": (ctypes.c_char_p, [AdapterPtr]),
+    "kano_adapter_model": (ctypes.c_char_p, [AdapterPtr]),
+    "kano_adapter_count": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoCount)],
+    ),
+}
+
+
+def _file_names():
+    if sys.platform == "darwin":
+        return ["libkano_tokenizer.dylib"], [f"libkano_tokenizer.{MAJOR_VERSION}.dylib", "libkano_tokenizer.dylib"]
+    if sys.platform == "win32":
+        return ["kano_tokenizer.dll"], ["kano_tokenizer.dll"]
+    return ["libkano_tokenizer.so"], [f"libkano_tokenizer.so.{MAJOR_VERSION}", "libkano_tokenizer.so"]
+
+
+def _candidates():
+    """(what, path or name) pairs to try, in order."""
+    explicit = os.environ.get(ENV_LIBRARY)
+    if explicit:
+        return [(ENV_LIBRARY, explicit)]
+    beside, system = _file_names()
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [("beside the package", os.path.join(here, name)) for name in beside]
+    candidates += [("system loader", name) for name in system]
+    found = ctypes.util.find_library("kano_tokenizer")
+    if found:
+        candidates.append(("ctypes.util.find_library", found))
+    return candidates
+
+
+def _load():
+    tried = []
+    for what, where in _candidates():
+        if what == "beside the package" and not os.path.exists(where):
+            tried.append(f"{where} ({what}): no such file")
+            continue
+        try:
+            lib = ctypes.CDLL(where)
+        except OSError as e:
+            tried.append(f"{where} ({what}): {e}")
+            continue
+        for name, (restype, argtypes) in _PROTOTYPES.items():
+            function = getattr(lib, name)
+            function.restype = restype
+            function.argtypes = argtypes
+        return lib, where
+    raise LibraryNotFoundError(
+        "kano_tokenizer: cannot load libkano_tokenizer; set "
+        + ENV_LIBRARY
+        + " to its path, put it beside the package, or install it (make install). Tried:\n  "
+        + "\n  ".join(tried)
+    )
+
+
+_lock = threading.Lock()
+_loaded = {}  # pid -> (CDLL, path)
+
+
+def _reset_after_fork():
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def library():
+    """The loaded library and where it was found, loading it on first use in this process."""
+    pid = os.getpid()
+    entry = _loaded.get(pid)
+    if entry is None:
+        with _lock:
+            entry = _loaded.get(pid)
+            if entry is None:
+                entry = _load()
+                _loaded.clear()
+                _loaded[pid] = entry
+    return entry
