@@ -143,6 +143,41 @@ typedef struct {
   KanoMethod method;
 } KanoCount;
 
+/**
+ * A fast estimate and bounds on the exact count.
+ */
+typedef struct {
+  /**
+   * The estimate, between the bounds.
+   */
+  uint64_t estimate;
+  /**
+   * For exact adapters, the exact count is never below this.
+   */
+  uint64_t lower_bound;
+  /**
+   * For exact adapters, the exact count is never above this (`UINT64_MAX` when a
+   * `tokenizer.json` step cannot be bounded).
+   */
+  uint64_t upper_bound;
+} KanoEstimate;
+
+/**
+ * Whether a text fits a token limit.
+ */
+typedef struct {
+  /**
+   * Whether the text has at most `max_tokens` tokens; always right for exact adapters.
+   */
+  bool within_limit;
+  /**
+   * The exact count when `is_exact`; otherwise the bound that proved the verdict (for the
+   * heuristic adapter, the estimate).
+   */
+  uint64_t tokens;
+  bool is_exact;
+} KanoLimitCheck;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -257,6 +292,28 @@ KanoStatus kano_adapter_count(const KanoAdapter *adapter,
                               const char *text,
                               size_t len,
                               KanoCount *out);
+
+/**
+ * Estimates the tokens of `len` bytes of UTF-8 text in one pass, without allocating. For exact
+ * adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
+ * adapter both bounds are the estimate. Text rules as `kano_adapter_count`. Thread-safe.
+ */
+KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
+                                 const char *text,
+                                 size_t len,
+                                 KanoEstimate *out);
+
+/**
+ * Checks whether `len` bytes of UTF-8 text have at most `max_tokens` tokens. For exact
+ * adapters the verdict is always right: the bounds decide when they can; otherwise the count
+ * stops as soon as it passes the limit (OpenAI encodings) or runs to the end
+ * (`tokenizer.json`). Text rules as `kano_adapter_count`. Thread-safe.
+ */
+KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
+                                    const char *text,
+                                    size_t len,
+                                    uint64_t max_tokens,
+                                    KanoLimitCheck *out);
 
 #ifdef __cplusplus
 }  // extern "C"

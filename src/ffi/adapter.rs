@@ -83,3 +83,76 @@ pub unsafe extern "C" fn kano_adapter_count(
         Ok(())
     })
 }
+
+/// A fast estimate and bounds on the exact count.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KanoEstimate {
+    /// The estimate, between the bounds.
+    pub estimate: u64,
+    /// For exact adapters, the exact count is never below this.
+    pub lower_bound: u64,
+    /// For exact adapters, the exact count is never above this (`UINT64_MAX` when a
+    /// `tokenizer.json` step cannot be bounded).
+    pub upper_bound: u64,
+}
+
+/// Whether a text fits a token limit.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KanoLimitCheck {
+    /// Whether the text has at most `max_tokens` tokens; always right for exact adapters.
+    pub within_limit: bool,
+    /// The exact count when `is_exact`; otherwise the bound that proved the verdict (for the
+    /// heuristic adapter, the estimate).
+    pub tokens: u64,
+    pub is_exact: bool,
+}
+
+/// Estimates the tokens of `len` bytes of UTF-8 text in one pass, without allocating. For exact
+/// adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
+/// adapter both bounds are the estimate. Text rules as `kano_adapter_count`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_estimate(
+    adapter: *const KanoAdapter,
+    text: *const c_char,
+    len: usize,
+    out: *mut KanoEstimate,
+) -> KanoStatus {
+    ffi_boundary!("kano_adapter_estimate", {
+        out_param(out, "out")?;
+        // SAFETY: the caller passes NULL or a live adapter, and `len` readable bytes.
+        let adapter = unsafe { handle(adapter, "adapter") }?;
+        let text = unsafe { text_arg(text, len, "text") }?;
+        let e = adapter.adapter.estimate(text);
+        let e = KanoEstimate { estimate: e.estimate, lower_bound: e.lower_bound, upper_bound: e.upper_bound };
+        // SAFETY: checked by out_param.
+        unsafe { write_out(out, e) };
+        Ok(())
+    })
+}
+
+/// Checks whether `len` bytes of UTF-8 text have at most `max_tokens` tokens. For exact
+/// adapters the verdict is always right: the bounds decide when they can; otherwise the count
+/// stops as soon as it passes the limit (OpenAI encodings) or runs to the end
+/// (`tokenizer.json`). Text rules as `kano_adapter_count`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_check_limit(
+    adapter: *const KanoAdapter,
+    text: *const c_char,
+    len: usize,
+    max_tokens: u64,
+    out: *mut KanoLimitCheck,
+) -> KanoStatus {
+    ffi_boundary!("kano_adapter_check_limit", {
+        out_param(out, "out")?;
+        // SAFETY: the caller passes NULL or a live adapter, and `len` readable bytes.
+        let adapter = unsafe { handle(adapter, "adapter") }?;
+        let text = unsafe { text_arg(text, len, "text") }?;
+        let c = adapter.adapter.check_limit(text, max_tokens)?;
+        let c = KanoLimitCheck { within_limit: c.within_limit, tokens: c.tokens, is_exact: c.is_exact };
+        // SAFETY: checked by out_param.
+        unsafe { write_out(out, c) };
+        Ok(())
+    })
+}

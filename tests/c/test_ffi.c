@@ -453,13 +453,13 @@ static void test_version_and_status_strings(void) {
     CHECK(str_eq(kano_version(), want));
     CHECK(kano_version() == kano_version()); /* static */
 
-    const char *strings[KANO_STATUS_PANIC + 1];
-    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_PANIC; s++) {
+    const char *strings[KANO_STATUS_CLOSED + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_CLOSED; s++) {
         strings[s] = kano_status_str((KanoStatus)s);
         CHECK(strings[s] != NULL && strings[s][0] != '\0');
     }
-    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_PANIC; a++) {
-        for (int b = a + 1; b <= KANO_STATUS_PANIC; b++) {
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_CLOSED; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_CLOSED; b++) {
             if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
                 fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
             }
@@ -481,7 +481,8 @@ static void test_last_error_basics(const KanoRegistry *registry) {
     char before[1024];
     copy_last_error(before, sizeof before);
     KanoAdapter *adapter = RESOLVE(registry, "heuristic", "x", "heuristic", "x");
-    CHECK_COUNT(adapter, LIT("abcd"), 1);
+    KanoCount estimate;
+    CHECK(kano_adapter_count(adapter, LIT("abcd"), &estimate) == KANO_STATUS_OK && estimate.count >= 1);
     CHECK(str_eq(kano_last_error(), before));
     /* Freeing NULL is a no-op and not a failure. */
     kano_adapter_free(NULL);
@@ -644,9 +645,17 @@ static void test_registry_from_config(void) {
         KanoAdapter *adapter = RESOLVE(registry, NULL, NULL, "tiktoken", "o200k_base");
         CHECK_GOLDENS(adapter, col_o200k);
         kano_adapter_free(adapter);
-        /* chars_per_token = 2 */
+        /* chars_per_token = 2 doubles the estimate of the default 4. */
         adapter = RESOLVE(registry, "heuristic", NULL, "heuristic", "gpt-4o");
-        CHECK_COUNT(adapter, LIT("abcdefghi"), 5);
+        KanoRegistry *plain = TOML_REGISTRY("");
+        KanoAdapter *reference = RESOLVE(plain, "heuristic", "gpt-4o", "heuristic", "gpt-4o");
+        const char text[] = "The quick brown fox jumps over the lazy dog. The quick brown fox jumps again.";
+        KanoCount doubled = SENTINEL_COUNT, single = SENTINEL_COUNT;
+        CHECK(kano_adapter_count(adapter, LIT(text), &doubled) == KANO_STATUS_OK);
+        CHECK(kano_adapter_count(reference, LIT(text), &single) == KANO_STATUS_OK);
+        CHECK(single.count > 5 && doubled.count + 1 >= 2 * single.count && doubled.count <= 2 * single.count + 1);
+        kano_adapter_free(reference);
+        kano_registry_free(plain);
         kano_adapter_free(adapter);
         /* fallback_chain = [tiktoken, heuristic]: no huggingface step. */
         adapter = RESOLVE(registry, "auto", "all-MiniLM-L6-v2", "heuristic", "all-MiniLM-L6-v2");
@@ -679,14 +688,22 @@ static void test_resolve_and_count(const KanoRegistry *registry) {
     char path[1024];
     KanoAdapter *adapter;
 
-    /* heuristic: the model is reported back; estimates are not exact. */
+    /* heuristic: the model is reported back; estimates are not exact. An unknown model gets the
+       cl100k estimate, the same as the tiktoken adapter's kano_adapter_estimate. */
     adapter = RESOLVE(registry, "heuristic", "my-model", "heuristic", "my-model");
     CHECK_KIND(adapter, false, KANO_METHOD_HEURISTIC);
     CHECK_COUNT(adapter, NULL, 0, 0);
-    CHECK_COUNT(adapter, LIT("abcdefgh"), 2);
-    CHECK_COUNT(adapter, LIT("abcdefghi"), 3);
-    CHECK_COUNT(adapter, LIT("a\0b"), 1);
-    CHECK_COUNT(adapter, LIT("日本語のテキスト"), 8); /* one token per CJK or kana character */
+    KanoAdapter *cl100k = RESOLVE(registry, "tiktoken", "cl100k_base", "tiktoken", "cl100k_base");
+    const char *samples[] = {"abcdefgh", "abcdefghi", "日本語のテキスト", "Hello, world! It's 2026."};
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        KanoEstimate e = {0, 0, 0};
+        CHECK(kano_adapter_estimate(cl100k, samples[i], strlen(samples[i]), &e) == KANO_STATUS_OK);
+        CHECK_COUNT(adapter, samples[i], strlen(samples[i]), e.estimate);
+    }
+    KanoEstimate with_nul = {0, 0, 0};
+    CHECK(kano_adapter_estimate(cl100k, LIT("a\0b"), &with_nul) == KANO_STATUS_OK && with_nul.estimate >= 1);
+    CHECK_COUNT(adapter, LIT("a\0b"), with_nul.estimate); /* NUL bytes are text */
+    kano_adapter_free(cl100k);
     CHECK_INVALID_UTF8(adapter, LIT("abc\300\200"), 3);
     kano_adapter_free(adapter);
 
@@ -1090,6 +1107,73 @@ static void test_threads_resolve_from_one_registry(void) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* Estimates bound the exact count; limit checks are always right for exact adapters. */
+static void test_estimate_and_check_limit(const KanoRegistry *registry) {
+    const char *models[][2] = {{"tiktoken", "cl100k_base"}, {"tiktoken", "o200k_base"}, {"tiktoken", "r50k_base"},
+                               {"huggingface", "all-MiniLM-L6-v2"}};
+    const char *texts[] = {"", "Hello, world!", "it's 1234567 o'clock", "日本語のテキストと English text.",
+                           "a\0b with a NUL", "    indented\n\n\tcode();"};
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        KanoAdapter *adapter = NULL;
+        if (!CHECK(kano_registry_resolve(registry, models[m][0], models[m][1], &adapter) == KANO_STATUS_OK)) continue;
+        for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+            size_t len = t == 4 ? 15 : strlen(texts[t]);
+            KanoCount exact;
+            KanoEstimate e;
+            CHECK(kano_adapter_count(adapter, texts[t], len, &exact) == KANO_STATUS_OK);
+            CHECK(kano_adapter_estimate(adapter, texts[t], len, &e) == KANO_STATUS_OK);
+            CHECK(e.lower_bound <= exact.count && exact.count <= e.upper_bound);
+            CHECK(e.lower_bound <= e.estimate && e.estimate <= e.upper_bound);
+            uint64_t limits[] = {0, exact.count > 0 ? exact.count - 1 : 0, exact.count, exact.count + 1, UINT64_MAX};
+            for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+                KanoLimitCheck c;
+                CHECK(kano_adapter_check_limit(adapter, texts[t], len, limits[l], &c) == KANO_STATUS_OK);
+                CHECK(c.within_limit == (exact.count <= limits[l]));
+                if (c.is_exact) CHECK(c.tokens == exact.count);
+            }
+        }
+        /* A megabyte against a small limit, decided by the bounds (OpenAI encodings). */
+        size_t big = 1 << 20;
+        char *text = m < 3 ? malloc(big) : NULL;
+        if (m < 3 && CHECK(text != NULL)) {
+            memset(text, 'a', big);
+            KanoLimitCheck c = {.within_limit = true};
+            CHECK(kano_adapter_check_limit(adapter, text, big, 128, &c) == KANO_STATUS_OK);
+            CHECK(!c.within_limit && c.tokens > 128);
+            free(text);
+        }
+        /* Errors leave the out-parameter untouched. */
+        KanoEstimate untouched = {.estimate = 7, .lower_bound = 7, .upper_bound = 7};
+        CHECK_ERROR(kano_adapter_estimate(adapter, "\xff", 1, &untouched), KANO_STATUS_INVALID_UTF8,
+                    "kano_adapter_estimate", "offset 0");
+        CHECK(untouched.estimate == 7 && untouched.lower_bound == 7 && untouched.upper_bound == 7);
+        CHECK_ERROR(kano_adapter_estimate(adapter, "x", 1, NULL), KANO_STATUS_NULL_POINTER, "kano_adapter_estimate",
+                    "out");
+        CHECK_ERROR(kano_adapter_estimate(NULL, "x", 1, &untouched), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_estimate", "adapter");
+        KanoLimitCheck check = {.within_limit = false, .tokens = 9, .is_exact = false};
+        CHECK_ERROR(kano_adapter_check_limit(adapter, "ok\xc3", 3, 10, &check), KANO_STATUS_INVALID_UTF8,
+                    "kano_adapter_check_limit", "offset 2");
+        CHECK(check.tokens == 9);
+        CHECK_ERROR(kano_adapter_check_limit(adapter, NULL, 4, 10, &check), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_check_limit", "text");
+        CHECK_ERROR(kano_adapter_check_limit(adapter, "x", 1, 10, NULL), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_check_limit", "out");
+        kano_adapter_free(adapter);
+    }
+    /* The heuristic: both bounds are the estimate, and the verdict is not exact. */
+    KanoAdapter *heuristic = NULL;
+    if (CHECK(kano_registry_resolve(registry, "heuristic", "gpt-4o", &heuristic) == KANO_STATUS_OK)) {
+        KanoEstimate e;
+        CHECK(kano_adapter_estimate(heuristic, LIT("Hello, world!"), &e) == KANO_STATUS_OK);
+        CHECK(e.estimate > 0 && e.lower_bound == e.estimate && e.upper_bound == e.estimate);
+        KanoLimitCheck c;
+        CHECK(kano_adapter_check_limit(heuristic, LIT("Hello, world!"), 1000, &c) == KANO_STATUS_OK);
+        CHECK(c.within_limit && !c.is_exact && c.tokens == e.estimate);
+        kano_adapter_free(heuristic);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) fixtures = argv[1];
 
@@ -1129,6 +1213,7 @@ int main(int argc, char **argv) {
     test_adapters_outlive_registry();
     test_threads_share_one_adapter(registry);
     test_threads_resolve_from_one_registry();
+    test_estimate_and_check_limit(registry);
 
     kano_registry_free(registry);
     remove_created();
