@@ -116,5 +116,36 @@ fn pathological(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sized, pathological);
+/// The estimate against an exact count of a 2 KB request (the hot-path claim: 100x cheaper),
+/// and a limit check of 1 MB against 128 tokens against a full count.
+fn estimate(c: &mut Criterion) {
+    let subjects = subjects();
+    let request = corpus_text(2 << 10);
+    let mut group = c.benchmark_group("estimate/2KB");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    for subject in subjects.iter().filter(|s| s.label != "heuristic") {
+        group.bench_with_input(BenchmarkId::new("count", subject.label), &request, |b, text| {
+            b.iter(|| subject.adapter.count(text).expect("count"))
+        });
+        group.bench_with_input(BenchmarkId::new("estimate", subject.label), &request, |b, text| {
+            b.iter(|| subject.adapter.estimate(text))
+        });
+    }
+    group.finish();
+
+    let big = corpus_text(1 << 20);
+    let mut group = c.benchmark_group("check_limit/1MB");
+    group.sample_size(10).measurement_time(Duration::from_secs(3));
+    for subject in subjects.iter().filter(|s| s.label.starts_with("tiktoken")) {
+        group.bench_with_input(BenchmarkId::new("count", subject.label), &big, |b, text| {
+            b.iter(|| subject.adapter.count(text).expect("count"))
+        });
+        group.bench_with_input(BenchmarkId::new("check_limit_128", subject.label), &big, |b, text| {
+            b.iter(|| subject.adapter.check_limit(text, 128).expect("check"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sized, pathological, estimate);
 criterion_main!(benches);
