@@ -16,6 +16,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # The library of this repository unless the caller names one (make test-python does).
 os.environ.setdefault("KANO_TOKENIZER_LIBRARY", str(ROOT / "target" / "release" / "libkano_tokenizer.so"))
+# Subprocesses of the tests import this package and the tests' own modules too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "bindings" / "python"), str(ROOT / "bindings" / "python" / "tests")]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
 # No KANO_TOKENIZER_* settings of the machine, and an empty Hugging Face cache.
 for _name in [n for n in os.environ if n.startswith("KANO_TOKENIZER_") and n != "KANO_TOKENIZER_LIBRARY"]:
     del os.environ[_name]
