@@ -1,13 +1,25 @@
 # kano-tokenizer: build the library, run the examples and every test.
 #
 #   make              build the library (target/release/libkano_tokenizer.{so,a}) and the header
-#   make demo         build and run examples/c/count.c
-#   make test         header check, Rust tests, C tests (under valgrind, and statically linked)
+#   make demo         build and run the C, C++, Go and Python examples (examples/)
+#   make test         header check, Rust tests, C and C++ tests (under valgrind, and statically
+#                     linked), Go tests (-race), Python tests (pytest), and an install test
+#   make install      PREFIX=/usr/local (DESTDIR too): libraries, headers, kano_tokenizer.pc
 #   make clean        remove build/ and cargo's target/
 
 CARGO ?= cargo
 CC ?= cc
+CXX ?= c++
+GO ?= go
+PYTHON ?= python3
 VALGRIND ?= valgrind
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# The shared library's SONAME (build.rs): programs load any release with the same major version.
+SONAME := libkano_tokenizer.so.$(firstword $(subst ., ,$(VERSION)))
 
 LIB_DIR := target/release
 OUT := build
@@ -18,24 +30,34 @@ C_STRICT := -std=c11 -Wall -Wextra -Wpedantic -Werror -pthread
 CFLAGS ?= -g -O1
 C_SHARED := -L$(LIB_DIR) -lkano_tokenizer -Wl,-rpath,$(CURDIR)/$(LIB_DIR)
 C_STATIC := $(LIB_DIR)/libkano_tokenizer.a -lpthread -ldl -lm
+# And every C++ file (the binding is C++17) with these; CXXFLAGS adds to them.
+CXX_STRICT := -std=c++17 -Wall -Wextra -Wpedantic -Werror -pthread -Iinclude -Ibindings/cpp
+CXXFLAGS ?= -g -O1
+PY_ENV := PYTHONPATH=$(CURDIR)/bindings/python KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so
 
 VALGRIND_FLAGS ?= --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--suppressions=tests/c/valgrind.supp \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 
-.PHONY: build demo test test-rust check-header test-c clean
+.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-install install clean
 # `make -j test` must still run the steps of `test` one after the other.
 .NOTPARALLEL:
 
 build:
 	$(CARGO) build --release
+	@# Programs linked against target/release ask for the SONAME at run time.
+	ln -sf libkano_tokenizer.so $(LIB_DIR)/$(SONAME)
 
 demo: build
 	@mkdir -p $(OUT)
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude examples/c/count.c -o $(OUT)/count $(C_SHARED)
 	$(OUT)/count
+	$(CXX) $(CXX_STRICT) $(CXXFLAGS) examples/cpp/count.cpp -o $(OUT)/count_cpp $(C_SHARED)
+	$(OUT)/count_cpp examples/kano-tokenizer.toml
+	cd examples/go && $(GO) run . ../kano-tokenizer.toml
+	$(PY_ENV) $(PYTHON) examples/python/count.py examples/kano-tokenizer.toml
 
-test: check-header test-rust test-c
+test: check-header test-rust test-c test-cpp test-go test-python test-install
 
 test-rust:
 	$(CARGO) test --release
@@ -54,6 +76,77 @@ test-c: build
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude tests/c/test_ffi.c -o $(OUT)/test_ffi_static $(C_STATIC)
 	$(OUT)/test_ffi_static $(FIXTURES)
 	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_ffi $(FIXTURES)
+
+# The C++ binding's test program (two translation units) under valgrind and statically linked,
+# then the README's C++ snippet, compiled and run as it stands.
+test-cpp: build
+	@mkdir -p $(OUT)
+	$(CXX) $(CXX_STRICT) $(CXXFLAGS) bindings/cpp/tests/test_kano.cpp bindings/cpp/tests/second_tu.cpp \
+		-o $(OUT)/test_kano_cpp $(C_SHARED)
+	$(CXX) $(CXX_STRICT) $(CXXFLAGS) bindings/cpp/tests/test_kano.cpp bindings/cpp/tests/second_tu.cpp \
+		-o $(OUT)/test_kano_cpp_static $(C_STATIC)
+	$(OUT)/test_kano_cpp_static $(CURDIR)
+	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_kano_cpp $(CURDIR)
+	awk '/<!-- snippet: cpp/ { on = 1; next } on && /^```/ { if (code) exit; code = 1; next } code' \
+		README.md > $(OUT)/readme_snippet.cpp
+	@test -s $(OUT)/readme_snippet.cpp || { echo "README.md has no C++ snippet" >&2; exit 1; }
+	$(CXX) $(CXX_STRICT) $(CXXFLAGS) $(OUT)/readme_snippet.cpp -o $(OUT)/readme_snippet $(C_SHARED)
+	test "$$($(OUT)/readme_snippet)" = "tiktoken o200k_base: 4 tokens (exact)"
+
+# The Go binding: vet, gofmt, the tests under the race detector, a short benchmark run, and the
+# statically linked build (-tags kano_static), which must not need the shared library.
+test-go: build
+	@mkdir -p $(OUT)
+	@test -z "$$(gofmt -l bindings/go examples/go)" || { gofmt -l bindings/go examples/go; exit 1; }
+	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO) test -count=1 -run '^$$' -bench . -benchtime 200ms .
+	cd bindings/go && $(GO) test -c -tags kano_static -o $(CURDIR)/$(OUT)/kano_go_static.test .
+	! readelf -d $(OUT)/kano_go_static.test | grep -q libkano_tokenizer
+	cd bindings/go && $(CURDIR)/$(OUT)/kano_go_static.test -test.count=1 \
+		-test.run 'TestEveryAdapterCounts|TestErrors|TestVersion|Example'
+	cd examples/go && $(GO) vet . && $(GO) build -o $(CURDIR)/$(OUT)/count_go .
+
+test-python: build
+	cd bindings/python && KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so \
+		$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# Installs into a temporary prefix and builds the examples from there: the C one with nothing
+# but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,
+# the Go one with -tags kano_pkgconfig; the Python one finds the library through the loader.
+test-install: build
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; \
+	set -x; \
+	$(MAKE) --no-print-directory install PREFIX=$$prefix >/dev/null; \
+	test "$$(readlink $$prefix/lib/libkano_tokenizer.so)" = $(SONAME); \
+	readelf -d $$prefix/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'; \
+	export PKG_CONFIG_PATH=$$prefix/lib/pkgconfig; \
+	test "$$(pkg-config --modversion kano_tokenizer)" = "$(VERSION)"; \
+	$(CC) $(C_STRICT) examples/c/count.c -o $$tmp/count $$(pkg-config --cflags --libs kano_tokenizer); \
+	readelf -d $$tmp/count | grep -q 'NEEDED.*\[$(SONAME)\]'; \
+	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
+	$(CC) $(C_STRICT) examples/c/count.c -o $$tmp/count_static $$(pkg-config --cflags kano_tokenizer) \
+		$$(pkg-config --variable=libdir kano_tokenizer)/libkano_tokenizer.a -lpthread -ldl -lm; \
+	if readelf -d $$tmp/count_static | grep -q libkano_tokenizer; then exit 1; fi; \
+	$$tmp/count_static > /dev/null; \
+	$(CXX) -std=c++17 -Wall -Wextra -Werror examples/cpp/count.cpp -o $$tmp/count_cpp \
+		$$(pkg-config --cflags --libs kano_tokenizer); \
+	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_cpp examples/kano-tokenizer.toml > /dev/null; \
+	(cd examples/go && $(GO) build -tags kano_pkgconfig -o $$tmp/count_go .); \
+	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_go examples/kano-tokenizer.toml > /dev/null; \
+	env -u KANO_TOKENIZER_LIBRARY LD_LIBRARY_PATH=$$prefix/lib PYTHONPATH=bindings/python \
+		$(PYTHON) examples/python/count.py > /dev/null; \
+	echo "test-install: installed into a temporary prefix; C (shared and static), C++, Go and Python examples built against it and ran"
+
+# PREFIX/lib: libkano_tokenizer.so.MAJOR (the SONAME), the libkano_tokenizer.so link, the
+# static library and pkgconfig/kano_tokenizer.pc; PREFIX/include: the C and C++ headers.
+install: build
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(LIB_DIR)/libkano_tokenizer.so $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkano_tokenizer.so
+	install -m 644 $(LIB_DIR)/libkano_tokenizer.a $(DESTDIR)$(LIBDIR)/libkano_tokenizer.a
+	install -m 644 include/kano_tokenizer.h bindings/cpp/kano_tokenizer.hpp $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+		-e 's|@VERSION@|$(VERSION)|g' kano_tokenizer.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kano_tokenizer.pc
 
 clean:
 	rm -rf $(OUT)

@@ -9,6 +9,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.lock");
     export_dependency_versions();
+    set_soname();
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
@@ -45,5 +46,15 @@ fn export_dependency_versions() {
         let version =
             lock.find(&needle).and_then(|at| lock[at + needle.len()..].split('"').next()).unwrap_or("unknown");
         println!("cargo:rustc-env={var}={version}");
+    }
+}
+
+/// Gives the shared library the SONAME `libkano_tokenizer.so.MAJOR` on Linux, so programs linked
+/// against it load any later release with the same major version (`make install` creates the
+/// `libkano_tokenizer.so.MAJOR` file and the `libkano_tokenizer.so` link).
+fn set_soname() {
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libkano_tokenizer.so.{major}");
     }
 }
