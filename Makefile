@@ -110,11 +110,12 @@ test-python: build
 	cd bindings/python && KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so \
 		$(PYTHON) -m pytest -q -p no:cacheprovider
 
-# Installs into a temporary prefix and builds the examples from there: the C one with nothing
+# Installs into a temporary prefix (build/install-test) and builds the examples from there: the C one with nothing
 # but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,
 # the Go one with -tags kano_pkgconfig; the Python one finds the library through the loader.
 test-install: build
-	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; \
+	@set -e; tmp=$(CURDIR)/$(OUT)/install-test; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
+	trap 'rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; \
 	set -x; \
 	$(MAKE) --no-print-directory install PREFIX=$$prefix >/dev/null; \
 	test "$$(readlink $$prefix/lib/libkano_tokenizer.so)" = $(SONAME); \
@@ -131,8 +132,9 @@ test-install: build
 	$(CXX) -std=c++17 -Wall -Wextra -Werror examples/cpp/count.cpp -o $$tmp/count_cpp \
 		$$(pkg-config --cflags --libs kano_tokenizer); \
 	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_cpp examples/kano-tokenizer.toml > /dev/null; \
-	(cd examples/go && $(GO) build -tags kano_pkgconfig -o $$tmp/count_go .); \
-	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_go examples/kano-tokenizer.toml > /dev/null; \
+	(cd examples/go && CGO_LDFLAGS="-g -O2 -Wl,-rpath,$$prefix/lib" \
+		$(GO) build -tags kano_pkgconfig -o $$tmp/count_go .); \
+	$$tmp/count_go examples/kano-tokenizer.toml > /dev/null; \
 	env -u KANO_TOKENIZER_LIBRARY LD_LIBRARY_PATH=$$prefix/lib PYTHONPATH=bindings/python \
 		$(PYTHON) examples/python/count.py > /dev/null; \
 	echo "test-install: installed into a temporary prefix; C (shared and static), C++, Go and Python examples built against it and ran"
