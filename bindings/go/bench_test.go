@@ -66,6 +66,7 @@ func BenchmarkCountParallel(b *testing.B) {
 	text := benchText(b, 100)
 	a := mustResolve(b, reg, "tiktoken", "gpt-4o")
 	b.SetBytes(int64(len(text)))
+	b.ResetTimer() // loading the encoding is not counting
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := a.Count(text); err != nil {
@@ -73,4 +74,18 @@ func BenchmarkCountParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkCallOverhead: the cost of the binding itself, counting the empty text (one cgo call,
+// the thread lock and the handle's read lock).
+func BenchmarkCallOverhead(b *testing.B) {
+	reg := mustRegistry(b)
+	a := mustResolve(b, reg, "tiktoken", "gpt-4o")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Count(""); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -25,6 +25,15 @@ package kano
 
 // #include <stdlib.h>
 // #include <kano_tokenizer.h>
+//
+// /* kano_adapter_count with the count returned by value: a Go variable passed to C by address
+//    would escape to the heap, one allocation per call. */
+// typedef struct { KanoStatus status; KanoCount count; } kano_go_count_result;
+// static kano_go_count_result kano_go_count(const KanoAdapter *adapter, const char *text, size_t len) {
+//     kano_go_count_result r = { KANO_STATUS_OK, { 0, false, KANO_METHOD_HEURISTIC } };
+//     r.status = kano_adapter_count(adapter, text, len, &r.count);
+//     return r;
+// }
 import "C"
 
 import (
@@ -222,16 +231,15 @@ func (a *Adapter) count(data *C.char, n int) (Count, error) {
 	if a.ptr == nil {
 		return Count{}, closedError("Adapter.Count: the adapter")
 	}
-	var out C.KanoCount
 	runtime.LockOSThread()
-	status := C.kano_adapter_count(a.ptr, data, C.size_t(n), &out)
-	if status != C.KANO_STATUS_OK {
-		err := lastError(status) // on the thread that failed
+	r := C.kano_go_count(a.ptr, data, C.size_t(n))
+	if r.status != C.KANO_STATUS_OK {
+		err := lastError(r.status) // on the thread that failed
 		runtime.UnlockOSThread()
 		return Count{}, err
 	}
 	runtime.UnlockOSThread()
-	return Count{Count: uint64(out.count), IsExact: bool(out.is_exact), Method: methodName(out.method)}, nil
+	return Count{Count: uint64(r.count.count), IsExact: bool(r.count.is_exact), Method: methodName(r.count.method)}, nil
 }
 
 // Close frees the adapter (kano_adapter_free). It is idempotent, safe to call concurrently, and
