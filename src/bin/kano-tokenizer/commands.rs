@@ -182,6 +182,7 @@ pub fn benchmark(
 
     let mut results = Vec::new();
     let mut rows = Vec::new();
+    let mut unavailable = Vec::new();
     for name in &adapters {
         if let Some(bar) = &progress {
             bar.set_message(name.clone());
@@ -219,7 +220,7 @@ pub fn benchmark(
             }
             Err(failure) if failure.exit == 2 => return Err(failure),
             Err(failure) => {
-                rows.push(vec![name.clone(), format!("unavailable: {}", failure.message)]);
+                unavailable.push(format!("{name}: unavailable: {}", failure.message));
                 results.push(json!({"adapter": name, "success": false, "error": failure.message}));
             }
         }
@@ -234,7 +235,10 @@ pub fn benchmark(
             output::table(
                 &["adapter", "model", "avg ms", "median ms", "min ms", "max ms", "tokens", "exact", "consistent"],
                 &rows,
-            )
+            );
+            for line in &unavailable {
+                outln!("{line}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,621 @@
+//! The `kano-tokenizer` binary: every command in text and JSON mode, exit statuses, broken
+//! configs, hostile input, and the guide's bash scripts run unchanged through a `kano-backlog`
+//! wrapper.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kano-tokenizer");
+
+/// A scratch folder with a fake Hugging Face cache, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("kano-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let scratch = Scratch { dir };
+        // Bare BERT names in the hub cache layout, served by the MiniLM tokenizer.json.
+        for model in ["distilbert-base-uncased", "bert-base-uncased", "bert-large-uncased"] {
+            let repo = scratch.hub().join(format!("models--{model}"));
+            let snapshot = repo.join("snapshots").join("0123abcd");
+            std::fs::create_dir_all(&snapshot).unwrap();
+            std::fs::create_dir_all(repo.join("refs")).unwrap();
+            std::fs::write(repo.join("refs").join("main"), "0123abcd").unwrap();
+            std::fs::copy(common::tokenizer_path("all-MiniLM-L6-v2"), snapshot.join("tokenizer.json")).unwrap();
+        }
+        scratch
+    }
+
+    fn hub(&self) -> PathBuf {
+        self.dir.join("hub")
+    }
+
+    fn write(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The binary, with a known environment: no KANO_TOKENIZER_* from the caller, our hub cache.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("KANO_TOKENIZER_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HF_HUB_CACHE", self.hub()).env("HOME", &self.dir).current_dir(&self.dir);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run kano-tokenizer")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+/// A golden text and its cl100k_base count (Python tiktoken).
+fn golden_cl100k() -> (String, u64) {
+    let case = common::golden()
+        .into_iter()
+        .find(|c| c.id.starts_with("prose_en") && c.text.len() > 100 && !c.text.starts_with('-'))
+        .expect("an English golden case");
+    let count = case.counts.iter().find(|(k, _)| k == "cl100k_base").unwrap().1;
+    (case.text, count)
+}
+
+#[test]
+fn benchmark_json_has_the_guides_fields() {
+    let s = Scratch::new("bench");
+    let o = s.run(&["benchmark", "--iterations", "3", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    let adapters: Vec<&str> = results.iter().map(|r| r["adapter"].as_str().unwrap()).collect();
+    assert_eq!(adapters, ["heuristic", "tiktoken", "huggingface"]);
+    for r in results {
+        assert_eq!(r["success"], true, "{r}");
+        for field in ["model", "avg_time_ms", "median_time_ms", "min_time_ms", "max_time_ms", "std_time_ms"] {
+            assert!(!r[field].is_null(), "{field} missing in {r}");
+        }
+        assert!(r["min_time_ms"].as_f64() <= r["max_time_ms"].as_f64());
+        assert!(r["avg_tokens"].as_f64().unwrap() > 50.0);
+        assert_eq!(r["consistent"], true);
+        assert_eq!(r["text_length"].as_u64().unwrap(), r["text_length"].as_u64().unwrap());
+    }
+    assert_eq!(results[0]["is_exact"], false);
+    assert_eq!(results[1]["is_exact"], true);
+
+    // Text mode: a table with every adapter.
+    let o = s.run(&["benchmark", "--iterations", "2"]);
+    assert_eq!(code(&o), 0);
+    for adapter in ["heuristic", "tiktoken", "huggingface"] {
+        assert!(stdout(&o).contains(adapter), "{}", stdout(&o));
+    }
+    // No progress bar when stderr is not a terminal.
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn benchmark_counts_a_given_text_and_file_exactly() {
+    let s = Scratch::new("bench-text");
+    let (text, expected) = golden_cl100k();
+    let o = s.run(&["benchmark", "--adapters", "tiktoken", "--text", &text, "--iterations", "2", "--format", "json"]);
+    let v = json(&o);
+    assert_eq!(v["results"][0]["avg_tokens"].as_f64().unwrap(), expected as f64);
+    assert_eq!(v["results"][0]["model"], "cl100k_base");
+    assert_eq!(v["results"][0]["text_length"].as_u64().unwrap(), text.chars().count() as u64);
+    let file = s.write("doc.txt", &text);
+    let o = s.run(&["benchmark", "--adapters", "tiktoken", "--file", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(json(&o)["results"][0]["avg_tokens"].as_f64().unwrap(), expected as f64);
+}
+
+#[test]
+fn benchmark_reports_an_adapter_that_cannot_serve_and_runs_the_others() {
+    let s = Scratch::new("bench-fail");
+    let o = s.run(&["benchmark", "--adapters", "tiktoken,huggingface", "--model", "gpt-4o", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["results"][0]["success"], true);
+    assert_eq!(v["results"][0]["model"], "o200k_base");
+    assert_eq!(v["results"][1]["success"], false);
+    assert!(v["results"][1]["error"].as_str().unwrap().contains("gpt-4o"), "{v}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let s = Scratch::new("args");
+    for args in [
+        &["benchmark", "--iterations", "0"][..],
+        &["benchmark", "--adapters", "tiktoken,nope"],
+        &["benchmark", "--no-such-flag"],
+        &["compare"],
+        &["frobnicate"],
+        &["benchmark", "--text", "a", "--file", "b"],
+        &["--format", "yaml", "status"],
+        &["validate"],
+    ] {
+        let o = s.run(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}{}", stdout(&o), stderr(&o));
+        assert!(!stderr(&o).is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn compare_json_and_table() {
+    let s = Scratch::new("compare");
+    let (text, expected) = golden_cl100k();
+    let o = s.run(&["compare", &text, "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let tiktoken = results.iter().find(|r| r["adapter"] == "tiktoken").unwrap();
+    assert_eq!(tiktoken["count"].as_u64().unwrap(), expected);
+    assert_eq!((tiktoken["is_exact"].clone(), tiktoken["method"].clone()), (Value::Bool(true), "tiktoken".into()));
+    assert_eq!(tiktoken["model"], "cl100k_base");
+    let o = s.run(&["compare", "Hello, world!", "--adapters", "heuristic,tiktoken"]);
+    let table = stdout(&o);
+    assert!(table.starts_with("adapter"), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("tiktoken") && l.contains(" 4 ") && l.contains("yes")), "{table}");
+}
+
+#[test]
+fn the_ratio_changes_the_heuristic_and_the_encoding_changes_test() {
+    let s = Scratch::new("env");
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(30);
+    let mut counts = Vec::new();
+    for ratio in ["3.0", "4.0", "5.0"] {
+        let o = s
+            .command()
+            .env("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", ratio)
+            .args(["compare", &text, "--adapters", "heuristic", "--format", "json"])
+            .output()
+            .unwrap();
+        counts.push(json(&o)["results"][0]["count"].as_u64().unwrap());
+    }
+    assert!(counts[0] > counts[1] && counts[1] > counts[2], "{counts:?}");
+
+    let o = s
+        .command()
+        .env("KANO_TOKENIZER_TIKTOKEN_ENCODING", "p50k_base")
+        .args(["test", "--adapter", "tiktoken"])
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("model: p50k_base"), "{}", stdout(&o));
+    let o = s.run(&["test", "--adapter", "tiktoken", "--model", "gpt-4o", "--format", "json"]);
+    assert_eq!(json(&o)["results"][0]["model"], "o200k_base");
+}
+
+#[test]
+fn test_prints_adapter_model_count_and_exactness() {
+    let s = Scratch::new("test");
+    let o = s.run(&["test", "--adapter", "huggingface", "--model", "bert-base-uncased", "--text", "Hello world"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("adapter: huggingface") && out.contains("models--bert-base-uncased"), "{out}");
+    assert!(out.contains("tokens: 4") && out.contains("exact: true"), "{out}");
+    // Without --adapter: the configured one, then every adapter.
+    let o = s.run(&["test", "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    let names: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["adapter"].as_str().unwrap()).collect();
+    assert_eq!(names, ["auto", "heuristic", "tiktoken", "huggingface"]);
+    // An adapter that cannot serve: exit 1 with the reason.
+    let o = s.run(&["test", "--adapter", "tiktoken", "--model", "no-such-model"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("no-such-model"), "{}", stdout(&o));
+}
+
+#[test]
+fn health_exit_statuses() {
+    let s = Scratch::new("health");
+    for adapter in ["heuristic", "tiktoken", "huggingface", "auto"] {
+        let o = s.run(&["health", adapter]);
+        assert_eq!(code(&o), 0, "{adapter}: {}{}", stdout(&o), stderr(&o));
+    }
+    let o = s.run(&["health", "huggingface", "--model", "/no/such/tokenizer.json"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("/no/such/tokenizer.json"), "{}", stdout(&o));
+    let o = s.run(&["health", "huggingface", "--model", "/no/such/tokenizer.json", "--format", "json"]);
+    assert_eq!(json(&o)["healthy"], false);
+    let o = s.run(&["health", "nope"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("nope"));
+}
+
+#[test]
+fn status_reports_adapters_and_where_each_value_came_from() {
+    let s = Scratch::new("status");
+    let config = s.write("c.toml", "[tokenizer]\nmodel = \"gpt-4o\"\n");
+    let o = s
+        .command()
+        .env("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "3.5")
+        .args(["status", "--config", config.to_str().unwrap(), "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["adapters"]["tiktoken"]["available"], true);
+    assert_eq!(v["adapters"]["tiktoken"]["model"], "o200k_base");
+    assert_eq!(v["adapters"]["heuristic"]["available"], true);
+    // gpt-4o is not a Hugging Face model and is not in the cache.
+    assert_eq!(v["adapters"]["huggingface"]["available"], false);
+    assert!(v["adapters"]["huggingface"]["error"].as_str().unwrap().contains("gpt-4o"));
+    let cfg = &v["config"];
+    assert_eq!(cfg["tokenizer.model"]["value"], "gpt-4o");
+    assert!(cfg["tokenizer.model"]["source"].as_str().unwrap().contains("c.toml"));
+    assert_eq!(cfg["tokenizer.heuristic.chars_per_token"]["value"], 3.5);
+    assert_eq!(cfg["tokenizer.heuristic.chars_per_token"]["source"], "env KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN");
+    assert_eq!(cfg["tokenizer.adapter"]["source"], "default");
+    let o = s.run(&["status"]);
+    assert!(stdout(&o).contains("tokenizer.fallback_chain"), "{}", stdout(&o));
+}
+
+#[test]
+fn validate_names_every_problem() {
+    let s = Scratch::new("validate");
+    let good = s.write("good.toml", "[tokenizer]\nadapter = \"auto\"\nmodel = \"gpt-4\"\n");
+    let o = s.run(&["validate", "--config", good.to_str().unwrap()]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("valid") && stdout(&o).contains("tokenizer.model = \"gpt-4\""), "{}", stdout(&o));
+
+    let broken = s.write(
+        "broken.toml",
+        "[tokenizer]\nadapter = \"nope\"\nfallback_chain = [\"tiktoken\", \"bogus\"]\n[tokenizer.heuristic]\nchars_per_token = 0\n",
+    );
+    let o = s.run(&["validate", "--config", broken.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code(&o), 1);
+    let v = json(&o);
+    assert_eq!(v["valid"], false);
+    let problems: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("tokenizer.adapter") && problems[0].contains("nope"));
+    assert!(problems[1].contains("tokenizer.fallback_chain") && problems[1].contains("bogus"));
+    assert!(problems[2].contains("tokenizer.heuristic.chars_per_token"));
+
+    let syntax = s.write("syntax.toml", "[tokenizer]\nadapter = \"auto\"\nmodel = \n");
+    let o = s.run(&["validate", "--config", syntax.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("syntax.toml:3:"), "line and column: {}", stdout(&o));
+
+    // Other commands refuse a broken config with the same reasons.
+    let o = s.run(&["test", "--config", broken.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("chars_per_token"), "{}", stderr(&o));
+    let o = s.run(&["validate", "--config", "/no/such/file.toml"]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("/no/such/file.toml"));
+}
+
+#[test]
+fn dependencies_lists_versions_encodings_and_cache_paths() {
+    let s = Scratch::new("deps");
+    let o = s.run(&["dependencies", "--verbose", "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    assert_eq!(v["kano_tokenizer"], kano_tokenizer::VERSION);
+    assert_eq!(v["tiktoken_rs"], kano_tokenizer::TIKTOKEN_RS_VERSION);
+    assert_eq!(v["tokenizers"], kano_tokenizer::TOKENIZERS_VERSION);
+    assert_eq!(v["embedded_encodings"].as_array().unwrap().len(), 7);
+    assert_eq!(v["huggingface_cache"]["used"], s.hub().display().to_string());
+    assert_eq!(v["huggingface_cache"]["searched"][0]["exists"], true);
+    assert_eq!(v["model_table"]["exact"]["gpt-4o"], "o200k_base");
+    let o = s.run(&["dependencies"]);
+    assert!(stdout(&o).contains("tiktoken-rs") && stdout(&o).contains("o200k_harmony"));
+}
+
+#[test]
+fn count_files_and_stdin() {
+    let s = Scratch::new("count");
+    let (text, expected) = golden_cl100k();
+    let a = s.write("a.txt", &text);
+    let b = s.write("b.txt", "Hello, world!");
+    let o = s.run(&["count", a.to_str().unwrap(), b.to_str().unwrap(), "--model", "cl100k_base"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{expected} "))), "{out}");
+    assert!(out.lines().last().unwrap().contains(&format!("{} ", expected + 4)), "{out}");
+
+    let o =
+        s.run(&["count", a.to_str().unwrap(), "--format", "json", "--adapter", "tiktoken", "--model", "cl100k_base"]);
+    let v = json(&o);
+    assert_eq!(v["total"].as_u64().unwrap(), expected);
+    assert_eq!(v["is_exact"], true);
+
+    let mut child = s
+        .command()
+        .args(["count", "--model", "cl100k_base"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"Hello, world!").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(stdout(&o).contains("4  (stdin)"), "{}", stdout(&o));
+}
+
+#[test]
+fn invalid_utf8_binary_and_large_input_never_panic() {
+    let s = Scratch::new("hostile");
+    let bad = s.write("bad.txt", b"caf\xc3\xa9 \xff tail");
+    let binary = s.write("binary.bin", (0..=255u8).cycle().take(4096).collect::<Vec<u8>>());
+    for path in [&bad, &binary] {
+        let o = s.run(&["count", path.to_str().unwrap()]);
+        assert_eq!(code(&o), 1, "{}", stderr(&o));
+        assert!(stderr(&o).contains("not valid UTF-8") && stderr(&o).contains("offset"), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+        let o = s.run(&["benchmark", "--file", path.to_str().unwrap()]);
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains("offset"), "{}", stderr(&o));
+    }
+    assert!(stderr(&s.run(&["count", bad.to_str().unwrap()])).contains("offset 6"));
+    // A 120 KB argument (Linux allows 128 KiB per argument) and 1 MB runs through a file.
+    let big = "word ".repeat(24_000);
+    let o = s.run(&["compare", &big, "--adapters", "tiktoken", "--format", "json"]);
+    let expected =
+        common::plain_registry().resolve(Some("tiktoken"), Some("cl100k_base")).unwrap().count(&big).unwrap();
+    assert_eq!(json(&o)["results"][0]["count"].as_u64().unwrap(), expected.count);
+    let spaces = s.write("spaces.txt", " ".repeat(1 << 20));
+    let o = s.run(&[
+        "count",
+        spaces.to_str().unwrap(),
+        "--adapter",
+        "tiktoken",
+        "--model",
+        "o200k_base",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(json(&o)["total"].as_u64().unwrap() > 0);
+}
+
+/// The guide's bash code blocks, by a line each one contains.
+fn guide_block(marker: &str) -> String {
+    let guide =
+        std::fs::read_to_string(common::fixtures().join("guide/tokenizer-adapters-performance-guide.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in guide.lines() {
+        match &mut current {
+            None if line.trim_start().starts_with("```") => current = Some(String::new()),
+            Some(block) if line.trim_start().starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    let found: Vec<String> = blocks.into_iter().filter(|b| b.contains(marker)).collect();
+    assert_eq!(found.len(), 1, "exactly one guide block holds {marker:?}");
+    found.into_iter().next().unwrap()
+}
+
+/// Runs a guide script unchanged, with `kano-backlog` on PATH as the two-line wrapper from the
+/// README, in a folder holding the files the scripts read.
+fn run_guide_script(s: &Scratch, marker: &str) -> Output {
+    let script = guide_block(marker);
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let wrapper_dir = s.dir.join("wrapper");
+    std::fs::create_dir_all(&wrapper_dir).unwrap();
+    let wrapper = wrapper_dir.join("kano-backlog");
+    std::fs::write(&wrapper, "#!/bin/sh\n[ \"$1\" = tokenizer ] && shift; exec kano-tokenizer \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}:{}", wrapper_dir.display(), bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let script_path = s.write("script.sh", &script);
+    let mut cmd = Command::new("bash");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KANO_TOKENIZER_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg(&script_path)
+        .env("PATH", path)
+        .env("HF_HUB_CACHE", s.hub())
+        .env("HOME", &s.dir)
+        .current_dir(&s.dir)
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"))
+}
+
+/// The files the guide's scripts read, made from the bench corpus.
+fn guide_files(s: &Scratch) {
+    let corpus = |name: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/corpus").join(name)).unwrap()
+    };
+    let en = corpus("prose_en.txt");
+    let doc: String = en.chars().take(3000).collect();
+    for name in [
+        "typical_document.txt",
+        "sample_document.txt",
+        "your_typical_document.txt",
+        "test_document.txt",
+        "production_sample.txt",
+    ] {
+        s.write(name, &doc);
+    }
+    s.write("large_document.txt", &en);
+    s.write("production_config.toml", guide_block("# production_tokenizer_config.toml"));
+}
+
+fn check_tools() {
+    for tool in ["bash", "jq", "bc"] {
+        let ok = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
+        assert!(ok.unwrap_or(false), "{tool} is required by the guide's scripts (.ci/run installs it)");
+    }
+}
+
+#[test]
+fn guide_script_compare_adapters() {
+    check_tools();
+    let s = Scratch::new("g-compare");
+    guide_files(&s);
+    let o = run_guide_script(&s, "# compare_adapters.sh");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(!out.contains("Not available"), "{out}");
+    assert_eq!(out.matches("Average time: ").count(), 3, "{out}");
+    assert_eq!(out.matches("Consistent: true").count(), 3, "{out}");
+    for line in out.lines().filter(|l| l.contains("Token count:")) {
+        let n: f64 = line.split(':').nth(1).unwrap().trim().parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(n > 10.0, "{line}");
+    }
+    eprintln!("compare_adapters.sh:\n{out}");
+}
+
+#[test]
+fn guide_script_benchmark_text_sizes() {
+    check_tools();
+    let s = Scratch::new("g-sizes");
+    guide_files(&s);
+    let o = run_guide_script(&s, "# benchmark_text_sizes.sh");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    for size in ["1000", "5000", "10000", "50000", "100000"] {
+        assert!(out.contains(&format!("Testing {size} characters:")), "{out}");
+    }
+    for adapter in ["heuristic", "tiktoken", "huggingface"] {
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with(&format!("{adapter}: ")) && l.ends_with("ms")).count(),
+            5,
+            "{out}"
+        );
+    }
+    assert!(!out.contains("null"), "{out}");
+    eprintln!("benchmark_text_sizes.sh:\n{out}");
+}
+
+#[test]
+fn guide_script_chars_per_token_ratios() {
+    check_tools();
+    let s = Scratch::new("g-ratio");
+    guide_files(&s);
+    let o = run_guide_script(&s, "Testing chars_per_token ratios");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let counts: Vec<u64> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Ratio "))
+        .map(|l| l.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 5, "{out}");
+    assert!(counts.windows(2).all(|w| w[0] > w[1]), "the estimate falls as the ratio rises: {out}");
+    assert!(!out.contains("N/A"), "{out}");
+    eprintln!("ratio loop:\n{out}");
+}
+
+#[test]
+fn guide_script_encoding_loop() {
+    check_tools();
+    let s = Scratch::new("g-enc");
+    guide_files(&s);
+    let o = run_guide_script(&s, "encodings=(");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let models: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("model: ")).collect();
+    assert_eq!(models, ["cl100k_base", "p50k_base"], "{out}");
+    let tokens: Vec<&str> = out.lines().filter(|l| l.starts_with("tokens: ")).collect();
+    assert_eq!(tokens.len(), 2, "{out}");
+    eprintln!("encoding loop:\n{out}");
+}
+
+#[test]
+fn guide_script_model_loop() {
+    check_tools();
+    let s = Scratch::new("g-models");
+    guide_files(&s);
+    let o = run_guide_script(&s, "models=(");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    for model in ["distilbert-base-uncased", "bert-base-uncased", "bert-large-uncased"] {
+        assert!(out.contains(&format!("Testing model: {model}")), "{out}");
+        assert!(out.contains(&format!("models--{model}")), "served from the cache: {out}");
+    }
+    assert!(!out.contains("unavailable"), "{out}");
+    eprintln!("model loop:\n{out}");
+}
+
+#[test]
+fn guide_script_deployment_checklist() {
+    check_tools();
+    let s = Scratch::new("g-deploy");
+    guide_files(&s);
+    let o = run_guide_script(&s, "# 1. Validate configuration");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("production_config.toml: valid"), "{out}");
+    assert!(out.contains("adapter: auto (configured)") && out.contains("model: cl100k_base"), "{out}");
+    assert!(out.contains("embedded encodings"), "{out}");
+    assert!(out.contains("50 iterations") && out.contains("20 iterations"), "{out}");
+    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
+    eprintln!("deployment checklist:\n{out}");
+}
+
+#[test]
+fn guide_script_health_check() {
+    check_tools();
+    let s = Scratch::new("g-health");
+    guide_files(&s);
+    let o = run_guide_script(&s, "# health_check.sh");
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(out.contains("All adapters healthy"), "{out}");
+    assert!(out.contains("Performance OK"), "{out}");
+    assert!(out.contains("Health check passed"), "{out}");
+    eprintln!("health_check.sh:\n{out}");
+}
+
+#[test]
+fn guide_quick_and_detailed_benchmarks_and_monitoring() {
+    check_tools();
+    let s = Scratch::new("g-quick");
+    guide_files(&s);
+    let o = run_guide_script(&s, "# Test current setup");
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o).matches("iterations").count(), 3, "{}", stdout(&o));
+    let o = run_guide_script(&s, "# Comprehensive benchmark with multiple iterations");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("\"consistent\": true").count(), 3, "{}", stdout(&o));
+    let o = run_guide_script(&s, "# Regular performance checks");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let log = std::fs::read_to_string(s.dir.join("performance_log.txt")).unwrap();
+    let value: f64 = log.trim().rsplit(": ").next().unwrap().parse().unwrap_or_else(|_| panic!("{log}"));
+    assert!(value >= 0.0);
+    assert!(s.dir.join("daily_benchmark.json").exists());
+}
