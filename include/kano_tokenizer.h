@@ -116,6 +116,12 @@ typedef enum {
 typedef struct KanoAdapter KanoAdapter;
 
 /**
+ * A background counter over one adapter. Created by `kano_counter_new`, freed by
+ * `kano_counter_free`. Every function may be called from any thread.
+ */
+typedef struct KanoCounter KanoCounter;
+
+/**
  * A registry: the effective configuration plus every encoding and tokenizer loaded so far,
  * each loaded once and shared by the adapters resolved from it.
  *
@@ -177,6 +183,106 @@ typedef struct {
   uint64_t tokens;
   bool is_exact;
 } KanoLimitCheck;
+
+/**
+ * Receives one result on a worker thread: the caller's `user_data`, the request id given to
+ * `kano_counter_submit`, the status (`KANO_STATUS_OK` or why counting failed) and the count
+ * (zeroed on failure). It may be called from several worker threads at once, and must not call
+ * `kano_counter_free` on its own counter.
+ */
+typedef void (*KanoCountCallback)(void *user_data,
+                                  uint64_t request_id,
+                                  KanoStatus status,
+                                  KanoCount count);
+
+/**
+ * Counter settings. Zero fields take the defaults.
+ */
+typedef struct {
+  /**
+   * Worker threads; 0: the available cores, at most 4.
+   */
+  uint32_t workers;
+  /**
+   * Maximum requests pending (queued or being counted); 0: 1024.
+   */
+  uint32_t queue_capacity;
+  /**
+   * Maximum text bytes pending; 0: 64 MiB. A larger text is accepted when nothing is pending.
+   */
+  uint64_t max_pending_bytes;
+  /**
+   * NULL: results wait for `kano_counter_poll`.
+   */
+  KanoCountCallback callback;
+  /**
+   * Passed to the callback unchanged.
+   */
+  void *user_data;
+  /**
+   * A request counts as drifted when the estimate is off by more than this fraction of the
+   * exact count; 0: 0.10.
+   */
+  double drift_threshold;
+} KanoCounterOptions;
+
+/**
+ * One delivered result.
+ */
+typedef struct {
+  uint64_t request_id;
+  KanoStatus status;
+  /**
+   * Zeroed when `status` is not `KANO_STATUS_OK`.
+   */
+  KanoCount count;
+} KanoCountResult;
+
+/**
+ * A consistent snapshot: `submitted == completed + failed + pending` always holds.
+ */
+typedef struct {
+  /**
+   * Requests accepted.
+   */
+  uint64_t submitted;
+  /**
+   * Results delivered with a count.
+   */
+  uint64_t completed;
+  /**
+   * Results delivered with an error status.
+   */
+  uint64_t failed;
+  /**
+   * Requests refused (queue full, invalid UTF-8, closing).
+   */
+  uint64_t rejected;
+  /**
+   * Accepted and not yet delivered.
+   */
+  uint64_t pending;
+  /**
+   * Completed requests whose estimate was compared with the exact count.
+   */
+  uint64_t drift_samples;
+  /**
+   * Mean of |estimate - exact|, in tokens.
+   */
+  double drift_mean_abs_error;
+  /**
+   * Mean of |estimate - exact| / exact.
+   */
+  double drift_mean_relative_error;
+  /**
+   * Largest |estimate - exact|, in tokens.
+   */
+  uint64_t drift_max_abs_error;
+  /**
+   * Requests whose relative error passed the drift threshold.
+   */
+  uint64_t drift_over_threshold;
+} KanoCounterStats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -314,6 +420,52 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     size_t len,
                                     uint64_t max_tokens,
                                     KanoLimitCheck *out);
+
+/**
+ * Starts a background counter over `adapter` (which it keeps alive: the adapter handle may be
+ * freed afterwards). `options` may be NULL for the defaults.
+ */
+KanoStatus kano_counter_new(const KanoAdapter *adapter,
+                            const KanoCounterOptions *options,
+                            KanoCounter **out);
+
+/**
+ * Queues a copy of `len` bytes of UTF-8 text for an exact count under `request_id`. Never
+ * blocks on counting. Returns `KANO_STATUS_QUEUE_FULL` when the queue is at capacity (by
+ * requests or by bytes), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the message
+ * gives the offset) and `KANO_STATUS_CLOSED` while the counter is being freed; each refusal
+ * counts in `rejected`. Every accepted request yields exactly one result.
+ */
+KanoStatus kano_counter_submit(const KanoCounter *counter,
+                               uint64_t request_id,
+                               const char *text,
+                               size_t len);
+
+/**
+ * Moves up to `max` delivered results into `out` and returns how many (poll mode; with a
+ * callback there are none). Returns 0, and sets the last error, for a NULL counter or a NULL
+ * `out` with `max > 0`.
+ */
+size_t kano_counter_poll(const KanoCounter *counter, KanoCountResult *out, size_t max);
+
+/**
+ * Waits up to `timeout_ms` until every request accepted before the call has been delivered:
+ * `KANO_STATUS_OK`, or `KANO_STATUS_TIMEOUT`.
+ */
+KanoStatus kano_counter_flush(const KanoCounter *counter, uint32_t timeout_ms);
+
+/**
+ * A consistent snapshot of the counter's figures.
+ */
+KanoStatus kano_counter_stats(const KanoCounter *counter, KanoCounterStats *out);
+
+/**
+ * Delivers every accepted request (to the callback, or into the poll queue, which is then
+ * dropped), joins the workers and frees the counter. NULL is a no-op. Submits racing with it
+ * get `KANO_STATUS_CLOSED` until it returns; after that the handle is gone. Must not be called
+ * from the counter's own callback.
+ */
+void kano_counter_free(KanoCounter *counter);
 
 #ifdef __cplusplus
 }  // extern "C"

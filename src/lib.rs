@@ -13,6 +13,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod counter;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
@@ -22,6 +23,7 @@ pub mod tiktoken;
 
 pub use adapter::{Adapter, AdapterName, Count, Method};
 pub use config::Config;
+pub use counter::{Counter, CounterOptions, CounterStats};
 pub use error::{Error, ErrorKind, Result};
 pub use estimate::{Estimate, LimitCheck};
 pub use registry::Registry;

@@ -48,8 +48,10 @@ fn bounds_hold_on_the_golden_data() {
             let Some(&(_, exact)) = case.counts.iter().find(|(k, _)| *k == key) else { continue };
             let e = adapter.estimate(&case.text);
             checked += 1;
-            if !(e.lower_bound <= exact && exact <= e.upper_bound)
-                || !(e.lower_bound <= e.estimate && e.estimate <= e.upper_bound)
+            if !(e.lower_bound <= exact
+                && exact <= e.upper_bound
+                && e.lower_bound <= e.estimate
+                && e.estimate <= e.upper_bound)
             {
                 violations.push(format!("{} [{key}]: exact {exact}, got {e:?}", case.id));
             }

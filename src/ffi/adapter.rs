@@ -23,6 +23,10 @@ impl KanoAdapter {
         };
         Ok(KanoAdapter { name: c(adapter.name())?, model: c(adapter.model())?, adapter })
     }
+
+    pub(crate) fn adapter(&self) -> &Adapter {
+        &self.adapter
+    }
 }
 
 /// Frees an adapter. NULL is a no-op. Must not be called twice, nor while another thread uses

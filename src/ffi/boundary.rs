@@ -177,13 +177,13 @@ pub(crate) unsafe fn required_name<'a>(ptr: *const c_char, what: &str) -> FfiRes
     unsafe { optional_name(ptr, what) }?.ok_or_else(|| null(what))
 }
 
-/// Text given as (pointer, length): NULL with length 0 is the empty text.
+/// Bytes given as (pointer, length): NULL with length 0 is empty.
 ///
 /// # Safety
 /// When `len > 0`, `ptr` is NULL or points to `len` readable bytes.
-pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> FfiResult<&'a str> {
+pub(crate) unsafe fn bytes<'a>(ptr: *const c_char, len: usize, what: &str) -> FfiResult<&'a [u8]> {
     if len == 0 {
-        return Ok("");
+        return Ok(&[]);
     }
     if ptr.is_null() {
         return Err(FfiError::new(KanoStatus::NullPointer, format!("{what} is NULL but its length is {len}")));
@@ -195,7 +195,16 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Ffi
         ));
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// Text given as (pointer, length): NULL with length 0 is the empty text.
+///
+/// # Safety
+/// As [`bytes`].
+pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> FfiResult<&'a str> {
+    // SAFETY: forwarded contract.
+    let bytes = unsafe { bytes(ptr, len, what) }?;
     std::str::from_utf8(bytes).map_err(|e| Error::invalid_utf8(what, e).into())
 }
 
