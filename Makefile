@@ -76,6 +76,11 @@ test-c: build
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude tests/c/test_ffi.c -o $(OUT)/test_ffi_static $(C_STATIC)
 	$(OUT)/test_ffi_static $(FIXTURES)
 	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_ffi $(FIXTURES)
+	@# The background counter: 100k requests natively, 2000 under valgrind.
+	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude tests/c/test_counter.c -o $(OUT)/test_counter $(C_SHARED)
+	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude tests/c/test_counter.c -o $(OUT)/test_counter_static $(C_STATIC)
+	$(OUT)/test_counter_static 100000
+	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_counter 2000
 
 # The C++ binding's test program (two translation units) under valgrind and statically linked,
 # then the README's C++ snippet, compiled and run as it stands.
