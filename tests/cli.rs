@@ -619,3 +619,55 @@ fn guide_quick_and_detailed_benchmarks_and_monitoring() {
     assert!(value >= 0.0);
     assert!(s.dir.join("daily_benchmark.json").exists());
 }
+
+#[test]
+fn estimate_gives_bounds_that_hold_and_a_limit_verdict() {
+    let s = Scratch::new("estimate");
+    let (text, expected) = golden_cl100k();
+    let file = s.write("doc.txt", &text);
+    let o = s.run(&[
+        "estimate",
+        "--file",
+        file.to_str().unwrap(),
+        "--adapter",
+        "tiktoken",
+        "--model",
+        "cl100k_base",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let (lower, upper) = (v["lower_bound"].as_u64().unwrap(), v["upper_bound"].as_u64().unwrap());
+    assert!(lower <= expected && expected <= upper, "{v}");
+    assert_eq!(v["bounds_hold"], true);
+    for (max, within) in [(expected - 1, false), (expected, true)] {
+        let max_arg = max.to_string();
+        let o = s.run(&[
+            "estimate",
+            "--text",
+            &text,
+            "--adapter",
+            "tiktoken",
+            "--max-tokens",
+            &max_arg,
+            "--format",
+            "json",
+        ]);
+        let v = json(&o);
+        assert_eq!(v["limit"]["within_limit"], within, "{v}");
+    }
+    // From standard input, in text mode.
+    let mut child = s
+        .command()
+        .args(["estimate", "--adapter", "heuristic"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"Hello, world!").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(stdout(&o).contains("estimate: "), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("bounds:"), "the heuristic has no exact count to bound");
+}

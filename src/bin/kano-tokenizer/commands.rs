@@ -592,3 +592,61 @@ pub fn count(ctx: &Context, files: &[PathBuf], adapter: Option<String>) -> Outco
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
+
+pub fn estimate(
+    ctx: &Context,
+    text: Option<String>,
+    file: Option<PathBuf>,
+    adapter: Option<String>,
+    max_tokens: Option<u64>,
+) -> Outcome {
+    let text = match (text, file) {
+        (Some(text), _) => text,
+        (None, Some(path)) => read_text_file(&path)?,
+        (None, None) => read_text_file(Path::new("-"))?,
+    };
+    let registry = ctx.registry()?;
+    let name = adapter.unwrap_or_else(|| registry.config().adapter.as_str().to_string());
+    let adapter = ctx.resolve(&registry, &name)?;
+    let start = Instant::now();
+    let e = adapter.estimate(&text);
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    let check = max_tokens.map(|max| adapter.check_limit(&text, max).map(|c| (max, c))).transpose()?;
+    let mut value = json!({
+        "adapter": adapter.name(),
+        "model": adapter.model(),
+        "estimate": e.estimate,
+        "lower_bound": e.lower_bound,
+        "upper_bound": e.upper_bound,
+        "bounds_hold": adapter.is_exact(),
+        "bytes": text.len(),
+        "time_us": (micros * 10.0).round() / 10.0,
+    });
+    if let Some((max, c)) = check {
+        value["limit"] =
+            json!({"max_tokens": max, "within_limit": c.within_limit, "tokens": c.tokens, "is_exact": c.is_exact});
+    }
+    match ctx.format {
+        Format::Json => output::json(&value),
+        Format::Text => {
+            outln!("adapter: {} {}", adapter.name(), adapter.model());
+            outln!("estimate: {}", e.estimate);
+            if adapter.is_exact() {
+                let upper = if e.upper_bound == u64::MAX { "unbounded".to_string() } else { e.upper_bound.to_string() };
+                outln!("bounds: {} <= exact <= {upper}", e.lower_bound);
+            }
+            if let Some((max, c)) = check {
+                let verdict = if c.within_limit { "within" } else { "over" };
+                let how = if c.is_exact {
+                    "exact count"
+                } else if adapter.is_exact() {
+                    "proved by a bound"
+                } else {
+                    "estimate"
+                };
+                outln!("limit {max}: {verdict} ({} tokens, {how})", c.tokens);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

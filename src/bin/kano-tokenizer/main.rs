@@ -88,6 +88,21 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// The fast estimate with bounds on the exact count, and optionally a limit check.
+    Estimate {
+        /// The text to estimate (default: standard input).
+        #[arg(long, conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from this file.
+        #[arg(long, value_name = "F")]
+        file: Option<PathBuf>,
+        /// auto, heuristic, tiktoken or huggingface (default: the configured adapter).
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Also check the text against this many tokens (always right for exact adapters).
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<u64>,
+    },
     /// Count files (or standard input): one line per file and a total.
     Count {
         /// Files to count; none or "-" reads standard input.
@@ -112,6 +127,9 @@ fn main() -> ExitCode {
         Command::Validate => commands::validate(&ctx),
         Command::Dependencies { verbose } => commands::dependencies(&ctx, verbose),
         Command::Count { files, adapter } => commands::count(&ctx, &files, adapter),
+        Command::Estimate { text, file, adapter, max_tokens } => {
+            commands::estimate(&ctx, text, file, adapter, max_tokens)
+        }
     };
     match result {
         Ok(code) => code,
