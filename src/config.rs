@@ -51,7 +51,8 @@ impl fmt::Display for Source {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeuristicConfig {
-    /// Characters per token for non-CJK text; CJK, kana and hangul count one token each.
+    /// Scales the calibrated estimate by `4 / chars_per_token` (4, the default, leaves it as
+    /// calibrated), so a higher ratio gives fewer tokens, as in the guide.
     pub chars_per_token: f64,
 }
 
