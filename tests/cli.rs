@@ -59,6 +59,14 @@ impl Scratch {
     fn run(&self, args: &[&str]) -> Output {
         self.command().args(args).output().expect("run kano-tokenizer")
     }
+
+    fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child =
+            self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("run kano-tokenizer");
+        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
 }
 
 impl Drop for Scratch {
@@ -352,16 +360,7 @@ fn count_files_and_stdin() {
     assert_eq!(v["total"].as_u64().unwrap(), expected);
     assert_eq!(v["is_exact"], true);
 
-    let mut child = s
-        .command()
-        .args(["count", "--model", "cl100k_base"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"Hello, world!").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = s.run_with_stdin(&["count", "--model", "cl100k_base"], b"Hello, world!");
     assert!(stdout(&o).contains("4  (stdin)"), "{}", stdout(&o));
 }
 
@@ -481,14 +480,22 @@ fn check_tools() {
     }
 }
 
-#[test]
-fn guide_script_compare_adapters() {
+/// Runs one guide script in a fresh folder; it must exit 0 without an error on stderr. Returns
+/// what it printed (also shown with `--nocapture`).
+fn guide_script(name: &str, marker: &str) -> String {
     check_tools();
-    let s = Scratch::new("g-compare");
+    let s = Scratch::new(name);
     guide_files(&s);
-    let o = run_guide_script(&s, "# compare_adapters.sh");
+    let o = run_guide_script(&s, marker);
     let out = stdout(&o);
     assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    assert!(!stderr(&o).contains("error:") && !stderr(&o).contains("panicked"), "{}", stderr(&o));
+    out
+}
+
+#[test]
+fn guide_script_compare_adapters() {
+    let out = guide_script("g-compare", "# compare_adapters.sh");
     assert!(!out.contains("Not available"), "{out}");
     assert_eq!(out.matches("Average time: ").count(), 3, "{out}");
     assert_eq!(out.matches("Consistent: true").count(), 3, "{out}");
@@ -496,17 +503,11 @@ fn guide_script_compare_adapters() {
         let n: f64 = line.split(':').nth(1).unwrap().trim().parse().unwrap_or_else(|_| panic!("{line}"));
         assert!(n > 10.0, "{line}");
     }
-    eprintln!("compare_adapters.sh:\n{out}");
 }
 
 #[test]
 fn guide_script_benchmark_text_sizes() {
-    check_tools();
-    let s = Scratch::new("g-sizes");
-    guide_files(&s);
-    let o = run_guide_script(&s, "# benchmark_text_sizes.sh");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-sizes", "# benchmark_text_sizes.sh");
     for size in ["1000", "5000", "10000", "50000", "100000"] {
         assert!(out.contains(&format!("Testing {size} characters:")), "{out}");
     }
@@ -518,17 +519,11 @@ fn guide_script_benchmark_text_sizes() {
         );
     }
     assert!(!out.contains("null"), "{out}");
-    eprintln!("benchmark_text_sizes.sh:\n{out}");
 }
 
 #[test]
 fn guide_script_chars_per_token_ratios() {
-    check_tools();
-    let s = Scratch::new("g-ratio");
-    guide_files(&s);
-    let o = run_guide_script(&s, "Testing chars_per_token ratios");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-ratio", "Testing chars_per_token ratios");
     let counts: Vec<u64> = out
         .lines()
         .filter(|l| l.trim_start().starts_with("Ratio "))
@@ -537,68 +532,42 @@ fn guide_script_chars_per_token_ratios() {
     assert_eq!(counts.len(), 5, "{out}");
     assert!(counts.windows(2).all(|w| w[0] > w[1]), "the estimate falls as the ratio rises: {out}");
     assert!(!out.contains("N/A"), "{out}");
-    eprintln!("ratio loop:\n{out}");
 }
 
 #[test]
 fn guide_script_encoding_loop() {
-    check_tools();
-    let s = Scratch::new("g-enc");
-    guide_files(&s);
-    let o = run_guide_script(&s, "encodings=(");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-enc", "encodings=(");
     let models: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("model: ")).collect();
     assert_eq!(models, ["cl100k_base", "p50k_base"], "{out}");
     let tokens: Vec<&str> = out.lines().filter(|l| l.starts_with("tokens: ")).collect();
     assert_eq!(tokens.len(), 2, "{out}");
-    eprintln!("encoding loop:\n{out}");
 }
 
 #[test]
 fn guide_script_model_loop() {
-    check_tools();
-    let s = Scratch::new("g-models");
-    guide_files(&s);
-    let o = run_guide_script(&s, "models=(");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-models", "models=(");
     for model in ["distilbert-base-uncased", "bert-base-uncased", "bert-large-uncased"] {
         assert!(out.contains(&format!("Testing model: {model}")), "{out}");
         assert!(out.contains(&format!("models--{model}")), "served from the cache: {out}");
     }
     assert!(!out.contains("unavailable"), "{out}");
-    eprintln!("model loop:\n{out}");
 }
 
 #[test]
 fn guide_script_deployment_checklist() {
-    check_tools();
-    let s = Scratch::new("g-deploy");
-    guide_files(&s);
-    let o = run_guide_script(&s, "# 1. Validate configuration");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-deploy", "# 1. Validate configuration");
     assert!(out.contains("production_config.toml: valid"), "{out}");
     assert!(out.contains("adapter: auto (configured)") && out.contains("model: cl100k_base"), "{out}");
     assert!(out.contains("embedded encodings"), "{out}");
     assert!(out.contains("50 iterations") && out.contains("20 iterations"), "{out}");
-    assert!(!stderr(&o).contains("error"), "{}", stderr(&o));
-    eprintln!("deployment checklist:\n{out}");
 }
 
 #[test]
 fn guide_script_health_check() {
-    check_tools();
-    let s = Scratch::new("g-health");
-    guide_files(&s);
-    let o = run_guide_script(&s, "# health_check.sh");
-    let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let out = guide_script("g-health", "# health_check.sh");
     assert!(out.contains("All adapters healthy"), "{out}");
     assert!(out.contains("Performance OK"), "{out}");
     assert!(out.contains("Health check passed"), "{out}");
-    eprintln!("health_check.sh:\n{out}");
 }
 
 #[test]
@@ -658,16 +627,7 @@ fn estimate_gives_bounds_that_hold_and_a_limit_verdict() {
         assert_eq!(v["limit"]["within_limit"], within, "{v}");
     }
     // From standard input, in text mode.
-    let mut child = s
-        .command()
-        .args(["estimate", "--adapter", "heuristic"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"Hello, world!").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = s.run_with_stdin(&["estimate", "--adapter", "heuristic"], b"Hello, world!");
     assert!(stdout(&o).contains("estimate: "), "{}", stdout(&o));
     assert!(!stdout(&o).contains("bounds:"), "the heuristic has no exact count to bound");
 }
