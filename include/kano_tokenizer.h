@@ -116,8 +116,13 @@ typedef enum {
 typedef struct KanoAdapter KanoAdapter;
 
 /**
- * A background counter over one adapter. Created by `kano_counter_new`, freed by
- * `kano_counter_free`. Every function may be called from any thread.
+ * A background counter over one adapter: worker threads count submitted texts exactly and
+ * deliver each result once, to the callback or to `kano_counter_poll`.
+ *
+ * Created by `kano_counter_new`, freed by `kano_counter_free`. Every function except
+ * `kano_counter_free` may be called from many threads at once on the same counter (the handle is
+ * not `const` in `submit`, `poll` and `flush` because they change its queue, not because they
+ * need exclusive use).
  */
 typedef struct KanoCounter KanoCounter;
 
@@ -185,10 +190,16 @@ typedef struct {
 } KanoLimitCheck;
 
 /**
- * Receives one result on a worker thread: the caller's `user_data`, the request id given to
- * `kano_counter_submit`, the status (`KANO_STATUS_OK` or why counting failed) and the count
- * (zeroed on failure). It may be called from several worker threads at once, and must not call
- * `kano_counter_free` on its own counter.
+ * Receives one result, on a worker thread: the `user_data` of `KanoCounterOptions` unchanged,
+ * the request id given to `kano_counter_submit`, the status (`KANO_STATUS_OK`, or why counting
+ * failed) and the count (zeroed unless the status is `KANO_STATUS_OK`).
+ *
+ * It may run on several worker threads at once, so it must be thread-safe, and it must return
+ * (a request counts as delivered when its callback returns). It must not call
+ * `kano_counter_free` on its own counter (that waits for the callback itself) and should not
+ * call `kano_counter_flush` on it (that waits for the callback until its timeout);
+ * `kano_counter_submit`, `kano_counter_stats` and every adapter function are fine.
+ * `kano_last_error()` read inside it is the worker thread's.
  */
 typedef void (*KanoCountCallback)(void *user_data,
                                   uint64_t request_id,
@@ -196,15 +207,17 @@ typedef void (*KanoCountCallback)(void *user_data,
                                   KanoCount count);
 
 /**
- * Counter settings. Zero fields take the defaults.
+ * Counter settings for `kano_counter_new`. Zero fields take the defaults; NULL options are all
+ * defaults (and poll mode). The struct is read during the call only.
  */
 typedef struct {
   /**
-   * Worker threads; 0: the available cores, at most 4.
+   * Worker threads; 0: the available cores, at most 4. At most 256.
    */
   uint32_t workers;
   /**
-   * Maximum requests pending (queued or being counted); 0: 1024.
+   * Maximum requests pending (queued, being counted, or in poll mode delivered and not yet
+   * polled); 0: 1024.
    */
   uint32_t queue_capacity;
   /**
@@ -212,25 +225,34 @@ typedef struct {
    */
   uint64_t max_pending_bytes;
   /**
-   * NULL: results wait for `kano_counter_poll`.
+   * Called with each result on a worker thread (see `KanoCountCallback`); NULL: results wait
+   * for `kano_counter_poll`.
    */
   KanoCountCallback callback;
   /**
-   * Passed to the callback unchanged.
+   * Passed to the callback unchanged; the library never reads it. It must stay valid until
+   * `kano_counter_free` returns.
    */
   void *user_data;
   /**
-   * A request counts as drifted when the estimate is off by more than this fraction of the
-   * exact count; 0: 0.10.
+   * A request counts as drifted (`drift_over_threshold`) when the estimate is off by more
+   * than this fraction of the exact count; 0: 0.10. Negative or NaN:
+   * `KANO_STATUS_INVALID_ARGUMENT`.
    */
   double drift_threshold;
 } KanoCounterOptions;
 
 /**
- * One delivered result.
+ * One delivered result, from `kano_counter_poll`.
  */
 typedef struct {
+  /**
+   * The id given to `kano_counter_submit`.
+   */
   uint64_t request_id;
+  /**
+   * `KANO_STATUS_OK`, or why counting failed.
+   */
   KanoStatus status;
   /**
    * Zeroed when `status` is not `KANO_STATUS_OK`.
@@ -239,7 +261,9 @@ typedef struct {
 } KanoCountResult;
 
 /**
- * A consistent snapshot: `submitted == completed + failed + pending` always holds.
+ * A consistent snapshot of a counter: `submitted == completed + failed + pending` always holds.
+ * The drift fields compare the estimate (`kano_adapter_estimate`) with the exact count, for
+ * every completed request with an exact count.
  */
 typedef struct {
   /**
@@ -255,15 +279,15 @@ typedef struct {
    */
   uint64_t failed;
   /**
-   * Requests refused (queue full, invalid UTF-8, closing).
+   * Requests refused (queue full, invalid UTF-8, closed); none of them was accepted.
    */
   uint64_t rejected;
   /**
-   * Accepted and not yet delivered.
+   * Accepted and not yet delivered (in poll mode: not yet ready to poll).
    */
   uint64_t pending;
   /**
-   * Completed requests whose estimate was compared with the exact count.
+   * Completed requests compared with their estimate.
    */
   uint64_t drift_samples;
   /**
@@ -271,7 +295,7 @@ typedef struct {
    */
   double drift_mean_abs_error;
   /**
-   * Mean of |estimate - exact| / exact.
+   * Mean of |estimate - exact| / exact (samples with an exact count of 0 left out).
    */
   double drift_mean_relative_error;
   /**
@@ -279,7 +303,7 @@ typedef struct {
    */
   uint64_t drift_max_abs_error;
   /**
-   * Requests whose relative error passed the drift threshold.
+   * Samples whose relative error passed `drift_threshold`.
    */
   uint64_t drift_over_threshold;
 } KanoCounterStats;
@@ -422,47 +446,62 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     KanoLimitCheck *out);
 
 /**
- * Starts a background counter over `adapter` (which it keeps alive: the adapter handle may be
- * freed afterwards). `options` may be NULL for the defaults.
+ * Starts a background counter over `adapter` and writes it to `*out`, to be freed with
+ * `kano_counter_free`. The counter holds its own reference to the adapter's engine: the
+ * adapter (and its registry) may be freed while the counter lives. `options` may be NULL for
+ * the defaults and poll mode; it is read during the call only.
+ *
+ * `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
+ * `drift_threshold`; `KANO_STATUS_IO_ERROR` when a worker thread cannot be started.
  */
 KanoStatus kano_counter_new(const KanoAdapter *adapter,
                             const KanoCounterOptions *options,
                             KanoCounter **out);
 
 /**
- * Queues a copy of `len` bytes of UTF-8 text for an exact count under `request_id`. Never
- * blocks on counting. Returns `KANO_STATUS_QUEUE_FULL` when the queue is at capacity (by
- * requests or by bytes), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the message
- * gives the offset) and `KANO_STATUS_CLOSED` while the counter is being freed; each refusal
- * counts in `rejected`. Every accepted request yields exactly one result.
+ * Queues a copy of `len` bytes of UTF-8 `text` for an exact count under `request_id` (any
+ * value; ids are not checked for uniqueness). Never waits for counting; the text may be
+ * reused as soon as the call returns.
+ *
+ * On `KANO_STATUS_OK` the request is accepted and will yield exactly one result. Otherwise it
+ * was not accepted, and the refusal counts in `rejected`: `KANO_STATUS_QUEUE_FULL` when
+ * `queue_capacity` requests are pending or the text would take the pending bytes past
+ * `max_pending_bytes` (retry later), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8
+ * (the message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being
+ * freed. Thread-safe.
  */
-KanoStatus kano_counter_submit(const KanoCounter *counter,
+KanoStatus kano_counter_submit(KanoCounter *counter,
                                uint64_t request_id,
                                const char *text,
                                size_t len);
 
 /**
- * Moves up to `max` delivered results into `out` and returns how many (poll mode; with a
- * callback there are none). Returns 0, and sets the last error, for a NULL counter or a NULL
- * `out` with `max > 0`.
+ * Moves up to `max` delivered results, oldest first, into `out` (room for `max` results) and
+ * returns how many. Poll mode only: with a callback there are none. Never waits. Returns 0,
+ * and sets the last error, for a NULL counter or a NULL `out` with `max > 0`. Thread-safe:
+ * concurrent polls share out the results, each delivered to one of them.
  */
-size_t kano_counter_poll(const KanoCounter *counter, KanoCountResult *out, size_t max);
+size_t kano_counter_poll(KanoCounter *counter, KanoCountResult *out, size_t max);
 
 /**
- * Waits up to `timeout_ms` until every request accepted before the call has been delivered:
- * `KANO_STATUS_OK`, or `KANO_STATUS_TIMEOUT`.
+ * Waits up to `timeout_ms` milliseconds until every request accepted before the call has been
+ * delivered (its callback returned, or its result is ready to poll): `KANO_STATUS_OK`, or
+ * `KANO_STATUS_TIMEOUT`. Requests submitted during the wait are not waited for. Thread-safe.
  */
-KanoStatus kano_counter_flush(const KanoCounter *counter, uint32_t timeout_ms);
+KanoStatus kano_counter_flush(KanoCounter *counter, uint32_t timeout_ms);
 
 /**
- * A consistent snapshot of the counter's figures.
+ * Writes a consistent snapshot of the counter's figures to `*out`. Thread-safe.
  */
 KanoStatus kano_counter_stats(const KanoCounter *counter, KanoCounterStats *out);
 
 /**
- * Delivers every accepted request (to the callback, or into the poll queue, which is then
- * dropped), joins the workers and frees the counter. NULL is a no-op. Submits racing with it
- * get `KANO_STATUS_CLOSED` until it returns; after that the handle is gone. Must not be called
+ * Stops accepting requests, delivers every accepted one (to the callback; in poll mode into
+ * the poll queue, which is then discarded: flush and poll first to keep them), joins the
+ * worker threads and frees the counter. NULL is a no-op; must not be called twice.
+ *
+ * Submits from other threads while it runs get `KANO_STATUS_CLOSED`; once it has returned the
+ * handle is gone, so the caller must make sure no thread uses it any more. Must not be called
  * from the counter's own callback.
  */
 void kano_counter_free(KanoCounter *counter);

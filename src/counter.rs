@@ -1,16 +1,22 @@
 //! Background counting: the service pattern of `background-token-counting.md` as a library
-//! feature. A request is answered at once with the estimate; the exact count is submitted here
-//! and delivered later (to a callback or through `poll`), and nothing accepted is ever lost.
+//! feature. A request is answered at once from the estimate; its text is submitted here, counted
+//! exactly on a worker thread, and the count delivered later (to a callback, or through `poll`)
+//! for billing. Nothing accepted is ever lost.
 //!
-//! - `submit` copies the text and never blocks: when the queue is at capacity (by requests or by
-//!   bytes) it refuses with `QueueFull`, and counts the refusal.
+//! - `submit` copies the text and never waits for counting: when the queue is at capacity (by
+//!   requests or by bytes) it refuses with `QueueFull` and counts the refusal.
 //! - Every accepted request yields exactly one result. Text that is not UTF-8 is refused at
-//!   `submit` (`InvalidUtf8`), so the caller learns at once.
-//! - `flush` waits until every request accepted before it was delivered.
-//! - Dropping the counter delivers every accepted request, then joins the workers; submits racing
-//!   with the drop get `Closed`.
-//! - Stats hold `submitted == completed + failed + pending` at every read (one lock), and track
-//!   the drift of the estimate against the exact count.
+//!   `submit` (`InvalidUtf8`, with the byte offset), so the caller learns at once and still
+//!   holds the text; it is never accepted, so it never needs a result.
+//! - `flush` waits until every request accepted before the call has been delivered.
+//! - `close` refuses later submits with `Closed`; `shutdown` (and dropping the counter) also
+//!   waits until every accepted request is delivered, then joins the workers.
+//! - Stats are read under the one lock that every change takes, so
+//!   `submitted == completed + failed + pending` holds in every snapshot; they also track the
+//!   drift of the estimate against the exact count (the seed's monitoring query, built in).
+//!
+//! One mutex guards the queue, the results and the figures; it is held only for bookkeeping,
+//! never while copying text, counting or calling the callback.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,48 +29,65 @@ use parking_lot::{Condvar, Mutex};
 use crate::adapter::{Adapter, Count};
 use crate::error::{Error, ErrorKind, Result};
 
+/// The callback type of [`Delivery::Callback`]: request id and result.
+pub type CountCallback = Box<dyn Fn(u64, Result<Count>) + Send + Sync>;
+
 /// Where results go.
 pub enum Delivery {
-    /// Called on a worker thread with each result. It must not drop (free) its own counter.
-    Callback(Box<dyn Fn(u64, Result<Count>) + Send + Sync>),
-    /// Results wait for [`Counter::poll`].
+    /// Called on a worker thread with each result, possibly on several workers at once. It must
+    /// not drop its own counter (the drop would wait for the callback itself), and should not
+    /// `flush` it (the flush would wait for the callback until its timeout). A panic in it is
+    /// caught: the request still counts as delivered.
+    Callback(CountCallback),
+    /// Results wait for [`Counter::poll`]. Results not yet polled count against
+    /// `queue_capacity`, so memory stays bounded: poll regularly.
     Poll,
 }
 
+/// The largest number of worker threads a counter accepts.
+pub const MAX_WORKERS: usize = 256;
+
+/// Texts at least this long are checked against the capacity before they are copied, so that a
+/// refused large text costs no copy.
+const PRECHECK_BYTES: usize = 64 * 1024;
+
 /// Counter settings; zeros mean the defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CounterOptions {
-    /// Worker threads (default: the available cores, at most 4).
+    /// Worker threads (default: the available cores, at most 4; at most [`MAX_WORKERS`]).
     pub workers: usize,
-    /// Maximum requests pending (queued or being counted, not yet delivered); default 1024.
+    /// Maximum requests pending (queued, being counted, or in poll mode delivered but not yet
+    /// polled); default 1024.
     pub queue_capacity: usize,
     /// Maximum text bytes pending; default 64 MiB. A text larger than this is accepted only when
     /// nothing else is pending, so that any text can be counted.
     pub max_pending_bytes: u64,
     /// A request counts as drifted when the estimate is off by more than this fraction of the
-    /// exact count; default 0.10.
+    /// exact count; default (0) 0.10. Must be finite and not negative.
     pub drift_threshold: f64,
 }
 
-impl Default for CounterOptions {
-    fn default() -> Self {
-        CounterOptions { workers: 0, queue_capacity: 0, max_pending_bytes: 0, drift_threshold: 0.0 }
-    }
-}
-
 impl CounterOptions {
-    fn resolved(self) -> CounterOptions {
+    fn resolved(self) -> Result<CounterOptions> {
+        if self.workers > MAX_WORKERS {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("workers is {}, at most {MAX_WORKERS} are allowed", self.workers),
+            ));
+        }
+        if !self.drift_threshold.is_finite() || self.drift_threshold < 0.0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("drift_threshold is {}, it must be a fraction >= 0 (0: 0.10)", self.drift_threshold),
+            ));
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        CounterOptions {
-            workers: if self.workers == 0 { cores.min(4) } else { self.workers.min(256) },
+        Ok(CounterOptions {
+            workers: if self.workers == 0 { cores.min(4) } else { self.workers },
             queue_capacity: if self.queue_capacity == 0 { 1024 } else { self.queue_capacity },
             max_pending_bytes: if self.max_pending_bytes == 0 { 64 << 20 } else { self.max_pending_bytes },
-            drift_threshold: if self.drift_threshold > 0.0 && self.drift_threshold.is_finite() {
-                self.drift_threshold
-            } else {
-                0.10
-            },
-        }
+            drift_threshold: if self.drift_threshold == 0.0 { 0.10 } else { self.drift_threshold },
+        })
     }
 }
 
@@ -77,19 +100,20 @@ pub struct CounterStats {
     pub completed: u64,
     /// Results delivered with an error.
     pub failed: u64,
-    /// Requests refused (queue full, invalid UTF-8, closed).
+    /// Requests refused (queue full, invalid UTF-8, closed); none of them was accepted.
     pub rejected: u64,
-    /// Accepted and not yet delivered.
+    /// Accepted and not yet delivered (in poll mode: not yet in the poll queue).
     pub pending: u64,
-    /// Completed requests whose estimate was compared with the exact count.
+    /// Completed requests with an exact count, against which the estimate was compared.
     pub drift_samples: u64,
-    /// Mean of |estimate - exact|, in tokens.
+    /// Mean of |estimate - exact|, in tokens, over the drift samples.
     pub drift_mean_abs_error: f64,
-    /// Mean of |estimate - exact| / exact (requests with an exact count of 0 are left out).
+    /// Mean of |estimate - exact| / exact over the drift samples with an exact count above 0.
     pub drift_mean_relative_error: f64,
     /// Largest |estimate - exact|, in tokens.
     pub drift_max_abs_error: u64,
-    /// Requests whose relative error passed the drift threshold.
+    /// Drift samples whose relative error passed the drift threshold (an exact count of 0 with
+    /// a non-zero estimate counts as past it).
     pub drift_over_threshold: u64,
 }
 
@@ -109,16 +133,17 @@ struct Job {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Job>,
-    /// Sequence numbers of accepted requests not yet delivered.
+    /// Sequence numbers of accepted requests not yet delivered (what `flush` waits for).
     outstanding: BTreeSet<u64>,
     next_seq: u64,
     pending_bytes: u64,
     closed: bool,
+    /// Poll mode: delivered results waiting for `poll`.
     results: VecDeque<CountResult>,
     stats: CounterStats,
+    drift_abs_sum: f64,
     drift_relative_sum: f64,
     drift_relative_samples: u64,
-    drift_abs_sum: f64,
 }
 
 struct Shared {
@@ -126,21 +151,25 @@ struct Shared {
     delivery: Delivery,
     options: CounterOptions,
     state: Mutex<State>,
-    /// Workers wait here for jobs.
+    /// Workers wait here for jobs (and for the close).
     work: Condvar,
     /// `flush` waits here for deliveries.
     delivered: Condvar,
 }
 
-/// A pool of workers counting submitted texts exactly, in the background.
+/// A pool of workers counting submitted texts exactly, in the background. Every method may be
+/// called from any thread at once (share it in an `Arc`).
 pub struct Counter {
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    /// Held while joining, so that a second `shutdown` waits for the first.
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Counter {
+    /// Starts the workers. The counter owns its own handle on `adapter` (adapters are cheap to
+    /// clone and share their engine).
     pub fn new(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
-        let options = options.resolved();
+        let options = options.resolved()?;
         let shared = Arc::new(Shared {
             adapter,
             delivery,
@@ -149,68 +178,50 @@ impl Counter {
             work: Condvar::new(),
             delivered: Condvar::new(),
         });
-        let mut workers = Vec::with_capacity(options.workers);
+        let counter = Counter { shared, workers: Mutex::new(Vec::with_capacity(options.workers)) };
         for i in 0..options.workers {
-            let for_worker = Arc::clone(&shared);
-            let spawned =
-                std::thread::Builder::new().name(format!("kano-counter-{i}")).spawn(move || work(&for_worker));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(e) => {
-                    let counter = Counter { shared, workers };
-                    drop(counter);
-                    return Err(Error::new(
-                        ErrorKind::AdapterUnavailable,
-                        format!("cannot start a worker thread: {e}"),
-                    ));
-                }
+            let shared = Arc::clone(&counter.shared);
+            match std::thread::Builder::new().name(format!("kano-counter-{i}")).spawn(move || work(&shared)) {
+                Ok(handle) => counter.workers.lock().push(handle),
+                // Dropping `counter` stops and joins the workers already started.
+                Err(e) => return Err(Error::new(ErrorKind::Io, format!("cannot start a worker thread: {e}"))),
             }
         }
-        Ok(Counter { shared, workers })
+        Ok(counter)
     }
 
+    /// The settings in force, defaults filled in.
     pub fn options(&self) -> CounterOptions {
         self.shared.options
     }
 
-    /// Queues a copy of `text` for counting. Never blocks on counting.
+    /// Queues a copy of `text` for an exact count under `request_id`. Never waits for counting.
+    ///
+    /// Refuses, counting the refusal in `rejected`: `InvalidUtf8` (the message gives the byte
+    /// offset), `Closed` after [`close`](Self::close), and `QueueFull` when `queue_capacity`
+    /// requests are pending or the text would take the pending bytes past `max_pending_bytes`
+    /// (a text larger than that is accepted when nothing else is pending).
     pub fn submit(&self, request_id: u64, text: &[u8]) -> Result<()> {
-        let mut state = self.shared.state.lock();
-        let refuse = |state: &mut State, kind, message: String| {
-            state.stats.rejected += 1;
-            Err(Error::new(kind, message))
-        };
-        if state.closed {
-            return refuse(&mut state, ErrorKind::Closed, "the counter is closing and accepts no more requests".into());
-        }
-        let options = &self.shared.options;
-        if state.stats.pending >= options.queue_capacity as u64 {
-            let message =
-                format!("queue full: {} requests pending (capacity {})", state.stats.pending, options.queue_capacity);
-            return refuse(&mut state, ErrorKind::QueueFull, message);
-        }
-        let len = text.len() as u64;
-        if state.pending_bytes > 0 && state.pending_bytes.saturating_add(len) > options.max_pending_bytes {
-            let message = format!(
-                "queue full: {} bytes pending, {len} more would pass max_pending_bytes {}",
-                state.pending_bytes, options.max_pending_bytes
-            );
-            return refuse(&mut state, ErrorKind::QueueFull, message);
-        }
+        // Validate and copy outside the lock, which is held only for bookkeeping.
         let text = match std::str::from_utf8(text) {
-            Ok(t) => t.to_owned(),
+            Ok(text) => text,
             Err(e) => {
-                let message = format!(
-                    "text of request {request_id} is not valid UTF-8: invalid byte at offset {}",
-                    e.valid_up_to()
-                );
-                return refuse(&mut state, ErrorKind::InvalidUtf8, message);
+                self.shared.state.lock().stats.rejected += 1;
+                let what = format!("text of request {request_id}");
+                return Err(Error::invalid_utf8(&what, e));
             }
         };
+        if text.len() >= PRECHECK_BYTES {
+            let mut state = self.shared.state.lock();
+            self.admit(&mut state, text.len())?;
+        }
+        let text = text.to_owned();
+        let mut state = self.shared.state.lock();
+        self.admit(&mut state, text.len())?;
         let seq = state.next_seq;
         state.next_seq += 1;
         state.outstanding.insert(seq);
-        state.pending_bytes += len;
+        state.pending_bytes += text.len() as u64;
         state.stats.submitted += 1;
         state.stats.pending += 1;
         state.queue.push_back(Job { id: request_id, seq, text });
@@ -219,29 +230,69 @@ impl Counter {
         Ok(())
     }
 
-    /// Takes up to `max` delivered results (poll mode; in callback mode there are none).
+    /// Whether a text of `len` bytes may be queued now; a refusal is counted.
+    fn admit(&self, state: &mut State, len: usize) -> Result<()> {
+        let options = &self.shared.options;
+        let refusal = if state.closed {
+            Some((ErrorKind::Closed, "the counter is closed and accepts no more requests".to_string()))
+        } else if state.stats.pending + state.results.len() as u64 >= options.queue_capacity as u64 {
+            let waiting = if state.results.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} results waiting for poll", state.results.len())
+            };
+            Some((
+                ErrorKind::QueueFull,
+                format!(
+                    "queue full: {} requests pending{waiting} (capacity {})",
+                    state.stats.pending, options.queue_capacity
+                ),
+            ))
+        } else if state.pending_bytes > 0 && state.pending_bytes.saturating_add(len as u64) > options.max_pending_bytes
+        {
+            Some((
+                ErrorKind::QueueFull,
+                format!(
+                    "queue full: {} bytes pending, {len} more would pass max_pending_bytes {}",
+                    state.pending_bytes, options.max_pending_bytes
+                ),
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            None => Ok(()),
+            Some((kind, message)) => {
+                state.stats.rejected += 1;
+                Err(Error::new(kind, message))
+            }
+        }
+    }
+
+    /// Takes up to `max` delivered results, oldest first (poll mode; with a callback there are
+    /// none).
     pub fn poll(&self, max: usize) -> Vec<CountResult> {
         let mut state = self.shared.state.lock();
         let n = max.min(state.results.len());
         state.results.drain(..n).collect()
     }
 
-    /// Waits until every request accepted before this call has been delivered.
+    /// Waits until every request accepted before this call has been delivered (its callback
+    /// returned, or its result is in the poll queue), or returns `Timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.state.lock();
         let target = state.next_seq;
-        while state.outstanding.first().is_some_and(|&seq| seq < target) {
+        let undelivered = |state: &State| state.outstanding.first().is_some_and(|&seq| seq < target);
+        while undelivered(&state) {
             match deadline {
                 Some(deadline) => {
-                    if self.shared.delivered.wait_until(&mut state, deadline).timed_out()
-                        && state.outstanding.first().is_some_and(|&seq| seq < target)
-                    {
+                    if self.shared.delivered.wait_until(&mut state, deadline).timed_out() && undelivered(&state) {
                         let left = state.outstanding.range(..target).count();
                         return Err(Error::new(
                             ErrorKind::Timeout,
                             format!(
-                                "flush timed out after {} ms with {left} requests undelivered",
+                                "flush timed out after {} ms with {left} earlier requests undelivered",
                                 timeout.as_millis()
                             ),
                         ));
@@ -253,13 +304,27 @@ impl Counter {
         Ok(())
     }
 
-    /// Stops accepting requests (later submits get `Closed`); accepted ones are still counted
-    /// and delivered. Dropping the counter closes it, then waits for the workers.
+    /// Stops accepting requests: later submits get `Closed`. Accepted requests are still counted
+    /// and delivered. Returns at once; see [`shutdown`](Self::shutdown) to wait.
     pub fn close(&self) {
         self.shared.state.lock().closed = true;
         self.shared.work.notify_all();
     }
 
+    /// Closes the counter, waits until every accepted request has been delivered, and joins the
+    /// workers. Results of poll mode stay available to `poll`. Concurrent calls all return once
+    /// the workers are joined. Must not be called from the counter's own callback. Dropping the
+    /// counter calls it.
+    pub fn shutdown(&self) {
+        self.close();
+        let mut workers = self.workers.lock();
+        for handle in workers.drain(..) {
+            // A worker only ends by returning: counting and the callback run under catch_unwind.
+            let _ = handle.join();
+        }
+    }
+
+    /// A consistent snapshot, taken under the lock that every change takes.
     pub fn stats(&self) -> CounterStats {
         let state = self.shared.state.lock();
         let mut stats = state.stats;
@@ -274,15 +339,13 @@ impl Counter {
 }
 
 impl Drop for Counter {
-    /// Delivers every accepted request, then joins the workers.
+    /// Closes the counter, lets the workers deliver every accepted request, then joins them.
     fn drop(&mut self) {
-        self.close();
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
-        }
+        self.shutdown();
     }
 }
 
+/// A worker: takes jobs until the counter is closed and the queue is empty.
 fn work(shared: &Shared) {
     loop {
         let job = {
@@ -297,36 +360,33 @@ fn work(shared: &Shared) {
                 shared.work.wait(&mut state);
             }
         };
-        let exact = catch_unwind(AssertUnwindSafe(|| shared.adapter.count(&job.text)))
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::AdapterUnavailable, "internal error while counting")));
-        let estimate = exact.as_ref().ok().map(|_| shared.adapter.estimate(&job.text).estimate);
+        let exact = catch_unwind(AssertUnwindSafe(|| shared.adapter.count(&job.text))).unwrap_or_else(|_| {
+            Err(Error::new(ErrorKind::AdapterUnavailable, "internal error (panic) while counting"))
+        });
+        // The estimate the request was answered with, against the exact count.
+        let drift = match &exact {
+            Ok(count) if count.is_exact => catch_unwind(AssertUnwindSafe(|| shared.adapter.estimate(&job.text)))
+                .ok()
+                .map(|estimate| (estimate.estimate, count.count)),
+            _ => None,
+        };
+        let text_len = job.text.len() as u64;
+        drop(job.text);
         if let Delivery::Callback(callback) = &shared.delivery {
             // A panicking callback must not take the worker (and every later request) down.
             let _ = catch_unwind(AssertUnwindSafe(|| callback(job.id, exact.clone())));
         }
         let mut state = shared.state.lock();
         state.outstanding.remove(&job.seq);
-        state.pending_bytes -= job.text.len() as u64;
+        state.pending_bytes -= text_len;
         state.stats.pending -= 1;
-        match (&exact, estimate) {
-            (Ok(count), Some(estimate)) => {
-                state.stats.completed += 1;
-                let error = estimate.abs_diff(count.count);
-                state.stats.drift_samples += 1;
-                state.drift_abs_sum += error as f64;
-                state.stats.drift_max_abs_error = state.stats.drift_max_abs_error.max(error);
-                if count.count > 0 {
-                    let relative = error as f64 / count.count as f64;
-                    state.drift_relative_sum += relative;
-                    state.drift_relative_samples += 1;
-                    if relative > shared.options.drift_threshold {
-                        state.stats.drift_over_threshold += 1;
-                    }
-                } else if error > 0 {
-                    state.stats.drift_over_threshold += 1;
-                }
-            }
-            _ => state.stats.failed += 1,
+        if exact.is_ok() {
+            state.stats.completed += 1;
+        } else {
+            state.stats.failed += 1;
+        }
+        if let Some((estimate, exact)) = drift {
+            record_drift(&mut state, estimate, exact, shared.options.drift_threshold);
         }
         if matches!(shared.delivery, Delivery::Poll) {
             state.results.push_back(CountResult { request_id: job.id, result: exact });
@@ -334,4 +394,20 @@ fn work(shared: &Shared) {
         drop(state);
         shared.delivered.notify_all();
     }
+}
+
+fn record_drift(state: &mut State, estimate: u64, exact: u64, threshold: f64) {
+    let error = estimate.abs_diff(exact);
+    state.stats.drift_samples += 1;
+    state.drift_abs_sum += error as f64;
+    state.stats.drift_max_abs_error = state.stats.drift_max_abs_error.max(error);
+    let over = if exact > 0 {
+        let relative = error as f64 / exact as f64;
+        state.drift_relative_sum += relative;
+        state.drift_relative_samples += 1;
+        relative > threshold
+    } else {
+        error > 0
+    };
+    state.stats.drift_over_threshold += u64::from(over);
 }

@@ -1,5 +1,5 @@
 //! `KanoCounter`: exact counts in the background, delivered to a callback or through
-//! `kano_counter_poll`.
+//! `kano_counter_poll`. The core is `crate::counter`; this file only converts.
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -9,42 +9,57 @@ use super::boundary::{bytes, free_handle, handle, into_handle, out_param, write_
 use super::status::{KanoCount, KanoMethod, KanoStatus};
 use crate::counter::{CountResult, Counter, CounterOptions, Delivery};
 
-/// Receives one result on a worker thread: the caller's `user_data`, the request id given to
-/// `kano_counter_submit`, the status (`KANO_STATUS_OK` or why counting failed) and the count
-/// (zeroed on failure). It may be called from several worker threads at once, and must not call
-/// `kano_counter_free` on its own counter.
+/// Receives one result, on a worker thread: the `user_data` of `KanoCounterOptions` unchanged,
+/// the request id given to `kano_counter_submit`, the status (`KANO_STATUS_OK`, or why counting
+/// failed) and the count (zeroed unless the status is `KANO_STATUS_OK`).
+///
+/// It may run on several worker threads at once, so it must be thread-safe, and it must return
+/// (a request counts as delivered when its callback returns). It must not call
+/// `kano_counter_free` on its own counter (that waits for the callback itself) and should not
+/// call `kano_counter_flush` on it (that waits for the callback until its timeout);
+/// `kano_counter_submit`, `kano_counter_stats` and every adapter function are fine.
+/// `kano_last_error()` read inside it is the worker thread's.
 pub type KanoCountCallback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, request_id: u64, status: KanoStatus, count: KanoCount)>;
 
-/// Counter settings. Zero fields take the defaults.
+/// Counter settings for `kano_counter_new`. Zero fields take the defaults; NULL options are all
+/// defaults (and poll mode). The struct is read during the call only.
 #[repr(C)]
 pub struct KanoCounterOptions {
-    /// Worker threads; 0: the available cores, at most 4.
+    /// Worker threads; 0: the available cores, at most 4. At most 256.
     pub workers: u32,
-    /// Maximum requests pending (queued or being counted); 0: 1024.
+    /// Maximum requests pending (queued, being counted, or in poll mode delivered and not yet
+    /// polled); 0: 1024.
     pub queue_capacity: u32,
     /// Maximum text bytes pending; 0: 64 MiB. A larger text is accepted when nothing is pending.
     pub max_pending_bytes: u64,
-    /// NULL: results wait for `kano_counter_poll`.
+    /// Called with each result on a worker thread (see `KanoCountCallback`); NULL: results wait
+    /// for `kano_counter_poll`.
     pub callback: KanoCountCallback,
-    /// Passed to the callback unchanged.
+    /// Passed to the callback unchanged; the library never reads it. It must stay valid until
+    /// `kano_counter_free` returns.
     pub user_data: *mut c_void,
-    /// A request counts as drifted when the estimate is off by more than this fraction of the
-    /// exact count; 0: 0.10.
+    /// A request counts as drifted (`drift_over_threshold`) when the estimate is off by more
+    /// than this fraction of the exact count; 0: 0.10. Negative or NaN:
+    /// `KANO_STATUS_INVALID_ARGUMENT`.
     pub drift_threshold: f64,
 }
 
-/// One delivered result.
+/// One delivered result, from `kano_counter_poll`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct KanoCountResult {
+    /// The id given to `kano_counter_submit`.
     pub request_id: u64,
+    /// `KANO_STATUS_OK`, or why counting failed.
     pub status: KanoStatus,
     /// Zeroed when `status` is not `KANO_STATUS_OK`.
     pub count: KanoCount,
 }
 
-/// A consistent snapshot: `submitted == completed + failed + pending` always holds.
+/// A consistent snapshot of a counter: `submitted == completed + failed + pending` always holds.
+/// The drift fields compare the estimate (`kano_adapter_estimate`) with the exact count, for
+/// every completed request with an exact count.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct KanoCounterStats {
@@ -54,24 +69,29 @@ pub struct KanoCounterStats {
     pub completed: u64,
     /// Results delivered with an error status.
     pub failed: u64,
-    /// Requests refused (queue full, invalid UTF-8, closing).
+    /// Requests refused (queue full, invalid UTF-8, closed); none of them was accepted.
     pub rejected: u64,
-    /// Accepted and not yet delivered.
+    /// Accepted and not yet delivered (in poll mode: not yet ready to poll).
     pub pending: u64,
-    /// Completed requests whose estimate was compared with the exact count.
+    /// Completed requests compared with their estimate.
     pub drift_samples: u64,
     /// Mean of |estimate - exact|, in tokens.
     pub drift_mean_abs_error: f64,
-    /// Mean of |estimate - exact| / exact.
+    /// Mean of |estimate - exact| / exact (samples with an exact count of 0 left out).
     pub drift_mean_relative_error: f64,
     /// Largest |estimate - exact|, in tokens.
     pub drift_max_abs_error: u64,
-    /// Requests whose relative error passed the drift threshold.
+    /// Samples whose relative error passed `drift_threshold`.
     pub drift_over_threshold: u64,
 }
 
-/// A background counter over one adapter. Created by `kano_counter_new`, freed by
-/// `kano_counter_free`. Every function may be called from any thread.
+/// A background counter over one adapter: worker threads count submitted texts exactly and
+/// deliver each result once, to the callback or to `kano_counter_poll`.
+///
+/// Created by `kano_counter_new`, freed by `kano_counter_free`. Every function except
+/// `kano_counter_free` may be called from many threads at once on the same counter (the handle is
+/// not `const` in `submit`, `poll` and `flush` because they change its queue, not because they
+/// need exclusive use).
 pub struct KanoCounter {
     counter: Counter,
 }
@@ -82,8 +102,8 @@ struct CallbackTarget {
     user_data: *mut c_void,
 }
 
-// SAFETY: the documented contract of `KanoCounterOptions`: the callback and `user_data` may be
-// used from any worker thread, at once.
+// SAFETY: the documented contract of `KanoCountCallback`: the callback may run on any worker
+// thread, on several at once, with `user_data`, which the library itself never dereferences.
 unsafe impl Send for CallbackTarget {}
 unsafe impl Sync for CallbackTarget {}
 
@@ -104,8 +124,13 @@ fn status_and_count(result: crate::error::Result<crate::adapter::Count>) -> (Kan
     }
 }
 
-/// Starts a background counter over `adapter` (which it keeps alive: the adapter handle may be
-/// freed afterwards). `options` may be NULL for the defaults.
+/// Starts a background counter over `adapter` and writes it to `*out`, to be freed with
+/// `kano_counter_free`. The counter holds its own reference to the adapter's engine: the
+/// adapter (and its registry) may be freed while the counter lives. `options` may be NULL for
+/// the defaults and poll mode; it is read during the call only.
+///
+/// `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
+/// `drift_threshold`; `KANO_STATUS_IO_ERROR` when a worker thread cannot be started.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_new(
     adapter: *const KanoAdapter,
@@ -114,8 +139,9 @@ pub unsafe extern "C" fn kano_counter_new(
 ) -> KanoStatus {
     ffi_boundary!("kano_counter_new", {
         out_param(out, "out")?;
-        // SAFETY: the caller passes NULL or a live adapter, and NULL or valid options.
+        // SAFETY: the caller passes NULL or a live adapter.
         let adapter = unsafe { handle(adapter, "adapter") }?.adapter().clone();
+        // SAFETY: the caller passes NULL or valid options.
         let options = unsafe { options.as_ref() };
         let core = CounterOptions {
             workers: options.map_or(0, |o| o.workers as usize),
@@ -137,36 +163,39 @@ pub unsafe extern "C" fn kano_counter_new(
     })
 }
 
-/// Queues a copy of `len` bytes of UTF-8 text for an exact count under `request_id`. Never
-/// blocks on counting. Returns `KANO_STATUS_QUEUE_FULL` when the queue is at capacity (by
-/// requests or by bytes), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the message
-/// gives the offset) and `KANO_STATUS_CLOSED` while the counter is being freed; each refusal
-/// counts in `rejected`. Every accepted request yields exactly one result.
+/// Queues a copy of `len` bytes of UTF-8 `text` for an exact count under `request_id` (any
+/// value; ids are not checked for uniqueness). Never waits for counting; the text may be
+/// reused as soon as the call returns.
+///
+/// On `KANO_STATUS_OK` the request is accepted and will yield exactly one result. Otherwise it
+/// was not accepted, and the refusal counts in `rejected`: `KANO_STATUS_QUEUE_FULL` when
+/// `queue_capacity` requests are pending or the text would take the pending bytes past
+/// `max_pending_bytes` (retry later), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8
+/// (the message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being
+/// freed. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_submit(
-    counter: *const KanoCounter,
+    counter: *mut KanoCounter,
     request_id: u64,
     text: *const c_char,
     len: usize,
 ) -> KanoStatus {
     ffi_boundary!("kano_counter_submit", {
-        // SAFETY: the caller passes NULL or a live counter, and `len` readable bytes.
+        // SAFETY: the caller passes NULL or a live counter.
         let counter = unsafe { handle(counter, "counter") }?;
+        // SAFETY: the caller passes `len` readable bytes (or NULL with 0).
         let text = unsafe { bytes(text, len, "text") }?;
         counter.counter.submit(request_id, text)?;
         Ok(())
     })
 }
 
-/// Moves up to `max` delivered results into `out` and returns how many (poll mode; with a
-/// callback there are none). Returns 0, and sets the last error, for a NULL counter or a NULL
-/// `out` with `max > 0`.
+/// Moves up to `max` delivered results, oldest first, into `out` (room for `max` results) and
+/// returns how many. Poll mode only: with a callback there are none. Never waits. Returns 0,
+/// and sets the last error, for a NULL counter or a NULL `out` with `max > 0`. Thread-safe:
+/// concurrent polls share out the results, each delivered to one of them.
 #[no_mangle]
-pub unsafe extern "C" fn kano_counter_poll(
-    counter: *const KanoCounter,
-    out: *mut KanoCountResult,
-    max: usize,
-) -> usize {
+pub unsafe extern "C" fn kano_counter_poll(counter: *mut KanoCounter, out: *mut KanoCountResult, max: usize) -> usize {
     ffi_boundary!("kano_counter_poll", fallback = 0, {
         // SAFETY: the caller passes NULL or a live counter.
         let counter = unsafe { handle(counter, "counter") }?;
@@ -185,10 +214,11 @@ pub unsafe extern "C" fn kano_counter_poll(
     })
 }
 
-/// Waits up to `timeout_ms` until every request accepted before the call has been delivered:
-/// `KANO_STATUS_OK`, or `KANO_STATUS_TIMEOUT`.
+/// Waits up to `timeout_ms` milliseconds until every request accepted before the call has been
+/// delivered (its callback returned, or its result is ready to poll): `KANO_STATUS_OK`, or
+/// `KANO_STATUS_TIMEOUT`. Requests submitted during the wait are not waited for. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn kano_counter_flush(counter: *const KanoCounter, timeout_ms: u32) -> KanoStatus {
+pub unsafe extern "C" fn kano_counter_flush(counter: *mut KanoCounter, timeout_ms: u32) -> KanoStatus {
     ffi_boundary!("kano_counter_flush", {
         // SAFETY: the caller passes NULL or a live counter.
         let counter = unsafe { handle(counter, "counter") }?;
@@ -197,7 +227,7 @@ pub unsafe extern "C" fn kano_counter_flush(counter: *const KanoCounter, timeout
     })
 }
 
-/// A consistent snapshot of the counter's figures.
+/// Writes a consistent snapshot of the counter's figures to `*out`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *mut KanoCounterStats) -> KanoStatus {
     ffi_boundary!("kano_counter_stats", {
@@ -222,14 +252,24 @@ pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *m
     })
 }
 
-/// Delivers every accepted request (to the callback, or into the poll queue, which is then
-/// dropped), joins the workers and frees the counter. NULL is a no-op. Submits racing with it
-/// get `KANO_STATUS_CLOSED` until it returns; after that the handle is gone. Must not be called
+/// Stops accepting requests, delivers every accepted one (to the callback; in poll mode into
+/// the poll queue, which is then discarded: flush and poll first to keep them), joins the
+/// worker threads and frees the counter. NULL is a no-op; must not be called twice.
+///
+/// Submits from other threads while it runs get `KANO_STATUS_CLOSED`; once it has returned the
+/// handle is gone, so the caller must make sure no thread uses it any more. Must not be called
 /// from the counter's own callback.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_free(counter: *mut KanoCounter) {
-    // SAFETY: the caller passes NULL or a live counter, once.
     let _ = ffi_boundary!("kano_counter_free", {
+        if counter.is_null() {
+            return Ok(());
+        }
+        // Deliver and join through a shared reference first, so that submits racing with the
+        // free (also shared references) meet a closed counter, not one being destroyed.
+        // SAFETY: the caller passes a live counter, once.
+        unsafe { handle(counter, "counter") }?.counter.shutdown();
+        // SAFETY: as above; the workers are joined, and no call may start any more.
         unsafe { free_handle(counter) };
         Ok(())
     });
