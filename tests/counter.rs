@@ -525,7 +525,7 @@ fn drift_stats_match_a_recomputation() {
 mod c_abi {
     use std::ffi::{c_void, CStr};
     use std::ptr::{null, null_mut};
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Condvar, Mutex};
 
     use kano_tokenizer::ffi::*;
@@ -684,7 +684,7 @@ mod c_abi {
             assert_eq!(kano_counter_poll(counter, results.as_mut_ptr(), 4), 0, "callback mode: nothing to poll");
             let s = stats(counter);
             assert_eq!((s.submitted, s.completed, s.pending, s.drift_samples), (1000, 1000, 0, 1000));
-            assert!(s.drift_mean_relative_error > 0.0 && s.drift_mean_relative_error < 0.5, "{s:?}");
+            assert!(s.drift_mean_relative_error > 0.0 && s.drift_mean_relative_error < 1.0, "{s:?}");
             kano_counter_free(counter);
         }
         assert_eq!(sums.deliveries.load(Ordering::SeqCst), 1000);
@@ -724,6 +724,7 @@ mod c_abi {
         assert_eq!(submit(counter, 0, b"held at the gate"), KanoStatus::Ok);
         let ptr = SendPtr(counter);
         let gate = &gate;
+        let started = &AtomicBool::new(false);
         let (accepted, full) = std::thread::scope(|scope| {
             // The racing thread submits until it sees CLOSED, then opens the gate: the free
             // cannot return (and the handle cannot go away) before the gate opens, so every
@@ -732,7 +733,9 @@ mod c_abi {
                 let ptr = ptr;
                 let (mut accepted, mut full) = (0u64, 0u64);
                 for id in 1.. {
-                    match submit(ptr.0, id, b"racing") {
+                    let status = submit(ptr.0, id, b"racing");
+                    started.store(true, Ordering::SeqCst);
+                    match status {
                         KanoStatus::Ok => accepted += 1,
                         KanoStatus::QueueFull => full += 1,
                         KanoStatus::Closed => break,
@@ -744,10 +747,14 @@ mod c_abi {
                 gate.cv.notify_all();
                 (accepted, full)
             });
+            while !started.load(Ordering::SeqCst) {
+                std::thread::yield_now(); // free while the racer is submitting
+            }
             unsafe { kano_counter_free(counter) };
             racer.join().unwrap()
         });
         assert_eq!(gate.delivered.load(Ordering::SeqCst), 1 + accepted, "{full} refusals for a full queue");
+        assert!(accepted + full >= 1, "the racer submitted before the free closed the counter");
         unsafe { kano_adapter_free(adapter) };
     }
 }
