@@ -3,9 +3,20 @@
 //   kano::Registry registry;                              // defaults + KANO_TOKENIZER_*
 //   kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");
 //   kano::Count count = adapter.count("Hello, world!");   // count.count == 4, count.is_exact
+//   kano::Estimate e = adapter.estimate(text);            // e.lower_bound <= exact <= e.upper_bound
+//   kano::LimitCheck c = adapter.check_limit(text, 4096); // c.within_limit
 //
-// - kano::Registry and kano::Adapter own one C handle each; they are move-only and free it in
-//   their destructor. An adapter stays valid after its registry is destroyed.
+//   kano::CounterOptions options;                         // background exact counts
+//   options.workers = 2;
+//   options.callback = [](const kano::CountResult &r) { ... };  // or none: poll mode
+//   kano::Counter counter(adapter, options);
+//   counter.submit(request_id, text);                     // copies; throws on QUEUE_FULL
+//   bool done = counter.flush(std::chrono::seconds(5));   // false on timeout
+//   std::vector<kano::CountResult> results = counter.poll();  // poll mode
+//
+// - kano::Registry, kano::Adapter and kano::Counter own one C handle each; they are move-only
+//   and free it in their destructor. An adapter stays valid after its registry is destroyed, and
+//   a counter after its adapter.
 // - Every failure throws kano::Error (a std::runtime_error) with the KanoStatus (.status()) and
 //   the library's message (kano_last_error(), read on the failing thread) in .what().
 // - const member functions may be called from many threads at once on the same object
@@ -17,12 +28,20 @@
 #ifndef KANO_TOKENIZER_HPP
 #define KANO_TOKENIZER_HPP
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "kano_tokenizer.h"
 
@@ -100,6 +119,27 @@ struct Count {
     Method method;
 };
 
+/// A fast estimate and bounds on the exact count (KanoEstimate).
+struct Estimate {
+    /// The estimate, between the bounds.
+    std::uint64_t estimate;
+    /// For exact adapters, the exact count is never below this.
+    std::uint64_t lower_bound;
+    /// For exact adapters, the exact count is never above this (UINT64_MAX when a tokenizer.json
+    /// step cannot be bounded). For the heuristic adapter both bounds are the estimate.
+    std::uint64_t upper_bound;
+};
+
+/// Whether a text fits a token limit (KanoLimitCheck).
+struct LimitCheck {
+    /// Whether the text has at most max_tokens tokens; always right for exact adapters.
+    bool within_limit;
+    /// The exact count when is_exact; otherwise the bound that proved the verdict (for the
+    /// heuristic adapter, the estimate).
+    std::uint64_t tokens;
+    bool is_exact;
+};
+
 /// A resolved adapter for one model (KanoAdapter). Move-only; freed by its destructor.
 class Adapter {
   public:
@@ -123,6 +163,23 @@ class Adapter {
         KanoCount out;
         detail::check(kano_adapter_count(handle_, text.data(), text.size(), &out));
         return Count{out.count, out.is_exact, out.method};
+    }
+
+    /// Estimates the tokens of UTF-8 text in one pass, without allocating. For exact adapters
+    /// lower_bound <= count(text).count <= upper_bound for every text. Throws like count().
+    Estimate estimate(std::string_view text) const {
+        KanoEstimate out;
+        detail::check(kano_adapter_estimate(handle_, text.data(), text.size(), &out));
+        return Estimate{out.estimate, out.lower_bound, out.upper_bound};
+    }
+
+    /// Whether UTF-8 text has at most max_tokens tokens; decided from the bounds when they
+    /// settle it, otherwise by counting (stopping past the limit for OpenAI encodings). Always
+    /// right for exact adapters. Throws like count().
+    LimitCheck check_limit(std::string_view text, std::uint64_t max_tokens) const {
+        KanoLimitCheck out;
+        detail::check(kano_adapter_check_limit(handle_, text.data(), text.size(), max_tokens, &out));
+        return LimitCheck{out.within_limit, out.tokens, out.is_exact};
     }
 
     /// "heuristic", "tiktoken" or "huggingface" (for "auto", the one that served); valid as
@@ -196,6 +253,218 @@ class Registry {
 
   private:
     KanoRegistry *handle_;
+};
+
+
+/// One delivered result of a kano::Counter (KanoCountResult).
+struct CountResult {
+    /// The id given to submit().
+    std::uint64_t request_id;
+    /// KANO_STATUS_OK, or why counting failed.
+    Status status;
+    /// The count; zeroed unless status is KANO_STATUS_OK.
+    Count count;
+
+    bool ok() const noexcept { return status == KANO_STATUS_OK; }
+};
+
+/// A consistent snapshot of a counter (KanoCounterStats):
+/// submitted == completed + failed + pending always holds.
+struct CounterStats {
+    std::uint64_t submitted;  ///< requests accepted
+    std::uint64_t completed;  ///< results delivered with a count
+    std::uint64_t failed;     ///< results delivered with an error status
+    std::uint64_t rejected;   ///< refusals (queue full, invalid UTF-8, closed)
+    std::uint64_t pending;    ///< accepted, not yet delivered (poll mode: not yet ready to poll)
+    std::uint64_t drift_samples;          ///< completed requests compared with their estimate
+    double drift_mean_abs_error;          ///< mean |estimate - exact|, in tokens
+    double drift_mean_relative_error;     ///< mean |estimate - exact| / exact
+    std::uint64_t drift_max_abs_error;    ///< largest |estimate - exact|, in tokens
+    std::uint64_t drift_over_threshold;   ///< samples off by more than drift_threshold
+};
+
+/// Settings of a kano::Counter (KanoCounterOptions). Zero fields take the library's defaults.
+struct CounterOptions {
+    /// Worker threads; 0: the available cores, at most 4. At most 256.
+    std::uint32_t workers = 0;
+    /// Maximum requests pending (queued, being counted, or in poll mode not yet polled); 0: 1024.
+    std::uint32_t queue_capacity = 0;
+    /// Maximum text bytes pending; 0: 64 MiB. A larger text is accepted when nothing is pending.
+    std::uint64_t max_pending_bytes = 0;
+    /// A request counts as drifted when the estimate is off by more than this fraction of the
+    /// exact count; 0: 0.10. Negative or NaN: KANO_STATUS_INVALID_ARGUMENT.
+    double drift_threshold = 0.0;
+    /// Called with each result on a worker thread, possibly on several at once (so it must be
+    /// thread-safe); empty: poll mode. It may call submit(), try_submit() and stats() on its own
+    /// counter (during close() they throw KANO_STATUS_CLOSED), but not close(), the destructor
+    /// or a move assignment of it, and should not call flush(). An exception it throws is
+    /// caught (it never reaches the library) and kept: see Counter::callback_exceptions().
+    std::function<void(const CountResult &)> callback;
+};
+
+namespace detail {
+/// What a counter's callback needs; at a fixed address (the library's user_data) from
+/// kano_counter_new until kano_counter_free returns, and kept by the Counter after that.
+struct CounterState {
+    std::function<void(const CountResult &)> callback;
+    std::atomic<std::uint64_t> exceptions{0};
+    std::mutex lock;
+    std::exception_ptr first_exception;
+};
+
+inline void counter_callback(void *user_data, std::uint64_t request_id, KanoStatus status,
+                             KanoCount count) noexcept {
+    auto *state = static_cast<CounterState *>(user_data);
+    try {
+        state->callback(CountResult{request_id, status, Count{count.count, count.is_exact, count.method}});
+    } catch (...) {
+        // No exception may unwind into the library: keep the first, count them all.
+        if (state->exceptions.fetch_add(1) == 0) {
+            std::lock_guard<std::mutex> guard(state->lock);
+            state->first_exception = std::current_exception();
+        }
+    }
+}
+
+inline std::uint32_t timeout_ms(std::chrono::milliseconds timeout) noexcept {
+    if (timeout.count() <= 0) return 0;
+    constexpr auto most = std::numeric_limits<std::uint32_t>::max();
+    return timeout.count() >= static_cast<std::chrono::milliseconds::rep>(most)
+               ? most
+               : static_cast<std::uint32_t>(timeout.count());
+}
+} // namespace detail
+
+/// A background counter (KanoCounter): worker threads count submitted texts exactly and deliver
+/// each accepted request once, to the callback of CounterOptions or to poll(). Move-only; the
+/// destructor (or close()) stops accepting requests, delivers every accepted one and joins the
+/// workers.
+///
+/// submit(), try_submit(), poll(), flush() and stats() may be called from many threads at once.
+/// While close() runs, other threads (and the callback) may still call submit(), try_submit()
+/// and stats(), which refuse with KANO_STATUS_CLOSED, but they must be done with the counter
+/// before close() returns. The destructor, close() and assignments are otherwise exclusive. A
+/// moved-from or closed counter is empty: its calls throw kano::Error with
+/// KANO_STATUS_NULL_POINTER.
+class Counter {
+  public:
+    /// Starts a counter over the adapter's engine (the counter keeps it alive: the adapter may
+    /// be destroyed first). Throws kano::Error: KANO_STATUS_INVALID_ARGUMENT for more than 256
+    /// workers or a bad drift_threshold, KANO_STATUS_NULL_POINTER for an empty adapter.
+    explicit Counter(const Adapter &adapter, CounterOptions options = {}) : handle_(nullptr) {
+        KanoCounterOptions c_options{};
+        c_options.workers = options.workers;
+        c_options.queue_capacity = options.queue_capacity;
+        c_options.max_pending_bytes = options.max_pending_bytes;
+        c_options.drift_threshold = options.drift_threshold;
+        if (options.callback) {
+            state_ = std::make_unique<detail::CounterState>();
+            state_->callback = std::move(options.callback);
+            c_options.callback = &detail::counter_callback;
+            c_options.user_data = state_.get();
+        }
+        detail::check(kano_counter_new(adapter.get(), &c_options, &handle_));
+    }
+
+    Counter(const Counter &) = delete;
+    Counter &operator=(const Counter &) = delete;
+    Counter(Counter &&other) noexcept
+        : handle_(std::exchange(other.handle_, nullptr)), state_(std::move(other.state_)) {}
+    /// Closes this counter (delivering its work) and takes over the other one.
+    Counter &operator=(Counter &&other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = std::exchange(other.handle_, nullptr);
+            state_ = std::move(other.state_);
+        }
+        return *this;
+    }
+    ~Counter() { close(); }
+
+    /// Queues a copy of UTF-8 text for an exact count under request_id (any value; not checked
+    /// for uniqueness). Never waits for counting. Throws kano::Error when the request is not
+    /// accepted: KANO_STATUS_QUEUE_FULL (queue_capacity requests or max_pending_bytes pending;
+    /// retry later, or use try_submit), KANO_STATUS_INVALID_UTF8 (the message gives the byte
+    /// offset), KANO_STATUS_CLOSED (from the callback while the counter is being closed).
+    void submit(std::uint64_t request_id, std::string_view text) {
+        detail::check(kano_counter_submit(handle_, request_id, text.data(), text.size()));
+    }
+
+    /// As submit(), but a full queue is not an error: returns false for KANO_STATUS_QUEUE_FULL
+    /// (nothing was accepted; retry later) and true when accepted. Other refusals throw.
+    bool try_submit(std::uint64_t request_id, std::string_view text) {
+        KanoStatus status = kano_counter_submit(handle_, request_id, text.data(), text.size());
+        if (status == KANO_STATUS_QUEUE_FULL) return false;
+        detail::check(status);
+        return true;
+    }
+
+    /// Takes up to max delivered results, oldest first (poll mode; with a callback there are
+    /// none). Never waits.
+    std::vector<CountResult> poll(std::size_t max = 256) {
+        std::vector<KanoCountResult> raw(max);
+        if (handle_ == nullptr) {
+            kano_counter_poll(nullptr, raw.data(), max); // sets the message
+            throw Error(KANO_STATUS_NULL_POINTER, kano_last_error());
+        }
+        std::size_t got = kano_counter_poll(handle_, raw.data(), max);
+        std::vector<CountResult> results;
+        results.reserve(got);
+        for (std::size_t i = 0; i < got && i < max; i++) {
+            const KanoCountResult &r = raw[i];
+            results.push_back(CountResult{r.request_id, r.status, Count{r.count.count, r.count.is_exact, r.count.method}});
+        }
+        return results;
+    }
+
+    /// Waits up to timeout (clamped to 0 .. UINT32_MAX ms) until every request accepted before
+    /// the call has been delivered (its callback returned, or its result is ready to poll).
+    /// Returns true then, false on timeout (KANO_STATUS_TIMEOUT); other failures throw.
+    [[nodiscard]] bool flush(std::chrono::milliseconds timeout) {
+        KanoStatus status = kano_counter_flush(handle_, detail::timeout_ms(timeout));
+        if (status == KANO_STATUS_TIMEOUT) return false;
+        detail::check(status);
+        return true;
+    }
+
+    /// A consistent snapshot: submitted == completed + failed + pending.
+    CounterStats stats() const {
+        KanoCounterStats s;
+        detail::check(kano_counter_stats(handle_, &s));
+        return CounterStats{s.submitted,     s.completed,           s.failed,
+                            s.rejected,      s.pending,             s.drift_samples,
+                            s.drift_mean_abs_error, s.drift_mean_relative_error, s.drift_max_abs_error,
+                            s.drift_over_threshold};
+    }
+
+    /// Stops accepting requests, delivers every accepted one (to the callback; in poll mode
+    /// the unpolled results are discarded: flush and poll first to keep them), joins the
+    /// workers and frees the counter; then the counter is empty. Idempotent. The callback's
+    /// exceptions stay readable.
+    void close() noexcept {
+        // handle_ stays set while kano_counter_free runs, so that the callback's submits see
+        // KANO_STATUS_CLOSED.
+        kano_counter_free(handle_);
+        handle_ = nullptr;
+    }
+
+    /// How many exceptions the callback threw (each was caught on its worker thread).
+    std::uint64_t callback_exceptions() const noexcept { return state_ ? state_->exceptions.load() : 0; }
+
+    /// The first exception the callback threw (null if none), for std::rethrow_exception.
+    std::exception_ptr first_callback_exception() const {
+        if (!state_) return nullptr;
+        std::lock_guard<std::mutex> guard(state_->lock);
+        return state_->first_exception;
+    }
+
+    /// The C handle, still owned by this object (NULL when moved from or closed).
+    KanoCounter *get() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+  private:
+    KanoCounter *handle_;
+    std::unique_ptr<detail::CounterState> state_; // outlives kano_counter_free
 };
 
 } // namespace kano

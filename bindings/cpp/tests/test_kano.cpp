@@ -1,4 +1,6 @@
-// Tests of bindings/cpp/kano_tokenizer.hpp: every call and every error, moves, threads.
+// Tests of bindings/cpp/kano_tokenizer.hpp: every call and every error, moves, threads;
+// estimates and limit checks; the background counter (callback and poll mode, producers on
+// several threads, a full queue, invalid UTF-8, flush, close with work pending, moves).
 //
 //   test_kano REPO_ROOT
 //
@@ -9,11 +11,16 @@
 #include "kano_tokenizer.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -32,6 +39,11 @@ static_assert(!std::is_copy_constructible_v<kano::Adapter>, "Adapter is not copy
 static_assert(!std::is_copy_assignable_v<kano::Adapter>, "Adapter is not copyable");
 static_assert(std::is_nothrow_move_constructible_v<kano::Adapter>, "Adapter moves");
 static_assert(std::is_nothrow_move_assignable_v<kano::Adapter>, "Adapter moves");
+static_assert(!std::is_copy_constructible_v<kano::Counter>, "Counter is not copyable");
+static_assert(!std::is_copy_assignable_v<kano::Counter>, "Counter is not copyable");
+static_assert(std::is_nothrow_move_constructible_v<kano::Counter>, "Counter moves");
+static_assert(std::is_nothrow_move_assignable_v<kano::Counter>, "Counter moves");
+static_assert(std::is_nothrow_destructible_v<kano::Counter>, "Counter's destructor does not throw");
 static_assert(std::is_base_of_v<std::runtime_error, kano::Error>, "Error is a runtime_error");
 
 static int passed = 0;
@@ -235,6 +247,509 @@ static void test_threads(const kano::Registry &registry) {
     CHECK(wrong == 0);
 }
 
+
+// Texts of many shapes for the estimate and limit tests.
+static std::vector<std::string> sample_texts() {
+    std::vector<std::string> texts = {
+        sentence,
+        "ut removing any ",
+        "Hello, world!",
+        "Grüße aus Köln, 東京 🙂 and naïve café",
+        "fn main() {\n    let x: Vec<u32> = (0..10).map(|i| i * 2).collect();\n    println!(\"{:?}\", x);\n}\n",
+        "   \t\t\n\n\n      spaces and\r\ntabs\t\t\t",
+        "don't you're we'll they've I'm",
+        "1234567890 3.14159 2026-11-22 0x7fff",
+        "👩‍👩‍👧‍👦 family, 🇯🇵 flag, é (e + combining)",
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=aGVsbG8gd29ybGQ=",
+        "<|endoftext|> is a literal here",
+        "日本語のテキストとEnglish textが混ざっている。",
+        std::string("with\0NUL", 8),
+        "x",
+    };
+    std::string long_text;
+    for (int i = 0; i < 200; i++) long_text += "the cat sat on the mat, number " + std::to_string(i) + ". ";
+    texts.push_back(long_text);
+    texts.push_back(std::string(3000, 'a'));
+    return texts;
+}
+
+static void test_estimates_and_limits(const kano::Registry &registry) {
+    const std::string fixtures = root + "/tests/fixtures/tokenizers/";
+    std::vector<kano::Adapter> exact;
+    exact.push_back(registry.resolve("tiktoken", "cl100k_base"));
+    exact.push_back(registry.resolve("tiktoken", "gpt-4o"));
+    exact.push_back(registry.resolve("tiktoken", "text-davinci-003"));
+    exact.push_back(registry.resolve("huggingface", "all-MiniLM-L6-v2"));
+    exact.push_back(registry.resolve(std::string("huggingface"), fixtures + "gpt2/tokenizer.json"));
+    exact.push_back(registry.resolve(std::string("huggingface"), fixtures + "llama-style-bpe/tokenizer.json"));
+    exact.push_back(registry.resolve(std::string("huggingface"), fixtures + "t5-style-unigram/tokenizer.json"));
+    const std::vector<std::string> texts = sample_texts();
+
+    int checked = 0, bound_violations = 0, verdict_errors = 0, within = 0, over = 0, decided_by_bounds = 0;
+    for (const kano::Adapter &adapter : exact) {
+        for (const std::string &text : texts) {
+            const std::uint64_t n = adapter.count(text).count;
+            const kano::Estimate e = adapter.estimate(text);
+            checked++;
+            if (!(e.lower_bound <= n && n <= e.upper_bound && e.lower_bound <= e.estimate &&
+                  e.estimate <= e.upper_bound)) {
+                bound_violations++;
+                std::fprintf(stderr, "%s %s: count %llu, estimate %llu in [%llu, %llu] for \"%.40s\"\n",
+                             std::string(adapter.name()).c_str(), std::string(adapter.model()).c_str(),
+                             (unsigned long long)n, (unsigned long long)e.estimate,
+                             (unsigned long long)e.lower_bound, (unsigned long long)e.upper_bound, text.c_str());
+            }
+            // Limits on both sides of the count, and far from it.
+            const std::uint64_t limits[] = {0, n > 0 ? n - 1 : 0, n, n + 1, 3 * n + 10,
+                                            std::numeric_limits<std::uint64_t>::max()};
+            for (std::uint64_t max : limits) {
+                const kano::LimitCheck c = adapter.check_limit(text, max);
+                bool ok = c.within_limit == (n <= max);
+                if (c.is_exact) {
+                    ok = ok && c.tokens == n;
+                } else if (c.within_limit) {
+                    ok = ok && n <= c.tokens && c.tokens <= max; // an upper bound proved it
+                    decided_by_bounds++;
+                } else {
+                    ok = ok && c.tokens <= n && c.tokens > max; // a lower bound proved it
+                    decided_by_bounds++;
+                }
+                if (!ok) {
+                    verdict_errors++;
+                    std::fprintf(stderr, "%s: check_limit(%llu) of a %llu-token text: within %d, tokens %llu, exact %d\n",
+                                 std::string(adapter.model()).c_str(), (unsigned long long)max,
+                                 (unsigned long long)n, c.within_limit, (unsigned long long)c.tokens, c.is_exact);
+                }
+                (c.within_limit ? within : over)++;
+            }
+        }
+    }
+    CHECK(checked == static_cast<int>(exact.size() * texts.size()));
+    CHECK(bound_violations == 0);
+    CHECK(verdict_errors == 0);
+    CHECK(within > 100 && over > 100 && decided_by_bounds > 0);
+
+    // Exact values for one text: 10 tokens in o200k_base.
+    const kano::Adapter &o200k = exact[1];
+    CHECK(o200k.check_limit(sentence, 10).within_limit);
+    CHECK(!o200k.check_limit(sentence, 9).within_limit);
+    const kano::Estimate empty = o200k.estimate("");
+    CHECK(empty.lower_bound == 0 && empty.estimate == 0);
+    CHECK(o200k.check_limit("", 0).within_limit);
+    const kano::Estimate there = estimate_in_second_tu(o200k, sentence);
+    CHECK(there.lower_bound <= 10 && 10 <= there.upper_bound);
+
+    // The heuristic: both bounds are the estimate, which is its count.
+    const kano::Adapter heuristic = registry.resolve("heuristic", "gpt-4o");
+    for (const std::string &text : texts) {
+        const kano::Estimate e = heuristic.estimate(text);
+        const kano::Count c = heuristic.count(text);
+        CHECK(e.lower_bound == e.estimate && e.upper_bound == e.estimate && e.estimate == c.count);
+        const kano::LimitCheck below = heuristic.check_limit(text, e.estimate);
+        CHECK(below.within_limit && !below.is_exact && below.tokens == e.estimate);
+        if (e.estimate > 0) {
+            const kano::LimitCheck above = heuristic.check_limit(text, e.estimate - 1);
+            CHECK(!above.within_limit && !above.is_exact && above.tokens == e.estimate);
+        }
+    }
+
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 12", o200k.estimate("valid, then \xff"));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 2", o200k.check_limit("ok\xc3", 100));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 0", heuristic.estimate("\x80"));
+    kano::Adapter moved = registry.resolve("tiktoken", "gpt-4");
+    kano::Adapter taken(std::move(moved));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.estimate(sentence));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.check_limit(sentence, 1));
+    CHECK(taken.check_limit(sentence, 10).within_limit);
+}
+
+// The background counter's texts: a few words, some not ASCII, chosen by id.
+static std::string text_for(std::uint64_t id) {
+    static const char *const words[] = {"token", "count", "billing", "日本語", "naïve", "42", "request", "emoji 👍"};
+    std::string text;
+    for (std::uint64_t i = 0; i < id % 13 + 1; i++) text += std::string(words[(id + i) % 8]) + " ";
+    return text;
+}
+
+// Each id delivered once, with the right count.
+struct Ledger {
+    explicit Ledger(std::size_t n) : deliveries(n), counts(n) {}
+    std::vector<std::atomic<unsigned>> deliveries;
+    std::vector<std::atomic<std::uint64_t>> counts;
+    std::atomic<unsigned> bad{0};
+
+    void record(const kano::CountResult &r) {
+        if (r.request_id >= deliveries.size() || !r.ok() || !r.count.is_exact) {
+            bad++;
+            return;
+        }
+        deliveries[r.request_id]++;
+        counts[r.request_id] = r.count.count;
+    }
+    // How many ids were not delivered exactly once with adapter's count.
+    std::size_t wrong(const kano::Adapter &adapter) const {
+        std::size_t wrong = bad;
+        for (std::size_t id = 0; id < deliveries.size(); id++)
+            if (deliveries[id] != 1 || counts[id] != adapter.count(text_for(id)).count) wrong++;
+        return wrong;
+    }
+};
+
+// 4 threads submitting ids 0..n-1 (thread i: i, i+4, ...), retrying while the queue is full.
+struct Producers {
+    Producers(kano::Counter &counter, std::size_t n) {
+        for (std::uint64_t t = 0; t < 4; t++) {
+            threads.emplace_back([this, &counter, n, t] {
+                for (std::uint64_t id = t; id < n; id += 4) {
+                    const std::string text = text_for(id);
+                    try {
+                        while (!counter.try_submit(id, text)) {
+                            full++;
+                            std::this_thread::yield();
+                        }
+                    } catch (const kano::Error &e) {
+                        std::fprintf(stderr, "submit %llu: %s\n", (unsigned long long)id, e.what());
+                        errors++;
+                        return;
+                    }
+                }
+                done++;
+            });
+        }
+    }
+    void join() {
+        for (auto &thread : threads) thread.join();
+    }
+    std::vector<std::thread> threads;
+    std::atomic<std::uint64_t> full{0};
+    std::atomic<int> errors{0};
+    std::atomic<int> done{0};
+};
+
+static bool consistent(const kano::CounterStats &s) { return s.submitted == s.completed + s.failed + s.pending; }
+
+static void test_counter_callback(const kano::Adapter &adapter, std::size_t n) {
+    Ledger ledger(n);
+    kano::CounterOptions options;
+    options.workers = 2;
+    options.queue_capacity = 16;
+    options.callback = [&ledger](const kano::CountResult &r) { ledger.record(r); };
+    kano::Counter counter(adapter, options);
+
+    // Another thread reads the stats all along: every snapshot must be consistent.
+    std::atomic<bool> stop{false};
+    std::atomic<int> inconsistent{0}, reads{0};
+    std::thread observer([&] {
+        while (!stop) {
+            const kano::CounterStats s = counter.stats();
+            if (!consistent(s) || s.pending > 16) inconsistent++;
+            reads++;
+            std::this_thread::yield();
+        }
+    });
+    Producers producers(counter, n);
+    producers.join();
+    CHECK(producers.errors == 0 && producers.done == 4);
+    CHECK(counter.flush(std::chrono::minutes(10)));
+    stop = true;
+    observer.join();
+    CHECK(inconsistent == 0 && reads > 0);
+
+    const kano::CounterStats s = counter.stats();
+    CHECK(s.submitted == n && s.completed == n && s.failed == 0 && s.pending == 0);
+    CHECK(s.rejected == producers.full);
+    CHECK(s.drift_samples == n && s.drift_max_abs_error < 100 && s.drift_mean_relative_error < 1.0);
+    CHECK(counter.poll().empty()); // callback mode: nothing to poll
+    counter.close();
+    CHECK(!counter && counter.callback_exceptions() == 0 && counter.first_callback_exception() == nullptr);
+    const std::size_t wrong = ledger.wrong(adapter);
+    CHECK(wrong == 0);
+    std::printf("callback mode: %zu requests from 4 threads through a queue of 16: %llu refusals retried, %d stats "
+                "reads, %zu wrong\n",
+                n, (unsigned long long)producers.full.load(), reads.load(), wrong);
+}
+
+static void test_counter_poll(const kano::Adapter &adapter, std::size_t n) {
+    // 4 producers and this thread polling: unpolled results count against the capacity, so the
+    // producers depend on the polls.
+    Ledger ledger(n);
+    kano::CounterOptions options;
+    options.workers = 2;
+    options.queue_capacity = 64;
+    kano::Counter counter(adapter, options);
+    Producers producers(counter, n);
+    std::size_t polled = 0, batches = 0;
+    while (polled < n && producers.errors == 0) {
+        const std::vector<kano::CountResult> results = counter.poll(32);
+        if (results.size() > 32) break;
+        for (const kano::CountResult &r : results) ledger.record(r);
+        polled += results.size();
+        batches += !results.empty();
+        if (results.empty()) std::this_thread::yield();
+    }
+    producers.join();
+    CHECK(polled == n && producers.errors == 0);
+    CHECK(counter.flush(std::chrono::milliseconds(0))); // everything delivered already
+    CHECK(counter.poll().empty() && counter.poll(0).empty());
+    const kano::CounterStats s = counter.stats();
+    CHECK(s.submitted == n && s.completed == n && s.pending == 0 && s.rejected == producers.full);
+    CHECK(ledger.wrong(adapter) == 0);
+    std::printf("poll mode: %zu requests from 4 threads, polled in %zu batches, %llu refusals retried\n", n, batches,
+                (unsigned long long)producers.full.load());
+
+    // Default options (poll mode): submit, flush, then poll in small batches.
+    kano::Counter simple(adapter);
+    for (std::uint64_t id = 0; id < 300; id++) simple.submit(id, text_for(id));
+    CHECK(simple.flush(std::chrono::minutes(10)));
+    Ledger few(300);
+    std::size_t total = 0;
+    for (std::vector<kano::CountResult> got; !(got = simple.poll(7)).empty();) {
+        CHECK(got.size() <= 7);
+        for (const kano::CountResult &r : got) few.record(r);
+        total += got.size();
+    }
+    CHECK(total == 300 && few.wrong(adapter) == 0);
+    CHECK(count_through_counter_in_second_tu(adapter, sentence, 5) == 5 * adapter.count(sentence).count);
+
+    // Invalid UTF-8 is refused at submit, with the offset, and counted in rejected.
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 3", simple.submit(1, "ok \xff"));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 3", simple.try_submit(2, "\xe6\x97\xa5\xe6\x9c"));
+    const kano::CounterStats after = simple.stats();
+    CHECK(after.rejected == 2 && after.submitted == 300 && after.completed == 300 && consistent(after));
+    // NUL bytes are text, and the empty text counts 0.
+    simple.submit(1000, std::string("with\0NUL", 8));
+    simple.submit(1001, std::string_view());
+    CHECK(simple.flush(std::chrono::minutes(1)));
+    const std::vector<kano::CountResult> two = simple.poll(10);
+    CHECK(two.size() == 2);
+    for (const kano::CountResult &r : two)
+        CHECK(r.ok() && r.count.method == KANO_METHOD_TIKTOKEN &&
+              r.count.count == (r.request_id == 1001 ? 0 : adapter.count(std::string("with\0NUL", 8)).count));
+}
+
+// A callback that waits at a gate, to hold requests pending.
+struct Gate {
+    std::mutex lock;
+    std::condition_variable cond;
+    bool is_open = false;
+    std::atomic<unsigned> delivered{0};
+
+    void pass(const kano::CountResult &r) {
+        std::unique_lock<std::mutex> guard(lock);
+        cond.wait(guard, [this] { return is_open; });
+        if (r.ok()) delivered++;
+    }
+    void open() {
+        std::lock_guard<std::mutex> guard(lock);
+        is_open = true;
+        cond.notify_all();
+    }
+};
+
+static void test_counter_full_flush_and_close(const kano::Adapter &adapter) {
+    Gate gate;
+    kano::CounterOptions options;
+    options.workers = 1;
+    options.queue_capacity = 3;
+    options.max_pending_bytes = 1 << 20;
+    options.callback = [&gate](const kano::CountResult &r) { gate.pass(r); };
+    kano::Counter counter(adapter, options);
+    std::string big(600 * 1000, 'w'); // two of these pass the 1 MiB cap
+    for (std::size_t i = 4; i < big.size(); i += 5) big[i] = ' ';
+    counter.submit(1, big);
+    CHECK(!counter.try_submit(2, big)); // full by bytes
+    CHECK_THROWS(KANO_STATUS_QUEUE_FULL, "bytes", counter.submit(2, big));
+    counter.submit(3, "a");
+    CHECK(counter.try_submit(4, "b"));
+    CHECK(!counter.try_submit(5, "c")); // full by requests
+    CHECK_THROWS(KANO_STATUS_QUEUE_FULL, "3 requests pending", counter.submit(5, "c"));
+    CHECK(!counter.flush(std::chrono::milliseconds(20))); // the gate holds them: timeout
+    CHECK(!counter.flush(std::chrono::milliseconds(-5)));  // negative: no wait
+    kano::CounterStats s = counter.stats();
+    CHECK(s.submitted == 3 && s.pending == 3 && s.rejected == 4 && s.completed == 0 && consistent(s));
+
+    // Close with all three pending while another thread submits until it sees CLOSED (and only
+    // then opens the gate): close must deliver every accepted request.
+    std::atomic<bool> started{false};
+    std::uint64_t accepted = 0, full = 0, closed = 0;
+    std::thread racer([&] {
+        for (std::uint64_t id = 100;; id++) {
+            try {
+                if (counter.try_submit(id, "racing")) {
+                    accepted++;
+                } else {
+                    full++;
+                    std::this_thread::yield();
+                }
+            } catch (const kano::Error &e) {
+                closed += e.status() == KANO_STATUS_CLOSED;
+                break;
+            }
+            started = true;
+        }
+        gate.open();
+    });
+    while (!started) std::this_thread::yield();
+    counter.close();
+    racer.join();
+    CHECK(closed == 1 && full >= 1);
+    CHECK(gate.delivered == 3 + accepted);
+    CHECK(!counter);
+    counter.close(); // idempotent
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", counter.submit(1, "x"));
+    std::printf("close with 3 requests pending: %u delivered; a racing thread had %llu accepted, %llu queue full, "
+                "then CLOSED\n",
+                gate.delivered.load(), (unsigned long long)accepted, (unsigned long long)full);
+
+    // A text larger than the byte cap is accepted when nothing else is pending.
+    kano::CounterOptions small;
+    small.workers = 1;
+    small.max_pending_bytes = 1000;
+    kano::Counter capped(adapter, small);
+    capped.submit(7, big);
+    CHECK(capped.flush(std::chrono::minutes(1)));
+    const std::vector<kano::CountResult> one = capped.poll();
+    CHECK(one.size() == 1 && one[0].request_id == 7 && one[0].count.count == adapter.count(big).count);
+}
+
+static void test_counter_callback_behaviour(const kano::Adapter &adapter) {
+    // Exceptions thrown by the callback are caught, counted and kept; every request is still
+    // delivered and the counter keeps working.
+    {
+        std::atomic<int> calls{0};
+        kano::CounterOptions options;
+        options.workers = 2;
+        options.callback = [&calls](const kano::CountResult &r) {
+            calls++;
+            if (r.request_id % 3 == 0) throw std::runtime_error("callback failed for " + std::to_string(r.request_id));
+            if (r.request_id % 3 == 1) throw 42; // not even a std::exception
+        };
+        kano::Counter counter(adapter, options);
+        for (std::uint64_t id = 0; id < 30; id++) counter.submit(id, text_for(id));
+        CHECK(counter.flush(std::chrono::minutes(1)));
+        CHECK(calls == 30 && counter.callback_exceptions() == 20);
+        const kano::CounterStats s = counter.stats();
+        CHECK(s.completed == 30 && s.failed == 0 && s.pending == 0);
+        counter.submit(99, sentence);
+        counter.close(); // delivers request 99 (which throws)
+        CHECK(calls == 31 && counter.callback_exceptions() == 21);
+        bool rethrown = false;
+        try {
+            std::rethrow_exception(counter.first_callback_exception());
+        } catch (const std::runtime_error &e) {
+            rethrown = contains(e.what(), "callback failed for");
+        } catch (int value) {
+            rethrown = value == 42;
+        }
+        CHECK(rethrown);
+    }
+
+    // The callback submits to its own counter: each original request (ids 0..49) is followed by
+    // id + 1000. The first flush waits for the originals, whose callbacks have submitted the
+    // follow-ups before returning; the second flush waits for those.
+    {
+        Ledger ledger(100);
+        kano::Counter *self = nullptr;
+        std::atomic<int> refused{0};
+        kano::CounterOptions options;
+        options.workers = 3;
+        options.queue_capacity = 200;
+        options.drift_threshold = 0.5;
+        options.callback = [&](const kano::CountResult &r) {
+            if (r.request_id < 50) {
+                try {
+                    self->submit(r.request_id + 1000, text_for(r.request_id + 1000));
+                } catch (const kano::Error &) {
+                    refused++;
+                }
+            }
+            if (r.request_id >= 1000) {
+                ledger.record(kano::CountResult{r.request_id - 950, r.status, r.count}); // 50..99
+            } else {
+                ledger.record(r);
+            }
+        };
+        kano::Counter counter(adapter, options);
+        self = &counter;
+        for (std::uint64_t id = 0; id < 50; id++) counter.submit(id, text_for(id));
+        CHECK(counter.flush(std::chrono::minutes(1)));
+        CHECK(counter.flush(std::chrono::minutes(1)));
+        const kano::CounterStats s = counter.stats();
+        CHECK(refused == 0 && s.submitted == 100 && s.completed == 100 && s.pending == 0);
+        CHECK(s.drift_samples == 100 && s.drift_over_threshold <= 100);
+        counter.close();
+        CHECK(counter.callback_exceptions() == 0);
+        std::size_t wrong = 0;
+        for (std::uint64_t id = 0; id < 100; id++) {
+            const std::uint64_t text_id = id < 50 ? id : id + 950;
+            if (ledger.deliveries[id] != 1 || ledger.counts[id] != adapter.count(text_for(text_id)).count) wrong++;
+        }
+        CHECK(wrong == 0 && ledger.bad == 0);
+    }
+}
+
+static void test_counter_moves_and_options(const kano::Registry &registry) {
+    kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");
+    kano::Counter a(adapter);
+    a.submit(1, sentence);
+    kano::Counter b(std::move(a));
+    CHECK(!a && b && b.get() != nullptr && a.get() == nullptr);
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", a.submit(2, sentence));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", a.try_submit(2, sentence));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", a.poll());
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", (void)a.flush(std::chrono::milliseconds(1)));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "counter", a.stats());
+    CHECK(a.callback_exceptions() == 0 && a.first_callback_exception() == nullptr);
+    a.close(); // a no-op on a moved-from counter
+
+    // Assigning over a counter with a callback closes it first: its pending work is delivered
+    // before the assignment returns.
+    std::atomic<int> delivered{0};
+    kano::CounterOptions options;
+    options.workers = 1;
+    options.callback = [&delivered](const kano::CountResult &r) { delivered += r.ok(); };
+    kano::Counter c(adapter, options);
+    for (std::uint64_t id = 0; id < 5; id++) c.submit(id, text_for(id));
+    c = std::move(b);
+    CHECK(delivered == 5 && c && !b);
+    CHECK(c.flush(std::chrono::minutes(1)));
+    std::vector<kano::CountResult> results = c.poll();
+    CHECK(results.size() == 1 && results[0].request_id == 1 && results[0].count.count == 10);
+    kano::Counter &self = c;
+    c = std::move(self); // self-move keeps the handle
+    CHECK(c);
+    a = std::move(c); // into a moved-from counter
+    CHECK(a && !c);
+
+    std::vector<kano::Counter> counters;
+    for (int i = 0; i < 3; i++) counters.emplace_back(adapter); // reallocations move them
+    for (std::size_t i = 0; i < counters.size(); i++) counters[i].submit(i, sentence);
+    for (kano::Counter &counter : counters) {
+        CHECK(counter.flush(std::chrono::minutes(1)));
+        CHECK(counter.poll().size() == 1);
+    }
+
+    // A counter outlives its adapter.
+    kano::Counter survivor(adapter);
+    { kano::Adapter gone = std::move(adapter); }
+    survivor.submit(42, "Hello, world!");
+    CHECK(survivor.flush(std::chrono::minutes(1)));
+    results = survivor.poll();
+    CHECK(results.size() == 1 && results[0].count.count == 4 && results[0].count.is_exact);
+
+    // Options the library refuses, and an empty adapter.
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", (void)kano::Counter(adapter));
+    const kano::Adapter live = registry.resolve("tiktoken", "gpt-4");
+    kano::CounterOptions bad;
+    bad.workers = 1000;
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "workers", (void)kano::Counter(live, bad));
+    bad.workers = 1;
+    bad.drift_threshold = -0.5;
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "drift_threshold", (void)kano::Counter(live, bad));
+    bad.drift_threshold = std::nan("");
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "drift_threshold", (void)kano::Counter(live, bad));
+}
+
 int main(int argc, char **argv) {
     root = argc > 1 ? argv[1] : ".";
     std::ifstream probe(root + "/examples/kano-tokenizer.toml");
@@ -250,6 +765,13 @@ int main(int argc, char **argv) {
         test_errors(registry);
         test_moves(registry);
         test_threads(registry);
+        test_estimates_and_limits(registry);
+        const kano::Adapter cl100k = registry.resolve("tiktoken", "cl100k_base");
+        test_counter_callback(cl100k, 2000);
+        test_counter_poll(cl100k, 2000);
+        test_counter_full_flush_and_close(cl100k);
+        test_counter_callback_behaviour(cl100k);
+        test_counter_moves_and_options(registry);
     }
     test_config();
     std::printf("cpp: %d passed, %d failed\n", passed, failed);
