@@ -88,6 +88,12 @@ typedef enum {
    * The counter is being freed and accepts no more requests.
    */
   KANO_STATUS_CLOSED = 12,
+  /**
+   * The text is longer than the registry's `max_input_bytes` (config
+   * `tokenizer.max_input_bytes`, `KANO_TOKENIZER_MAX_INPUT_BYTES`; 64 MiB by default). It was
+   * refused before any of it was read.
+   */
+  KANO_STATUS_INPUT_TOO_LARGE = 13,
 } KanoStatus;
 
 /**
@@ -415,8 +421,9 @@ const char *kano_adapter_model(const KanoAdapter *adapter);
  * NUL bytes). `text` may be NULL when `len` is 0.
  *
  * On success writes the count to `*out`. Invalid UTF-8 is `KANO_STATUS_INVALID_UTF8`, and
- * `kano_last_error()` gives the offset of the first bad byte. Thread-safe and lock-free: many
- * threads may count with one adapter at once. Time is linear in `len`.
+ * `kano_last_error()` gives the offset of the first bad byte. A text longer than the registry's
+ * `max_input_bytes` is `KANO_STATUS_INPUT_TOO_LARGE`, refused before it is read. Thread-safe and
+ * lock-free: many threads may count with one adapter at once. Time is linear in `len`.
  */
 KanoStatus kano_adapter_count(const KanoAdapter *adapter,
                               const char *text,
@@ -426,7 +433,8 @@ KanoStatus kano_adapter_count(const KanoAdapter *adapter,
 /**
  * Estimates the tokens of `len` bytes of UTF-8 text in one pass, without allocating. For exact
  * adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
- * adapter both bounds are the estimate. Text rules as `kano_adapter_count`. Thread-safe.
+ * adapter both bounds are the estimate. Text rules as `kano_adapter_count`, but no input limit
+ * applies: the cost is one allocation-free pass. Thread-safe.
  */
 KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
                                  const char *text,
@@ -437,7 +445,7 @@ KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
  * Checks whether `len` bytes of UTF-8 text have at most `max_tokens` tokens. For exact
  * adapters the verdict is always right: the bounds decide when they can; otherwise the count
  * stops as soon as it passes the limit (OpenAI encodings) or runs to the end
- * (`tokenizer.json`). Text rules as `kano_adapter_count`. Thread-safe.
+ * (`tokenizer.json`). Text rules and input limit as `kano_adapter_count`. Thread-safe.
  */
 KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     const char *text,
@@ -466,9 +474,10 @@ KanoStatus kano_counter_new(const KanoAdapter *adapter,
  * On `KANO_STATUS_OK` the request is accepted and will yield exactly one result. Otherwise it
  * was not accepted, and the refusal counts in `rejected`: `KANO_STATUS_QUEUE_FULL` when
  * `queue_capacity` requests are pending or the text would take the pending bytes past
- * `max_pending_bytes` (retry later), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8
- * (the message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being
- * freed. Thread-safe.
+ * `max_pending_bytes` (retry later), `KANO_STATUS_INPUT_TOO_LARGE` for a text over the
+ * registry's `max_input_bytes`, `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the
+ * message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being freed.
+ * Thread-safe.
  */
 KanoStatus kano_counter_submit(KanoCounter *counter,
                                uint64_t request_id,

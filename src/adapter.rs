@@ -102,11 +102,39 @@ pub(crate) enum Engine {
 pub struct Adapter {
     engine: Engine,
     model: String,
+    max_input_bytes: u64,
 }
 
 impl Adapter {
     pub(crate) fn new(engine: Engine, model: String) -> Self {
-        Adapter { engine, model }
+        Adapter { engine, model, max_input_bytes: crate::config::DEFAULT_MAX_INPUT_BYTES }
+    }
+
+    /// The same adapter with another input limit (the registry's `max_input_bytes`).
+    pub(crate) fn with_max_input_bytes(mut self, max_input_bytes: u64) -> Self {
+        self.max_input_bytes = max_input_bytes;
+        self
+    }
+
+    /// The largest text, in bytes, that `count` and `check_limit` accept.
+    pub fn max_input_bytes(&self) -> u64 {
+        self.max_input_bytes
+    }
+
+    /// Refuses a text of `len` bytes when it is over the input limit; callers check this before
+    /// reading the text, so an oversized buffer is never scanned.
+    pub fn check_input_len(&self, len: usize) -> Result<()> {
+        if len as u64 > self.max_input_bytes {
+            return Err(Error::new(
+                ErrorKind::InputTooLarge,
+                format!(
+                    "text is {len} bytes, over the limit of {} bytes (raise tokenizer.max_input_bytes or \
+                     KANO_TOKENIZER_MAX_INPUT_BYTES)",
+                    self.max_input_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Which adapter this is (for `auto`, the one that served).
@@ -133,8 +161,9 @@ impl Adapter {
         self.method().is_exact()
     }
 
-    /// Counts the tokens of `text`.
+    /// Counts the tokens of `text`. Texts over [`Adapter::max_input_bytes`] are refused.
     pub fn count(&self, text: &str) -> Result<Count> {
+        self.check_input_len(text.len())?;
         let count = match &self.engine {
             Engine::Heuristic(estimator) => estimator.estimate(text),
             Engine::Tiktoken(encoding) => encoding.count(text),
@@ -160,6 +189,7 @@ impl Adapter {
     /// bounds decide when they can; otherwise the count stops as soon as it passes the limit
     /// (OpenAI encodings) or runs to the end (`tokenizer.json`).
     pub fn check_limit(&self, text: &str, max_tokens: u64) -> Result<LimitCheck> {
+        self.check_input_len(text.len())?;
         let bounds = self.estimate(text);
         let verdict = |within_limit, tokens, is_exact| Ok(LimitCheck { within_limit, tokens, is_exact });
         if !self.is_exact() {
@@ -195,8 +225,13 @@ impl Adapter {
 
     /// Counts UTF-8 bytes, rejecting invalid UTF-8 with the offset of the first bad byte.
     pub fn count_bytes(&self, text: &[u8]) -> Result<Count> {
-        let text = std::str::from_utf8(text).map_err(|e| Error::invalid_utf8("text", e))?;
-        self.count(text)
+        self.count(self.text_from_bytes(text)?)
+    }
+
+    /// Checks the input limit, then UTF-8 (naming the offset of the first bad byte).
+    pub fn text_from_bytes<'t>(&self, text: &'t [u8]) -> Result<&'t str> {
+        self.check_input_len(text.len())?;
+        std::str::from_utf8(text).map_err(|e| Error::invalid_utf8("text", e))
     }
 }
 

@@ -19,11 +19,16 @@ pub const ENV_MODEL: &str = "KANO_TOKENIZER_MODEL";
 pub const ENV_FALLBACK_CHAIN: &str = "KANO_TOKENIZER_FALLBACK_CHAIN";
 pub const ENV_CHARS_PER_TOKEN: &str = "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN";
 pub const ENV_TIKTOKEN_ENCODING: &str = "KANO_TOKENIZER_TIKTOKEN_ENCODING";
+pub const ENV_MAX_INPUT_BYTES: &str = "KANO_TOKENIZER_MAX_INPUT_BYTES";
 
 /// Config files larger than this are refused: a tokenizer config is a few hundred bytes.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
+/// The largest text one call counts, unless configured: 64 MiB is far beyond any model's
+/// context window (a million tokens is about 4 MiB of prose) yet bounds the time and memory a
+/// single hostile request can take.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 20;
 pub const DEFAULT_FALLBACK_CHAIN: [Method; 3] = [Method::Tiktoken, Method::Huggingface, Method::Heuristic];
 
 /// Where a config value came from (reported by `kano-tokenizer status`).
@@ -101,6 +106,9 @@ pub struct Config {
     pub model: Option<String>,
     /// The adapters `auto` tries, in order.
     pub fallback_chain: Vec<Method>,
+    /// The largest text, in bytes, that one call counts; larger texts are refused
+    /// (`ErrorKind::InputTooLarge`) before any work is done.
+    pub max_input_bytes: u64,
     pub heuristic: HeuristicConfig,
     pub tiktoken: TiktokenConfig,
     pub huggingface: HuggingfaceConfig,
@@ -113,6 +121,7 @@ impl Default for Config {
             adapter: AdapterName::Auto,
             model: None,
             fallback_chain: DEFAULT_FALLBACK_CHAIN.to_vec(),
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             heuristic: HeuristicConfig { chars_per_token: DEFAULT_CHARS_PER_TOKEN },
             tiktoken: TiktokenConfig::default(),
             huggingface: HuggingfaceConfig::default(),
@@ -219,6 +228,15 @@ impl Config {
                 Err(_) => problems.push(format!("{ENV_CHARS_PER_TOKEN}={value:?}: not a number")),
             }
         }
+        if let Some(value) = non_empty(env(ENV_MAX_INPUT_BYTES)) {
+            match parse_max_input_bytes(value.trim()) {
+                Ok(v) => {
+                    self.max_input_bytes = v;
+                    self.sources.insert(KEY_MAX_INPUT_BYTES, Source::Env(ENV_MAX_INPUT_BYTES));
+                }
+                Err(reason) => problems.push(format!("{ENV_MAX_INPUT_BYTES}={value:?}: {reason}")),
+            }
+        }
         if let Some(value) = non_empty(env(ENV_TIKTOKEN_ENCODING)) {
             match EncodingName::parse(value.trim()) {
                 Some(enc) => {
@@ -284,11 +302,21 @@ impl Config {
                         }
                         None => problems.push(expected(&path, "an array of adapter names", value)),
                     },
+                    "max_input_bytes" => match value.as_integer() {
+                        Some(i) => match check_max_input_bytes(i) {
+                            Ok(v) => {
+                                self.max_input_bytes = v;
+                                self.sources.insert(KEY_MAX_INPUT_BYTES, origin.clone());
+                            }
+                            Err(reason) => problems.push(format!("{path} = {value}: {reason}")),
+                        },
+                        None => problems.push(expected(&path, "an integer number of bytes", value)),
+                    },
                     "heuristic" => self.load_heuristic(value, origin, problems),
                     "tiktoken" => self.load_tiktoken(value, origin, problems),
                     "huggingface" => self.load_huggingface(value, base_dir, origin, problems),
                     _ => problems.push(format!(
-                        "{path}: unknown key (known: adapter, model, fallback_chain, [tokenizer.heuristic], [tokenizer.tiktoken], [tokenizer.huggingface])"
+                        "{path}: unknown key (known: adapter, model, fallback_chain, max_input_bytes, [tokenizer.heuristic], [tokenizer.tiktoken], [tokenizer.huggingface])"
                     )),
                 }
             }
@@ -421,6 +449,7 @@ impl Config {
 const KEY_ADAPTER: &str = "tokenizer.adapter";
 const KEY_MODEL: &str = "tokenizer.model";
 const KEY_FALLBACK_CHAIN: &str = "tokenizer.fallback_chain";
+const KEY_MAX_INPUT_BYTES: &str = "tokenizer.max_input_bytes";
 const KEY_CHARS_PER_TOKEN: &str = "tokenizer.heuristic.chars_per_token";
 const KEY_ENCODING: &str = "tokenizer.tiktoken.encoding";
 const KEY_USE_FAST: &str = "tokenizer.huggingface.use_fast";
@@ -428,10 +457,11 @@ const KEY_TRUST_REMOTE_CODE: &str = "tokenizer.huggingface.trust_remote_code";
 const KEY_ADD_SPECIAL_TOKENS: &str = "tokenizer.huggingface.add_special_tokens";
 const KEY_CACHE_DIR: &str = "tokenizer.huggingface.cache_dir";
 const KEY_MODELS: &str = "tokenizer.huggingface.models";
-const KNOWN_KEYS: [&str; 10] = [
+const KNOWN_KEYS: [&str; 11] = [
     KEY_ADAPTER,
     KEY_MODEL,
     KEY_FALLBACK_CHAIN,
+    KEY_MAX_INPUT_BYTES,
     KEY_CHARS_PER_TOKEN,
     KEY_ENCODING,
     KEY_USE_FAST,
@@ -467,6 +497,28 @@ fn check_chars_per_token(v: f64) -> std::result::Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+fn check_max_input_bytes(v: i64) -> std::result::Result<u64, String> {
+    // A text longer than isize::MAX bytes cannot exist in memory; such a limit is a mistake.
+    if v <= 0 {
+        Err("max_input_bytes must be greater than 0".into())
+    } else {
+        Ok(v as u64)
+    }
+}
+
+/// A byte count, with an optional binary suffix: `1048576`, `64K`, `16M`, `1G` (powers of 1024).
+fn parse_max_input_bytes(value: &str) -> std::result::Result<u64, String> {
+    let (digits, shift) = match value.as_bytes().last() {
+        Some(b'K' | b'k') => (&value[..value.len() - 1], 10),
+        Some(b'M' | b'm') => (&value[..value.len() - 1], 20),
+        Some(b'G' | b'g') => (&value[..value.len() - 1], 30),
+        _ => (value, 0),
+    };
+    let n: i64 = digits.trim().parse().map_err(|_| "not a byte count (examples: 1048576, 512K, 64M, 1G)".to_string())?;
+    let v = n.checked_mul(1 << shift).ok_or_else(|| "too large".to_string())?;
+    check_max_input_bytes(v)
 }
 
 fn unknown_adapter_reason() -> String {

@@ -197,12 +197,16 @@ impl Counter {
 
     /// Queues a copy of `text` for an exact count under `request_id`. Never waits for counting.
     ///
-    /// Refuses, counting the refusal in `rejected`: `InvalidUtf8` (the message gives the byte
-    /// offset), `Closed` after [`close`](Self::close), and `QueueFull` when `queue_capacity`
+    /// Refuses, counting the refusal in `rejected`: `InputTooLarge` for a text over the adapter's
+    /// `max_input_bytes`, `InvalidUtf8` (the message gives the byte offset), `Closed` after [`close`](Self::close), and `QueueFull` when `queue_capacity`
     /// requests are pending or the text would take the pending bytes past `max_pending_bytes`
     /// (a text larger than that is accepted when nothing else is pending).
     pub fn submit(&self, request_id: u64, text: &[u8]) -> Result<()> {
         // Validate and copy outside the lock, which is held only for bookkeeping.
+        if let Err(e) = self.shared.adapter.check_input_len(text.len()) {
+            self.shared.state.lock().stats.rejected += 1;
+            return Err(Error::new(e.kind(), format!("request {request_id}: {}", e.message())));
+        }
         let text = match std::str::from_utf8(text) {
             Ok(text) => text,
             Err(e) => {

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Timeout,
     /// The object is shutting down and accepts no more work.
     Closed,
+    /// The text is longer than the registry's `max_input_bytes`.
+    InputTooLarge,
 }
 
 /// An error with its kind and a human-readable message.

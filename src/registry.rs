@@ -90,12 +90,13 @@ impl Registry {
             return Err(Error::new(ErrorKind::InvalidArgument, "the model name is empty"));
         }
         let model = model.or(self.config.model.as_deref());
-        match adapter {
+        let adapter = match adapter {
             AdapterName::Heuristic => Ok(self.heuristic(model)),
             AdapterName::Tiktoken => self.tiktoken(model),
             AdapterName::Huggingface => self.huggingface(model),
             AdapterName::Auto => self.auto(model),
-        }
+        }?;
+        Ok(adapter.with_max_input_bytes(self.config.max_input_bytes))
     }
 
     fn heuristic(&self, model: Option<&str>) -> Adapter {

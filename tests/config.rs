@@ -207,6 +207,10 @@ fn bad_environment_values_name_the_variable() {
         ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "four"),
         ("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", "inf"),
         ("KANO_TOKENIZER_TIKTOKEN_ENCODING", "cl100k"),
+        ("KANO_TOKENIZER_MAX_INPUT_BYTES", "0"),
+        ("KANO_TOKENIZER_MAX_INPUT_BYTES", "-5"),
+        ("KANO_TOKENIZER_MAX_INPUT_BYTES", "lots"),
+        ("KANO_TOKENIZER_MAX_INPUT_BYTES", "99999999999G"),
         ("KANO_TOKENIZER_CONFIG", "/nonexistent/kano.toml"),
     ];
     for (name, value) in cases {
@@ -241,4 +245,29 @@ pub fn tempdir(tag: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn max_input_bytes_from_file_environment_and_default() {
+    assert_eq!(Config::default().max_input_bytes, 64 << 20);
+    let c = toml("[tokenizer]\nmax_input_bytes = 1000\n").unwrap();
+    assert_eq!(c.max_input_bytes, 1000);
+    assert_eq!(c.source_of("tokenizer.max_input_bytes"), Source::Toml);
+    for (value, bytes) in [("4096", 4096u64), ("512K", 512 << 10), ("16m", 16 << 20), ("1G", 1 << 30)] {
+        let mut c = toml("[tokenizer]\nmax_input_bytes = 1000\n").unwrap();
+        c.apply_env(&env(&[("KANO_TOKENIZER_MAX_INPUT_BYTES", value)])).unwrap();
+        assert_eq!(c.max_input_bytes, bytes, "{value}: the variable wins over the file");
+    }
+    for bad in ["max_input_bytes = 0", "max_input_bytes = -1", "max_input_bytes = \"64M\"", "max_input_bytes = 1.5"] {
+        let message = config_error(&format!("[tokenizer]\n{bad}\n"));
+        assert!(message.contains("tokenizer.max_input_bytes"), "{bad}: {message}");
+    }
+    // Adapters carry their registry's limit; the Rust API enforces it too.
+    let registry = Registry::with_config(toml("[tokenizer]\nmax_input_bytes = 8\n").unwrap());
+    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
+    assert_eq!(adapter.max_input_bytes(), 8);
+    assert!(adapter.count("12345678").unwrap().count > 0, "8 bytes fit");
+    let e = adapter.count("123456789").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InputTooLarge);
+    assert_eq!(adapter.check_limit("123456789", 100).unwrap_err().kind(), ErrorKind::InputTooLarge);
 }

@@ -259,3 +259,52 @@ fn last_error_is_per_thread() {
     assert!(last_error().contains("no-such-adapter"));
     unsafe { kano_registry_free(reg) };
 }
+
+#[test]
+fn texts_over_max_input_bytes_are_refused_before_they_are_read() {
+    let reg = registry_from_toml("[tokenizer]\nmax_input_bytes = 16\n").unwrap();
+    for adapter in ["tiktoken", "huggingface", "heuristic"] {
+        let model = if adapter == "huggingface" { "all-MiniLM-L6-v2" } else { "gpt-4" };
+        let a = resolve(reg, Some(adapter), Some(model)).unwrap();
+        assert_eq!(count(a, b"sixteen bytes ok").unwrap().count > 0, true, "{adapter}: 16 bytes fit");
+        let (status, message) = count(a, b"seventeen bytes!!").unwrap_err();
+        assert_eq!(status, KanoStatus::InputTooLarge, "{adapter}");
+        assert!(message.contains("17 bytes") && message.contains("16"), "{message}");
+        // The limit is checked before UTF-8, so an oversized invalid text is still "too large".
+        let (status, _) = count(a, &[0xff; 32]).unwrap_err();
+        assert_eq!(status, KanoStatus::InputTooLarge);
+        let mut check = KanoLimitCheck { within_limit: false, tokens: 7, is_exact: false };
+        let text = b"seventeen bytes!!";
+        let status = unsafe { kano_adapter_check_limit(a, text.as_ptr().cast(), text.len(), 100, &mut check) };
+        assert_eq!((status, check.tokens), (KanoStatus::InputTooLarge, 7));
+        // The estimate is one allocation-free pass and takes any length.
+        let mut e = KanoEstimate { estimate: 0, lower_bound: 0, upper_bound: 0 };
+        let status = unsafe { kano_adapter_estimate(a, text.as_ptr().cast(), text.len(), &mut e) };
+        assert_eq!(status, KanoStatus::Ok);
+        assert!(e.estimate > 0);
+        // The counter refuses it at submit and counts the refusal.
+        let mut counter = null_mut();
+        assert_eq!(unsafe { kano_counter_new(a, null(), &mut counter) }, KanoStatus::Ok);
+        let status = unsafe { kano_counter_submit(counter, 1, text.as_ptr().cast(), text.len()) };
+        assert_eq!(status, KanoStatus::InputTooLarge);
+        let mut stats = std::mem::MaybeUninit::<KanoCounterStats>::zeroed();
+        assert_eq!(unsafe { kano_counter_stats(counter, stats.as_mut_ptr()) }, KanoStatus::Ok);
+        let stats = unsafe { stats.assume_init() };
+        assert_eq!((stats.submitted, stats.rejected), (0, 1));
+        unsafe {
+            kano_counter_free(counter);
+            kano_adapter_free(a);
+        }
+    }
+    // A length no buffer can have is an invalid argument, whatever the limit.
+    let a = resolve(reg, Some("tiktoken"), Some("gpt-4")).unwrap();
+    let mut out = KanoCount { count: 0, is_exact: false, method: KanoMethod::Heuristic };
+    let status = unsafe { kano_adapter_count(a, b"hi".as_ptr().cast(), usize::MAX / 2 + 1, &mut out) };
+    assert_eq!(status, KanoStatus::InvalidArgument);
+    assert_eq!(cstr(kano_status_str(KanoStatus::InputTooLarge)), "input too large");
+    assert_eq!(KanoStatus::InputTooLarge as i32, 13, "status values are stable");
+    unsafe {
+        kano_adapter_free(a);
+        kano_registry_free(reg);
+    }
+}

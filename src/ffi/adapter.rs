@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult};
+use super::boundary::{bytes, free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult};
 use super::status::{KanoCount, KanoStatus};
 use crate::adapter::Adapter;
 
@@ -67,8 +67,9 @@ pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *con
 /// NUL bytes). `text` may be NULL when `len` is 0.
 ///
 /// On success writes the count to `*out`. Invalid UTF-8 is `KANO_STATUS_INVALID_UTF8`, and
-/// `kano_last_error()` gives the offset of the first bad byte. Thread-safe and lock-free: many
-/// threads may count with one adapter at once. Time is linear in `len`.
+/// `kano_last_error()` gives the offset of the first bad byte. A text longer than the registry's
+/// `max_input_bytes` is `KANO_STATUS_INPUT_TOO_LARGE`, refused before it is read. Thread-safe and
+/// lock-free: many threads may count with one adapter at once. Time is linear in `len`.
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_count(
     adapter: *const KanoAdapter,
@@ -80,7 +81,8 @@ pub unsafe extern "C" fn kano_adapter_count(
         out_param(out, "out")?;
         // SAFETY: the caller passes NULL or a live adapter, and `len` readable bytes.
         let adapter = unsafe { handle(adapter, "adapter") }?;
-        let text = unsafe { text_arg(text, len, "text") }?;
+        // The input limit is checked before the text is read (and after the length is sane).
+        let text = adapter.adapter.text_from_bytes(unsafe { bytes(text, len, "text") }?)?;
         let count = adapter.adapter.count(text)?;
         // SAFETY: checked by out_param.
         unsafe { write_out(out, KanoCount::from(count)) };
@@ -115,7 +117,8 @@ pub struct KanoLimitCheck {
 
 /// Estimates the tokens of `len` bytes of UTF-8 text in one pass, without allocating. For exact
 /// adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
-/// adapter both bounds are the estimate. Text rules as `kano_adapter_count`. Thread-safe.
+/// adapter both bounds are the estimate. Text rules as `kano_adapter_count`, but no input limit
+/// applies: the cost is one allocation-free pass. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_estimate(
     adapter: *const KanoAdapter,
@@ -139,7 +142,7 @@ pub unsafe extern "C" fn kano_adapter_estimate(
 /// Checks whether `len` bytes of UTF-8 text have at most `max_tokens` tokens. For exact
 /// adapters the verdict is always right: the bounds decide when they can; otherwise the count
 /// stops as soon as it passes the limit (OpenAI encodings) or runs to the end
-/// (`tokenizer.json`). Text rules as `kano_adapter_count`. Thread-safe.
+/// (`tokenizer.json`). Text rules and input limit as `kano_adapter_count`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_check_limit(
     adapter: *const KanoAdapter,
@@ -152,7 +155,8 @@ pub unsafe extern "C" fn kano_adapter_check_limit(
         out_param(out, "out")?;
         // SAFETY: the caller passes NULL or a live adapter, and `len` readable bytes.
         let adapter = unsafe { handle(adapter, "adapter") }?;
-        let text = unsafe { text_arg(text, len, "text") }?;
+        // The input limit is checked before the text is read (and after the length is sane).
+        let text = adapter.adapter.text_from_bytes(unsafe { bytes(text, len, "text") }?)?;
         let c = adapter.adapter.check_limit(text, max_tokens)?;
         let c = KanoLimitCheck { within_limit: c.within_limit, tokens: c.tokens, is_exact: c.is_exact };
         // SAFETY: checked by out_param.

@@ -35,6 +35,7 @@ impl From<Error> for FfiError {
             ErrorKind::QueueFull => KanoStatus::QueueFull,
             ErrorKind::Timeout => KanoStatus::Timeout,
             ErrorKind::Closed => KanoStatus::Closed,
+            ErrorKind::InputTooLarge => KanoStatus::InputTooLarge,
         };
         FfiError { status, message: e.message().to_string() }
     }

@@ -170,9 +170,10 @@ pub unsafe extern "C" fn kano_counter_new(
 /// On `KANO_STATUS_OK` the request is accepted and will yield exactly one result. Otherwise it
 /// was not accepted, and the refusal counts in `rejected`: `KANO_STATUS_QUEUE_FULL` when
 /// `queue_capacity` requests are pending or the text would take the pending bytes past
-/// `max_pending_bytes` (retry later), `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8
-/// (the message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being
-/// freed. Thread-safe.
+/// `max_pending_bytes` (retry later), `KANO_STATUS_INPUT_TOO_LARGE` for a text over the
+/// registry's `max_input_bytes`, `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the
+/// message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being freed.
+/// Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_submit(
     counter: *mut KanoCounter,

@@ -40,6 +40,10 @@ pub enum KanoStatus {
     Timeout = 11,
     /// The counter is being freed and accepts no more requests.
     Closed = 12,
+    /// The text is longer than the registry's `max_input_bytes` (config
+    /// `tokenizer.max_input_bytes`, `KANO_TOKENIZER_MAX_INPUT_BYTES`; 64 MiB by default). It was
+    /// refused before any of it was read.
+    InputTooLarge = 13,
 }
 
 /// Which adapter produced a count.
@@ -110,6 +114,7 @@ pub extern "C" fn kano_status_str(status: KanoStatus) -> *const c_char {
         KanoStatus::QueueFull => c"queue full",
         KanoStatus::Timeout => c"timeout",
         KanoStatus::Closed => c"closed",
+        KanoStatus::InputTooLarge => c"input too large",
     };
     s.as_ptr()
 }

@@ -453,13 +453,13 @@ static void test_version_and_status_strings(void) {
     CHECK(str_eq(kano_version(), want));
     CHECK(kano_version() == kano_version()); /* static */
 
-    const char *strings[KANO_STATUS_CLOSED + 1];
-    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_CLOSED; s++) {
+    const char *strings[KANO_STATUS_INPUT_TOO_LARGE + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_INPUT_TOO_LARGE; s++) {
         strings[s] = kano_status_str((KanoStatus)s);
         CHECK(strings[s] != NULL && strings[s][0] != '\0');
     }
-    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_CLOSED; a++) {
-        for (int b = a + 1; b <= KANO_STATUS_CLOSED; b++) {
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_INPUT_TOO_LARGE; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_INPUT_TOO_LARGE; b++) {
             if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
                 fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
             }
@@ -471,8 +471,34 @@ static void test_version_and_status_strings(void) {
     CHECK(KANO_STATUS_OK == 0 && KANO_STATUS_NULL_POINTER == 1 && KANO_STATUS_INVALID_UTF8 == 2 &&
           KANO_STATUS_INVALID_ARGUMENT == 3 && KANO_STATUS_UNKNOWN_ADAPTER == 4 && KANO_STATUS_UNKNOWN_MODEL == 5 &&
           KANO_STATUS_ADAPTER_UNAVAILABLE == 6 && KANO_STATUS_CONFIG_ERROR == 7 && KANO_STATUS_IO_ERROR == 8 &&
-          KANO_STATUS_PANIC == 9);
+          KANO_STATUS_PANIC == 9 && KANO_STATUS_QUEUE_FULL == 10 && KANO_STATUS_TIMEOUT == 11 &&
+          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13);
     CHECK(KANO_METHOD_HEURISTIC == 0 && KANO_METHOD_TIKTOKEN == 1 && KANO_METHOD_HUGGINGFACE == 2);
+}
+
+/* Texts over max_input_bytes are refused before they are read; estimates take any length. */
+static void test_max_input_bytes(void) {
+    KanoRegistry *registry = TOML_REGISTRY("[tokenizer]\nmax_input_bytes = 1024\n");
+    KanoAdapter *adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+    static char big[1025];
+    memset(big, 'a', sizeof big);
+    KanoCount out = SENTINEL_COUNT;
+    CHECK(kano_adapter_count(adapter, big, 1024, &out) == KANO_STATUS_OK && out.count > 0); /* at the limit */
+    out = SENTINEL_COUNT;
+    CHECK_ERROR(kano_adapter_count(adapter, big, 1025, &out), KANO_STATUS_INPUT_TOO_LARGE, "kano_adapter_count",
+                "1025 bytes");
+    CHECK(count_untouched(out));
+    KanoLimitCheck check;
+    CHECK_ERROR(kano_adapter_check_limit(adapter, big, 1025, 10, &check), KANO_STATUS_INPUT_TOO_LARGE,
+                "kano_adapter_check_limit", "max_input_bytes");
+    KanoEstimate estimate;
+    CHECK(kano_adapter_estimate(adapter, big, 1025, &estimate) == KANO_STATUS_OK);
+    /* Lengths no buffer can have are refused without reading. */
+    CHECK_ERROR(kano_adapter_count(adapter, big, SIZE_MAX / 2 + 1, &out), KANO_STATUS_INVALID_ARGUMENT,
+                "kano_adapter_count", "length");
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+    CHECK_TOML_FAILS("[tokenizer]\nmax_input_bytes = 0\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.max_input_bytes");
 }
 
 static void test_last_error_basics(const KanoRegistry *registry) {
@@ -1184,7 +1210,7 @@ int main(int argc, char **argv) {
     /* A known environment: no KANO_TOKENIZER_* settings, and a hub cache of our own. */
     const char *variables[] = {"KANO_TOKENIZER_CONFIG", "KANO_TOKENIZER_ADAPTER", "KANO_TOKENIZER_MODEL",
                                "KANO_TOKENIZER_FALLBACK_CHAIN", "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN",
-                               "KANO_TOKENIZER_TIKTOKEN_ENCODING"};
+                               "KANO_TOKENIZER_TIKTOKEN_ENCODING", "KANO_TOKENIZER_MAX_INPUT_BYTES"};
     for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++) unsetenv(variables[i]);
     if (!CHECK(make_files())) {
         remove_created();
@@ -1214,6 +1240,7 @@ int main(int argc, char **argv) {
     test_threads_share_one_adapter(registry);
     test_threads_resolve_from_one_registry();
     test_estimate_and_check_limit(registry);
+    test_max_input_bytes();
 
     kano_registry_free(registry);
     remove_created();
