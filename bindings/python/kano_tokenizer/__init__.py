@@ -9,18 +9,31 @@ The API of the tokenizer-adapters guide::
     result = adapter.count_tokens("Hello, world!")
     result.count, result.is_exact, result.method      # 4, True, "tiktoken"
 
+    adapter.estimate(text)              # Estimate(estimate, lower_bound, upper_bound), one pass
+    adapter.check_limit(text, 4096)     # LimitCheck(within_limit, tokens, is_exact)
+
+    with adapter.counter(workers=2, callback=on_result) as counter:   # background exact counts
+        counter.submit(request_id, text)    # QueueFullError when full; never waits for counting
+        counter.flush(timeout=5.0)          # KanoTimeoutError if not all delivered in time
+
 Each call is one call into the C library (libkano_tokenizer; see ``kano_tokenizer._native`` for
 how it is found). Failures raise :class:`KanoError` subclasses carrying the library's status and
 message. Registries and adapters may be shared by threads (the library releases the GIL while it
 counts, and counting takes no lock), and they pickle, so they can be sent to
 ``multiprocessing`` workers: the worker re-creates the registry from the same source and
-re-resolves the adapter.
+re-resolves the adapter. A :class:`Counter` runs worker threads of its own and does not pickle.
 """
 
+import atexit
 import enum
+import logging
+import math
+import operator
 import os
 import threading
+import weakref
 from dataclasses import dataclass
+from typing import Optional
 
 from . import _native
 from ._native import ENV_LIBRARY, LibraryNotFoundError
@@ -32,6 +45,11 @@ __all__ = [
     "Registry",
     "Adapter",
     "TokenCount",
+    "Estimate",
+    "LimitCheck",
+    "Counter",
+    "CountResult",
+    "CounterStats",
     "Status",
     "KanoError",
     "NullPointerError",
@@ -46,6 +64,7 @@ __all__ = [
     "QueueFullError",
     "KanoTimeoutError",
     "ClosedError",
+    "InputTooLargeError",
     "LibraryNotFoundError",
     "ENV_LIBRARY",
     "library_version",
@@ -83,6 +102,7 @@ class Status(enum.IntEnum):
     QUEUE_FULL = 10
     TIMEOUT = 11
     CLOSED = 12
+    INPUT_TOO_LARGE = 13
 
     def describe(self):
         """The library's short description, such as "unknown model" (kano_status_str)."""
@@ -143,15 +163,20 @@ class PanicError(KanoError):
 
 
 class QueueFullError(KanoError):
-    pass
+    """A counter's queue is at capacity (requests or bytes); the request was not accepted."""
 
 
 class KanoTimeoutError(KanoError):
-    pass
+    """:meth:`Counter.flush` returned before every earlier request was delivered."""
 
 
 class ClosedError(KanoError):
-    """The registry or adapter was closed."""
+    """The registry, adapter or counter was closed (or the counter is being closed)."""
+
+
+class InputTooLargeError(KanoError, ValueError):
+    """The text is longer than the registry's ``max_input_bytes`` (config
+    ``tokenizer.max_input_bytes``, ``KANO_TOKENIZER_MAX_INPUT_BYTES``); it was not read."""
 
 
 _ERRORS = {
@@ -167,6 +192,7 @@ _ERRORS = {
     Status.QUEUE_FULL: QueueFullError,
     Status.TIMEOUT: KanoTimeoutError,
     Status.CLOSED: ClosedError,
+    Status.INPUT_TOO_LARGE: InputTooLargeError,
 }
 
 
@@ -179,6 +205,31 @@ def _check(lib, status):
     run on the calling OS thread, so the message is the one of this call."""
     if status != Status.OK:
         raise _error(status, lib.kano_last_error().decode("utf-8", "replace"))
+
+
+def _text_bytes(text):
+    """Text for the library: a str as UTF-8 (lone surrogates passed on, for the library to report
+    as invalid UTF-8), bytes as they are, other bytes-like objects copied."""
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogatepass")
+    if isinstance(text, bytes):
+        return text
+    return bytes(text)  # bytearray, memoryview...
+
+
+def _unsigned(value, bits, what):
+    """An int in [0, 2**bits): TypeError for non-integers, InvalidArgumentError out of range."""
+    number = operator.index(value)
+    if not 0 <= number < 1 << bits:
+        raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"{what} {number} is not in [0, 2**{bits})")
+    return number
+
+
+def _status(value):
+    try:
+        return Status(value)
+    except ValueError:
+        return int(value)
 
 
 def _c_name(value, what):
@@ -258,6 +309,68 @@ class TokenCount:
 
 
 _METHODS = {0: "heuristic", 1: "tiktoken", 2: "huggingface"}
+
+
+def _token_count(count):
+    return TokenCount(count.count, count.is_exact, _METHODS.get(count.method, "unknown"))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A fast estimate (:meth:`Adapter.estimate`): ``estimate`` lies between the bounds, and for
+    exact adapters ``lower_bound <= exact count <= upper_bound`` for every text
+    (``upper_bound`` is 2**64 - 1 when a ``tokenizer.json`` step cannot be bounded). For the
+    heuristic adapter both bounds are the estimate."""
+
+    estimate: int
+    lower_bound: int
+    upper_bound: int
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """Whether a text fits a token limit (:meth:`Adapter.check_limit`): ``within_limit`` is
+    always right for exact adapters; ``tokens`` is the exact count when ``is_exact``, otherwise
+    the bound that proved the verdict (for the heuristic adapter, the estimate)."""
+
+    within_limit: bool
+    tokens: int
+    is_exact: bool
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """One result of a :class:`Counter`: ``request_id`` as submitted, ``status``
+    (:attr:`Status.OK`, or why counting failed) and ``count``, a :class:`TokenCount` (None
+    unless the status is OK)."""
+
+    request_id: int
+    status: Status
+    count: Optional[TokenCount]
+
+    @property
+    def ok(self):
+        return self.status == Status.OK
+
+
+@dataclass(frozen=True)
+class CounterStats:
+    """A consistent snapshot of a :class:`Counter`: ``submitted == completed + failed +
+    pending`` always holds; ``rejected`` counts refusals (queue full, invalid UTF-8, closed).
+    The drift fields compare the estimate with the exact count of every completed request:
+    ``drift_samples`` requests, mean absolute and relative error, the largest absolute error,
+    and how many were off by more than the counter's ``drift_threshold``."""
+
+    submitted: int
+    completed: int
+    failed: int
+    rejected: int
+    pending: int
+    drift_samples: int
+    drift_mean_abs_error: float
+    drift_mean_relative_error: float
+    drift_max_abs_error: int
+    drift_over_threshold: int
 
 
 class Registry:
@@ -369,12 +482,7 @@ class Adapter:
         """Counts the tokens of ``text`` (str, or UTF-8 bytes) and returns a
         :class:`TokenCount`. Bytes are passed without a copy. Invalid UTF-8 raises
         :class:`InvalidUTF8Error`, whose message gives the byte offset."""
-        if isinstance(text, str):
-            data = text.encode("utf-8", "surrogatepass")
-        elif isinstance(text, bytes):
-            data = text
-        else:
-            data = bytes(text)  # bytearray, memoryview...
+        data = _text_bytes(text)
         lib = _lib()
         out = _native.KanoCount()
         ptr = self._handle.acquire("Adapter.count_tokens")
@@ -382,7 +490,40 @@ class Adapter:
             _check(lib, lib.kano_adapter_count(ptr, data, len(data), out))
         finally:
             self._handle.release()
-        return TokenCount(out.count, out.is_exact, _METHODS.get(out.method, "unknown"))
+        return _token_count(out)
+
+    def estimate(self, text):
+        """A fast :class:`Estimate` of the tokens of ``text`` (str or UTF-8 bytes), in one pass
+        and without allocating: for exact adapters ``lower_bound <= count_tokens(text).count <=
+        upper_bound``. Raises like :meth:`count_tokens`."""
+        data = _text_bytes(text)
+        lib = _lib()
+        out = _native.KanoEstimate()
+        ptr = self._handle.acquire("Adapter.estimate")
+        try:
+            _check(lib, lib.kano_adapter_estimate(ptr, data, len(data), out))
+        finally:
+            self._handle.release()
+        return Estimate(out.estimate, out.lower_bound, out.upper_bound)
+
+    def check_limit(self, text, max_tokens):
+        """Whether ``text`` has at most ``max_tokens`` tokens, as a :class:`LimitCheck`; always
+        right for exact adapters (the bounds decide when they can, otherwise the count, which
+        stops past the limit for OpenAI encodings). Raises like :meth:`count_tokens`."""
+        limit = _unsigned(max_tokens, 64, "max_tokens")
+        data = _text_bytes(text)
+        lib = _lib()
+        out = _native.KanoLimitCheck()
+        ptr = self._handle.acquire("Adapter.check_limit")
+        try:
+            _check(lib, lib.kano_adapter_check_limit(ptr, data, len(data), limit, out))
+        finally:
+            self._handle.release()
+        return LimitCheck(out.within_limit, out.tokens, out.is_exact)
+
+    def counter(self, **options):
+        """A background :class:`Counter` over this adapter: ``Counter(adapter, **options)``."""
+        return Counter(self, **options)
 
     def close(self):
         """Frees the adapter (idempotent, thread-safe; waits for no one: counts in progress
@@ -405,6 +546,317 @@ class Adapter:
     def __repr__(self):
         state = " closed" if self.closed else ""
         return f"<kano_tokenizer.Adapter {self.name} {self.model}{state}>"
+
+
+_logger = logging.getLogger("kano_tokenizer")
+
+# Per thread: the callback states whose callback runs on this thread now (a worker thread of the
+# library, in a callback), so that close() and flush() from a counter's own callback are refused
+# instead of deadlocking.
+_in_callback = threading.local()
+
+
+def _running_callbacks():
+    active = getattr(_in_callback, "states", None)
+    if active is None:
+        active = _in_callback.states = []
+    return active
+
+
+class _CallbackState:
+    """What a counter's callback needs; reachable from the C function pointer, never from the
+    counter's handle back to the counter (no reference cycle through C)."""
+
+    __slots__ = ("callback", "lock", "errors", "first_error", "__weakref__")
+
+    def __init__(self, callback):
+        self.callback = callback
+        self.lock = threading.Lock()
+        self.errors = 0
+        self.first_error = None
+
+    def record(self, request_id, error):
+        with self.lock:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = error
+        try:
+            _logger.error("kano_tokenizer: the counter's callback raised for request %d", request_id, exc_info=error)
+        except Exception:  # logging must not fail the worker either
+            pass
+
+
+def _trampoline(state):
+    """The C callback for a Python callable: builds the CountResult, calls it, and catches
+    everything it raises (nothing may unwind into the library)."""
+
+    def call(_user_data, request_id, status, count):
+        running = _running_callbacks()
+        running.append(state)
+        try:
+            status = _status(status)
+            state.callback(CountResult(request_id, status, _token_count(count) if status == Status.OK else None))
+        except BaseException as error:  # noqa: B036 - KeyboardInterrupt and SystemExit too
+            state.record(request_id, error)
+        finally:
+            running.pop()
+
+    return _native.CountCallback(call)
+
+
+def _free_counter(free, ptr, keep):
+    free(ptr)
+    del keep  # the C callback and its state live until kano_counter_free has returned
+
+
+class _CounterHandle:
+    """Owns a KanoCounter: lends it to calls; close() refuses new calls, waits for those in
+    progress, then frees it in the closing thread (which delivers every accepted request). The
+    C callback (``keep``) lives until the free has returned."""
+
+    __slots__ = ("ptr", "keep", "pid", "_free", "_lock", "_idle", "_busy", "_closed", "_freed", "__weakref__")
+
+    def __init__(self, ptr, free, keep):
+        self.ptr = ptr
+        self.keep = keep
+        self.pid = os.getpid()
+        self._free = free
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._closed = False
+        self._freed = threading.Event()
+
+    def acquire(self, call):
+        with self._lock:
+            if self._closed:
+                raise ClosedError(Status.CLOSED, f"{call}: the counter is closed")
+            if self.pid != os.getpid():
+                raise ClosedError(
+                    Status.CLOSED,
+                    f"{call}: the counter belongs to process {self.pid}: its worker threads do not survive fork",
+                )
+            self._busy += 1
+            return self.ptr
+
+    def release(self):
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.notify_all()
+
+    def close(self):
+        with self._lock:
+            first = not self._closed
+            self._closed = True
+            if first:
+                while self._busy:
+                    self._idle.wait()
+                ptr, self.ptr = self.ptr, None
+        if not first:
+            self._freed.wait()  # another thread is freeing it: wait for its deliveries too
+            return
+        try:
+            if ptr and self.pid == os.getpid():  # a forked child has no worker threads to join
+                self._free(ptr)
+        finally:
+            self.keep = None
+            self._freed.set()
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def __del__(self):
+        # Unreachable: no call is in progress. Dropped inside its own callback (a worker thread
+        # that kano_counter_free would wait for), the free goes to a thread of its own.
+        try:
+            self._closed = True
+            ptr, self.ptr = self.ptr, None
+            if not ptr or self.pid != os.getpid():
+                return
+            state = self.keep[1] if self.keep else None
+            if state is not None and any(s is state for s in _running_callbacks()):
+                threading.Thread(target=_free_counter, args=(self._free, ptr, self.keep), daemon=True).start()
+            else:
+                _free_counter(self._free, ptr, self.keep)
+        except Exception:  # interpreter shutdown
+            pass
+
+
+_live_counters = weakref.WeakSet()
+
+
+@atexit.register
+def _close_counters_at_exit():
+    """Counters still open at exit deliver their work while the interpreter can still run
+    callbacks."""
+    for handle in list(_live_counters):
+        try:
+            handle.close()
+        except Exception:
+            pass
+
+
+class Counter:
+    """A background counter over an adapter (KanoCounter): worker threads count submitted texts
+    exactly and deliver each accepted request once, to ``callback`` or to :meth:`poll`.
+
+    ``Counter(adapter, workers=0, queue_capacity=0, max_pending_bytes=0, drift_threshold=0.0,
+    callback=None)``, or ``adapter.counter(...)``; zero takes the library's default (workers:
+    the cores, at most 4; queue_capacity: 1024 requests pending; max_pending_bytes: 64 MiB;
+    drift_threshold: 0.10). The counter keeps the adapter's tokenizer alive: the adapter may be
+    closed first.
+
+    ``callback(result)`` gets a :class:`CountResult` on a worker thread, possibly on several
+    at once, so it must be thread-safe; without one, results wait for :meth:`poll` (and count
+    against ``queue_capacity`` until polled). Exceptions the callback raises never reach the
+    library: each is logged to the ``kano_tokenizer`` logger (with its traceback) and counted in
+    :attr:`callback_errors`; the first is kept in :attr:`first_callback_error`. The callback may
+    call :meth:`submit` and :meth:`stats` on its own counter (during :meth:`close` submit raises
+    :class:`ClosedError`); :meth:`close` and :meth:`flush` from it raise RuntimeError.
+
+    Every method may be called from many threads at once. :meth:`close` (or a ``with`` block, or
+    garbage collection, or interpreter exit) delivers every accepted request and joins the
+    workers. A counter does not pickle, and after ``fork`` it belongs to the parent: in the child
+    its methods raise :class:`ClosedError`.
+    """
+
+    def __init__(self, adapter, *, workers=0, queue_capacity=0, max_pending_bytes=0, drift_threshold=0.0, callback=None):
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable or None, not {type(callback).__name__}")
+        options = _native.KanoCounterOptions()
+        options.workers = _unsigned(workers, 32, "workers")
+        options.queue_capacity = _unsigned(queue_capacity, 32, "queue_capacity")
+        options.max_pending_bytes = _unsigned(max_pending_bytes, 64, "max_pending_bytes")
+        options.drift_threshold = float(drift_threshold)
+        state = c_callback = None
+        if callback is not None:
+            state = _CallbackState(callback)
+            c_callback = _trampoline(state)
+            options.callback = c_callback
+        lib = _lib()
+        out = _native.CounterPtr()
+        ptr = adapter._handle.acquire("Counter")
+        try:
+            _check(lib, lib.kano_counter_new(ptr, options, out))
+        finally:
+            adapter._handle.release()
+        self._handle = _CounterHandle(out, lib.kano_counter_free, (c_callback, state))
+        _live_counters.add(self._handle)
+        self._state = state
+        self.name = adapter.name
+        self.model = adapter.model
+
+    def submit(self, request_id, text):
+        """Queues a copy of ``text`` (str or UTF-8 bytes) for an exact count under
+        ``request_id`` (an int in [0, 2**64); not checked for uniqueness). Never waits for
+        counting. When it returns the request is accepted and will yield exactly one result;
+        otherwise it raises and nothing was accepted: :class:`QueueFullError` (``queue_capacity``
+        requests or ``max_pending_bytes`` pending: retry later, e.g. after :meth:`flush` or
+        :meth:`poll`), :class:`InvalidUTF8Error` (with the byte offset),
+        :class:`InputTooLargeError` (over the registry's ``max_input_bytes``),
+        :class:`ClosedError`."""
+        request = _unsigned(request_id, 64, "request_id")
+        data = _text_bytes(text)
+        lib = _lib()
+        ptr = self._handle.acquire("Counter.submit")
+        try:
+            _check(lib, lib.kano_counter_submit(ptr, request, data, len(data)))
+        finally:
+            self._handle.release()
+
+    def poll(self, max=256):  # noqa: A002 - the C API's name
+        """Takes up to ``max`` delivered results, oldest first, as a list of
+        :class:`CountResult`; never waits. Poll mode only: with a callback there are none."""
+        wanted = _unsigned(max, 64, "max")
+        lib = _lib()
+        results = []
+        ptr = self._handle.acquire("Counter.poll")
+        try:
+            while len(results) < wanted:
+                room = min(wanted - len(results), 1024)
+                buffer = (_native.KanoCountResult * room)()
+                got = lib.kano_counter_poll(ptr, buffer, room)
+                for item in buffer[: min(got, room)]:
+                    status = _status(item.status)
+                    count = _token_count(item.count) if status == Status.OK else None
+                    results.append(CountResult(item.request_id, status, count))
+                if got < room:
+                    break
+        finally:
+            self._handle.release()
+        return results
+
+    def flush(self, timeout=None):
+        """Waits until every request accepted before the call has been delivered (its callback
+        returned, or its result is ready to poll); requests submitted meanwhile are not waited
+        for. ``timeout`` is in seconds (None: no limit); when it passes first, raises
+        :class:`KanoTimeoutError`. The GIL is released while it waits."""
+        if self._in_own_callback():
+            raise RuntimeError("Counter.flush() from the counter's own callback would wait for itself")
+        if timeout is None:
+            milliseconds = 0xFFFFFFFF
+        else:
+            milliseconds = min(max(math.ceil(float(timeout) * 1000), 0), 0xFFFFFFFF)
+        lib = _lib()
+        ptr = self._handle.acquire("Counter.flush")
+        try:
+            _check(lib, lib.kano_counter_flush(ptr, milliseconds))
+        finally:
+            self._handle.release()
+
+    def stats(self):
+        """A consistent :class:`CounterStats` snapshot."""
+        lib = _lib()
+        out = _native.KanoCounterStats()
+        ptr = self._handle.acquire("Counter.stats")
+        try:
+            _check(lib, lib.kano_counter_stats(ptr, out))
+        finally:
+            self._handle.release()
+        return CounterStats(*(getattr(out, name) for name, _ in _native.KanoCounterStats._fields_))
+
+    def close(self):
+        """Stops accepting requests, waits for calls in progress, delivers every accepted
+        request (to the callback; in poll mode unpolled results are discarded: flush and poll
+        first to keep them), joins the workers and frees the counter. Idempotent and
+        thread-safe: a second close() waits for the first. Later calls raise
+        :class:`ClosedError`."""
+        if self._in_own_callback():
+            raise RuntimeError("Counter.close() from the counter's own callback would wait for itself")
+        self._handle.close()
+
+    @property
+    def closed(self):
+        return self._handle.closed
+
+    @property
+    def callback_errors(self):
+        """How many times the callback raised (each exception was logged and swallowed)."""
+        return self._state.errors if self._state is not None else 0
+
+    @property
+    def first_callback_error(self):
+        """The first exception the callback raised, or None."""
+        return self._state.first_error if self._state is not None else None
+
+    def _in_own_callback(self):
+        return self._state is not None and any(s is self._state for s in _running_callbacks())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __reduce__(self):
+        raise TypeError("a kano_tokenizer.Counter does not pickle: it runs worker threads of this process")
+
+    def __repr__(self):
+        mode = "callback" if self._state is not None else "poll"
+        state = " closed" if self.closed else ""
+        return f"<kano_tokenizer.Counter {self.name} {self.model} {mode}{state}>"
 
 
 _registries_lock = threading.Lock()

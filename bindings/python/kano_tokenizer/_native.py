@@ -40,12 +40,59 @@ class _Adapter(ctypes.Structure):
     """Opaque KanoAdapter."""
 
 
+class _Counter(ctypes.Structure):
+    """Opaque KanoCounter."""
+
+
 class KanoCount(ctypes.Structure):
     _fields_ = [("count", ctypes.c_uint64), ("is_exact", ctypes.c_bool), ("method", ctypes.c_int)]
 
 
+class KanoEstimate(ctypes.Structure):
+    _fields_ = [("estimate", ctypes.c_uint64), ("lower_bound", ctypes.c_uint64), ("upper_bound", ctypes.c_uint64)]
+
+
+class KanoLimitCheck(ctypes.Structure):
+    _fields_ = [("within_limit", ctypes.c_bool), ("tokens", ctypes.c_uint64), ("is_exact", ctypes.c_bool)]
+
+
+#: KanoCountCallback: (user_data, request_id, status, count), called on a worker thread.
+CountCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, KanoCount)
+
+
+class KanoCounterOptions(ctypes.Structure):
+    _fields_ = [
+        ("workers", ctypes.c_uint32),
+        ("queue_capacity", ctypes.c_uint32),
+        ("max_pending_bytes", ctypes.c_uint64),
+        ("callback", CountCallback),
+        ("user_data", ctypes.c_void_p),
+        ("drift_threshold", ctypes.c_double),
+    ]
+
+
+class KanoCountResult(ctypes.Structure):
+    _fields_ = [("request_id", ctypes.c_uint64), ("status", ctypes.c_int), ("count", KanoCount)]
+
+
+class KanoCounterStats(ctypes.Structure):
+    _fields_ = [
+        ("submitted", ctypes.c_uint64),
+        ("completed", ctypes.c_uint64),
+        ("failed", ctypes.c_uint64),
+        ("rejected", ctypes.c_uint64),
+        ("pending", ctypes.c_uint64),
+        ("drift_samples", ctypes.c_uint64),
+        ("drift_mean_abs_error", ctypes.c_double),
+        ("drift_mean_relative_error", ctypes.c_double),
+        ("drift_max_abs_error", ctypes.c_uint64),
+        ("drift_over_threshold", ctypes.c_uint64),
+    ]
+
+
 RegistryPtr = ctypes.POINTER(_Registry)
 AdapterPtr = ctypes.POINTER(_Adapter)
+CounterPtr = ctypes.POINTER(_Counter)
 
 _PROTOTYPES = {
     # name: (restype, argtypes)
@@ -67,6 +114,23 @@ _PROTOTYPES = {
         ctypes.c_int,
         [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoCount)],
     ),
+    "kano_adapter_estimate": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoEstimate)],
+    ),
+    "kano_adapter_check_limit": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64, ctypes.POINTER(KanoLimitCheck)],
+    ),
+    "kano_counter_new": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.POINTER(KanoCounterOptions), ctypes.POINTER(CounterPtr)],
+    ),
+    "kano_counter_submit": (ctypes.c_int, [CounterPtr, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t]),
+    "kano_counter_poll": (ctypes.c_size_t, [CounterPtr, ctypes.POINTER(KanoCountResult), ctypes.c_size_t]),
+    "kano_counter_flush": (ctypes.c_int, [CounterPtr, ctypes.c_uint32]),
+    "kano_counter_stats": (ctypes.c_int, [CounterPtr, ctypes.POINTER(KanoCounterStats)]),
+    "kano_counter_free": (None, [CounterPtr]),
 }
 
 
