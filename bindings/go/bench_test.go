@@ -1,8 +1,10 @@
 package kano
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -87,5 +89,67 @@ func BenchmarkCallOverhead(b *testing.B) {
 		if _, err := a.Count(""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEstimate: one Estimate of 2 KB next to one Count of the same text, per adapter (and a
+// CheckLimit against 128 tokens, which the bounds settle without counting).
+func BenchmarkEstimate(b *testing.B) {
+	reg := mustRegistry(b)
+	text := benchText(b, 2048)
+	for _, ad := range benchAdapters {
+		a := mustResolve(b, reg, ad.adapter, ad.model)
+		for _, op := range []struct {
+			name string
+			call func() error
+		}{
+			{"estimate", func() error { _, err := a.Estimate(text); return err }},
+			{"count", func() error { _, err := a.Count(text); return err }},
+			{"check_limit_128", func() error { _, err := a.CheckLimit(text, 128); return err }},
+		} {
+			b.Run("2KB/"+op.name+"/"+ad.name, func(b *testing.B) {
+				b.SetBytes(int64(len(text)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if err := op.call(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCounter: requests of 100 bytes through a Counter (2 workers, o200k_base), from
+// submit to the result received on the Results channel; ns/op is per request.
+func BenchmarkCounter(b *testing.B) {
+	reg := mustRegistry(b)
+	a := mustResolve(b, reg, "tiktoken", "gpt-4o")
+	text := benchText(b, 100)
+	c := mustCounter(b, a, CounterOptions{Workers: 2, QueueCapacity: 1024})
+	done := make(chan int)
+	b.ResetTimer()
+	go func() {
+		received := 0
+		for range c.Results() {
+			received++
+		}
+		done <- received
+	}()
+	for i := 0; i < b.N; i++ {
+		for {
+			err := c.Submit(uint64(i), text)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+	}
+	c.Close()
+	if received := <-done; received != b.N {
+		b.Fatalf("%d results for %d requests", received, b.N)
 	}
 }

@@ -74,9 +74,13 @@ var (
 	ErrConfig          = &Error{Status: StatusConfigError}
 	ErrIO              = &Error{Status: StatusIOError}
 	ErrPanic           = &Error{Status: StatusPanic}
-	ErrQueueFull       = &Error{Status: StatusQueueFull}
-	ErrTimeout         = &Error{Status: StatusTimeout}
-	// ErrClosed: the handle was closed (Registry.Close, Adapter.Close) and takes no more calls.
+	// ErrQueueFull: Counter.Submit refused a request because QueueCapacity requests or
+	// MaxPendingBytes bytes are pending; retry later.
+	ErrQueueFull = &Error{Status: StatusQueueFull}
+	// ErrTimeout: Counter.Flush returned before every earlier request was delivered.
+	ErrTimeout = &Error{Status: StatusTimeout}
+	// ErrClosed: the handle was closed (Registry.Close, Adapter.Close, Counter.Close) and takes
+	// no more calls.
 	ErrClosed = &Error{Status: StatusClosed}
 )
 

@@ -9,13 +9,20 @@
 //	if err != nil { ... }                   // errors.Is(err, kano.ErrUnknownModel)...
 //	defer ad.Close()
 //	c, err := ad.Count("Hello, world!")     // c.Count == 4, c.IsExact, c.Method == "tiktoken"
+//	e, err := ad.Estimate(text)             // e.LowerBound <= exact count <= e.UpperBound
+//	l, err := ad.CheckLimit(text, 4096)     // l.WithinLimit, from the bounds when they settle it
 //
-// The package is a thin layer over the C ABI and adds no behaviour of its own: a Registry and
-// an Adapter own one C handle each, and every method is one C call. Both types are safe for
+// Exact counts in the background: Adapter.NewCounter starts a Counter, whose worker threads
+// count submitted texts and deliver each result once, to a callback or to a channel (see
+// Counter).
+//
+// The package is a thin layer over the C ABI and adds no behaviour of its own: a Registry, an
+// Adapter and a Counter own one C handle each, and every method is one C call (a Counter adds
+// only the hand-over of its results to a Go callback or channel). All three are safe for
 // concurrent use: many goroutines may resolve from one Registry and count with one Adapter at
 // once (counting takes no lock in the library). Close frees the handle; it is idempotent, safe
 // to call concurrently, and waits for calls in progress on that handle. An Adapter stays usable
-// after its Registry is closed.
+// after its Registry is closed, and a Counter after its Adapter is closed.
 //
 // Linking (cgo): by default the package uses ../../include and ../../target/release of this
 // repository; build the library first with `make build`. `-tags kano_pkgconfig` uses an

@@ -98,6 +98,21 @@ func run(config string) int {
 		fmt.Fprintf(os.Stderr, "  %v\n", err)
 		failures++
 	}
+
+	// 4. A fast estimate with bounds on the exact count, and a limit check that the bounds
+	// settle when they can.
+	estimate, err := adapter.Estimate(text)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	check, err := adapter.CheckLimit(text, 8)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("\nEstimate: %d tokens (exact between %d and %d); within 8 tokens: %v\n",
+		estimate.Estimate, estimate.LowerBound, estimate.UpperBound, check.WithinLimit)
 	if failures > 0 {
 		return 1
 	}
