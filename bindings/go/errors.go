@@ -24,12 +24,13 @@ const (
 	StatusQueueFull          Status = C.KANO_STATUS_QUEUE_FULL
 	StatusTimeout            Status = C.KANO_STATUS_TIMEOUT
 	StatusClosed             Status = C.KANO_STATUS_CLOSED
+	StatusInputTooLarge      Status = C.KANO_STATUS_INPUT_TOO_LARGE
 )
 
 // String is the library's short description of the status (kano_status_str), such as
 // "unknown model".
 func (s Status) String() string {
-	if s < StatusOK || s > StatusClosed {
+	if s < StatusOK || s > StatusInputTooLarge {
 		// kano_status_str only takes KanoStatus values.
 		return fmt.Sprintf("status %d", int(s))
 	}
@@ -82,6 +83,9 @@ var (
 	// ErrClosed: the handle was closed (Registry.Close, Adapter.Close, Counter.Close) and takes
 	// no more calls.
 	ErrClosed = &Error{Status: StatusClosed}
+	// ErrInputTooLarge: the text is longer than the registry's max_input_bytes
+	// (KANO_TOKENIZER_MAX_INPUT_BYTES; 64 MiB by default).
+	ErrInputTooLarge = &Error{Status: StatusInputTooLarge}
 )
 
 // lastError builds the Error of a failed call. The caller must still be on the OS thread that

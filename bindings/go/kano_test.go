@@ -461,3 +461,70 @@ func TestErrorMessagesStayWithTheirCall(t *testing.T) {
 		t.Error(f)
 	}
 }
+
+// Texts over the registry's max_input_bytes are refused with ErrInputTooLarge, by Count,
+// CheckLimit and Counter.Submit alike; the estimate takes any length.
+func TestInputTooLarge(t *testing.T) {
+	reg, err := NewRegistryFromTOML("[tokenizer]\nmax_input_bytes = 16\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	a, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Count("sixteen bytes ok"); err != nil {
+		t.Fatalf("16 bytes: %v", err)
+	}
+	_, err = a.Count("seventeen bytes!!")
+	kanoError(t, err, ErrInputTooLarge, "kano_adapter_count", "17 bytes")
+	if got := ErrInputTooLarge.Status.String(); got != "input too large" {
+		t.Errorf("status string %q", got)
+	}
+	_, err = a.CheckLimit("seventeen bytes!!", 100)
+	kanoError(t, err, ErrInputTooLarge)
+	if _, err := a.Estimate("seventeen bytes!!"); err != nil {
+		t.Errorf("estimate: %v", err)
+	}
+	c, err := a.NewCounter(CounterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kanoError(t, c.Submit(1, "seventeen bytes!!"), ErrInputTooLarge, "max_input_bytes")
+	stats, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Rejected != 1 || stats.Submitted != 0 {
+		t.Errorf("stats %+v", stats)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The text crosses into C without a copy: counting allocates nothing on the Go side, for a
+// short request and for a megabyte alike.
+func TestCountDoesNotCopyTheText(t *testing.T) {
+	reg := mustRegistry(t)
+	a, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	short := strings.Repeat("token ", 17)[:100]
+	long := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 1<<20/45)
+	longBytes := []byte(long)
+	for name, count := range map[string]func(){
+		"100 B string": func() { _, _ = a.Count(short) },
+		"1 MB string":  func() { _, _ = a.Count(long) },
+		"1 MB bytes":   func() { _, _ = a.CountBytes(longBytes) },
+		"estimate":     func() { _, _ = a.Estimate(long) },
+	} {
+		if allocs := testing.AllocsPerRun(5, count); allocs != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", name, allocs)
+		}
+	}
+}
