@@ -51,7 +51,7 @@ build:
 demo: build
 	@mkdir -p $(OUT)
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude examples/c/count.c -o $(OUT)/count $(C_SHARED)
-	$(OUT)/count
+	$(OUT)/count examples/kano-tokenizer.toml
 	$(CXX) $(CXX_STRICT) $(CXXFLAGS) examples/cpp/count.cpp -o $(OUT)/count_cpp $(C_SHARED)
 	$(OUT)/count_cpp examples/kano-tokenizer.toml
 	cd examples/go && $(GO) run . ../kano-tokenizer.toml
@@ -81,6 +81,15 @@ test-c: build
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude tests/c/test_counter.c -o $(OUT)/test_counter_static $(C_STATIC)
 	$(OUT)/test_counter_static 100000
 	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_counter 2000
+	@# The README's C snippet: its #include line, then the rest as the body of main().
+	awk '/<!-- snippet: c / { on = 1; next } on && /^```/ { if (code) exit; code = 1; next } code' \
+		README.md > $(OUT)/readme_snippet_body.c
+	@test -s $(OUT)/readme_snippet_body.c || { echo "README.md has no C snippet" >&2; exit 1; }
+	{ echo '#include <stdio.h>'; echo '#include <string.h>'; grep '^#include' $(OUT)/readme_snippet_body.c; \
+	  echo 'int main(void) {'; grep -v '^#include' $(OUT)/readme_snippet_body.c; echo 'return 0; }'; } \
+		> $(OUT)/readme_snippet.c
+	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude $(OUT)/readme_snippet.c -o $(OUT)/readme_snippet_c $(C_SHARED)
+	test "$$(env -u KANO_TOKENIZER_CONFIG $(OUT)/readme_snippet_c)" = "tiktoken/o200k_base: 4 tokens (exact: 1)"
 
 # The C++ binding's test program (two translation units) under valgrind and statically linked,
 # then the README's C++ snippet, compiled and run as it stands.

@@ -28,6 +28,11 @@ pub use error::{Error, ErrorKind, Result};
 pub use estimate::{Estimate, LimitCheck};
 pub use registry::Registry;
 
+// The README's Rust snippet runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSnippets;
+
 /// The library version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -6,7 +6,7 @@
  *   cargo build --release
  *   cc -std=c11 -Wall -Wextra -Iinclude examples/c/count.c -o count \
  *      -Ltarget/release -lkano_tokenizer -Wl,-rpath,"$PWD/target/release"
- *   ./count
+ *   ./count examples/kano-tokenizer.toml
  */
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +39,8 @@ static int count_with(const KanoRegistry *registry, const char *adapter_name, co
     return status == KANO_STATUS_OK ? 0 : 1;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *config_path = argc > 1 ? argv[1] : NULL;
     const char *text = "The quick brown fox jumps over the lazy dog.";
     int failures = 0;
 
@@ -96,6 +97,35 @@ int main(void) {
         if (kano_adapter_count(adapter, text, strlen(text), &count) == KANO_STATUS_OK) {
             printf("  %s %s: %llu tokens\n", kano_adapter_name(adapter), kano_adapter_model(adapter),
                    (unsigned long long)count.count);
+        } else {
+            failures++;
+        }
+        kano_adapter_free(adapter);
+    } else {
+        fprintf(stderr, "  %s: %s\n", kano_status_str(status), kano_last_error());
+        failures++;
+    }
+    kano_registry_free(registry);
+
+    /* 4. A registry from a config file; KANO_TOKENIZER_* variables still take precedence. */
+    if (config_path == NULL) {
+        printf("\n(pass a config file, such as examples/kano-tokenizer.toml, to load one)\n");
+        return failures == 0 ? 0 : 1;
+    }
+    status = kano_registry_from_config(config_path, &registry);
+    if (status != KANO_STATUS_OK) {
+        /* A missing file is KANO_STATUS_IO_ERROR; a bad one KANO_STATUS_CONFIG_ERROR, with every
+         * problem, its key and why (or the line and column of a syntax error). */
+        fprintf(stderr, "kano_registry_from_config: %s: %s\n", kano_status_str(status), kano_last_error());
+        return 1;
+    }
+    printf("\nFrom %s (the configured adapter and model):\n", config_path);
+    status = kano_registry_resolve(registry, NULL, NULL, &adapter);
+    if (status == KANO_STATUS_OK) {
+        KanoCount count;
+        if (kano_adapter_count(adapter, text, strlen(text), &count) == KANO_STATUS_OK) {
+            printf("  %s %s: %llu tokens (%s)\n", kano_adapter_name(adapter), kano_adapter_model(adapter),
+                   (unsigned long long)count.count, count.is_exact ? "exact" : "estimate");
         } else {
             failures++;
         }

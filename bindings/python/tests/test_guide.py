@@ -171,10 +171,13 @@ def test_tokenizer_monitor(tmp_path, capsys):
 def test_multiprocessing_pool():
     """The guide's parallel example is a script: its usage lines start a Pool as the module
     runs, which works in a script's __main__ with the fork start method (the default on Linux
-    before Python 3.14); imported as a module it would wait forever on the import lock, in
-    plain Python too. So it runs as the script's own code, followed by a few more calls."""
+    before Python 3.14, so it is asked for explicitly); imported as a module it would wait
+    forever on the import lock, in plain Python too. So it runs as the script's own code,
+    followed by a few more calls. test_api covers the other start methods."""
     documents = [SENTENCE, "Hello, world!", "Grüße aus Köln " * 50, ""] * 3
     script = (
+        "import multiprocessing\n"
+        "multiprocessing.set_start_method('fork')\n"
         "exec(compile(open('guide_parallel.py').read(), 'guide_parallel.py', 'exec'))\n"
         "import json, multiprocessing, os\n"
         "print(multiprocessing.get_start_method())\n"

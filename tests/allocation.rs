@@ -1,0 +1,76 @@
+//! The hot paths allocate nothing: the heuristic count and every adapter's estimate. A counting
+//! global allocator sees each allocation made on this test's thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use kano_tokenizer::Registry;
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a const-initialised thread-local
+// that never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn heuristic_counts_and_estimates_allocate_nothing() {
+    let registry = Registry::with_config(Default::default());
+    let texts = [
+        String::new(),
+        "Hello, world!".to_string(),
+        "The quick brown fox jumps over the lazy dog. ".repeat(50),
+        "日本語のテキスト、한국어 문장, Привет мир, مرحبا 👍🏽 ".repeat(40),
+        " ".repeat(100_000),
+        "9".repeat(100_000),
+    ];
+    let heuristic = registry.resolve(Some("heuristic"), Some("gpt-4o")).unwrap();
+    let tiktoken = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
+    let hf = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    for text in &texts {
+        // Warm up once: lazily built tables may allocate on first use.
+        let _ = heuristic.count(text);
+        let n = allocations_during(|| {
+            let count = heuristic.count(text).unwrap();
+            assert_eq!(count.count == 0, text.is_empty());
+        });
+        assert_eq!(n, 0, "heuristic count of {} bytes allocated", text.len());
+        for adapter in [&heuristic, &tiktoken, &hf] {
+            let _ = adapter.estimate(text);
+            let n = allocations_during(|| {
+                let e = adapter.estimate(text);
+                assert!(e.lower_bound <= e.estimate && e.estimate <= e.upper_bound);
+            });
+            assert_eq!(n, 0, "{} estimate of {} bytes allocated", adapter.name(), text.len());
+        }
+    }
+    // The counter works: an exact count does allocate (pieces, merge state).
+    let exact = allocations_during(|| {
+        tiktoken.count(&"word ".repeat(1000)).unwrap();
+    });
+    assert!(exact > 0, "the allocation counter sees nothing");
+}
