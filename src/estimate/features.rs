@@ -28,7 +28,8 @@ pub mod f {
     pub const SPACE_REPEATS: usize = 15;
     pub const LATIN_EXT: usize = 16;
     pub const COMBINING: usize = 17;
-    pub const GREEK_CYRILLIC: usize = 18;
+    /// Cyrillic (lead bytes D0-D4).
+    pub const CYRILLIC: usize = 18;
     pub const OTHER_2BYTE: usize = 19;
     pub const INDIC_THAI: usize = 20;
     pub const LEAD_E1: usize = 21;
@@ -50,7 +51,12 @@ pub mod f {
     pub const DASH_REPEATS: usize = 37;
     pub const EQUALS_REPEATS: usize = 38;
     pub const DOT_REPEATS: usize = 39;
-    pub const COUNT: usize = 40;
+    pub const GREEK: usize = 40;
+    pub const HEBREW: usize = 41;
+    pub const ARABIC: usize = 42;
+    /// CJK ideographs right after another (o200k holds many two- and three-character words).
+    pub const CJK_PAIRS: usize = 43;
+    pub const COUNT: usize = 44;
 
     /// Names, for the calibration tool and its tables.
     pub const NAMES: [&str; COUNT] = [
@@ -72,7 +78,7 @@ pub mod f {
         "space_repeats",
         "latin_ext",
         "combining",
-        "greek_cyrillic",
+        "cyrillic",
         "other_2byte",
         "indic_thai",
         "lead_e1",
@@ -94,6 +100,10 @@ pub mod f {
         "dash_repeats",
         "equals_repeats",
         "dot_repeats",
+        "greek",
+        "hebrew",
+        "arabic",
+        "cjk_pairs",
     ];
 }
 
@@ -128,8 +138,11 @@ const fn class_table() -> [u8; 256] {
             0x80..=0xBF => CONTINUATION,
             0xC0..=0xCB => LEAD + f::LATIN_EXT as u8,
             0xCC..=0xCD => LEAD + f::COMBINING as u8,
-            0xCE..=0xD4 => LEAD + f::GREEK_CYRILLIC as u8,
-            0xD5..=0xDF => LEAD + f::OTHER_2BYTE as u8,
+            0xCE..=0xCF => LEAD + f::GREEK as u8,
+            0xD0..=0xD4 => LEAD + f::CYRILLIC as u8,
+            0xD6..=0xD7 => LEAD + f::HEBREW as u8,
+            0xD8..=0xDB => LEAD + f::ARABIC as u8,
+            0xD5 | 0xDC..=0xDF => LEAD + f::OTHER_2BYTE as u8,
             0xE0 => LEAD + f::INDIC_THAI as u8,
             0xE1 => LEAD + f::LEAD_E1 as u8,
             0xE2 => LEAD + f::SYMBOLS as u8,
@@ -237,6 +250,7 @@ impl Features {
                 _ if class >= LEAD => {
                     non_ascii_bytes += 1;
                     v[(class - LEAD) as usize] += 1;
+                    v[f::CJK_PAIRS] += u64::from(class == LEAD + f::CJK as u8 && prev_class == class);
                     v[f::NON_ASCII_RUNS] += u64::from(prev_class < CONTINUATION);
                     if is_definite_letter_lead(b) {
                         letter_runs += u64::from(!in_letter_run);
@@ -326,7 +340,7 @@ mod tests {
         assert_eq!(v[f::CJK], 3);
         assert_eq!(v[f::KANA_CJK_PUNCT], 5);
         assert_eq!(v[f::HANGUL], 3);
-        assert_eq!(v[f::GREEK_CYRILLIC], 6);
+        assert_eq!(v[f::CYRILLIC], 6);
         assert_eq!(v[f::FOUR_BYTE], 1);
         assert_eq!(v[f::LATIN_EXT], 1);
         assert_eq!(v[f::NON_ASCII_RUNS], 5);
