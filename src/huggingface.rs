@@ -40,20 +40,37 @@ impl TokenizerSource {
     }
 }
 
-/// The hub cache to search: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
-/// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
+/// The hub cache to search: `$HF_HUB_CACHE`, else `$HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`,
+/// else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
 pub fn hub_cache_dir(env: EnvLookup<'_>) -> Option<PathBuf> {
+    hub_cache_candidates(None, env).into_iter().next().map(|(_, path)| path)
+}
+
+/// Every hub cache location that applies, in the order the registry considers them: the
+/// config's `cache_dir` (when given), then the variables of [`hub_cache_dir`] that are set and
+/// not empty. The first is the one searched; the others are overridden by it. Each comes with
+/// where it was taken from (`tokenizer.huggingface.cache_dir`, `HF_HUB_CACHE`, `HF_HOME/hub`...).
+pub fn hub_cache_candidates(cache_dir: Option<&Path>, env: EnvLookup<'_>) -> Vec<(&'static str, PathBuf)> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty());
-    if let Some(dir) = set("HF_HUB_CACHE").or_else(|| set("HUGGINGFACE_HUB_CACHE")) {
-        return Some(PathBuf::from(dir));
+    let mut found = Vec::new();
+    if let Some(dir) = cache_dir {
+        found.push(("tokenizer.huggingface.cache_dir", dir.to_path_buf()));
+    }
+    for name in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"] {
+        if let Some(dir) = set(name) {
+            found.push((name, PathBuf::from(dir)));
+        }
     }
     if let Some(home) = set("HF_HOME") {
-        return Some(Path::new(&home).join("hub"));
+        found.push(("HF_HOME/hub", Path::new(&home).join("hub")));
     }
     if let Some(xdg) = set("XDG_CACHE_HOME") {
-        return Some(Path::new(&xdg).join("huggingface").join("hub"));
+        found.push(("XDG_CACHE_HOME/huggingface/hub", Path::new(&xdg).join("huggingface").join("hub")));
     }
-    set("HOME").map(|home| Path::new(&home).join(".cache").join("huggingface").join("hub"))
+    if let Some(home) = set("HOME") {
+        found.push(("~/.cache/huggingface/hub", Path::new(&home).join(".cache").join("huggingface").join("hub")));
+    }
+    found
 }
 
 /// Finds the tokenizer for `model`.

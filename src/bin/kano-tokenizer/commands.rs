@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use kano_tokenizer::config::Source;
+use kano_tokenizer::config::{process_env, Source, ENV_CONFIG, ENV_MAX_INPUT_BYTES};
 use kano_tokenizer::huggingface::{self, EMBEDDED_MODELS};
 use kano_tokenizer::tiktoken::{model_table, prefix_table, EncodingName};
-use kano_tokenizer::{Adapter, AdapterName, Config, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Config, ErrorKind, Registry};
 use serde_json::{json, Map, Value};
 
 use crate::outln;
@@ -24,20 +24,26 @@ pub struct Context {
 pub struct Failure {
     pub message: String,
     pub exit: u8,
+    /// The library's error kind, when the failure came from the library.
+    kind: Option<ErrorKind>,
 }
 
 impl Failure {
     fn new(message: impl Into<String>) -> Self {
-        Failure { message: message.into(), exit: 1 }
+        Failure { message: message.into(), exit: 1, kind: None }
     }
     fn usage(message: impl Into<String>) -> Self {
-        Failure { message: message.into(), exit: 2 }
+        Failure { message: message.into(), exit: 2, kind: None }
     }
 }
 
 impl From<kano_tokenizer::Error> for Failure {
     fn from(e: kano_tokenizer::Error) -> Self {
-        Failure::new(e.message())
+        // Every kind is a failure of the command (exit 1): unknown adapter names are caught
+        // before the library sees them, and texts over the input limit (InputTooLarge) are
+        // refused by `Limit` before they are read, with the limit's source; the library's own
+        // message names the limit and how to raise it too.
+        Failure { message: e.message().to_string(), exit: 1, kind: Some(e.kind()) }
     }
 }
 
@@ -83,6 +89,182 @@ impl Context {
     }
 }
 
+/// A built-in model each exact adapter always serves, to tell "the adapter works" from "the
+/// adapter serves this model".
+fn probe_model(adapter: &str) -> Option<&'static str> {
+    match adapter {
+        "tiktoken" => Some("cl100k_base"),
+        "huggingface" => Some(EMBEDDED_MODELS[0]),
+        _ => None,
+    }
+}
+
+/// Whether an adapter works, and whether it serves the model it would be asked for.
+struct Health {
+    /// The model it would be asked for (`--model`, the configured one, or the default).
+    requested: Option<String>,
+    /// The adapter that serves `requested`, or why none does.
+    serves: Result<Adapter, Failure>,
+    /// When it does not serve `requested` because that model is not one of its models: the
+    /// adapter serving a built-in model, or why even that fails.
+    probe: Option<Result<Adapter, Failure>>,
+}
+
+impl Health {
+    fn check(ctx: &Context, registry: &Registry, name: &str) -> Result<Health, Failure> {
+        let limit = registry.config().max_input_bytes.min(12) as usize;
+        let text = &"health check"[..limit];
+        let try_count = |adapter: Adapter| -> Result<Adapter, Failure> {
+            adapter.count(text)?;
+            Ok(adapter)
+        };
+        let serves = ctx.resolve(registry, name).and_then(try_count);
+        if let Err(failure) = &serves {
+            if failure.exit == 2 {
+                return Err(Failure::usage(failure.message.clone()));
+            }
+        }
+        let probe = match (&serves, probe_model(name)) {
+            (Err(f), Some(model)) if f.kind == Some(ErrorKind::UnknownModel) => {
+                Some(registry.resolve(Some(name), Some(model)).map_err(Failure::from).and_then(try_count))
+            }
+            _ => None,
+        };
+        Ok(Health { requested: ctx.model_for(registry, name), serves, probe })
+    }
+
+    /// The adapter itself works: it serves the model, or a built-in one when the model is not
+    /// one of its models.
+    fn available(&self) -> bool {
+        self.serves.is_ok() || matches!(self.probe, Some(Ok(_)))
+    }
+
+    /// Why the adapter does not work (not just why it does not serve the requested model).
+    fn error(&self) -> Option<&str> {
+        match (&self.serves, &self.probe) {
+            (Ok(_), _) | (Err(_), Some(Ok(_))) => None,
+            (Err(_), Some(Err(f))) => Some(&f.message),
+            (Err(f), None) => Some(&f.message),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "available": self.available(),
+            "serves_model": self.serves.is_ok(),
+            "requested_model": self.requested,
+        });
+        match &self.serves {
+            Ok(adapter) => {
+                v["model"] = json!(adapter.model());
+                v["is_exact"] = json!(adapter.is_exact());
+            }
+            Err(f) => {
+                v["model"] = Value::Null;
+                v["reason"] = json!(f.message);
+            }
+        }
+        if let Some(Ok(probe)) = &self.probe {
+            v["probe_model"] = json!(probe.model());
+            v["is_exact"] = json!(probe.is_exact());
+        }
+        if let Some(error) = self.error() {
+            v["error"] = json!(error);
+        }
+        v
+    }
+}
+
+/// The input limit (`tokenizer.max_input_bytes`) and where it was set, for clear refusals.
+struct Limit {
+    bytes: u64,
+    source: Source,
+}
+
+impl Limit {
+    fn of(registry: &Registry) -> Limit {
+        let config = registry.config();
+        Limit { bytes: config.max_input_bytes, source: config.source_of("tokenizer.max_input_bytes") }
+    }
+
+    fn describe(&self) -> String {
+        let set = match &self.source {
+            Source::Default => "the default".to_string(),
+            other => format!("set by {other}"),
+        };
+        format!(
+            "the input limit of {} (tokenizer.max_input_bytes, {set}); raise it with {ENV_MAX_INPUT_BYTES} \
+             (for example 256M) or max_input_bytes in the config file's [tokenizer] table",
+            human_bytes(self.bytes)
+        )
+    }
+
+    fn too_large(&self, what: &str, len: u64) -> Failure {
+        Failure::new(format!("{what} is {len} bytes, over {}", self.describe()))
+    }
+
+    fn check(&self, what: &str, text: &str) -> Result<(), Failure> {
+        if text.len() as u64 > self.bytes {
+            return Err(self.too_large(what, text.len() as u64));
+        }
+        Ok(())
+    }
+
+    /// Reads a file ("-": standard input) as UTF-8, refusing it, before reading it, when it is
+    /// over the limit; streams and special files are read no further than the limit.
+    fn read(&self, path: &Path) -> Result<String, Failure> {
+        let stdin = path.as_os_str() == "-";
+        let label = if stdin { "standard input".to_string() } else { path.display().to_string() };
+        let reader: Box<dyn Read> = if stdin {
+            Box::new(std::io::stdin().lock())
+        } else {
+            let file = std::fs::File::open(path).map_err(|e| Failure::new(format!("cannot read {label}: {e}")))?;
+            if let Ok(meta) = file.metadata() {
+                if meta.is_file() && meta.len() > self.bytes {
+                    return Err(self.too_large(&label, meta.len()));
+                }
+            }
+            Box::new(file)
+        };
+        let mut bytes = Vec::new();
+        reader
+            .take(self.bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::new(format!("cannot read {label}: {e}")))?;
+        if bytes.len() as u64 > self.bytes {
+            return Err(Failure::new(format!("{label} is more than {} bytes, over {}", self.bytes, self.describe())));
+        }
+        String::from_utf8(bytes).map_err(|e| {
+            Failure::new(format!(
+                "{label} is not valid UTF-8 text: invalid byte at offset {}",
+                e.utf8_error().valid_up_to()
+            ))
+        })
+    }
+
+    /// The text of `--text T` (where "-" reads standard input) or `--file F`, else `default`.
+    fn input(&self, text: Option<String>, file: Option<PathBuf>, default: &str) -> Result<String, Failure> {
+        match (text, file) {
+            (Some(text), _) if text == "-" => self.read(Path::new("-")),
+            (Some(text), _) => {
+                self.check("the text", &text)?;
+                Ok(text)
+            }
+            (None, Some(path)) => self.read(&path),
+            (None, None) => Ok(default.to_string()),
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{n} bytes ({} {unit})", n >> shift);
+        }
+    }
+    format!("{n} bytes")
+}
+
 fn adapters_or_default(adapters: Option<Vec<String>>) -> Result<Vec<String>, Failure> {
     let list: Vec<String> = adapters
         .unwrap_or_else(|| ADAPTERS.iter().map(|s| s.to_string()).collect())
@@ -99,23 +281,6 @@ fn adapters_or_default(adapters: Option<Vec<String>>) -> Result<Vec<String>, Fai
         return Err(Failure::usage("--adapters is empty"));
     }
     Ok(list)
-}
-
-fn read_text_file(path: &Path) -> Result<String, Failure> {
-    let bytes = if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| Failure::new(format!("cannot read standard input: {e}")))?;
-        buf
-    } else {
-        std::fs::read(path).map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?
-    };
-    String::from_utf8(bytes).map_err(|e| {
-        Failure::new(format!(
-            "{} is not valid UTF-8 text: invalid byte at offset {}",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })
 }
 
 struct Timing {
@@ -163,12 +328,8 @@ pub fn benchmark(
     iterations: u32,
 ) -> Outcome {
     let adapters = adapters_or_default(adapters)?;
-    let text = match (text, file) {
-        (Some(text), _) => text,
-        (None, Some(path)) => read_text_file(&path)?,
-        (None, None) => SAMPLE_DOCUMENT.to_string(),
-    };
     let registry = ctx.registry()?;
+    let text = Limit::of(&registry).input(text, file, SAMPLE_DOCUMENT)?;
     let text_length = text.chars().count();
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(adapters.len() as u64 * u64::from(iterations));
@@ -186,6 +347,7 @@ pub fn benchmark(
     for name in &adapters {
         if let Some(bar) = &progress {
             bar.set_message(name.clone());
+            bar.tick();
         }
         let run = || -> Result<Timing, Failure> {
             let adapter = ctx.resolve(&registry, name)?;
@@ -208,11 +370,11 @@ pub fn benchmark(
                 rows.push(vec![
                     name.clone(),
                     timing.adapter.model().to_string(),
-                    format!("{}", result["avg_time_ms"]),
-                    format!("{}", result["median_time_ms"]),
-                    format!("{}", result["min_time_ms"]),
-                    format!("{}", result["max_time_ms"]),
-                    format!("{}", result["avg_tokens"]),
+                    output::cell(&result["avg_time_ms"]),
+                    output::cell(&result["median_time_ms"]),
+                    output::cell(&result["min_time_ms"]),
+                    output::cell(&result["max_time_ms"]),
+                    output::cell(&result["avg_tokens"]),
                     yes_no(timing.adapter.is_exact()),
                     yes_no(result["consistent"] == true),
                 ]);
@@ -248,9 +410,11 @@ fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
-pub fn compare(ctx: &Context, text: &str, adapters: Option<Vec<String>>) -> Outcome {
+pub fn compare(ctx: &Context, text: Option<String>, file: Option<PathBuf>, adapters: Option<Vec<String>>) -> Outcome {
     let adapters = adapters_or_default(adapters)?;
     let registry = ctx.registry()?;
+    let text = Limit::of(&registry).input(text, file, "")?;
+    let text = text.as_str();
     let mut results = Vec::new();
     let mut rows = Vec::new();
     let mut served = 0;
@@ -287,9 +451,9 @@ pub fn compare(ctx: &Context, text: &str, adapters: Option<Vec<String>>) -> Outc
     Ok(if served > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>) -> Outcome {
+pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: Option<PathBuf>) -> Outcome {
     let registry = ctx.registry()?;
-    let text = text.unwrap_or_else(|| "Hello, world! This is a tokenizer test.".to_string());
+    let text = Limit::of(&registry).input(text, file, "Hello, world! This is a tokenizer test.")?;
     let (names, explicit): (Vec<String>, bool) = match adapter {
         Some(a) => (vec![a], true),
         None => (
@@ -351,28 +515,29 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>) -> Out
 pub fn health(ctx: &Context, adapter: Option<String>) -> Outcome {
     let registry = ctx.registry()?;
     let name = adapter.unwrap_or_else(|| registry.config().adapter.as_str().to_string());
-    let outcome = ctx.resolve(&registry, &name).and_then(|a| Ok((a.count("health check")?, a)));
-    let (ok, detail) = match outcome {
-        Ok((_, adapter)) => {
-            (true, json!({"adapter": name, "healthy": true, "served_by": adapter.name(), "model": adapter.model()}))
-        }
-        Err(failure) if failure.exit == 2 => return Err(failure),
-        Err(failure) => (false, json!({"adapter": name, "healthy": false, "error": failure.message})),
-    };
+    let health = Health::check(ctx, &registry, &name)?;
+    let requested = health.requested.as_deref().unwrap_or("(none)");
+    let mut detail = json!({"adapter": name, "healthy": health.serves.is_ok()});
+    if let Value::Object(fields) = health.json() {
+        detail.as_object_mut().expect("an object").extend(fields);
+    }
+    match &health.serves {
+        Ok(adapter) => detail["served_by"] = json!(adapter.name()),
+        Err(f) => detail["error"] = json!(f.message),
+    }
     match ctx.format {
         Format::Json => output::json(&detail),
-        Format::Text if ok => outln!(
-            "{name}: healthy ({} {})",
-            detail["served_by"].as_str().unwrap_or(""),
-            detail["model"].as_str().unwrap_or("")
-        ),
-        Format::Text => outln!("{name}: unavailable: {}", detail["error"].as_str().unwrap_or("")),
+        Format::Text => match (&health.serves, &health.probe) {
+            (Ok(adapter), _) => outln!("{name}: healthy ({} {})", adapter.name(), adapter.model()),
+            (Err(f), Some(Ok(probe))) => outln!(
+                "{name}: cannot serve model {requested:?}: {} (the adapter itself works: it counts with {})",
+                f.message,
+                probe.model()
+            ),
+            (Err(f), _) => outln!("{name}: unavailable: {}", f.message),
+        },
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-fn source_json(source: &Source) -> Value {
-    Value::String(source.to_string())
+    Ok(if health.serves.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn config_values(config: &Config) -> Vec<(&'static str, Value)> {
@@ -381,6 +546,7 @@ fn config_values(config: &Config) -> Vec<(&'static str, Value)> {
         ("tokenizer.adapter", json!(config.adapter.as_str())),
         ("tokenizer.model", json!(config.model)),
         ("tokenizer.fallback_chain", json!(config.fallback_chain.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
+        ("tokenizer.max_input_bytes", json!(config.max_input_bytes)),
         ("tokenizer.heuristic.chars_per_token", json!(config.heuristic.chars_per_token)),
         ("tokenizer.tiktoken.encoding", json!(config.tiktoken.encoding.map(|e| e.as_str()))),
         ("tokenizer.huggingface.use_fast", json!(hf.use_fast)),
@@ -394,36 +560,63 @@ fn config_values(config: &Config) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The effective settings with where each came from: the config file itself (`config_file`),
+/// then every key, with `--model` over the configured model.
+fn settings(ctx: &Context, config: &Config, file: Option<(&Path, &str)>) -> Vec<(String, Value, String)> {
+    let mut rows = vec![match file {
+        Some((path, from)) => ("config_file".to_string(), json!(path.display().to_string()), from.to_string()),
+        None => ("config_file".to_string(), Value::Null, "none".to_string()),
+    }];
+    for (key, value) in config_values(config) {
+        let row = match (&ctx.model, key) {
+            (Some(model), "tokenizer.model") => (key.to_string(), json!(model), "argument --model".to_string()),
+            _ => (key.to_string(), value, config.source_of(key).to_string()),
+        };
+        rows.push(row);
+    }
+    rows
+}
+
+/// The config file in use: `--config`, else `KANO_TOKENIZER_CONFIG`, with which one it was.
+fn config_file(ctx: &Context) -> Option<(PathBuf, &'static str)> {
+    match &ctx.config {
+        Some(path) => Some((path.clone(), "argument --config")),
+        None => process_env(ENV_CONFIG)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (PathBuf::from(v), "env KANO_TOKENIZER_CONFIG")),
+    }
+}
+
 pub fn status(ctx: &Context) -> Outcome {
     let registry = ctx.registry()?;
     let mut adapters = Map::new();
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for name in ADAPTERS {
-        let outcome = ctx.resolve(&registry, name).and_then(|a| Ok((a.count("status")?, a)));
-        let entry = match outcome {
-            Ok((_, adapter)) => {
-                rows.push(vec![
-                    name.to_string(),
-                    "yes".into(),
-                    adapter.model().to_string(),
-                    yes_no(adapter.is_exact()),
-                ]);
-                json!({"available": true, "model": adapter.model(), "is_exact": adapter.is_exact()})
+        let health = Health::check(ctx, &registry, name)?;
+        let requested = health.requested.as_deref().unwrap_or("(none)");
+        let (model, exact) = match (&health.serves, &health.probe) {
+            (Ok(a), _) => (a.model().to_string(), yes_no(a.is_exact())),
+            (Err(f), Some(Ok(probe))) => {
+                notes.push(format!("{name} does not serve {requested:?}: {}", f.message));
+                (format!("(works with {})", probe.model()), yes_no(probe.is_exact()))
             }
-            Err(failure) => {
-                rows.push(vec![name.to_string(), "no".into(), failure.message.clone(), "-".into()]);
-                json!({"available": false, "model": ctx.model_for(&registry, name), "error": failure.message})
+            (Err(f), _) => {
+                notes.push(format!("{name} is unavailable for {requested:?}: {}", f.message));
+                ("(unavailable)".to_string(), "-".into())
             }
         };
-        adapters.insert(name.to_string(), entry);
+        rows.push(vec![name.to_string(), yes_no(health.available()), yes_no(health.serves.is_ok()), model, exact]);
+        adapters.insert(name.to_string(), health.json());
     }
     let config = registry.config();
+    let file = config_file(ctx);
+    let settings = settings(ctx, config, file.as_ref().map(|(p, from)| (p.as_path(), *from)));
     let mut config_json = Map::new();
     let mut config_rows = Vec::new();
-    for (key, value) in config_values(config) {
-        let source = config.source_of(key);
-        config_rows.push(vec![key.to_string(), value.to_string(), source.to_string()]);
-        config_json.insert(key.to_string(), json!({"value": value, "source": source_json(&source)}));
+    for (key, value, source) in settings {
+        config_rows.push(vec![key.clone(), value.to_string(), source.clone()]);
+        config_json.insert(key, json!({"value": value, "source": source}));
     }
     let hub = registry.hub_cache().map(|p| p.display().to_string());
     match ctx.format {
@@ -433,7 +626,10 @@ pub fn status(ctx: &Context) -> Outcome {
             "huggingface_cache": hub,
         })),
         Format::Text => {
-            output::table(&["adapter", "available", "model / reason", "exact"], &rows);
+            output::table(&["adapter", "available", "serves model", "model", "exact"], &rows);
+            for note in &notes {
+                outln!("{note}");
+            }
             outln!("");
             output::table(&["config key", "value", "source"], &config_rows);
             outln!("\nHugging Face cache: {}", hub.as_deref().unwrap_or("(none)"));
@@ -442,34 +638,45 @@ pub fn status(ctx: &Context) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The problems of a config error: one per line of the library's list, or the message itself.
+fn problems_of(e: &kano_tokenizer::Error) -> Vec<String> {
+    match e.message().split_once(":\n  - ") {
+        Some((_, list)) => list.split("\n  - ").map(str::to_string).collect(),
+        None => vec![e.message().to_string()],
+    }
+}
+
 pub fn validate(ctx: &Context) -> Outcome {
-    let Some(path) = &ctx.config else {
-        return Err(Failure::usage("validate needs --config FILE"));
+    let Some((path, from)) = config_file(ctx) else {
+        return Err(Failure::usage(format!("validate needs --config FILE (or {ENV_CONFIG} set to a file)")));
     };
-    match Config::from_file(path) {
+    // The file, then the KANO_TOKENIZER_* variables over it, as every other command reads them.
+    let checked = Config::from_file(&path).map_err(|e| (problems_of(&e), false)).and_then(|mut config| {
+        config.apply_env(&process_env).map_err(|e| (problems_of(&e), true))?;
+        Ok(config)
+    });
+    match checked {
         Ok(config) => {
-            let values = config_values(&config);
+            let settings = settings(ctx, &config, Some((&path, from)));
             match ctx.format {
                 Format::Json => output::json(&json!({
                     "valid": true,
                     "file": path.display().to_string(),
-                    "config": values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<Map<_, _>>(),
+                    "config": settings.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect::<Map<_, _>>(),
+                    "sources": settings.iter().map(|(k, _, s)| (k.clone(), json!(s))).collect::<Map<_, _>>(),
                 })),
                 Format::Text => {
                     outln!("{}: valid", path.display());
-                    for (key, value) in values {
-                        let mark = if config.source_of(key) == Source::Default { "  (default)" } else { "" };
+                    for (key, value, source) in settings.iter().skip(1) {
+                        let file_source = format!("file {}", path.display());
+                        let mark = if *source == file_source { String::new() } else { format!("  ({source})") };
                         outln!("  {key} = {value}{mark}");
                     }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
-            let problems: Vec<String> = match e.message().split_once(":\n  - ") {
-                Some((_, list)) => list.split("\n  - ").map(str::to_string).collect(),
-                None => vec![e.message().to_string()],
-            };
+        Err((problems, in_env)) => {
             match ctx.format {
                 Format::Json => output::json(&json!({
                     "valid": false,
@@ -477,7 +684,14 @@ pub fn validate(ctx: &Context) -> Outcome {
                     "problems": problems,
                 })),
                 Format::Text => {
-                    outln!("{}: invalid", path.display());
+                    if in_env {
+                        outln!(
+                            "{}: the file is valid, but the KANO_TOKENIZER_* variables over it are not",
+                            path.display()
+                        );
+                    } else {
+                        outln!("{}: invalid", path.display());
+                    }
                     for p in &problems {
                         outln!("  - {p}");
                     }
@@ -489,22 +703,13 @@ pub fn validate(ctx: &Context) -> Outcome {
 }
 
 pub fn dependencies(ctx: &Context, verbose: bool) -> Outcome {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut searched = Vec::new();
-    if let Some(dir) = env("HF_HUB_CACHE") {
-        searched.push(("HF_HUB_CACHE", PathBuf::from(dir)));
-    }
-    if let Some(home) = env("HF_HOME") {
-        searched.push(("HF_HOME/hub", Path::new(&home).join("hub")));
-    }
-    if let Some(home) = env("HOME") {
-        searched.push(("~/.cache/huggingface/hub", Path::new(&home).join(".cache/huggingface/hub")));
-    }
-    let selected = huggingface::hub_cache_dir(&|n| env(n));
-    let registry_cache = ctx.registry().ok().and_then(|r| r.hub_cache().map(Path::to_path_buf));
-    let paths: Vec<Value> = searched
+    // The registry's own order (huggingface::hub_cache_candidates): the first one is searched.
+    let cache_dir = ctx.registry().ok().and_then(|r| r.config().huggingface.cache_dir.clone());
+    let candidates = huggingface::hub_cache_candidates(cache_dir.as_deref(), &process_env);
+    let paths: Vec<Value> = candidates
         .iter()
-        .map(|(from, p)| json!({"from": from, "path": p.display().to_string(), "exists": p.is_dir()}))
+        .enumerate()
+        .map(|(i, (from, p))| json!({"from": from, "path": p.display().to_string(), "exists": p.is_dir(), "used": i == 0}))
         .collect();
     let mut value = json!({
         "kano_tokenizer": kano_tokenizer::VERSION,
@@ -513,8 +718,10 @@ pub fn dependencies(ctx: &Context, verbose: bool) -> Outcome {
         "embedded_encodings": EncodingName::ALL_NAMES,
         "embedded_tokenizers": [EMBEDDED_MODELS[1]],
         "huggingface_cache": {
-            "used": registry_cache.or(selected).map(|p| p.display().to_string()),
-            "searched": paths,
+            "used": candidates.first().map(|(_, p)| p.display().to_string()),
+            // Only the first candidate is searched; the others are overridden by it.
+            "searched": paths.iter().take(1).cloned().collect::<Vec<_>>(),
+            "candidates": paths,
         },
         "network": "never: encodings are embedded, tokenizer.json files are read from disk",
         "remote_code": "never run: only tokenizer.json is read",
@@ -533,9 +740,17 @@ pub fn dependencies(ctx: &Context, verbose: bool) -> Outcome {
             outln!("  tokenizers {} (tokenizer.json)", kano_tokenizer::TOKENIZERS_VERSION);
             outln!("embedded encodings: {}", EncodingName::ALL_NAMES.join(", "));
             outln!("embedded tokenizers: {}", EMBEDDED_MODELS[1]);
-            outln!("Hugging Face cache: {}", value["huggingface_cache"]["used"].as_str().unwrap_or("(none)"));
-            for (from, p) in &searched {
-                outln!("  searched {from}: {} ({})", p.display(), if p.is_dir() { "exists" } else { "missing" });
+            match candidates.first() {
+                Some((from, p)) => outln!("Hugging Face cache: {} (from {from})", p.display()),
+                None => outln!("Hugging Face cache: (none: set HF_HUB_CACHE, HF_HOME or HOME)"),
+            }
+            if let Some((first, _)) = candidates.first() {
+                outln!("Hugging Face cache locations, in the order they are considered:");
+                for (i, (from, p)) in candidates.iter().enumerate() {
+                    let exists = if p.is_dir() { "exists" } else { "missing" };
+                    let role = if i == 0 { "in use".to_string() } else { format!("not used: {first} comes first") };
+                    outln!("  {}. {from}: {} ({role}, {exists})", i + 1, p.display());
+                }
             }
             outln!("network: never; remote code: never run");
             if verbose {
@@ -553,6 +768,7 @@ pub fn count(ctx: &Context, files: &[PathBuf], adapter: Option<String>) -> Outco
     let registry = ctx.registry()?;
     let name = adapter.unwrap_or_else(|| registry.config().adapter.as_str().to_string());
     let adapter = ctx.resolve(&registry, &name)?;
+    let limit = Limit::of(&registry);
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
     let mut total = 0u64;
@@ -560,7 +776,7 @@ pub fn count(ctx: &Context, files: &[PathBuf], adapter: Option<String>) -> Outco
     let mut failed = false;
     for path in files {
         let label = if path.as_os_str() == "-" { "(stdin)".to_string() } else { path.display().to_string() };
-        match read_text_file(path).and_then(|text| Ok(adapter.count(&text)?)) {
+        match limit.read(path).and_then(|text| Ok(adapter.count(&text)?)) {
             Ok(count) => {
                 total += count.count;
                 if ctx.format == Format::Text {
@@ -600,12 +816,11 @@ pub fn estimate(
     adapter: Option<String>,
     max_tokens: Option<u64>,
 ) -> Outcome {
-    let text = match (text, file) {
-        (Some(text), _) => text,
-        (None, Some(path)) => read_text_file(&path)?,
-        (None, None) => read_text_file(Path::new("-"))?,
-    };
     let registry = ctx.registry()?;
+    let text = match (text, file) {
+        (None, None) => Limit::of(&registry).read(Path::new("-"))?,
+        (text, file) => Limit::of(&registry).input(text, file, "")?,
+    };
     let name = adapter.unwrap_or_else(|| registry.config().adapter.as_str().to_string());
     let adapter = ctx.resolve(&registry, &name)?;
     let start = Instant::now();

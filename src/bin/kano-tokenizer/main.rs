@@ -5,6 +5,9 @@
 //! Built on the Rust API. Exit status: 0 on success, 1 when the command ran and failed (a bad
 //! config, an adapter that cannot serve, unreadable input), 2 for bad arguments and for an
 //! unknown adapter name given to `health`.
+//!
+//! Texts longer than Linux's 128 KiB per-argument limit cannot be passed with `--text`: give
+//! `--text -` (standard input) or `--file F` instead.
 
 mod commands;
 mod output;
@@ -40,10 +43,11 @@ pub enum Format {
 enum Command {
     /// Time counting with each adapter: mean, median, min, max and spread per call.
     Benchmark {
-        /// The text to count (default: a built-in sample document).
+        /// The text to count (default: a built-in sample document). "-" reads standard input:
+        /// use it, or --file, for texts over 128 KiB (Linux's limit on one argument).
         #[arg(long, conflicts_with = "file")]
         text: Option<String>,
-        /// Read the text from this file.
+        /// Read the text from this file ("-" for standard input).
         #[arg(long, value_name = "F")]
         file: Option<PathBuf>,
         /// Adapters to run, comma-separated (default: heuristic,tiktoken,huggingface).
@@ -55,8 +59,13 @@ enum Command {
     },
     /// Count one text with several adapters, side by side.
     Compare {
-        /// The text to count.
-        text: String,
+        /// The text to count. "-" reads standard input: use it, or --file, for texts over
+        /// 128 KiB (Linux's limit on one argument).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from this file ("-" for standard input).
+        #[arg(long, value_name = "F")]
+        file: Option<PathBuf>,
         /// Adapters to compare, comma-separated (default: heuristic,tiktoken,huggingface).
         #[arg(long, value_delimiter = ',')]
         adapters: Option<Vec<String>>,
@@ -67,19 +76,39 @@ enum Command {
         /// auto, heuristic, tiktoken or huggingface.
         #[arg(long)]
         adapter: Option<String>,
-        /// The text to count (default: a short sample sentence).
-        #[arg(long)]
+        /// The text to count (default: a short sample sentence). "-" reads standard input: use
+        /// it, or --file, for texts over 128 KiB (Linux's limit on one argument).
+        #[arg(long, conflicts_with = "file")]
         text: Option<String>,
+        /// Read the text from this file ("-" for standard input).
+        #[arg(long, value_name = "F")]
+        file: Option<PathBuf>,
     },
-    /// Exit 0 when the adapter (default: the configured one) can serve the model, 1 with the
-    /// reason when it cannot, 2 for an unknown adapter name.
+    /// Whether an adapter can serve the model it would be asked for.
+    ///
+    /// "Can serve" means: the adapter resolves the model it would count with (--model, else
+    /// [tokenizer] model / KANO_TOKENIZER_MODEL, else cl100k_base for tiktoken and auto and the
+    /// embedded all-MiniLM-L6-v2 for huggingface) and counts a text with it, so a benchmark or
+    /// count with that adapter would succeed. Exit 0 when it can; 1 with the reason when it
+    /// cannot, saying also whether the adapter itself works (for example huggingface works but
+    /// has no tokenizer.json for an OpenAI model such as gpt-4; `status` reports that as
+    /// available with serves_model false); 2 for an unknown adapter name.
     Health {
         /// auto, heuristic, tiktoken or huggingface.
         adapter: Option<String>,
     },
-    /// Which adapters can serve, and the effective config with where each value came from.
+    /// Which adapters work and whether each serves the configured model, and the effective
+    /// config with where each value came from.
+    ///
+    /// adapters.NAME.available is true when the adapter itself works: it serves the configured
+    /// model, or, when that model is not one of its models (an OpenAI model for huggingface, a
+    /// Hugging Face model for tiktoken), it counts with a built-in one (the embedded
+    /// all-MiniLM-L6-v2, cl100k_base). adapters.NAME.serves_model says whether it serves the
+    /// configured model, with the reason when it does not.
     Status,
-    /// Check a config file: exit 0 with a summary, or 1 with every problem.
+    /// Check a config file (--config FILE, else $KANO_TOKENIZER_CONFIG) and the KANO_TOKENIZER_*
+    /// variables over it: exit 0 with the effective values and their sources, or 1 with every
+    /// problem.
     Validate,
     /// Library and dependency versions, embedded encodings and tokenizers, and the Hugging Face
     /// cache paths searched.
@@ -90,10 +119,10 @@ enum Command {
     },
     /// The fast estimate with bounds on the exact count, and optionally a limit check.
     Estimate {
-        /// The text to estimate (default: standard input).
+        /// The text to estimate (default: standard input; "-" also reads it).
         #[arg(long, conflicts_with = "file")]
         text: Option<String>,
-        /// Read the text from this file.
+        /// Read the text from this file ("-" for standard input).
         #[arg(long, value_name = "F")]
         file: Option<PathBuf>,
         /// auto, heuristic, tiktoken or huggingface (default: the configured adapter).
@@ -103,7 +132,8 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_tokens: Option<u64>,
     },
-    /// Count files (or standard input): one line per file and a total.
+    /// Count files (or standard input): one line per file and a total. Files over
+    /// tokenizer.max_input_bytes (KANO_TOKENIZER_MAX_INPUT_BYTES, 64 MiB by default) are refused.
     Count {
         /// Files to count; none or "-" reads standard input.
         files: Vec<PathBuf>,
@@ -120,8 +150,8 @@ fn main() -> ExitCode {
         Command::Benchmark { text, file, adapters, iterations } => {
             commands::benchmark(&ctx, text, file, adapters, iterations)
         }
-        Command::Compare { text, adapters } => commands::compare(&ctx, &text, adapters),
-        Command::Test { adapter, text } => commands::test(&ctx, adapter, text),
+        Command::Compare { text, file, adapters } => commands::compare(&ctx, text, file, adapters),
+        Command::Test { adapter, text, file } => commands::test(&ctx, adapter, text, file),
         Command::Health { adapter } => commands::health(&ctx, adapter),
         Command::Status => commands::status(&ctx),
         Command::Validate => commands::validate(&ctx),

@@ -27,8 +27,61 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Prints `value` as serde_json's pretty printer does (two-space indent, keys in order), except
+/// that floats are always in plain decimal notation (0.000085, never 8.5e-5), which `bc` and
+/// other tools downstream of `jq` read.
 pub fn json(value: &Value) {
-    outln!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
+    let mut out = String::new();
+    pretty(value, 0, &mut out);
+    outln!("{out}");
+}
+
+fn pretty(value: &Value, depth: usize, out: &mut String) {
+    let indent = |out: &mut String, depth: usize| out.push_str(&"  ".repeat(depth));
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                indent(out, depth + 1);
+                pretty(item, depth + 1, out);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) if !map.is_empty() => {
+            out.push_str("{\n");
+            for (i, (key, item)) in map.iter().enumerate() {
+                indent(out, depth + 1);
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(": ");
+                pretty(item, depth + 1, out);
+                out.push_str(if i + 1 < map.len() { ",\n" } else { "\n" });
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+        Value::Number(n) if n.is_f64() => out.push_str(&plain(n.as_f64().unwrap_or(0.0))),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A finite float in plain decimal notation, with ".0" on whole numbers as serde_json writes them.
+pub fn plain(value: f64) -> String {
+    let s = value.to_string();
+    if s.contains('.') || !value.is_finite() {
+        s
+    } else {
+        s + ".0"
+    }
+}
+
+/// A JSON number as a table cell, floats in plain notation.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Number(n) if n.is_f64() => plain(n.as_f64().unwrap_or(f64::NAN)),
+        other => other.to_string(),
+    }
 }
 
 pub fn error(format: Format, message: &str) {
@@ -57,7 +110,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Milliseconds with three decimals, as JSON numbers.
+/// Milliseconds to the nanosecond (six decimals; the clock's resolution), as JSON numbers: fast
+/// adapters take well under a microsecond, which three decimals would show as 0.
 pub fn ms(value: f64) -> Value {
-    serde_json::json!((value * 1000.0).round() / 1000.0)
+    serde_json::json!((value * 1e6).round() / 1e6)
 }
