@@ -188,8 +188,9 @@ typedef struct {
    */
   bool within_limit;
   /**
-   * The exact count when `is_exact`; otherwise the bound that proved the verdict (for the
-   * heuristic adapter, the estimate).
+   * The exact count when `is_exact`; otherwise what proved the verdict: a bound, or the
+   * partial count at which counting stopped past the limit (for the heuristic adapter, the
+   * estimate).
    */
   uint64_t tokens;
   bool is_exact;
@@ -443,9 +444,11 @@ KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
 
 /**
  * Checks whether `len` bytes of UTF-8 text have at most `max_tokens` tokens. For exact
- * adapters the verdict is always right: the bounds decide when they can; otherwise the count
- * stops as soon as it passes the limit (OpenAI encodings) or runs to the end
- * (`tokenizer.json`). Text rules and input limit as `kano_adapter_count`. Thread-safe.
+ * adapters the verdict is always right. OpenAI encodings decide from the length when it
+ * settles the question (at most one token per byte, at least one per longest token), and
+ * otherwise count, stopping at the first piece past the limit: the cost is about that of
+ * counting `max_tokens` tokens, whatever `len` is. `tokenizer.json` adapters decide from the
+ * estimate's bounds when they can, and otherwise count to the end. Text rules and input limit as `kano_adapter_count`. Thread-safe.
  */
 KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     const char *text,

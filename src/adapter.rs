@@ -185,13 +185,32 @@ impl Adapter {
         }
     }
 
-    /// Whether `text` has at most `max_tokens` tokens; always right for exact adapters. The
-    /// bounds decide when they can; otherwise the count stops as soon as it passes the limit
-    /// (OpenAI encodings) or runs to the end (`tokenizer.json`).
+    /// Whether `text` has at most `max_tokens` tokens; always right for exact adapters. OpenAI
+    /// encodings decide from the length when it settles the question, and otherwise count,
+    /// stopping at the first piece past the limit; `tokenizer.json` adapters decide from the
+    /// estimate's bounds when they can, and otherwise count to the end.
     pub fn check_limit(&self, text: &str, max_tokens: u64) -> Result<LimitCheck> {
         self.check_input_len(text.len())?;
-        let bounds = self.estimate(text);
         let verdict = |within_limit, tokens, is_exact| Ok(LimitCheck { within_limit, tokens, is_exact });
+        if let Engine::Tiktoken(encoding) = &self.engine {
+            // No scan first: bounds from the length alone (at most a token per byte, at least
+            // one per longest token) settle short texts and huge ones, and otherwise a count that
+            // stops at the first piece past the limit costs about `max_tokens` tokens of work,
+            // less than the scan would.
+            let len = text.len() as u64;
+            if len <= max_tokens {
+                return verdict(true, len, len == 0);
+            }
+            let at_least = len.div_ceil(encoding.max_token_bytes() as u64);
+            if at_least > max_tokens {
+                return verdict(false, at_least, false);
+            }
+            return match encoding.count_up_to(text, max_tokens) {
+                Ok(count) => verdict(true, count, true),
+                Err(passed) => verdict(false, passed, false),
+            };
+        }
+        let bounds = self.estimate(text);
         if !self.is_exact() {
             return verdict(bounds.estimate <= max_tokens, bounds.estimate, false);
         }
@@ -202,16 +221,8 @@ impl Adapter {
         if bounds.lower_bound > max_tokens {
             return verdict(false, bounds.lower_bound, settled);
         }
-        match &self.engine {
-            Engine::Tiktoken(encoding) => match encoding.count_up_to(text, max_tokens) {
-                Ok(count) => verdict(true, count, true),
-                Err(passed) => verdict(false, passed, false),
-            },
-            _ => {
-                let count = self.count(text)?.count;
-                verdict(count <= max_tokens, count, true)
-            }
-        }
+        let count = self.count(text)?.count;
+        verdict(count <= max_tokens, count, true)
     }
 
     /// Whether both adapters count with the same loaded rank table or tokenizer (not a copy).
