@@ -437,6 +437,37 @@ static void test_options_and_null_arguments(const KanoAdapter *adapter) {
     kano_counter_free(NULL);
 }
 
+/* Wrong-but-non-NULL arguments: a NULL out with max 0 is no error, zero options take the
+   defaults (1024 requests in poll mode), and lengths no buffer can have are refused unread. */
+static void test_misuse(const KanoAdapter *adapter) {
+    KanoCounterOptions zero = {0};
+    KanoCounter *counter = NULL;
+    if (!CHECK(kano_counter_new(adapter, &zero, &counter) == KANO_STATUS_OK)) return;
+    CHECK(kano_counter_submit(NULL, 1, "x", 1) == KANO_STATUS_NULL_POINTER); /* sets the last error */
+    CHECK(kano_counter_poll(counter, NULL, 0) == 0);
+    CHECK(strstr(kano_last_error(), "kano_counter_submit") != NULL); /* not an error: unchanged */
+    static const char text[] = "a short text";
+    for (size_t huge = SIZE_MAX / 2 + 1; huge != 0; huge = huge == SIZE_MAX ? 0 : SIZE_MAX) {
+        CHECK(kano_counter_submit(counter, 7, text, huge) == KANO_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(kano_last_error(), "length") != NULL);
+    }
+    /* queue_capacity 0 is 1024: in poll mode results wait to be polled, so exactly 1024 fit. */
+    uint64_t accepted = 0;
+    while (accepted < 2000 && kano_counter_submit(counter, accepted, text, sizeof text - 1) == KANO_STATUS_OK)
+        accepted++;
+    CHECK(accepted == 1024);
+    CHECK(strstr(kano_last_error(), "1024 requests pending") != NULL);
+    CHECK(kano_counter_flush(counter, 60000) == KANO_STATUS_OK);
+    KanoCountResult one;
+    CHECK(kano_counter_poll(counter, &one, 1) == 1 && one.status == KANO_STATUS_OK && one.count.count > 0);
+    CHECK(kano_counter_submit(counter, 5000, text, sizeof text - 1) == KANO_STATUS_OK); /* room for one */
+    KanoCounterStats stats;
+    CHECK(kano_counter_stats(counter, &stats) == KANO_STATUS_OK);
+    CHECK(stats.submitted == 1025 && stats.completed + stats.pending == 1025 && stats.failed == 0);
+    CHECK(stats_consistent(&stats));
+    kano_counter_free(counter);
+}
+
 int main(int argc, char **argv) {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
     if (n == 0) n = 100000;
@@ -449,6 +480,7 @@ int main(int argc, char **argv) {
     }
     kano_registry_free(registry); /* the adapter, and counters made from it, outlive it */
     test_options_and_null_arguments(adapter);
+    test_misuse(adapter);
     test_poll_mode(adapter);
     test_adapter_freed_first();
     test_full_queue_timeout_and_free_with_work_pending(adapter);

@@ -496,6 +496,19 @@ static void test_max_input_bytes(void) {
     /* Lengths no buffer can have are refused without reading. */
     CHECK_ERROR(kano_adapter_count(adapter, big, SIZE_MAX / 2 + 1, &out), KANO_STATUS_INVALID_ARGUMENT,
                 "kano_adapter_count", "length");
+    /* The same for estimates (which have no input limit) and limit checks, at both ends. */
+    KanoEstimate untouched_estimate = {.estimate = 7, .lower_bound = 7, .upper_bound = 7};
+    for (int i = 0; i < 2; i++) {
+        size_t huge = i == 0 ? SIZE_MAX / 2 + 1 : SIZE_MAX;
+        estimate = untouched_estimate;
+        CHECK_ERROR(kano_adapter_estimate(adapter, big, huge, &estimate), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_estimate", "length");
+        CHECK(estimate.estimate == 7 && estimate.lower_bound == 7 && estimate.upper_bound == 7);
+        check = (KanoLimitCheck){.within_limit = true, .tokens = 7, .is_exact = true};
+        CHECK_ERROR(kano_adapter_check_limit(adapter, big, huge, 10, &check), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_check_limit", "length");
+        CHECK(check.within_limit && check.tokens == 7 && check.is_exact);
+    }
     kano_adapter_free(adapter);
     kano_registry_free(registry);
     CHECK_TOML_FAILS("[tokenizer]\nmax_input_bytes = 0\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.max_input_bytes");

@@ -1,0 +1,423 @@
+//! Hostile files: tokenizer.json and config files built to hurt (catastrophic regexes, millions
+//! of vocabulary entries, deep nesting, megabytes of junk, truncation at every kind of point, and
+//! directories, devices and FIFOs in place of a file). Each must give a clear error that names
+//! the file, or a correct count, in bounded time. `hostile_tokenizer_files_are_errors`
+//! (tests/registry.rs) and the config tests already cover the empty file, garbage, a file cut in
+//! half, 100k unclosed brackets, a wrong shape and /dev/null as a tokenizer; these go further.
+//!
+//! Times are printed (`cargo test --release --test hostile -- --nocapture`) and bounded by
+//! generous limits that only a hang or an exponential blow-up would pass.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kano_tokenizer::{ErrorKind, Registry};
+
+/// The big cases run one at a time, so their memory figures are their own.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kano-hostile-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let value = f();
+    let took = start.elapsed();
+    println!("{what}: {took:.3?}");
+    assert!(took < limit, "{what} took {took:?}, over the {limit:?} bound");
+    value
+}
+
+/// The resident set of this process, in MiB.
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: f64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
+/// The peak resident set so far (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+}
+
+/// Resolving `path` as a huggingface model fails with `kind`, and the message names the file.
+fn assert_tokenizer_error(path: &Path, kind: ErrorKind, limit: Duration) -> String {
+    assert_tokenizer_error_naming(path, path.to_str().unwrap(), kind, limit)
+}
+
+/// As [`assert_tokenizer_error`], the message naming `names` (a symlink's target, say).
+fn assert_tokenizer_error_naming(path: &Path, names: &str, kind: ErrorKind, limit: Duration) -> String {
+    let label = format!("tokenizer {}", path.display());
+    let e = timed(&label, limit, || plain_registry().resolve(Some("huggingface"), path.to_str()).unwrap_err());
+    assert_eq!(e.kind(), kind, "{}: {e}", path.display());
+    assert!(e.message().contains(names), "the message names the file: {e}");
+    println!("    -> {:?}: {}", e.kind(), truncate(e.message()));
+    e.message().to_string()
+}
+
+/// Loading a config file fails with `kind`, and the message names the file.
+fn assert_config_error(path: &Path, kind: ErrorKind, limit: Duration) -> String {
+    let label = format!("config {}", path.display());
+    let e = timed(&label, limit, || Registry::from_config_file(path).unwrap_err());
+    assert_eq!(e.kind(), kind, "{}: {e}", path.display());
+    assert!(e.message().contains(path.to_str().unwrap()), "the message names the file: {e}");
+    println!("    -> {:?}: {}", e.kind(), truncate(e.message()));
+    e.message().to_string()
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 200 {
+        s.to_string()
+    } else {
+        let mut end = 200;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    }
+}
+
+/// A WordLevel tokenizer.json: `vocab` words, unknown words are [UNK], and an optional
+/// pre-tokenizer (JSON) in front.
+fn word_level(vocab: &[&str], pre_tokenizer: &str) -> String {
+    let mut entries = vec![r#""[UNK]": 0"#.to_string()];
+    entries.extend(vocab.iter().enumerate().map(|(i, w)| format!("{}: {}", serde_json::json!(w), i + 1)));
+    format!(
+        r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+"pre_tokenizer": {pre_tokenizer}, "post_processor": null, "decoder": null,
+"model": {{"type": "WordLevel", "vocab": {{{}}}, "unk_token": "[UNK]"}}}}"#,
+        entries.join(", ")
+    )
+}
+
+fn split(pattern: &str) -> String {
+    format!(
+        r#"{{"type": "Split", "pattern": {{"Regex": {}}}, "behavior": "Isolated", "invert": false}}"#,
+        serde_json::json!(pattern)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catastrophic regexes
+// ---------------------------------------------------------------------------------------------
+
+/// `(a+)+$` and friends in a Split pre-tokenizer, on long runs of 'a' then 'b' (no match: the
+/// classic exponential case for a backtracking engine). The tokenizers crate is built with
+/// fancy-regex, which hands patterns without look-around or back-references to the linear-time
+/// `regex` crate; patterns with them run on its backtracking VM, which stops at 1,000,000 steps.
+/// Every case must finish in bounded time with the right count or a clear error.
+#[test]
+fn catastrophic_split_regexes_are_bounded() {
+    let dir = scratch("regex");
+    // Each pattern, and the count that is right for "a" * n + "b" with vocab [UNK], a, b.
+    // Isolated split: matches and the gaps between them are pieces; WordLevel maps each piece.
+    let cases: &[(&str, fn(usize) -> u64)] = &[
+        // No match anywhere: the whole text is one unknown piece.
+        (r"(a+)+$", |_| 1),
+        (r"(a|aa)+$", |_| 1),
+        (r"(a*)*$x", |_| 1),
+        // The same with a look-ahead, which sends the pattern to the backtracking VM.
+        (r"(a+)+(?=c)", |_| 1),
+        // A back-reference: backtracking only.
+        (r"(a+)+\1c", |_| 1),
+    ];
+    for (i, (pattern, want)) in cases.iter().enumerate() {
+        let path = dir.join(format!("regex-{i}.json"));
+        std::fs::write(&path, word_level(&["a", "b"], &split(pattern))).unwrap();
+        let adapter = timed(&format!("load Split {pattern:?}"), Duration::from_secs(10), || {
+            plain_registry().resolve(Some("huggingface"), path.to_str()).expect("a Split pre-tokenizer loads")
+        });
+        for n in [10usize, 25, 1000, 100_000] {
+            let text = "a".repeat(n) + "b";
+            let result = timed(&format!("  count {pattern:?} on 'a' x {n} + 'b'"), Duration::from_secs(20), || {
+                adapter.count(&text)
+            });
+            match result {
+                Ok(c) => {
+                    println!("    -> {} tokens (want {})", c.count, want(n));
+                    assert_eq!(c.count, want(n), "{pattern:?} on {n} 'a's: a wrong count is worse than an error");
+                }
+                Err(e) => {
+                    println!("    -> {:?}: {}", e.kind(), e.message());
+                    assert_eq!(e.kind(), ErrorKind::AdapterUnavailable, "{e}");
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size: millions of vocabulary entries, megabytes of junk, the file size limit
+// ---------------------------------------------------------------------------------------------
+
+/// A WordLevel vocabulary of 2,000,000 entries (a 40 MB file): it loads in bounded time and
+/// memory, and counts. Prints the cost per entry and per file byte, which bounds what the
+/// 256 MiB file limit (MAX_TOKENIZER_FILE_BYTES) allows.
+#[test]
+fn a_vocabulary_of_millions_of_entries_loads_in_bounded_time_and_memory() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    const ENTRIES: usize = 2_000_000;
+    let dir = scratch("vocab");
+    let path = dir.join("tokenizer.json");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write!(
+        file,
+        r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+"pre_tokenizer": {{"type": "Whitespace"}}, "post_processor": null, "decoder": null,
+"model": {{"type": "WordLevel", "unk_token": "[UNK]", "vocab": {{"[UNK]": 0"#
+    )
+    .unwrap();
+    for i in 1..ENTRIES {
+        write!(file, r#", "w{i:07}": {i}"#).unwrap();
+    }
+    write!(file, "}}}}}}").unwrap();
+    file.into_inner().unwrap().sync_all().unwrap();
+    let file_mib = std::fs::metadata(&path).unwrap().len() as f64 / (1024.0 * 1024.0);
+
+    let before = rss_mib();
+    let registry = plain_registry();
+    let adapter =
+        timed(&format!("load a {ENTRIES}-entry vocabulary ({file_mib:.1} MiB)"), Duration::from_secs(120), || {
+            registry.resolve(Some("huggingface"), path.to_str()).expect("a large vocabulary loads")
+        });
+    let loaded = rss_mib();
+    let peak = peak_rss_mib();
+    println!(
+        "    RSS {before:.0} -> {loaded:.0} MiB after loading (+{:.0} MiB, {:.1}x the file; peak so far {peak:.0} MiB)",
+        loaded - before,
+        (loaded - before) / file_mib
+    );
+    let c = timed("  count 5 words", Duration::from_secs(5), || {
+        adapter.count("w0000001 w1999999 w0999999 nope w0000000").unwrap()
+    });
+    assert_eq!(c.count, 5);
+    assert!(c.is_exact);
+    // At most 40 bytes of memory per file byte: a 256 MiB file then needs at most ~10 GiB; the
+    // figure is printed to document the real ratio.
+    assert!(loaded - before < 40.0 * file_mib, "{:.0} MiB for a {file_mib:.0} MiB file", loaded - before);
+    drop(adapter);
+    drop(registry);
+    println!("    RSS {:.0} MiB after freeing", rss_mib());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Many megabytes: 64 MiB of random bytes, 64 MiB of whitespace before a valid tokenizer (which
+/// must load: JSON allows it), and a sparse file over the 256 MiB limit, refused before reading.
+#[test]
+fn many_megabytes_of_junk_and_a_file_over_the_limit() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("junk");
+    const MIB: usize = 1 << 20;
+
+    let junk = dir.join("junk.json");
+    let mut bytes = vec![0u8; 64 * MIB];
+    let mut x = 0x2545F4914F6CDD1Du64;
+    for b in bytes.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(&junk, &bytes).unwrap();
+    assert_tokenizer_error(&junk, ErrorKind::AdapterUnavailable, Duration::from_secs(10));
+
+    // 64 MiB of a valid JSON prefix that never ends: a string.
+    let endless = dir.join("endless-string.json");
+    let mut text = br#"{"version": "1.0", "model": {"type": "WordLevel", "unk_token": ""#.to_vec();
+    text.resize(64 * MIB, b'x');
+    std::fs::write(&endless, &text).unwrap();
+    assert_tokenizer_error(&endless, ErrorKind::AdapterUnavailable, Duration::from_secs(10));
+
+    let padded = dir.join("padded.json");
+    let mut text = vec![b' '; 64 * MIB];
+    text.extend_from_slice(word_level(&["hello", "world"], r#"{"type": "Whitespace"}"#).as_bytes());
+    std::fs::write(&padded, &text).unwrap();
+    let adapter = timed("tokenizer with 64 MiB of leading whitespace", Duration::from_secs(20), || {
+        plain_registry().resolve(Some("huggingface"), padded.to_str()).expect("whitespace is valid JSON")
+    });
+    assert_eq!(adapter.count("hello world hello").unwrap().count, 3);
+    drop(bytes);
+
+    // Over the limit: a sparse file, never read.
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge).unwrap().set_len((256 << 20) + 1).unwrap();
+    let message = assert_tokenizer_error(&huge, ErrorKind::AdapterUnavailable, Duration::from_secs(1));
+    assert!(message.contains("limit"), "{message}");
+    // The same for a config file (limit 1 MiB).
+    let huge_config = dir.join("huge.toml");
+    std::fs::File::create(&huge_config).unwrap().set_len(1 << 30).unwrap();
+    let message = assert_config_error(&huge_config, ErrorKind::Config, Duration::from_secs(1));
+    assert!(message.contains("limit"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nesting
+// ---------------------------------------------------------------------------------------------
+
+/// Deep nesting inside an otherwise valid tokenizer.json, closed (the existing test only opens
+/// brackets at the top): arrays and objects 100,000 deep in the normalizer, pre-tokenizer, post-processor and vocabulary
+/// (not the decoder: there the tokenizers crate panics instead of returning the error, see the
+/// hardening report), and
+/// Sequence normalizers nested 60 deep (valid, under serde_json's limit of 128) and 10,000 deep.
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let dir = scratch("deep");
+    let base = word_level(&["hello"], r#"{"type": "Whitespace"}"#);
+    let deep_arrays = "[".repeat(100_000) + &"]".repeat(100_000);
+    let deep_objects = r#"{"a":"#.repeat(100_000) + "1" + &"}".repeat(100_000);
+    let cases = [
+        (
+            "arrays-in-normalizer.json",
+            base.replacen(r#""normalizer": null"#, &format!(r#""normalizer": {deep_arrays}"#), 1),
+        ),
+        (
+            "objects-in-pre-tokenizer.json",
+            base.replacen(
+                r#""pre_tokenizer": {"type": "Whitespace"}"#,
+                &format!(r#""pre_tokenizer": {deep_objects}"#),
+                1,
+            ),
+        ),
+        (
+            "objects-in-post-processor.json",
+            base.replacen(r#""post_processor": null"#, &format!(r#""post_processor": {deep_objects}"#), 1),
+        ),
+        ("arrays-in-vocab.json", base.replacen(r#""[UNK]": 0"#, &format!(r#""[UNK]": 0, "deep": {deep_arrays}"#), 1)),
+    ];
+    for (name, content) in &cases {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let message = assert_tokenizer_error(&path, ErrorKind::AdapterUnavailable, Duration::from_secs(5));
+        assert!(message.contains("recursion limit"), "{message}");
+    }
+
+    let nested = |depth: usize| {
+        let mut n = r#"{"type": "Lowercase"}"#.to_string();
+        for _ in 0..depth {
+            n = format!(r#"{{"type": "Sequence", "normalizers": [{n}]}}"#);
+        }
+        base.replacen(r#""normalizer": null"#, &format!(r#""normalizer": {n}"#), 1)
+    };
+    let ok = dir.join("sequence-60.json");
+    std::fs::write(&ok, nested(60)).unwrap();
+    let adapter = timed("Sequence normalizers 60 deep", Duration::from_secs(5), || {
+        plain_registry().resolve(Some("huggingface"), ok.to_str()).expect("60 levels are within the limit")
+    });
+    assert_eq!(adapter.count("HELLO Hello nope").unwrap().count, 3, "lowercased through 60 levels");
+    let deep = dir.join("sequence-10000.json");
+    std::fs::write(&deep, nested(10_000)).unwrap();
+    let message = assert_tokenizer_error(&deep, ErrorKind::AdapterUnavailable, Duration::from_secs(5));
+    assert!(message.contains("recursion limit"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Truncation
+// ---------------------------------------------------------------------------------------------
+
+/// A tokenizer.json cut at 40 points (inside strings, numbers, keys, between tokens, one byte
+/// short): every cut is a clear error naming the file.
+#[test]
+fn truncated_at_every_kind_of_point() {
+    let dir = scratch("truncated");
+    let full = std::fs::read(tokenizer_path("t5-style-unigram")).unwrap();
+    let mut cuts: Vec<usize> = (1..=37).map(|i| full.len() * i / 38).collect();
+    cuts.extend([1, 2, full.len() - 1]);
+    let start = Instant::now();
+    for cut in cuts {
+        let path = dir.join(format!("cut-{cut}.json"));
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let e = plain_registry().resolve(Some("huggingface"), path.to_str()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AdapterUnavailable, "cut at {cut}: {e}");
+        assert!(e.message().contains(path.to_str().unwrap()), "{e}");
+        assert!(e.message().contains("EOF") || e.message().contains("line"), "cut at {cut}: {e}");
+    }
+    println!("40 truncated files ({} bytes whole): {:.3?}", full.len(), start.elapsed());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Not a regular file
+// ---------------------------------------------------------------------------------------------
+
+fn make_fifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A directory, /dev/zero, /dev/null, a FIFO (nobody writes to it: opening it would block
+/// forever) and a symlink to /dev/zero, in place of a tokenizer.json: given directly, inside a
+/// model folder, and through [tokenizer.huggingface.models]. Each is an I/O error that names the
+/// path, returned at once, without opening it.
+#[test]
+fn devices_fifos_and_folders_in_place_of_a_tokenizer_file() {
+    let dir = scratch("devices");
+    let fifo = dir.join("fifo.json");
+    make_fifo(&fifo);
+    let link = dir.join("zero-link.json");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let limit = Duration::from_secs(2);
+    for path in [Path::new("/dev/zero"), Path::new("/dev/null"), &fifo] {
+        let message = assert_tokenizer_error(path, ErrorKind::Io, limit);
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+    // A symlink is followed: the message names what it points at.
+    let message = assert_tokenizer_error_naming(&link, "/dev/zero", ErrorKind::Io, limit);
+    assert!(message.contains("not a regular file"), "{message}");
+    // A model folder whose tokenizer.json is a FIFO, /dev/zero (a symlink) or a folder.
+    for (name, make) in [
+        ("fifo-folder", &(|p: &Path| make_fifo(p)) as &dyn Fn(&Path)),
+        ("zero-folder", &|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
+        ("dir-folder", &|p: &Path| std::fs::create_dir(p).unwrap()),
+    ] {
+        let folder = dir.join(name);
+        std::fs::create_dir(&folder).unwrap();
+        make(&folder.join("tokenizer.json"));
+        let message = assert_tokenizer_error(&folder, ErrorKind::Io, limit);
+        assert!(message.contains("holds no tokenizer.json"), "{message}");
+    }
+    // Through a name in the config.
+    let registry = Registry::from_toml(&format!(
+        "[tokenizer.huggingface.models]\nzero = \"/dev/zero\"\nfifo = {:?}\n",
+        fifo.to_str().unwrap()
+    ))
+    .unwrap();
+    for (name, path) in [("zero", "/dev/zero"), ("fifo", fifo.to_str().unwrap())] {
+        let e = timed(&format!("[tokenizer.huggingface.models] {name}"), limit, || {
+            registry.resolve(Some("huggingface"), Some(name)).unwrap_err()
+        });
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(e.message().contains(path), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same for config files through Registry::from_config_file: a folder, /dev/zero (which
+/// must not be read forever), /dev/null, a FIFO and a symlink to /dev/zero.
+#[test]
+fn devices_fifos_and_folders_in_place_of_a_config_file() {
+    let dir = scratch("config-devices");
+    let fifo = dir.join("fifo.toml");
+    make_fifo(&fifo);
+    let link = dir.join("zero-link.toml");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let folder = dir.join("folder.toml");
+    std::fs::create_dir(&folder).unwrap();
+    for path in [Path::new("/dev/zero"), Path::new("/dev/null"), &fifo, &link, &folder] {
+        let message = assert_config_error(path, ErrorKind::Io, Duration::from_secs(2));
+        assert!(message.contains("not a regular file"), "{message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
