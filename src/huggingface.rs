@@ -193,10 +193,14 @@ impl HfTokenizer {
         let unavailable = |e: &dyn std::fmt::Display| {
             Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
         };
+        // Parsed as plain JSON first: the `tokenizers` crate panics (instead of returning an
+        // error) on some malformed JSON, e.g. a truncated `"decoder"` value (found by fuzzing,
+        // fuzz/corpus/tokenizer_json/regression-decoder-truncated). Only well-formed JSON reaches it.
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
+        check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| unavailable(&e))?;
         tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
         tokenizer.with_padding(None);
-        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
         let specials =
             tokenizer.get_post_processor().map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)) as u64;
         let bound = PipelineBound::from_json(&json, specials);
@@ -229,6 +233,37 @@ impl HfTokenizer {
         })?;
         Ok(encoding.len() as u64)
     }
+}
+
+/// Rejects a `TemplateProcessing` post-processor (at any depth of a `Sequence`) that the
+/// `tokenizers` crate would accept but then panic on while encoding: its deserializer skips the
+/// checks its builder makes. Found by fuzzing (fuzz/corpus/tokenizer_json/regression-template-*):
+/// a template naming a special token missing from `special_tokens`, or a single-sequence
+/// template that uses sequence `B`.
+fn check_templates(processor: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    if let Some(processors) = processor.get("processors").and_then(Value::as_array) {
+        return processors.iter().try_for_each(check_templates);
+    }
+    let Some(object) = processor.as_object() else { return Ok(()) };
+    if !object.contains_key("single") && !object.contains_key("pair") {
+        return Ok(());
+    }
+    let special = object.get("special_tokens").and_then(Value::as_object);
+    for key in ["single", "pair"] {
+        for piece in object.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = piece.get("SpecialToken").and_then(|t| t.get("id")).and_then(Value::as_str) {
+                if !special.is_some_and(|s| s.contains_key(id)) {
+                    return Err(format!("post_processor: the {key} template uses {id:?}, not in special_tokens"));
+                }
+            }
+            let sequence = piece.get("Sequence").and_then(|s| s.get("id")).and_then(Value::as_str);
+            if key == "single" && sequence.is_some_and(|id| id != "A") {
+                return Err("post_processor: the single template uses a second sequence".to_string());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {

@@ -1,0 +1,90 @@
+//! Inputs the fuzzers (fuzz/) found problems with, replayed by `cargo test` with the fuzz
+//! targets' own checks (fuzz/common.rs is included as a module), so no fixed crash comes back
+//! unnoticed without running the fuzzer. Every file named `regression-*` in
+//! fuzz/corpus/<target>/ is replayed; the named tests below say what each one was.
+
+#[path = "../fuzz/common.rs"]
+mod fuzz_common;
+
+use std::path::{Path, PathBuf};
+
+use kano_tokenizer::huggingface::HfTokenizer;
+use kano_tokenizer::ErrorKind;
+
+fn corpus(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)
+}
+
+fn regression(target: &str, name: &str) -> Vec<u8> {
+    let path = corpus(target).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every `regression-*` input of a target, through the target's check.
+fn replay_all(target: &str, check: fn(&[u8])) -> usize {
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(corpus(target)).expect("fuzz corpus") {
+        let path = entry.expect("corpus entry").path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("regression-")) {
+            let data = std::fs::read(&path).expect("read corpus file");
+            eprintln!("replaying {}", path.display());
+            check(&data);
+            replayed += 1;
+        }
+    }
+    replayed
+}
+
+#[test]
+fn every_saved_regression_input_passes_its_target() {
+    let replayed = replay_all("count_tiktoken", fuzz_common::check_tiktoken)
+        + replay_all("count_huggingface", fuzz_common::check_huggingface)
+        + replay_all("config", fuzz_common::check_config)
+        + replay_all("tokenizer_json", fuzz_common::check_tokenizer_json)
+        + replay_all("ffi", fuzz_common::check_ffi);
+    assert!(replayed >= 4, "only {replayed} regression inputs found");
+}
+
+fn assert_refused(data: &[u8], needle: &str) {
+    let e = HfTokenizer::from_bytes(data, "fuzz regression").err().expect("refused, not loaded");
+    assert_eq!(e.kind(), ErrorKind::AdapterUnavailable, "{e}");
+    assert!(e.message().contains(needle), "{needle:?} not in {e}");
+}
+
+/// `{"decoder":` made the `tokenizers` crate panic (`expect("Helper")` in its decoder
+/// deserializer) instead of returning an error. Malformed JSON is now refused before it gets there.
+#[test]
+fn tokenizer_json_truncated_decoder_is_an_error_not_a_panic() {
+    let data = regression("tokenizer_json", "regression-decoder-truncated");
+    assert_eq!(data, b"{\"decoder\":");
+    fuzz_common::check_tokenizer_json(&data);
+    assert_refused(&data, "EOF");
+}
+
+/// A `TemplateProcessing` post-processor naming a special token that is not in its
+/// `special_tokens` loaded fine, then panicked in `encode` (a map index). Refused at load now.
+#[test]
+fn tokenizer_json_template_with_unknown_special_token_is_refused() {
+    for name in ["regression-template-missing-special", "regression-template-missing-special-found"] {
+        let data = regression("tokenizer_json", name);
+        fuzz_common::check_tokenizer_json(&data);
+        assert_refused(&data, "not in special_tokens");
+    }
+}
+
+/// A single-sequence template using sequence `B` panicked in `encode` (index out of bounds).
+#[test]
+fn tokenizer_json_single_template_with_second_sequence_is_refused() {
+    let data = regression("tokenizer_json", "regression-template-single-b");
+    fuzz_common::check_tokenizer_json(&data);
+    assert_refused(&data, "second sequence");
+}
+
+/// The fixture tokenizers still load with the template check in place (they all use
+/// `TemplateProcessing` or `ByteLevel` post-processors).
+#[test]
+fn fixture_tokenizers_pass_the_template_check() {
+    for (name, bytes) in fuzz_common::FIXTURES {
+        HfTokenizer::from_bytes(bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
