@@ -572,7 +572,18 @@ fn read_config_file(path: &Path) -> Result<String> {
             format!("config file {} is {} bytes; the limit is {MAX_CONFIG_BYTES}", path.display(), meta.len()),
         ));
     }
-    let bytes = std::fs::read(path).map_err(io_err)?;
+    // The size in the metadata can lie (files under /proc report 0 and stream without end; a
+    // file may grow while it is read), so the read itself stops one byte past the limit.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1), &mut bytes))
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!("config file {} is larger than the limit of {MAX_CONFIG_BYTES} bytes", path.display()),
+        ));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         Error::new(

@@ -271,3 +271,16 @@ fn max_input_bytes_from_file_environment_and_default() {
     assert_eq!(e.kind(), ErrorKind::InputTooLarge);
     assert_eq!(adapter.check_limit("123456789", 100).unwrap_err().kind(), ErrorKind::InputTooLarge);
 }
+
+#[test]
+fn a_config_file_that_streams_without_end_is_cut_at_the_limit() {
+    // /proc/self/pagemap is a regular file of size 0 that reads on for hundreds of gigabytes.
+    let path = Path::new("/proc/self/pagemap");
+    if !path.exists() {
+        panic!("this test needs Linux's /proc/self/pagemap");
+    }
+    let started = std::time::Instant::now();
+    let e = Config::from_file(path).expect_err("pagemap is not a config");
+    assert!(e.message().contains("/proc/self/pagemap"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "read for {:?}", started.elapsed());
+}
