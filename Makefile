@@ -2,8 +2,11 @@
 #
 #   make              build the library (target/release/libkano_tokenizer.{so,a}) and the header
 #   make demo         build and run the C, C++, Go and Python examples (examples/)
-#   make test         header check, Rust tests, C and C++ tests (under valgrind, and statically
-#                     linked), Go tests (-race), Python tests (pytest), and an install test
+#   make test         header check, Rust tests, C and C++ tests (under valgrind, statically linked,
+#                     and the C ones under ASan+UBSan), Go tests (-race), Python tests (pytest),
+#                     and an install test
+#   make stress       16 threads of random calls for 60 s, RSS checked; stress-smoke: CI's short run
+#   make fuzz-smoke   every fuzz target briefly (CI); make fuzz: longer
 #   make install      PREFIX=/usr/local (DESTDIR too): libraries, headers, kano_tokenizer.pc
 #   make clean        remove build/ and cargo's target/
 
@@ -57,7 +60,7 @@ demo: build
 	cd examples/go && $(GO) run . ../kano-tokenizer.toml
 	$(PY_ENV) $(PYTHON) examples/python/count.py examples/kano-tokenizer.toml
 
-test: check-header test-rust test-c test-cpp test-go test-python test-install
+test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-install
 
 test-rust:
 	$(CARGO) test --release
