@@ -177,7 +177,16 @@ pub struct HfTokenizer {
     /// How far the pipeline can grow a text, for the estimate's bounds.
     bound: PipelineBound,
     family: Family,
+    /// Set when a split or replace regex needs the `tokenizers` crate's backtracking engine,
+    /// which gives up after a million steps and then silently ends the split: texts with a run
+    /// longer than this (of whitespace, or of anything else) are refused rather than miscounted.
+    max_run_bytes: Option<usize>,
 }
+
+/// The longest run a backtracking split regex is trusted with. The standard patterns (GPT-2's,
+/// Llama 3's) take about one step per byte of a run, so 700,000 spaces still count correctly and
+/// 1,000,000 do not; this leaves a margin of more than ten.
+const MAX_BACKTRACKING_RUN_BYTES: usize = 64 * 1024;
 
 impl HfTokenizer {
     pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
@@ -201,6 +210,13 @@ impl HfTokenizer {
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| unavailable(&e))?;
         tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
         tokenizer.with_padding(None);
+        // The BPE model's word cache lives in a thread-local map keyed by model instance, whose
+        // entries outlive the model: with registries created and freed over time it grows
+        // without bound (up to 10,000 words per model per thread). Counting goes without it.
+        let mut model = tokenizer.get_model().clone();
+        model.resize_cache(0);
+        tokenizer.with_model(model);
+        let max_run_bytes = needs_backtracking(&json).then_some(MAX_BACKTRACKING_RUN_BYTES);
         let specials =
             tokenizer.get_post_processor().map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)) as u64;
         let bound = PipelineBound::from_json(&json, specials);
@@ -210,7 +226,7 @@ impl HfTokenizer {
             Some("BPE") => Family::ByteLevelBpe,
             _ => Family::WordPiece,
         };
-        Ok(HfTokenizer { tokenizer, bound, family })
+        Ok(HfTokenizer { tokenizer, bound, family, max_run_bytes })
     }
 
     /// The estimator family of this tokenizer's model type.
@@ -228,11 +244,67 @@ impl HfTokenizer {
 
     /// The exact number of ids `encode(text, add_special_tokens)` gives.
     pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        if let Some(limit) = self.max_run_bytes {
+            let run = longest_run(text);
+            if run > limit {
+                return Err(Error::new(
+                    ErrorKind::AdapterUnavailable,
+                    format!(
+                        "the text has a run of {run} bytes without a change between whitespace and \
+                         other characters; this tokenizer's split regex needs backtracking, which is \
+                         only exact on runs up to {limit} bytes"
+                    ),
+                ));
+            }
+        }
         let encoding = self.tokenizer.encode(text, add_special_tokens).map_err(|e| {
             Error::new(ErrorKind::AdapterUnavailable, format!("the tokenizer could not encode the text: {e}"))
         })?;
         Ok(encoding.len() as u64)
     }
+}
+
+/// Whether a `Split` pre-tokenizer or `Replace` normalizer (at any depth of a `Sequence`) has a
+/// regex that a linear-time engine cannot run (look-around, back-references), or a byte-level
+/// pre-tokenizer uses GPT-2's pattern, so that the `tokenizers` crate runs it on its
+/// backtracking engine.
+fn needs_backtracking(json: &serde_json::Value) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(map) => {
+                let regex = map.get("pattern").and_then(|p| p.get("Regex")).and_then(serde_json::Value::as_str);
+                if regex.is_some_and(|r| regex_automata::meta::Regex::new(r).is_err()) {
+                    return true;
+                }
+                // A byte-level pre-tokenizer splits with GPT-2's pattern, whose `\s+(?!\S)` needs
+                // look-ahead, unless `use_regex` is off.
+                if map.get("type").and_then(serde_json::Value::as_str) == Some("ByteLevel")
+                    && map.get("use_regex") != Some(&serde_json::Value::Bool(false))
+                {
+                    return true;
+                }
+                map.values().any(walk)
+            }
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    walk(&json["pre_tokenizer"]) || walk(&json["normalizer"])
+}
+
+/// The longest run of whitespace, or of other characters, in bytes: no match of a split pattern
+/// is longer than that plus one character.
+fn longest_run(text: &str) -> usize {
+    let (mut longest, mut start, mut in_space) = (0, 0, None);
+    for (i, c) in text.char_indices() {
+        let space = c.is_whitespace();
+        if in_space != Some(space) {
+            longest = longest.max(i - start);
+            start = i;
+            in_space = Some(space);
+        }
+    }
+    longest.max(text.len() - start)
 }
 
 /// Rejects a `TemplateProcessing` post-processor (at any depth of a `Sequence`) that the
@@ -283,5 +355,17 @@ fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
             ),
         ));
     }
-    std::fs::read(path).map_err(io_err)
+    // The metadata's size can lie (files under /proc report 0; a file may grow while read), so
+    // the read itself stops one byte past the limit.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_TOKENIZER_FILE_BYTES + 1), &mut bytes))
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_TOKENIZER_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::AdapterUnavailable,
+            format!("tokenizer file {} is larger than the limit of {MAX_TOKENIZER_FILE_BYTES} bytes", path.display()),
+        ));
+    }
+    Ok(bytes)
 }

@@ -421,3 +421,41 @@ fn devices_fifos_and_folders_in_place_of_a_config_file() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A split regex that needs backtracking (look-ahead, as in Llama 3's pattern) gives up after a
+/// million steps in the `tokenizers` crate and then ends the split silently: 1,000,000 spaces
+/// came out one token short, reported exact. Such tokenizers refuse runs over 64 KiB instead,
+/// and count shorter ones exactly.
+#[test]
+fn backtracking_split_regexes_refuse_runs_they_could_miscount() {
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+    "pre_tokenizer":{"type":"Split","pattern":{"Regex":"[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},
+    "post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"a":1," ":2},"unk_token":"[UNK]"}}"#;
+    let tokenizer = kano_tokenizer::huggingface::HfTokenizer::from_bytes(json.as_bytes(), "llama3-style").unwrap();
+    // "x", the spaces but the last, " y": three pieces, each one [UNK].
+    let fits = format!("x{}y", " ".repeat(60_000));
+    assert_eq!(tokenizer.count(&fits, false).unwrap(), 3);
+    for text in [format!("x{}y", " ".repeat(1_000_000)), format!("{}!", "a".repeat(100_000))] {
+        let e = tokenizer.count(&text, false).expect_err("a run too long for the backtracking engine");
+        assert_eq!(e.kind(), kano_tokenizer::ErrorKind::AdapterUnavailable);
+        assert!(e.message().contains("backtracking"), "{e}");
+    }
+    // GPT-2's byte-level pre-tokenizer uses such a pattern too; a linear one (BERT's) does not.
+    let registry = common::plain_registry();
+    let gpt2 = registry.resolve(Some("huggingface"), Some(common::tokenizer_path("gpt2").to_str().unwrap())).unwrap();
+    assert!(gpt2.count(&" ".repeat(100_000)).is_err());
+    assert!(gpt2.count(&"word ".repeat(100_000)).unwrap().count >= 100_000);
+    let bert = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    assert_eq!(bert.count(&" ".repeat(1_000_000)).unwrap().count, 2, "[CLS] [SEP]");
+}
+
+/// The read of a tokenizer file stops one byte past the limit whatever the metadata says:
+/// /proc/self/pagemap reports size 0 and streams for hundreds of gigabytes.
+#[test]
+fn a_tokenizer_file_that_streams_without_end_is_cut_at_the_limit() {
+    let registry = common::plain_registry();
+    let started = std::time::Instant::now();
+    let e = registry.resolve(Some("huggingface"), Some("/proc/self/pagemap")).expect_err("not a tokenizer");
+    assert!(e.message().contains("pagemap"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+}
