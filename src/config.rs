@@ -516,7 +516,8 @@ fn parse_max_input_bytes(value: &str) -> std::result::Result<u64, String> {
         Some(b'G' | b'g') => (&value[..value.len() - 1], 30),
         _ => (value, 0),
     };
-    let n: i64 = digits.trim().parse().map_err(|_| "not a byte count (examples: 1048576, 512K, 64M, 1G)".to_string())?;
+    let n: i64 =
+        digits.trim().parse().map_err(|_| "not a byte count (examples: 1048576, 512K, 64M, 1G)".to_string())?;
     let v = n.checked_mul(1 << shift).ok_or_else(|| "too large".to_string())?;
     check_max_input_bytes(v)
 }

@@ -359,7 +359,9 @@ fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
     // the read itself stops one byte past the limit.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_TOKENIZER_FILE_BYTES + 1), &mut bytes))
+        .and_then(|file| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_TOKENIZER_FILE_BYTES + 1), &mut bytes)
+        })
         .map_err(io_err)?;
     if bytes.len() as u64 > MAX_TOKENIZER_FILE_BYTES {
         return Err(Error::new(

@@ -324,8 +324,10 @@ fn estimates_are_accurate_on_held_out_corpus_text() {
         "code_python.py",
         "data_json.json",
     ];
-    let adapters: Vec<(String, Adapter)> =
-        golden_adapters().into_iter().filter(|(key, _)| !key.starts_with("hf:") || key.ends_with(":no_special")).collect();
+    let adapters: Vec<(String, Adapter)> = golden_adapters()
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("hf:") || key.ends_with(":no_special"))
+        .collect();
     let mut printed = format!(
         "| file | {} |\n|---|{}\n",
         adapters.iter().map(|(k, _)| k.trim_end_matches(":no_special")).collect::<Vec<_>>().join(" | "),
