@@ -332,7 +332,13 @@ fn pick_name(field: &[u8], known: &[&str], is_model: bool) -> Option<CString> {
     match field {
         [] => None,
         [b] => Some(CString::new(known[*b as usize % known.len()]).expect("no NUL")),
-        bytes if is_model && (bytes.contains(&b'/') || bytes.contains(&b'\\') || bytes.starts_with(b"~") || bytes.ends_with(b".json")) => {
+        bytes
+            if is_model
+                && (bytes.contains(&b'/')
+                    || bytes.contains(&b'\\')
+                    || bytes.starts_with(b"~")
+                    || bytes.ends_with(b".json")) =>
+        {
             Some(CString::new(known[bytes.len() % known.len()]).expect("no NUL"))
         }
         bytes => Some(CString::new(bytes).expect("split on NUL")),
@@ -370,7 +376,10 @@ pub fn check_ffi(data: &[u8]) {
     // and each handle is freed once.
     unsafe {
         let mut registry: *mut KanoRegistry = std::ptr::null_mut();
-        assert_eq!(kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), std::ptr::null_mut()), KanoStatus::NullPointer);
+        assert_eq!(
+            kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), std::ptr::null_mut()),
+            KanoStatus::NullPointer
+        );
         let status = kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), &mut registry);
         check_last_error("kano_registry_from_toml", status);
         if status != KanoStatus::Ok {
@@ -407,7 +416,10 @@ pub fn check_ffi(data: &[u8]) {
         if status != KanoStatus::Ok {
             assert!(adapter.is_null(), "kano_registry_resolve wrote an adapter on {status:?}");
         }
-        assert_eq!(kano_registry_resolve(SHARED_REGISTRY.0, ptr(&adapter_name), ptr(&model_name), std::ptr::null_mut()), KanoStatus::NullPointer);
+        assert_eq!(
+            kano_registry_resolve(SHARED_REGISTRY.0, ptr(&adapter_name), ptr(&model_name), std::ptr::null_mut()),
+            KanoStatus::NullPointer
+        );
         let mut unused: *mut KanoAdapter = std::ptr::null_mut();
         let status = kano_registry_resolve(std::ptr::null(), ptr(&adapter_name), ptr(&model_name), &mut unused);
         assert_eq!((status, unused), (KanoStatus::NullPointer, std::ptr::null_mut()));
@@ -490,7 +502,8 @@ unsafe fn check_adapter(adapter: *const KanoAdapter, text: &[u8]) {
         let huge = kano_adapter_estimate(adapter, text.as_ptr().cast(), usize::MAX / 2 + 1, &mut estimate);
         assert_ne!(huge, KanoStatus::Ok, "a length beyond SIZE_MAX/2 accepted");
         check_last_error("kano_adapter_estimate(huge)", huge);
-        let huge = kano_adapter_check_limit(adapter, text.as_ptr().cast(), usize::MAX - text.len() as usize, 1, &mut check);
+        let huge =
+            kano_adapter_check_limit(adapter, text.as_ptr().cast(), usize::MAX - text.len() as usize, 1, &mut check);
         assert_ne!(huge, KanoStatus::Ok, "a length beyond SIZE_MAX/2 accepted");
     }
 }

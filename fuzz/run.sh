@@ -4,6 +4,7 @@
 # to fuzz/target/corpus/<target>). Fails if any target crashes, panics, times out or runs out of
 # memory; the input is saved in fuzz/artifacts/<target>/. Used by `make fuzz-smoke` and
 # `make fuzz`; see fuzz/README.md.
+# The summary line per target gives libFuzzer's stat::number_of_executed_units.
 #
 #   fuzz/run.sh SECONDS [TARGET...]
 #   FUZZ_JOBS=2 FUZZ_SANITIZER=none FUZZ_FRESH=1 fuzz/run.sh 60 config ffi
@@ -21,7 +22,10 @@ sanitizer=${FUZZ_SANITIZER:-address}
 # cargo-fuzz needs nightly for -Zsanitizer and -Zbuild-std style flags; RUSTC_BOOTSTRAP lets the
 # stable compiler accept them (no nightly toolchain needs to be downloaded).
 export RUSTC_BOOTSTRAP=1
-logs=target/logs
+# Logs and the growing corpus; FUZZ_WORK (and CARGO_TARGET_DIR for the build) let a second run
+# proceed next to a running one.
+work_dir=${FUZZ_WORK:-target}
+logs=$work_dir/logs
 mkdir -p "$logs"
 
 # -a: debug assertions (integer overflow in the bound arithmetic panics instead of wrapping).
@@ -42,7 +46,7 @@ options() {
 }
 
 run_one() {
-    local t=$1 work=target/corpus/$1
+    local t=$1 work=$work_dir/corpus/$1
     if [ -n "${FUZZ_FRESH:-}" ]; then rm -rf "$work"; fi
     mkdir -p "$work" "artifacts/$t"
     # shellcheck disable=SC2046

@@ -88,3 +88,34 @@ fn fixture_tokenizers_pass_the_template_check() {
         HfTokenizer::from_bytes(bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A BPE model with byte fallback but without the `<0xNN>` tokens in its vocabulary, and no
+/// unknown token, drops the characters it lacks: "Hello" gave 0 tokens while the estimate's lower
+/// bound said at least 1 (so `check_limit(text, 0)` would have said "over"). The lower bound now
+/// counts on byte fallback only when all 256 byte tokens are there.
+#[test]
+fn bpe_byte_fallback_without_byte_tokens_has_a_zero_lower_bound() {
+    for name in
+        ["regression-bpe-byte-fallback-without-byte-tokens", "regression-bpe-byte-fallback-without-byte-tokens-found"]
+    {
+        let data = regression("tokenizer_json", name);
+        fuzz_common::check_tokenizer_json(&data);
+    }
+    let data = regression("tokenizer_json", "regression-bpe-byte-fallback-without-byte-tokens");
+    let tokenizer = HfTokenizer::from_bytes(&data, "byte fallback, no byte tokens").expect("loads");
+    assert_eq!(tokenizer.count("Hello", false).expect("counts"), 0);
+    assert_eq!(tokenizer.estimate("Hello", false).lower_bound, 0);
+}
+
+/// The same with a byte-level pre-tokenizer whose vocabulary lacks most byte characters.
+#[test]
+fn bpe_byte_level_with_partial_vocabulary_has_a_zero_lower_bound() {
+    let data = regression("tokenizer_json", "regression-bpe-byte-level-partial-vocab");
+    fuzz_common::check_tokenizer_json(&data);
+    let tokenizer = HfTokenizer::from_bytes(&data, "byte-level, partial vocabulary").expect("loads");
+    assert_eq!(tokenizer.count("Hello", false).expect("counts"), 0);
+    assert_eq!(tokenizer.estimate("Hello", false).lower_bound, 0);
+    // A full byte-level vocabulary (gpt2) still guarantees a token for a letter.
+    let gpt2 = HfTokenizer::from_bytes(fuzz_common::FIXTURES[1].1, "gpt2").expect("loads");
+    assert_eq!(gpt2.estimate("Hello", false).lower_bound, 1);
+}

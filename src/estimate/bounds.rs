@@ -30,6 +30,20 @@
 
 use super::features::{f, Features};
 
+/// The 256 characters a byte-level pre-tokenizer maps bytes to (GPT-2's `bytes_to_unicode`):
+/// printable Latin-1 bytes map to themselves, the others to U+0100 and up, in byte order.
+fn byte_level_alphabet() -> impl Iterator<Item = char> {
+    let mut shifted = 0u32;
+    (0..=255u8).map(move |b| {
+        if matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF) {
+            char::from(b)
+        } else {
+            shifted += 1;
+            char::from_u32(255 + shifted).unwrap_or(char::REPLACEMENT_CHARACTER)
+        }
+    })
+}
+
 /// The bounds of an OpenAI encoding for a scanned text.
 pub(crate) fn tiktoken(x: &Features, max_token_bytes: u64, digits_in_threes: bool) -> (u64, u64) {
     let upper = x.bytes;
@@ -104,11 +118,21 @@ impl PipelineBound {
         let model = &json["model"];
         match model["type"].as_str() {
             Some("WordPiece") | Some("WordLevel") | Some("Unigram") => {}
-            // A BPE model without an unknown token or byte fallback drops characters it lacks,
-            // unless a byte-level pre-tokenizer made every character a known byte.
+            // A BPE model without an unknown token drops characters it lacks, unless every byte
+            // has a token: `<0xNN>` for byte fallback, or its character under a byte-level
+            // pre-tokenizer (without a subword prefix or suffix, which would change the lookup).
+            // Byte fallback or a byte-level pre-tokenizer alone is not enough: the fuzzer found
+            // files whose vocabulary lacks those tokens, where a letter gives no token at all
+            // (fuzz/corpus/tokenizer_json/regression-bpe-*).
             Some("BPE") => {
-                let byte_level = json["pre_tokenizer"].to_string().contains("\"ByteLevel\"");
-                if model["unk_token"].is_null() && model["byte_fallback"] != true && !byte_level {
+                let vocab = model["vocab"].as_object();
+                let has = |token: &str| vocab.is_some_and(|v| v.contains_key(token));
+                let byte_tokens = model["byte_fallback"] == true && (0..=255u8).all(|b| has(&format!("<0x{b:02X}>")));
+                let byte_level = json["pre_tokenizer"].to_string().contains("\"ByteLevel\"")
+                    && model["continuing_subword_prefix"].is_null()
+                    && model["end_of_word_suffix"].is_null()
+                    && byte_level_alphabet().all(|c| has(c.encode_utf8(&mut [0; 4])));
+                if !model["unk_token"].is_string() && !byte_tokens && !byte_level {
                     bound.keeps_alphanumerics = false;
                 }
             }
