@@ -207,6 +207,7 @@ impl HfTokenizer {
         // fuzz/corpus/tokenizer_json/regression-decoder-truncated). Only well-formed JSON reaches it.
         let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
         check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
+        check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| unavailable(&e))?;
         tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
         tokenizer.with_padding(None);
@@ -333,6 +334,38 @@ fn check_templates(processor: &serde_json::Value) -> std::result::Result<(), Str
             if key == "single" && sequence.is_some_and(|id| id != "A") {
                 return Err("post_processor: the single template uses a second sequence".to_string());
             }
+        }
+    }
+    Ok(())
+}
+
+/// Rejects BPE merges the `tokenizers` crate would panic on while building the model (found by
+/// fuzzing, fuzz/corpus/tokenizer_json/regression-bpe-merge-*): it joins each merge's tokens in a
+/// buffer as long as the longest vocabulary entry, without checking that they fit, and cuts the
+/// `continuing_subword_prefix`'s length off the second token without checking that it starts
+/// with the prefix (which could also cut a character). Such merges could never name a token of
+/// the vocabulary anyway.
+fn check_merges(model: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    if model["type"] != "BPE" {
+        return Ok(());
+    }
+    let prefix = model["continuing_subword_prefix"].as_str().unwrap_or("");
+    let longest = model["vocab"].as_object().map_or(0, |v| v.keys().map(String::len).max().unwrap_or(0));
+    for merge in model["merges"].as_array().into_iter().flatten() {
+        let pair = match merge {
+            Value::String(pair) => pair.split_once(' '),
+            Value::Array(pair) => pair.first().and_then(Value::as_str).zip(pair.get(1).and_then(Value::as_str)),
+            _ => None,
+        };
+        let Some((first, second)) = pair else { continue };
+        if !second.starts_with(prefix) {
+            return Err(format!(
+                "model.merges: {second:?} does not start with the continuing_subword_prefix {prefix:?}"
+            ));
+        }
+        if first.len() + second.len() - prefix.len() > longest {
+            return Err(format!("model.merges: {first:?} + {second:?} is longer than every vocabulary entry"));
         }
     }
     Ok(())

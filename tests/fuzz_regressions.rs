@@ -119,3 +119,19 @@ fn bpe_byte_level_with_partial_vocabulary_has_a_zero_lower_bound() {
     let gpt2 = HfTokenizer::from_bytes(fuzz_common::FIXTURES[1].1, "gpt2").expect("loads");
     assert_eq!(gpt2.estimate("Hello", false).lower_bound, 1);
 }
+
+/// BPE merges the `tokenizers` crate panicked on while building the model: a merge longer than
+/// every vocabulary entry (its join buffer overflowed), and a second token that does not start
+/// with the `continuing_subword_prefix` (it cut the prefix's length off unchecked).
+#[test]
+fn bpe_merges_that_cannot_fit_are_refused() {
+    for (name, needle) in [
+        ("regression-bpe-merge-longer-than-vocab", "longer than every vocabulary entry"),
+        ("regression-bpe-merge-longer-than-vocab-found", "longer than every vocabulary entry"),
+        ("regression-bpe-merge-without-prefix", "does not start with the continuing_subword_prefix"),
+    ] {
+        let data = regression("tokenizer_json", name);
+        fuzz_common::check_tokenizer_json(&data);
+        assert_refused(&data, needle);
+    }
+}
