@@ -39,6 +39,27 @@ static int count_with(const KanoRegistry *registry, const char *adapter_name, co
     return status == KANO_STATUS_OK ? 0 : 1;
 }
 
+/* Resolves the configured adapter and model (NULL, NULL), counts `text` and prints the result.
+   Returns 0 on success. */
+static int count_configured(const KanoRegistry *registry, const char *text) {
+    KanoAdapter *adapter = NULL;
+    KanoStatus status = kano_registry_resolve(registry, NULL, NULL, &adapter);
+    if (status != KANO_STATUS_OK) {
+        fprintf(stderr, "  %s: %s\n", kano_status_str(status), kano_last_error());
+        return 1;
+    }
+    KanoCount count;
+    status = kano_adapter_count(adapter, text, strlen(text), &count);
+    if (status == KANO_STATUS_OK) {
+        printf("  %s %s: %llu tokens (%s)\n", kano_adapter_name(adapter), kano_adapter_model(adapter),
+               (unsigned long long)count.count, count.is_exact ? "exact" : "estimate");
+    } else {
+        fprintf(stderr, "  counting failed: %s: %s\n", kano_status_str(status), kano_last_error());
+    }
+    kano_adapter_free(adapter);
+    return status == KANO_STATUS_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     const char *config_path = argc > 1 ? argv[1] : NULL;
     const char *text = "The quick brown fox jumps over the lazy dog.";
@@ -91,20 +112,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("\nFrom TOML (the configured adapter and model, without [CLS]/[SEP]):\n");
-    status = kano_registry_resolve(registry, NULL, NULL, &adapter); /* NULL, NULL: as configured */
-    if (status == KANO_STATUS_OK) {
-        KanoCount count;
-        if (kano_adapter_count(adapter, text, strlen(text), &count) == KANO_STATUS_OK) {
-            printf("  %s %s: %llu tokens\n", kano_adapter_name(adapter), kano_adapter_model(adapter),
-                   (unsigned long long)count.count);
-        } else {
-            failures++;
-        }
-        kano_adapter_free(adapter);
-    } else {
-        fprintf(stderr, "  %s: %s\n", kano_status_str(status), kano_last_error());
-        failures++;
-    }
+    failures += count_configured(registry, text);
     kano_registry_free(registry);
 
     /* 4. A registry from a config file; KANO_TOKENIZER_* variables still take precedence. */
@@ -120,20 +128,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("\nFrom %s (the configured adapter and model):\n", config_path);
-    status = kano_registry_resolve(registry, NULL, NULL, &adapter);
-    if (status == KANO_STATUS_OK) {
-        KanoCount count;
-        if (kano_adapter_count(adapter, text, strlen(text), &count) == KANO_STATUS_OK) {
-            printf("  %s %s: %llu tokens (%s)\n", kano_adapter_name(adapter), kano_adapter_model(adapter),
-                   (unsigned long long)count.count, count.is_exact ? "exact" : "estimate");
-        } else {
-            failures++;
-        }
-        kano_adapter_free(adapter);
-    } else {
-        fprintf(stderr, "  %s: %s\n", kano_status_str(status), kano_last_error());
-        failures++;
-    }
+    failures += count_configured(registry, text);
     kano_registry_free(registry);
 
     return failures == 0 ? 0 : 1;
