@@ -190,9 +190,14 @@ const MAX_BACKTRACKING_RUN_BYTES: usize = 64 * 1024;
 
 impl HfTokenizer {
     pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
+        Self::load_with_limit(source, MAX_TOKENIZER_FILE_BYTES)
+    }
+
+    /// As [`HfTokenizer::load`], refusing files larger than `max_file_bytes`.
+    pub fn load_with_limit(source: &TokenizerSource, max_file_bytes: u64) -> Result<HfTokenizer> {
         let bytes: std::borrow::Cow<'static, [u8]> = match source {
             TokenizerSource::Embedded(_) => EMBEDDED_MINILM.into(),
-            TokenizerSource::File(path) => read_tokenizer_file(path)?.into(),
+            TokenizerSource::File(path) => read_tokenizer_file(path, max_file_bytes)?.into(),
         };
         Self::from_bytes(&bytes, &source.identity())
     }
@@ -371,18 +376,18 @@ fn check_merges(model: &serde_json::Value) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
+fn read_tokenizer_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let io_err =
         |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if !meta.is_file() {
         return Err(Error::new(ErrorKind::Io, format!("tokenizer file {} is not a regular file", path.display())));
     }
-    if meta.len() > MAX_TOKENIZER_FILE_BYTES {
+    if meta.len() > limit {
         return Err(Error::new(
             ErrorKind::AdapterUnavailable,
             format!(
-                "tokenizer file {} is {} bytes; the limit is {MAX_TOKENIZER_FILE_BYTES}",
+                "tokenizer file {} is {} bytes; the limit is {limit} (tokenizer.huggingface.max_file_bytes)",
                 path.display(),
                 meta.len()
             ),
@@ -392,14 +397,15 @@ fn read_tokenizer_file(path: &Path) -> Result<Vec<u8>> {
     // the read itself stops one byte past the limit.
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_TOKENIZER_FILE_BYTES + 1), &mut bytes)
-        })
+        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes))
         .map_err(io_err)?;
-    if bytes.len() as u64 > MAX_TOKENIZER_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(Error::new(
             ErrorKind::AdapterUnavailable,
-            format!("tokenizer file {} is larger than the limit of {MAX_TOKENIZER_FILE_BYTES} bytes", path.display()),
+            format!(
+                "tokenizer file {} is larger than the limit of {limit} bytes (tokenizer.huggingface.max_file_bytes)",
+                path.display()
+            ),
         ));
     }
     Ok(bytes)

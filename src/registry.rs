@@ -148,7 +148,8 @@ impl Registry {
 
     fn tokenizer(&self, source: &TokenizerSource) -> Result<Arc<HfTokenizer>> {
         let slot = Arc::clone(self.tokenizers.lock().entry(source.identity()).or_default());
-        slot.get_or_try_init(|| HfTokenizer::load(source).map(Arc::new)).cloned()
+        let limit = self.config.huggingface.max_file_bytes;
+        slot.get_or_try_init(|| HfTokenizer::load_with_limit(source, limit).map(Arc::new)).cloned()
     }
 
     fn auto(&self, model: Option<&str>) -> Result<Adapter> {

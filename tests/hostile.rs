@@ -459,3 +459,17 @@ fn a_tokenizer_file_that_streams_without_end_is_cut_at_the_limit() {
     assert!(e.message().contains("pagemap"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
+
+/// The tokenizer file size limit is a config key: a registry may take less (or more).
+#[test]
+fn the_tokenizer_file_limit_is_configurable() {
+    let path = tokenizer_path("gpt2");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let small = Registry::from_toml(&format!("[tokenizer.huggingface]\nmax_file_bytes = {}\n", size - 1)).unwrap();
+    let e = small.resolve(Some("huggingface"), Some(path.to_str().unwrap())).expect_err("over the limit");
+    assert!(e.message().contains("max_file_bytes"), "{e}");
+    let exact = Registry::from_toml(&format!("[tokenizer.huggingface]\nmax_file_bytes = {size}\n")).unwrap();
+    assert!(exact.resolve(Some("huggingface"), Some(path.to_str().unwrap())).is_ok());
+    let e = Registry::from_toml("[tokenizer.huggingface]\nmax_file_bytes = 0\n").expect_err("zero");
+    assert!(e.message().contains("tokenizer.huggingface.max_file_bytes"), "{e}");
+}
