@@ -222,7 +222,7 @@ FUZZ_SMOKE_SECONDS ?= 30
 FUZZ_SECONDS ?= 1800
 .PHONY: fuzz fuzz-smoke
 fuzz-smoke:
-	FUZZ_FRESH=1 fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+	FUZZ_FRESH=1 FUZZ_SEED=$${FUZZ_SEED:-1} fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
 
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)

@@ -36,7 +36,10 @@ echo "fuzz: built ${#targets[@]} targets in $(($(date +%s) - start)) s"
 
 options() {
     # Per-input limits: a slow input (> 30 s) or > 4 GiB RSS is a failure too.
+    # FUZZ_SEED (make fuzz-smoke sets 1) makes a run repeatable: CI explores the same inputs as a
+    # local run with that seed, as far as its time allows, instead of a new random walk each time.
     local common=(-max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1)
+    if [ -n "${FUZZ_SEED:-}" ]; then common+=(-seed="$FUZZ_SEED"); fi
     case $1 in
         # The differential targets compare with tiktoken-rs up to 4 KiB (fuzz/common.rs).
         count_tiktoken | count_huggingface) echo "${common[@]}" -max_len=4096 ;;

@@ -122,13 +122,17 @@ fn bpe_byte_level_with_partial_vocabulary_has_a_zero_lower_bound() {
 
 /// BPE merges the `tokenizers` crate panicked on while building the model: a merge longer than
 /// every vocabulary entry (its join buffer overflowed), and a second token that does not start
-/// with the `continuing_subword_prefix` (it cut the prefix's length off unchecked).
+/// with the `continuing_subword_prefix` (it cut the prefix's length off unchecked); both again
+/// in a model without a "type" (a CI fuzz run found that one).
 #[test]
 fn bpe_merges_that_cannot_fit_are_refused() {
     for (name, needle) in [
         ("regression-bpe-merge-longer-than-vocab", "longer than every vocabulary entry"),
         ("regression-bpe-merge-longer-than-vocab-found", "longer than every vocabulary entry"),
         ("regression-bpe-merge-without-prefix", "does not start with the continuing_subword_prefix"),
+        // The `tokenizers` crate reads a model without a string "type" as BPE when it can.
+        ("regression-bpe-untyped-merge-longer-than-vocab", "longer than every vocabulary entry"),
+        ("regression-bpe-non-string-type-merge-without-prefix", "does not start with the continuing_subword_prefix"),
     ] {
         let data = regression("tokenizer_json", name);
         fuzz_common::check_tokenizer_json(&data);
