@@ -6,6 +6,7 @@
 //! check that against tiktoken-rs and against reference data from the Python package.
 
 mod bpe;
+mod classes;
 mod models;
 mod split;
 

@@ -1,134 +1,364 @@
-//! Pre-tokenization for the OpenAI encodings, in time linear in the input.
+//! Pre-tokenization for the OpenAI encodings: hand-written scanners for tiktoken's split
+//! patterns, linear in the input, with no regex engine and no allocation.
 //!
-//! tiktoken splits text with a backtracking regex whose only non-regular part is the look-ahead
-//! `\s+(?!\S)`. A backtracking engine can overflow its stack or hit its backtrack limit on long
-//! runs (a megabyte of spaces, for example), and tiktoken-rs then panics. Here each pattern runs
-//! on the linear-time `regex-automata` engine, with `\s+(?!\S)|\s` rewritten as `\s+`, and the
-//! look-ahead is applied afterwards: a whitespace-only piece that the rewritten alternative
-//! matched and that is followed by more text gives back its last character, exactly as
-//! `\s+(?!\S)` backtracks. Every other alternative is kept as it is, in the same order, so the
-//! leftmost-first match is the one the backtracking engine finds.
+//! Each scanner returns where the piece starting at a position ends, trying the pattern's
+//! alternatives in order, as the backtracking regex does (leftmost-first). Where an alternative
+//! backtracks inside itself, the comment on it gives the match that backtracking ends with.
+//! The character classes come from the same Unicode tables as the regex engines (`classes.rs`).
+//! `tests/tiktoken_reference.rs` compares every split with tiktoken's own patterns run by a
+//! backtracking engine, and the fuzz target `count_tiktoken` compares counts with tiktoken-rs.
 
-use std::cell::RefCell;
 use std::ops::ControlFlow;
-use std::sync::LazyLock;
 
-use regex_automata::meta::{Cache, Regex};
-use regex_automata::{Anchored, Input};
+use super::classes::{self, LETTER, LOWERISH, NUMBER, SPACE, UPPERISH};
 
 /// The split pattern families of the OpenAI encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SplitPattern {
-    /// r50k_base, gpt2, p50k_base, p50k_edit.
-    R50k = 0,
-    /// cl100k_base.
-    Cl100k = 1,
-    /// o200k_base, o200k_harmony.
-    O200k = 2,
-}
-
-// tiktoken: '(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s
-const R50K: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+$|\s+";
-
-// tiktoken: '(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s
-// The possessive quantifiers change nothing here: no alternative could succeed by giving back
-// what they took, so plain greedy quantifiers match the same text.
-const CL100K: &str =
-    r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s+$|\s*[\r\n]|\s+";
-
-// tiktoken: the same alternatives, ending in \s*[\r\n]+|\s+(?!\S)|\s+
-const O200K: &str = concat!(
-    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|\p{N}{1,3}",
-    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
-    r"|\s*[\r\n]+",
-    r"|\s+",
-);
-
-fn compile(pattern: &str) -> Regex {
-    // The patterns are constants checked by the tests; failing here is a bug in this file.
-    Regex::new(pattern).expect("built-in split pattern compiles")
-}
-
-static REGEXES: [LazyLock<Regex>; 3] =
-    [LazyLock::new(|| compile(R50K)), LazyLock::new(|| compile(CL100K)), LazyLock::new(|| compile(O200K))];
-
-thread_local! {
-    // One search cache per thread and pattern: the shared regex is read-only, so counting from
-    // many threads takes no lock.
-    static CACHES: RefCell<[Option<Cache>; 3]> = const { RefCell::new([None, None, None]) };
+    /// r50k_base, gpt2, p50k_base, p50k_edit:
+    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+    R50k,
+    /// cl100k_base: `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+|
+    /// ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`
+    Cl100k,
+    /// o200k_base, o200k_harmony: two word alternatives built from
+    /// `U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]` and `L = [\p{Ll}\p{Lm}\p{Lo}\p{M}]`,
+    /// `[^\r\n\p{L}\p{N}]?U*L+(?i:'s|'t|'re|'ve|'m|'ll|'d)?` then `[^\r\n\p{L}\p{N}]?U+L*(?i:...)?`,
+    /// followed by `\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    O200k,
 }
 
 impl SplitPattern {
-    /// Whether a whitespace run holding a newline was matched by an earlier alternative
-    /// (`\s*[\r\n]`), which has no look-ahead to emulate.
-    fn newline_alternative(self) -> bool {
-        !matches!(self, SplitPattern::R50k)
-    }
-
     /// Calls `piece` with each piece of `text`, in order, until it breaks. The pieces cover the
     /// text.
     pub(crate) fn for_each_piece(self, text: &str, mut piece: impl FnMut(&[u8]) -> ControlFlow<()>) {
-        let regex: &Regex = &REGEXES[self as usize];
-        let mut run = |cache: &mut Cache| {
-            let bytes = text.as_bytes();
-            let mut pos = 0;
-            while pos < bytes.len() {
-                let input = Input::new(bytes).range(pos..).anchored(Anchored::Yes);
-                let end = match regex.search_with(cache, &input) {
-                    Some(m) if m.end() > pos => self.apply_lookahead(text, pos, m.end()),
-                    // Every character is matched by some alternative; should one not be, skip it
-                    // as tiktoken's find_iter would.
-                    _ => {
-                        pos += text[pos..].chars().next().map_or(1, char::len_utf8);
-                        continue;
+        let scan = Scanner { b: text.as_bytes() };
+        // One loop per pattern, so each scanner is inlined into its own loop.
+        macro_rules! pieces {
+            ($next:ident) => {{
+                let mut pos = 0;
+                while pos < scan.b.len() {
+                    let end = scan.$next(pos);
+                    debug_assert!(end > pos && text.is_char_boundary(end));
+                    if piece(&scan.b[pos..end]).is_break() {
+                        return;
                     }
-                };
-                if piece(&bytes[pos..end]).is_break() {
-                    return;
+                    pos = end;
                 }
-                pos = end;
-            }
-        };
-        let used_cache = CACHES.try_with(|caches| {
-            let mut caches = caches.borrow_mut();
-            let cache = caches[self as usize].get_or_insert_with(|| regex.create_cache());
-            run(cache);
-        });
-        if used_cache.is_err() {
-            // Thread-local storage is gone (a thread-exit destructor counting): use a fresh cache.
-            run(&mut regex.create_cache());
+            }};
+        }
+        match self {
+            SplitPattern::R50k => pieces!(r50k),
+            SplitPattern::Cl100k => pieces!(cl100k),
+            SplitPattern::O200k => pieces!(o200k),
+        }
+    }
+}
+
+/// Neither a letter, a number nor white space: `[^\s\p{L}\p{N}]`.
+#[inline(always)]
+fn is_other(flags: u8) -> bool {
+    flags & (LETTER | NUMBER | SPACE) == 0
+}
+
+#[inline(always)]
+fn is_newline(b: u8) -> bool {
+    b == b'\r' || b == b'\n'
+}
+
+/// A whitespace run: where it ends, where its last character starts, and where its last `\r` or
+/// `\n` is.
+struct SpaceRun {
+    end: usize,
+    last_start: usize,
+    last_newline: Option<usize>,
+}
+
+/// The text as UTF-8 bytes (valid: it comes from a `&str`).
+struct Scanner<'t> {
+    b: &'t [u8],
+}
+
+impl Scanner<'_> {
+    /// The class flags and UTF-8 length of the character at `i`.
+    #[inline(always)]
+    fn at(&self, i: usize) -> (u8, usize) {
+        let b0 = self.b[i];
+        if b0 < 0x80 {
+            (classes::ascii(b0), 1)
+        } else {
+            self.decode(i)
         }
     }
 
-    /// `\s+(?!\S)`: a whitespace run followed by more text stops one character short, so the
-    /// last space joins the next word. A single whitespace character stays as it is (`\s`).
-    fn apply_lookahead(self, text: &str, start: usize, end: usize) -> usize {
-        if end >= text.len() {
-            return end;
+    #[inline(never)]
+    fn decode(&self, i: usize) -> (u8, usize) {
+        let b = self.b;
+        let cont = |k: usize| (b[i + k] & 0x3f) as u32;
+        let b0 = b[i] as u32;
+        let (code, len) = if b0 < 0xe0 {
+            (((b0 & 0x1f) << 6) | cont(1), 2)
+        } else if b0 < 0xf0 {
+            (((b0 & 0x0f) << 12) | (cont(1) << 6) | cont(2), 3)
+        } else {
+            (((b0 & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3), 4)
+        };
+        (classes::of(char::from_u32(code).unwrap_or('\u{fffd}')), len)
+    }
+
+    /// The end of the run of characters from `i` whose flags satisfy `keep`.
+    #[inline(always)]
+    fn run(&self, mut i: usize, keep: impl Fn(u8) -> bool) -> usize {
+        while i < self.b.len() {
+            let (flags, len) = self.at(i);
+            if !keep(flags) {
+                break;
+            }
+            i += len;
         }
-        let matched = &text[start..end];
-        let mut chars = matched.char_indices();
-        let Some((_, first)) = chars.next() else { return end };
-        if !first.is_whitespace() {
-            return end;
+        i
+    }
+
+    /// The end of the run of bytes from `i` in `set`.
+    #[inline(always)]
+    fn byte_run(&self, mut i: usize, set: impl Fn(u8) -> bool) -> usize {
+        while i < self.b.len() && set(self.b[i]) {
+            i += 1;
         }
-        let mut last_start = 0;
-        let mut count = 1;
-        for (i, c) in chars {
-            if !c.is_whitespace() {
+        i
+    }
+
+    /// Up to three numbers from `i`, which starts one: `\p{N}{1,3}`.
+    #[inline(always)]
+    fn up_to_three_numbers(&self, i: usize, first_len: usize) -> usize {
+        let mut end = i + first_len;
+        for _ in 0..2 {
+            if end >= self.b.len() {
+                break;
+            }
+            let (flags, len) = self.at(end);
+            if flags & NUMBER == 0 {
+                break;
+            }
+            end += len;
+        }
+        end
+    }
+
+    fn space_run(&self, i: usize) -> SpaceRun {
+        let mut run = SpaceRun { end: i, last_start: i, last_newline: None };
+        while run.end < self.b.len() {
+            let (flags, len) = self.at(run.end);
+            if flags & SPACE == 0 {
+                break;
+            }
+            if is_newline(self.b[run.end]) {
+                run.last_newline = Some(run.end);
+            }
+            run.last_start = run.end;
+            run.end += len;
+        }
+        run
+    }
+
+    /// `\s+(?!\S)|\s+` on the run at `i` (no newline alternative before it): to the end of the
+    /// text the whole run; otherwise the look-ahead gives back the last character, unless the
+    /// run is a single character, which `\s+` (or `\s`) then takes.
+    #[inline(always)]
+    fn space_lookahead(&self, i: usize, run: &SpaceRun) -> usize {
+        if run.end == self.b.len() || run.last_start == i {
+            run.end
+        } else {
+            run.last_start
+        }
+    }
+
+    /// A contraction after the apostrophe at `j - 1`: `'s|'t|'re|'ve|'m|'ll|'d`, in any case
+    /// when `ignore_case` (case folding also maps U+017F LATIN SMALL LETTER LONG S to `s`).
+    #[inline(always)]
+    fn contraction(&self, j: usize, ignore_case: bool) -> Option<usize> {
+        let b = self.b;
+        let fold = |x: u8| if ignore_case { x.to_ascii_lowercase() } else { x };
+        let first = fold(*b.get(j)?);
+        let second = b.get(j + 1).map(|&x| fold(x));
+        match (first, second) {
+            (b's' | b'd' | b'm' | b't', _) => Some(j + 1),
+            (b'l', Some(b'l')) | (b'v' | b'r', Some(b'e')) => Some(j + 2),
+            (0xc5, Some(0xbf)) if ignore_case => Some(j + 2),
+            _ => None,
+        }
+    }
+
+    fn r50k(&self, i: usize) -> usize {
+        let b0 = self.b[i];
+        if b0 == b'\'' {
+            if let Some(end) = self.contraction(i + 1, false) {
                 return end;
             }
-            last_start = i;
-            count += 1;
         }
-        if count < 2 {
-            return end;
+        let (f0, l0) = self.at(i);
+        let next = i + l0;
+        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`
+        if f0 & LETTER != 0 {
+            return self.run(next, |f| f & LETTER != 0);
         }
-        if self.newline_alternative() && matched.bytes().any(|b| b == b'\r' || b == b'\n') {
-            return end;
+        if f0 & NUMBER != 0 {
+            return self.run(next, |f| f & NUMBER != 0);
         }
-        start + last_start
+        if is_other(f0) {
+            return self.run(next, is_other);
+        }
+        if b0 == b' ' && next < self.b.len() {
+            let (f1, l1) = self.at(next);
+            if f1 & LETTER != 0 {
+                return self.run(next + l1, |f| f & LETTER != 0);
+            }
+            if f1 & NUMBER != 0 {
+                return self.run(next + l1, |f| f & NUMBER != 0);
+            }
+            if is_other(f1) {
+                return self.run(next + l1, is_other);
+            }
+        }
+        let run = self.space_run(i);
+        self.space_lookahead(i, &run)
+    }
+
+    fn cl100k(&self, i: usize) -> usize {
+        let b0 = self.b[i];
+        if b0 == b'\'' {
+            if let Some(end) = self.contraction(i + 1, true) {
+                return end;
+            }
+        }
+        let (f0, l0) = self.at(i);
+        let next = i + l0;
+        // `[^\r\n\p{L}\p{N}]?\p{L}+`
+        if f0 & LETTER != 0 {
+            return self.run(next, |f| f & LETTER != 0);
+        }
+        if f0 & NUMBER == 0 && !is_newline(b0) && next < self.b.len() {
+            let (f1, l1) = self.at(next);
+            if f1 & LETTER != 0 {
+                return self.run(next + l1, |f| f & LETTER != 0);
+            }
+        }
+        // `\p{N}{1,3}`
+        if f0 & NUMBER != 0 {
+            return self.up_to_three_numbers(i, l0);
+        }
+        // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+        if is_other(f0) {
+            return self.byte_run(self.run(next, is_other), is_newline);
+        }
+        if b0 == b' ' && next < self.b.len() {
+            let (f1, l1) = self.at(next);
+            if is_other(f1) {
+                return self.byte_run(self.run(next + l1, is_other), is_newline);
+            }
+        }
+        // `\s+$`, then `\s*[\r\n]` (backtracking ends just after the run's last newline), then
+        // `\s+(?!\S)|\s`.
+        let run = self.space_run(i);
+        if run.end == self.b.len() {
+            return run.end;
+        }
+        if let Some(newline) = run.last_newline {
+            return newline + 1;
+        }
+        self.space_lookahead(i, &run)
+    }
+
+    fn o200k(&self, i: usize) -> usize {
+        let b0 = self.b[i];
+        let (f0, l0) = self.at(i);
+        let next = i + l0;
+        // The word alternatives: each first with the optional prefix character, then without.
+        let prefix = f0 & (LETTER | NUMBER) == 0 && !is_newline(b0);
+        if prefix {
+            if let Some(end) = self.lower_word(next) {
+                return self.o200k_contraction(end);
+            }
+        }
+        if f0 & (UPPERISH | LOWERISH) != 0 {
+            if let Some(end) = self.lower_word(i) {
+                return self.o200k_contraction(end);
+            }
+        }
+        if prefix {
+            if let Some(end) = self.upper_word(next) {
+                return self.o200k_contraction(end);
+            }
+        }
+        if let Some(end) = self.upper_word(i) {
+            return self.o200k_contraction(end);
+        }
+        // `\p{N}{1,3}`
+        if f0 & NUMBER != 0 {
+            return self.up_to_three_numbers(i, l0);
+        }
+        // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
+        let newline_or_slash = |b: u8| is_newline(b) || b == b'/';
+        if is_other(f0) {
+            return self.byte_run(self.run(next, is_other), newline_or_slash);
+        }
+        if b0 == b' ' && next < self.b.len() {
+            let (f1, l1) = self.at(next);
+            if is_other(f1) {
+                return self.byte_run(self.run(next + l1, is_other), newline_or_slash);
+            }
+        }
+        // `\s*[\r\n]+` (backtracking ends just after the run's last newline), then
+        // `\s+(?!\S)|\s+`.
+        let run = self.space_run(i);
+        if let Some(newline) = run.last_newline {
+            return newline + 1;
+        }
+        self.space_lookahead(i, &run)
+    }
+
+    /// o200k's `U*L+` from `s`. Backtracking gives the longest `U*` that an `L` follows: the
+    /// whole `U` run when an `L` comes after it (then `L+` runs on), otherwise the run up to its
+    /// last character that is also an `L` (then `L+` takes that one character, since the ones
+    /// after it in the run are not `L`).
+    #[inline(always)]
+    fn lower_word(&self, s: usize) -> Option<usize> {
+        let mut j = s;
+        let mut after_last_lower = None;
+        while j < self.b.len() {
+            let (flags, len) = self.at(j);
+            if flags & UPPERISH == 0 {
+                if flags & LOWERISH != 0 {
+                    return Some(self.run(j + len, |f| f & LOWERISH != 0));
+                }
+                break;
+            }
+            j += len;
+            if flags & LOWERISH != 0 {
+                after_last_lower = Some(j);
+            }
+        }
+        after_last_lower
+    }
+
+    /// o200k's `U+L*` from `s` (greedy, no backtracking needed).
+    #[inline(always)]
+    fn upper_word(&self, s: usize) -> Option<usize> {
+        if s >= self.b.len() || self.at(s).0 & UPPERISH == 0 {
+            return None;
+        }
+        let upper_end = self.run(s, |f| f & UPPERISH != 0);
+        Some(self.run(upper_end, |f| f & LOWERISH != 0))
+    }
+
+    /// o200k's optional `(?i:'s|'t|'re|'ve|'m|'ll|'d)` after a word ending at `end`.
+    #[inline(always)]
+    fn o200k_contraction(&self, end: usize) -> usize {
+        if self.b.get(end) == Some(&b'\'') {
+            if let Some(after) = self.contraction(end + 1, true) {
+                return after;
+            }
+        }
+        end
     }
 }
