@@ -9,19 +9,15 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rustc_hash::FxHashMap;
-
-/// Byte string to rank, for the ordinary (non-special) tokens of one encoding.
-pub(crate) type RankMap = FxHashMap<Vec<u8>, u32>;
-
-const NO_RANK: u32 = u32::MAX;
+pub(crate) use super::ranks::RankMap;
+use super::ranks::NO_RANK;
 
 /// Pieces up to this many bytes are merged on the stack.
 const SMALL_PIECE: usize = 96;
 
 /// The number of tokens tiktoken's byte-pair merge gives `piece`.
 pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
-    if piece.len() <= 1 || ranks.contains_key(piece) {
+    if piece.len() <= 1 || ranks.contains(piece) {
         return piece.len().min(1);
     }
     if piece.len() <= SMALL_PIECE {
@@ -31,9 +27,9 @@ pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn rank(ranks: &RankMap, bytes: &[u8]) -> u32 {
-    ranks.get(bytes).copied().unwrap_or(NO_RANK)
+    ranks.rank(bytes)
 }
 
 fn count_small(piece: &[u8], ranks: &RankMap) -> usize {
@@ -46,7 +42,7 @@ fn count_small(piece: &[u8], ranks: &RankMap) -> usize {
         *b = i;
     }
     for i in 0..n - 1 {
-        pair[i] = rank(ranks, &piece[i..i + 2]);
+        pair[i] = ranks.pair(piece[i], piece[i + 1]);
     }
     let mut parts = n + 1;
     loop {
@@ -84,7 +80,7 @@ fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
     let mut pair_rank = vec![NO_RANK; n + 1];
     let mut heap = BinaryHeap::with_capacity(n);
     for s in 0..n - 1 {
-        let r = rank(ranks, &piece[s..s + 2]);
+        let r = ranks.pair(piece[s], piece[s + 1]);
         pair_rank[s] = r;
         if r != NO_RANK {
             heap.push(Reverse((r, s)));
@@ -122,14 +118,11 @@ mod tests {
     use super::*;
 
     fn toy_ranks() -> RankMap {
-        let mut ranks = RankMap::default();
-        for b in 0..=255u8 {
-            ranks.insert(vec![b], b as u32);
-        }
+        let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
         for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cd", "bcd"].iter().enumerate() {
-            ranks.insert(t.as_bytes().to_vec(), 256 + i as u32);
+            tokens.push((t.as_bytes().to_vec(), 256 + i as u32));
         }
-        ranks
+        RankMap::build(&tokens)
     }
 
     #[test]

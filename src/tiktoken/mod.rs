@@ -6,8 +6,10 @@
 //! check that against tiktoken-rs and against reference data from the Python package.
 
 mod bpe;
+mod cache;
 mod classes;
 mod models;
+mod ranks;
 mod split;
 
 use std::ops::ControlFlow;
@@ -100,6 +102,7 @@ impl std::fmt::Display for EncodingName {
 
 /// The ordinary tokens of one rank table, loaded once per registry and shared by its adapters.
 pub struct RankTable {
+    id: RankTableId,
     ranks: RankMap,
     /// The length of the longest token, in bytes (for the lower bound).
     max_token_bytes: usize,
@@ -116,14 +119,13 @@ impl RankTable {
         }
         .map_err(|e| Error::new(ErrorKind::AdapterUnavailable, format!("cannot load the {id:?} rank table: {e}")))?;
         let specials = core.special_tokens();
-        let mut ranks = RankMap::default();
-        ranks.reserve(210_000);
+        let mut tokens = Vec::with_capacity(210_000);
         // Ordinary ranks are dense from 0; past the end, decoding fails or yields a special token.
         let mut misses = 0;
         for rank in 0u32.. {
             match core.decode_bytes(&[rank]) {
                 Ok(bytes) if !std::str::from_utf8(&bytes).is_ok_and(|s| specials.contains(s)) => {
-                    ranks.insert(bytes, rank);
+                    tokens.push((bytes, rank));
                     misses = 0;
                 }
                 _ => {
@@ -134,9 +136,12 @@ impl RankTable {
                 }
             }
         }
-        ranks.shrink_to_fit();
-        let max_token_bytes = ranks.keys().map(Vec::len).max().unwrap_or(1);
-        Ok(RankTable { ranks, max_token_bytes })
+        drop(core);
+        let ranks = RankMap::build(&tokens);
+        drop(tokens);
+        release_freed_memory();
+        let max_token_bytes = ranks.max_token_bytes();
+        Ok(RankTable { id, ranks, max_token_bytes })
     }
 
     /// The number of ordinary tokens.
@@ -146,6 +151,16 @@ impl RankTable {
 
     pub fn is_empty(&self) -> bool {
         self.ranks.is_empty()
+    }
+}
+
+/// Loading goes through tiktoken-rs's encoder, whose maps (tens of MB) are freed once the
+/// compact table is built; glibc keeps freed memory in the process unless asked to return it.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -172,35 +187,51 @@ impl Encoding {
 
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
-        let ranks = &self.table.ranks;
-        let mut total = 0u64;
-        self.name.pattern().for_each_piece(text, |piece| {
-            total += bpe::count_piece(piece, ranks) as u64;
-            ControlFlow::Continue(())
-        });
-        total
+        cache::with_cache(|mut cache| {
+            let mut total = 0u64;
+            self.name.pattern().for_each_piece(text, |piece| {
+                total += self.count_piece(&mut cache, piece) as u64;
+                ControlFlow::Continue(())
+            });
+            total
+        })
     }
 
     /// The exact count if it is at most `limit`; otherwise `Err` with a count above `limit`,
     /// found by stopping at the first piece that passes it. A long piece that cannot fit (its
     /// length alone needs more tokens than are left) is not merged at all.
     pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
-        let ranks = &self.table.ranks;
         let max_token_bytes = self.table.max_token_bytes as u64;
-        let mut total = 0u64;
-        self.name.pattern().for_each_piece(text, |piece| {
-            let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
-            total += if total + at_least > limit { at_least } else { bpe::count_piece(piece, ranks) as u64 };
-            if total > limit {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+        let total = cache::with_cache(|mut cache| {
+            let mut total = 0u64;
+            self.name.pattern().for_each_piece(text, |piece| {
+                let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
+                total += if total + at_least > limit { at_least } else { self.count_piece(&mut cache, piece) as u64 };
+                if total > limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            total
         });
         if total > limit {
             Err(total)
         } else {
             Ok(total)
+        }
+    }
+
+    /// The tokens of one piece, from the thread's cache when the piece is short.
+    #[inline(always)]
+    fn count_piece(&self, cache: &mut Option<&mut cache::PieceCache>, piece: &[u8]) -> usize {
+        let ranks = &self.table.ranks;
+        match cache {
+            _ if piece.len() == 1 => 1,
+            Some(cache) if piece.len() <= cache::MAX_PIECE => {
+                cache.get_or_count(self.table.id as u8, piece, || bpe::count_piece(piece, ranks))
+            }
+            _ => bpe::count_piece(piece, ranks),
         }
     }
 

@@ -1,0 +1,104 @@
+//! A per-thread cache of token counts for short pieces.
+//!
+//! Text repeats its words, and a piece's count only depends on its bytes and the rank table,
+//! so a hit saves the byte-pair merge and its rank lookups. The cache is direct-mapped with a
+//! fixed number of entries: its memory is bounded (`ENTRIES` x 32 bytes per thread that counts,
+//! allocated on first use and freed when the thread ends), a colliding piece just replaces the
+//! entry, and no input can make it grow.
+
+use std::cell::RefCell;
+
+/// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
+pub(crate) const MAX_PIECE: usize = 24;
+const ENTRIES: usize = 4096;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Entry {
+    /// The piece, zero-padded.
+    key: [u8; MAX_PIECE],
+    /// The piece's length, 0 for an empty entry (pieces are never empty).
+    len: u8,
+    /// The rank table the count belongs to.
+    table: u8,
+    count: u16,
+}
+
+const EMPTY: Entry = Entry { key: [0; MAX_PIECE], len: 0, table: 0, count: 0 };
+
+pub(crate) struct PieceCache {
+    entries: Box<[Entry]>,
+}
+
+impl PieceCache {
+    fn new() -> Self {
+        PieceCache { entries: vec![EMPTY; ENTRIES].into_boxed_slice() }
+    }
+
+    /// The count of `piece` (at most `MAX_PIECE` bytes) in rank table `table`, computed by
+    /// `count` on a miss.
+    #[inline(always)]
+    pub(crate) fn get_or_count(&mut self, table: u8, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+        debug_assert!(!piece.is_empty() && piece.len() <= MAX_PIECE);
+        let mut key = [0u8; MAX_PIECE];
+        key[..piece.len()].copy_from_slice(piece);
+        let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or_default());
+        let mut h = (piece.len() as u64) << 8 | table as u64;
+        for w in [word(0), word(8), word(16)] {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let slot = &mut self.entries[(h >> 52) as usize & (ENTRIES - 1)];
+        if slot.len as usize == piece.len() && slot.table == table && slot.key == key {
+            return slot.count as usize;
+        }
+        let n = count();
+        *slot = Entry { key, len: piece.len() as u8, table, count: n as u16 };
+        n
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<PieceCache>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's cache, or with none while the thread is ending (thread-local
+/// storage already destroyed) or if the cache is in use further up the stack.
+pub(crate) fn with_cache<R>(f: impl FnOnce(Option<&mut PieceCache>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CACHE.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let cache = slot.get_or_insert_with(PieceCache::new);
+            (f.take().expect("called once"))(Some(cache))
+        }
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match result {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called when the thread-local is gone"))(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_return_the_stored_count_and_collisions_recount() {
+        let mut cache = PieceCache::new();
+        assert_eq!(cache.get_or_count(1, b"hello", || 3), 3);
+        assert_eq!(cache.get_or_count(1, b"hello", || unreachable!("cached")), 3);
+        // Another table, another length, another piece: never a false hit.
+        assert_eq!(cache.get_or_count(2, b"hello", || 4), 4);
+        assert_eq!(cache.get_or_count(1, b"hell", || 5), 5);
+        assert_eq!(cache.get_or_count(1, b"hello\0", || 6), 6);
+        // Many pieces: every answer is the computed one, whatever was evicted.
+        for i in 0..20_000u32 {
+            let piece = format!("p{i}");
+            assert_eq!(cache.get_or_count(0, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
+        }
+        for i in 0..20_000u32 {
+            let piece = format!("p{i}");
+            assert_eq!(cache.get_or_count(0, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The rank table of an encoding as compact read-only arrays, built once per registry.
+//!
+//! The byte-pair merge looks up the rank of short byte strings millions of times, and most
+//! lookups miss. A general hash map of owned byte vectors costs a pointer chase and a byte
+//! comparison per probe. Here:
+//! - two-byte strings (the first round of every merge) are a direct index into a 64 Ki table;
+//! - longer strings go through an open-addressing table of 64-bit slots holding a 32-bit hash
+//!   tag and the rank, so a miss usually touches one slot and no token bytes;
+//! - the tokens' bytes live in one arena, addressed by rank.
+//!
+//! For o200k_base this takes about 6.5 MB (cl100k_base about 3.5 MB).
+
+/// The rank of a byte string that is not a token.
+pub(crate) const NO_RANK: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
+
+pub(crate) struct RankMap {
+    /// `tag << 32 | rank`, or `EMPTY`; the length is a power of two.
+    slots: Box<[u64]>,
+    /// The bytes of token `rank` are `arena[starts[rank]..starts[rank + 1]]` (empty for a rank
+    /// that is not an ordinary token).
+    starts: Box<[u32]>,
+    arena: Box<[u8]>,
+    /// The rank of each two-byte string, indexed by `first << 8 | second`.
+    pairs: Box<[u32]>,
+    len: usize,
+    max_token_bytes: usize,
+}
+
+#[inline(always)]
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or_default()) as u64
+}
+
+/// A hash of a byte string of at least three bytes (two-byte strings never reach the table).
+#[inline(always)]
+fn hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let n = b.len();
+    let (head, tail) = if n >= 8 {
+        (read_u64(b, 0), read_u64(b, n - 8))
+    } else if n >= 4 {
+        (read_u32(b, 0), read_u32(b, n - 4))
+    } else {
+        (b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16, 0)
+    };
+    let mut h = (head ^ (n as u64).wrapping_mul(K)).wrapping_mul(K) ^ tail.rotate_left(29).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    if n > 16 {
+        // The middle bytes, eight at a time (the head and tail words already cover the ends).
+        let mut at = 8;
+        while at + 8 <= n - 8 {
+            h = (h ^ read_u64(b, at)).wrapping_mul(K).rotate_left(31);
+            at += 8;
+        }
+        h ^= read_u64(b, at.min(n - 8));
+    }
+    h ^= h >> 32;
+    h.wrapping_mul(K) ^ (h >> 29)
+}
+
+impl RankMap {
+    /// Builds the map from `(token bytes, rank)`; every token has at least one byte and ranks
+    /// are distinct.
+    pub(crate) fn build(tokens: &[(Vec<u8>, u32)]) -> RankMap {
+        let top = tokens.iter().map(|&(_, r)| r as usize + 1).max().unwrap_or(0);
+        let mut by_rank: Vec<Option<&[u8]>> = vec![None; top];
+        for (bytes, rank) in tokens {
+            by_rank[*rank as usize] = Some(bytes);
+        }
+        let mut starts = Vec::with_capacity(top + 1);
+        let mut arena = Vec::with_capacity(tokens.iter().map(|(b, _)| b.len()).sum());
+        for bytes in &by_rank {
+            starts.push(arena.len() as u32);
+            arena.extend_from_slice(bytes.unwrap_or(&[]));
+        }
+        starts.push(arena.len() as u32);
+        let mut pairs = vec![NO_RANK; 1 << 16];
+        let capacity = (tokens.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![EMPTY; capacity];
+        let mask = capacity - 1;
+        for (bytes, rank) in tokens {
+            match bytes.len() {
+                0 | 1 => {}
+                2 => pairs[(bytes[0] as usize) << 8 | bytes[1] as usize] = *rank,
+                _ => {
+                    let h = hash(bytes);
+                    let mut i = h as usize & mask;
+                    while slots[i] != EMPTY {
+                        i = (i + 1) & mask;
+                    }
+                    slots[i] = (h >> 32) << 32 | *rank as u64;
+                }
+            }
+        }
+        RankMap {
+            slots: slots.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+            arena: arena.into_boxed_slice(),
+            pairs: pairs.into_boxed_slice(),
+            len: tokens.len(),
+            max_token_bytes: tokens.iter().map(|(b, _)| b.len()).max().unwrap_or(1),
+        }
+    }
+
+    /// The bytes of token `rank`.
+    #[inline(always)]
+    fn token(&self, rank: u32) -> &[u8] {
+        let r = rank as usize;
+        &self.arena[self.starts[r] as usize..self.starts[r + 1] as usize]
+    }
+
+    /// The rank of the two-byte string `a b`.
+    #[inline(always)]
+    pub(crate) fn pair(&self, a: u8, b: u8) -> u32 {
+        self.pairs[(a as usize) << 8 | b as usize]
+    }
+
+    /// The rank of `bytes` (at least two bytes), or `NO_RANK`.
+    #[inline(always)]
+    pub(crate) fn rank(&self, bytes: &[u8]) -> u32 {
+        if bytes.len() == 2 {
+            return self.pair(bytes[0], bytes[1]);
+        }
+        if bytes.len() > self.max_token_bytes {
+            return NO_RANK;
+        }
+        let h = hash(bytes);
+        let tag = h >> 32;
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == EMPTY {
+                return NO_RANK;
+            }
+            if slot >> 32 == tag && self.token(slot as u32) == bytes {
+                return slot as u32;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Whether `bytes` (at least two bytes) is a token.
+    #[inline(always)]
+    pub(crate) fn contains(&self, bytes: &[u8]) -> bool {
+        self.rank(bytes) != NO_RANK
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_token_and_nothing_else() {
+        let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        let words = ["ab", "abc", "hello", "hello world", "a much longer token of many bytes", "\u{4e2d}\u{6587}"];
+        for (i, w) in words.iter().enumerate() {
+            tokens.push((w.as_bytes().to_vec(), 300 + 2 * i as u32));
+        }
+        // Many similar tokens, to force probing past tag matches and collisions.
+        for i in 0..5000u32 {
+            tokens.push((format!("t{i:05}").into_bytes(), 1000 + i));
+        }
+        let map = RankMap::build(&tokens);
+        for (bytes, rank) in &tokens {
+            if bytes.len() >= 2 {
+                assert_eq!(map.rank(bytes), *rank, "{:?}", String::from_utf8_lossy(bytes));
+            }
+        }
+        for miss in ["ba", "abcd", "hell", "hello worl", "t5000", "t0000x", "a much longer token of many byte!"] {
+            assert_eq!(map.rank(miss.as_bytes()), NO_RANK, "{miss}");
+        }
+        assert_eq!(map.len(), tokens.len());
+        assert_eq!(map.max_token_bytes(), words[4].len());
+        assert_eq!(map.pair(b'a', b'b'), 300);
+    }
+}
