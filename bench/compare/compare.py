@@ -220,8 +220,8 @@ def worker(argv):
 class Run:
     """The result of one subprocess: its JSON lines, or why it has none."""
 
-    def __init__(self, records, failure=None, seconds=0.0):
-        self.records, self.failure, self.seconds = records, failure, seconds
+    def __init__(self, records, failure=None, seconds=0.0, why=None):
+        self.records, self.failure, self.seconds, self.why = records, failure, seconds, why
 
 
 def run(cmd, timeout):
@@ -242,9 +242,22 @@ def run(cmd, timeout):
             failure = f"crashed ({signal.Signals(-proc.returncode).name})"
         else:
             failure = f"failed (exit {proc.returncode})"
-        tail = err.strip().splitlines()[-3:]
-        print(f"  ! {' '.join(cmd[:4])}...: {failure}: {' | '.join(tail)}", file=sys.stderr)
+        why = _why(err)
+        print(f"  ! {' '.join(cmd[:5])}...: {failure}: {why}", file=sys.stderr)
+        return Run(records, failure, time.perf_counter() - start, why)
     return Run(records, failure, time.perf_counter() - start)
+
+
+def _why(stderr):
+    """The line of a failed process's stderr that says why: a panic's message, an exception."""
+    lines = [l.strip() for l in (stderr or "").splitlines() if l.strip()]
+    for i, line in enumerate(lines):
+        if "panicked at" in line and i + 1 < len(lines):
+            return f"panicked: {lines[i + 1]}"[:300]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "no message"
 
 
 def _parse(out):
@@ -281,7 +294,7 @@ class Driver:
                 msg = f"{what}: {rec['subject']} ({Path(str(rec.get('model'))).name}): {rec['error']}"
                 (self.problems if rec["subject"] in OURS else self.notes).append(msg)
         if r.failure:
-            self.notes.append(f"{what}: {r.failure}")
+            self.notes.append(f"{what}: {r.failure}" + (f": {r.why}" if r.why else ""))
         return [rec for rec in r.records if "error" not in rec]
 
 
@@ -443,7 +456,7 @@ def worst_case(d, paths, encodings):
                 call = d.rust if kind == "rust" else d.python
                 # The process may load its tables first (a few seconds at most): give it that too.
                 r = call("time", "--model", enc, "--subjects", s, *timing, paths[case], timeout=limit + 15)
-                recs = d.collect(r, f"worst case {enc} {case}")
+                recs = d.collect(r, f"worst case {enc} {case}, {LABELS.get(s, s)}")
                 if recs:
                     secs = median(recs[0]["samples"])
                     res[(enc, case, s)] = secs if secs <= limit else f"> {limit:.0f} s ({fmt_time(secs)})"
@@ -631,6 +644,7 @@ def main():
     os.sched_setaffinity(0, {a.cpu})
     os.environ.update({"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
     os.environ.pop("KANO_TOKENIZER_CONFIG", None)
+    os.environ["RUST_BACKTRACE"] = "0"  # a peer's panic message, not its backtrace
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bindings" / "python"), os.environ.get("PYTHONPATH")]))
     os.environ["KANO_TOKENIZER_LIBRARY"] = str(a.lib)
     # Python processes must not fetch anything: the hub stays offline too.
