@@ -233,9 +233,9 @@ fuzz:
 # side by side on one core (bench/compare/README.md). Not part of `make test`. The Python peers
 # go into a venv (bench/compare/.venv, from PyPI); the Rust peers build in bench/compare/target.
 #
-#   make compare         the full run (about half an hour): Markdown tables on stdout and in
+#   make compare         the full run (about 20 minutes): Markdown tables on stdout and in
 #                        bench/compare/target/compare.md; exits 1 on any count mismatch
-#   make compare-smoke   the same with --quick (a few minutes)
+#   make compare-smoke   the same with --quick (about 5 minutes)
 #   COMPARE_ARGS='--files prose_en --encodings cl100k_base' make compare   any of compare.py's options
 COMPARE_VENV := bench/compare/.venv
 COMPARE_PY := $(COMPARE_VENV)/bin/python
