@@ -9,6 +9,8 @@
 #   make fuzz-smoke   every fuzz target briefly (CI); make fuzz: longer
 #   make install      PREFIX=/usr/local (DESTDIR too): libraries, headers, kano_tokenizer.pc
 #   make clean        remove build/ and cargo's target/
+#   make compare      ours against quicktok, tiktoken, tiktoken-rs, bpe-openai, HF tokenizers
+#                     (bench/compare/README.md); make compare-smoke: a short run
 
 CARGO ?= cargo
 CC ?= cc
@@ -226,3 +228,29 @@ fuzz-smoke:
 
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+# --- bench/compare: ours against quicktok, tiktoken, tiktoken-rs, bpe-openai and HF tokenizers,
+# side by side on one core (bench/compare/README.md). Not part of `make test`. The Python peers
+# go into a venv (bench/compare/.venv, from PyPI); the Rust peers build in bench/compare/target.
+#
+#   make compare         the full run (about 20 minutes): Markdown tables on stdout and in
+#                        bench/compare/target/compare.md; exits 1 on any count mismatch
+#   make compare-smoke   the same with --quick (about 5 minutes)
+#   COMPARE_ARGS='--files prose_en --encodings cl100k_base' make compare   any of compare.py's options
+COMPARE_VENV := bench/compare/.venv
+COMPARE_PY := $(COMPARE_VENV)/bin/python
+COMPARE_ARGS ?=
+.PHONY: compare compare-smoke compare-venv
+
+$(COMPARE_PY):
+	$(PYTHON) -m venv $(COMPARE_VENV)
+	$(COMPARE_PY) -m pip install --quiet --upgrade pip
+	$(COMPARE_PY) -m pip install --quiet quicktok-v1 tiktoken tokenizers
+
+compare-venv: $(COMPARE_PY)
+
+compare: build compare-venv
+	$(COMPARE_PY) bench/compare/compare.py $(COMPARE_ARGS)
+
+compare-smoke: build compare-venv
+	$(COMPARE_PY) bench/compare/compare.py --quick $(COMPARE_ARGS)

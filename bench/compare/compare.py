@@ -1,0 +1,702 @@
+#!/usr/bin/env python3
+"""kano-tokenizer against every peer, side by side, in one run, on one core.
+
+    python bench/compare/compare.py [--quick] [--files prose_en,code_rust] [--encodings cl100k_base,o200k_base]
+
+Runs the Rust binary (bench/compare/src/main.rs: ours through the Rust API and through the C ABI,
+tiktoken-rs, bpe-openai, the `tokenizers` crate) and the Python peers (quicktok, tiktoken, HF
+tokenizers, and ours through bindings/python) on the same files, pinned to one CPU, and prints
+Markdown tables: throughput per file and encoding, worst-case 1 MB inputs, per-call cost on a
+100-byte text, memory and load time, and tokenizer.json models. Every subject's counts are
+compared; a mismatch is reported loudly and the exit status is 1.
+
+It installs nothing: run it with a Python that has quicktok-v1, tiktoken and tokenizers (`make
+compare` makes a venv in bench/compare/.venv). Python tiktoken reads its rank files from a local
+cache filled from the files tiktoken-rs ships, so nothing is downloaded. See README.md.
+
+The same script is also the Python worker (`compare.py worker MODE ...`), with the command line
+and the JSON-lines output of the Rust binary.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CORPUS = ROOT / "bench" / "corpus"
+TARGET = HERE / "target"
+INPUTS = TARGET / "inputs"
+TIKTOKEN_CACHE = TARGET / "tiktoken-cache"
+FIXTURES = ROOT / "tests" / "fixtures" / "tokenizers"
+
+ENCODINGS = ["cl100k_base", "o200k_base", "p50k_base", "r50k_base"]
+# What each peer can count.
+QUICKTOK_ENCODINGS = {"cl100k_base", "o200k_base"}
+BPE_OPENAI_ENCODINGS = {"cl100k_base", "o200k_base"}
+HF_MODELS = {"BERT WordPiece (all-MiniLM-L6-v2)": "all-MiniLM-L6-v2", "GPT-2 byte-level BPE": "gpt2"}
+MB = 1 << 20
+WORST_CASES = ["prose", "one letter", "spaces", "digits", "base64", "CJK"]
+
+# Display names; "ours" subjects first.
+LABELS = {
+    "ours": "ours (Rust API)",
+    "ours-cabi": "ours (C ABI)",
+    "ours-py": "ours (Python binding)",
+    "quicktok": "quicktok (Python)",
+    "tiktoken": "tiktoken (Python)",
+    "tiktoken-rs": "tiktoken-rs",
+    "bpe-openai": "bpe-openai",
+    "hf-rs": "HF tokenizers (Rust)",
+    "hf-py": "HF tokenizers (Python)",
+}
+OURS = {"ours", "ours-cabi", "ours-py", "ours-nospecial", "ours-cabi-nospecial"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Python worker: `compare.py worker time|percall|memory`, the Rust binary's protocol.
+
+def _rss_kb(field="VmRSS:"):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _load_python_subject(name, model):
+    """A function counting tokens of a str, with the encoding or tokenizer loaded."""
+    hf = model.endswith(".json") or os.path.isdir(model)
+    if name == "quicktok":
+        import quicktok
+
+        enc = quicktok.get_encoding(model)
+        fn = enc.count
+    elif name == "tiktoken":
+        import tiktoken
+
+        enc = tiktoken.get_encoding(model)
+        encode = enc.encode_ordinary
+        fn = lambda text: len(encode(text))  # noqa: E731 - tiktoken has no count
+    elif name in ("hf-py", "hf-py-nospecial"):
+        import tokenizers
+
+        tok = tokenizers.Tokenizer.from_file(model)
+        tok.no_truncation()
+        tok.no_padding()
+        special = name == "hf-py"
+        fn = lambda text: len(tok.encode(text, add_special_tokens=special).ids)  # noqa: E731
+    elif name == "ours-py":
+        import kano_tokenizer
+
+        registry = kano_tokenizer.Registry()
+        adapter = registry.resolve("huggingface" if hf else "tiktoken", model)
+        fn = lambda text: adapter.count_tokens(text).count  # noqa: E731
+    else:
+        raise ValueError(f"unknown subject {name}")
+    fn("warm up: Hello, world!")
+    return fn
+
+
+def _imports(names):
+    """Import the subjects' modules up front, so that memory and load times exclude imports."""
+    for name in names:
+        module = {"quicktok": "quicktok", "tiktoken": "tiktoken", "hf-py": "tokenizers",
+                  "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer"}.get(name)
+        if module:
+            __import__(module)
+
+
+def _emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def worker(argv):
+    mode = argv[0]
+    opts, files = {}, []
+    it = iter(argv[1:])
+    for arg in it:
+        if arg.startswith("--"):
+            opts[arg[2:]] = next(it)
+        else:
+            files.append(arg)
+    if mode == "memory":
+        name, models = opts["subject"], opts["models"].split(",")
+        _imports([name])
+        before = _rss_kb()
+        start = time.perf_counter()
+        keep, each = [], {}
+        for model in models:
+            t = time.perf_counter()
+            try:
+                keep.append(_load_python_subject(name, model))
+            except Exception as e:  # noqa: BLE001 - reported, not raised
+                _emit({"mode": "memory", "subject": name, "model": model, "error": repr(e)})
+                return 0
+            each[model] = time.perf_counter() - t
+        _emit({"mode": "memory", "subject": name, "models": models,
+               "load_seconds": time.perf_counter() - start, "load_seconds_each": each,
+               "rss_before_kb": before, "rss_after_kb": _rss_kb(), "hwm_kb": _rss_kb("VmHWM:")})
+        return 0
+
+    model = opts["model"]
+    names = [s for s in opts["subjects"].split(",") if s]
+    _imports(names)
+    subjects = []
+    for name in names:
+        t = time.perf_counter()
+        try:
+            subjects.append((name, _load_python_subject(name, model), time.perf_counter() - t))
+        except Exception as e:  # noqa: BLE001
+            _emit({"mode": mode, "subject": name, "model": model, "error": repr(e)})
+    if mode == "percall":
+        text = Path(files[0]).read_text(encoding="utf-8")
+        min_seconds = float(opts.get("min-seconds", 1.0))
+        batch = int(opts.get("batch", 2000))
+        samples = {n: [] for n, _, _ in subjects}
+        totals = {n: 0.0 for n, _, _ in subjects}
+        counts = {}
+        while any(totals[n] < min_seconds or len(samples[n]) < 5 for n in totals):
+            for n, fn, _ in subjects:
+                if totals[n] >= min_seconds and len(samples[n]) >= 5:
+                    continue
+                r = range(batch)
+                t = time.perf_counter()
+                for _ in r:
+                    c = fn(text)
+                dt = time.perf_counter() - t
+                counts[n] = c
+                totals[n] += dt
+                samples[n].append(dt * 1e9 / batch)
+        for n, _, _ in subjects:
+            _emit({"mode": "percall", "subject": n, "model": model, "bytes": len(text.encode()),
+                   "count": counts[n], "ns_per_call": samples[n]})
+        return 0
+
+    # mode == "time"
+    min_reps = int(float(opts.get("min-reps", 5)))
+    min_seconds = float(opts.get("min-seconds", 1.0))
+    max_seconds = float(opts.get("max-seconds", 30.0))
+    for file in files:
+        text = Path(file).read_text(encoding="utf-8")
+        nbytes = len(text.encode())
+        counts, samples, done = [], [], []
+        for n, fn, _ in subjects:
+            t = time.perf_counter()
+            counts.append(fn(text))
+            dt = time.perf_counter() - t
+            enough = dt >= max_seconds or (min_reps <= 1 and dt >= min_seconds)
+            samples.append([dt] if enough else [])
+            done.append(enough)
+        while not all(done):
+            for i, (n, fn, _) in enumerate(subjects):
+                if done[i]:
+                    continue
+                t = time.perf_counter()
+                c = fn(text)
+                samples[i].append(time.perf_counter() - t)
+                assert c == counts[i], f"{n}: count changed between runs"
+                total = sum(samples[i])
+                done[i] = (len(samples[i]) >= min_reps and total >= min_seconds) or total >= max_seconds
+        for i, (n, _, load) in enumerate(subjects):
+            _emit({"mode": "time", "subject": n, "model": model, "file": file, "bytes": nbytes,
+                   "count": counts[i], "samples": samples[i], "load_seconds": load})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver.
+
+class Run:
+    """The result of one subprocess: its JSON lines, or why it has none."""
+
+    def __init__(self, records, failure=None, seconds=0.0, why=None):
+        self.records, self.failure, self.seconds, self.why = records, failure, seconds, why
+
+
+def run(cmd, timeout):
+    """Runs `cmd` in its own process group; kills the group after `timeout` seconds."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return Run(_parse(out), f"timeout (> {timeout:.0f} s)", time.perf_counter() - start)
+    records = _parse(out)
+    failure = None
+    if proc.returncode != 0:
+        if proc.returncode < 0:
+            failure = f"crashed ({signal.Signals(-proc.returncode).name})"
+        else:
+            failure = f"failed (exit {proc.returncode})"
+        why = _why(err)
+        print(f"  ! {' '.join(cmd[:5])}...: {failure}: {why}", file=sys.stderr)
+        return Run(records, failure, time.perf_counter() - start, why)
+    return Run(records, failure, time.perf_counter() - start)
+
+
+def _why(stderr):
+    """The line of a failed process's stderr that says why: a panic's message, an exception."""
+    lines = [l.strip() for l in (stderr or "").splitlines() if l.strip()]
+    for i, line in enumerate(lines):
+        if "panicked at" in line and i + 1 < len(lines):
+            return f"panicked: {lines[i + 1]}"[:300]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "no message"
+
+
+def _parse(out):
+    records = []
+    for line in (out or "").splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return records
+
+
+class Driver:
+    def __init__(self, args):
+        self.args = args
+        self.bin = args.bin
+        self.results = []  # every record, for results.jsonl
+        self.problems = []  # mismatches and our own errors: exit 1
+        self.notes = []  # peers that failed, timed out or are missing
+
+    def rust(self, mode, *rest, timeout=None):
+        return run([str(self.bin), mode, *map(str, rest)], timeout or self.args.process_timeout)
+
+    def python(self, mode, *rest, timeout=None):
+        return run([sys.executable, str(Path(__file__).resolve()), "worker", mode, *map(str, rest)],
+                   timeout or self.args.process_timeout)
+
+    def collect(self, r, what):
+        for rec in r.records:
+            self.results.append(rec)
+            if "error" in rec:
+                msg = f"{what}: {rec['subject']} ({Path(str(rec.get('model'))).name}): {rec['error']}"
+                (self.problems if rec["subject"] in OURS else self.notes).append(msg)
+        if r.failure:
+            self.notes.append(f"{what}: {r.failure}" + (f": {r.why}" if r.why else ""))
+        return [rec for rec in r.records if "error" not in rec]
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fmt_mbs(bytes_, seconds):
+    return f"{bytes_ / seconds / 1e6:.1f}" if seconds == seconds and seconds > 0 else "–"
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}x" if x == x else "–"
+
+
+def fmt_time(seconds):
+    if seconds != seconds:
+        return "–"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.1f} ms"
+
+
+# --- setup -----------------------------------------------------------------------------------
+
+def build(args):
+    if args.no_build:
+        return
+    print("building bench/compare (cargo build --release)...", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=HERE, check=True)
+
+
+def tiktoken_offline():
+    """Fills a TIKTOKEN_CACHE_DIR with the rank files tiktoken-rs ships (same bytes: tiktoken
+    checks their SHA-256), under the names tiktoken gives its download URLs."""
+    meta = json.loads(subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--manifest-path", str(HERE / "Cargo.toml")],
+        check=True, capture_output=True, text=True).stdout)
+    pkg = next(p for p in meta["packages"] if p["name"] == "tiktoken-rs")
+    assets = Path(pkg["manifest_path"]).parent / "assets"
+    TIKTOKEN_CACHE.mkdir(parents=True, exist_ok=True)
+    for name in ENCODINGS:
+        url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+        dest = TIKTOKEN_CACHE / hashlib.sha1(url.encode()).hexdigest()
+        if not dest.exists():
+            shutil.copyfile(assets / f"{name}.tiktoken", dest)
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(TIKTOKEN_CACHE)
+    return pkg["version"]
+
+
+def make_inputs():
+    """The worst-case 1 MB files, the 1 MB prose they are compared with, and the 100-byte text."""
+    INPUTS.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(6)
+    prose = (CORPUS / "prose_en.txt").read_text(encoding="utf-8")
+    texts = {
+        "prose": (prose * (MB // len(prose.encode()) + 1)).encode()[:MB].decode("utf-8", "ignore"),
+        "one letter": "a" * MB,
+        "spaces": " " * MB,
+        "digits": "".join(rng.choice("0123456789") for _ in range(MB)),
+        "base64": base64.b64encode(rng.randbytes(MB * 3 // 4)).decode()[:MB],
+        # Unspaced CJK ideographs, 3 bytes each: one letter run, so one piece for the BPE.
+        "CJK": "".join(chr(rng.randrange(0x4E00, 0x9FA6)) for _ in range(MB // 3)),
+    }
+    paths = {}
+    for case, text in texts.items():
+        path = INPUTS / f"worst_{case.replace(' ', '_')}.txt"
+        path.write_text(text, encoding="utf-8")
+        paths[case] = path
+    # 100 bytes of English prose: the start of the first long line, cut to 100 bytes.
+    line = next(l for l in prose.splitlines() if len(l) >= 100 and l.isascii())
+    short = INPUTS / "percall_100b.txt"
+    short.write_text(line[:100], encoding="utf-8")
+    return paths, short
+
+
+def corpus_files(selection):
+    files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "README.md")
+    if selection:
+        wanted = [s.strip() for s in selection.split(",") if s.strip()]
+        files = [p for p in files if p.name in wanted or p.stem in wanted]
+        if not files:
+            sys.exit(f"compare.py: no corpus file matches --files {selection}")
+    return files
+
+
+# --- the sections ----------------------------------------------------------------------------
+
+def rust_peers(encoding):
+    peers = ["tiktoken-rs"]
+    if encoding in BPE_OPENAI_ENCODINGS:
+        peers.append("bpe-openai")
+    return peers
+
+
+def python_peers(encoding):
+    peers = ["quicktok"] if encoding in QUICKTOK_ENCODINGS else []
+    return peers + ["tiktoken"]
+
+
+def check_counts(d, what, counts):
+    """`counts`: subject -> count. All must agree."""
+    values = {c for c in counts.values() if c is not None}
+    if len(values) > 1:
+        detail = ", ".join(f"{s}={c}" for s, c in counts.items())
+        d.problems.append(f"COUNT MISMATCH {what}: {detail}")
+        return False
+    return True
+
+
+def throughput(d, files, encodings):
+    a = d.args
+    samples, counts, sizes = {}, {}, {}
+    for rnd in range(a.rounds):
+        for enc in encodings:
+            print(f"throughput: round {rnd + 1}/{a.rounds}, {enc}", file=sys.stderr)
+            timing = ["--min-reps", a.min_reps, "--min-seconds", a.min_seconds, "--max-seconds", 30]
+            r1 = d.rust("time", "--model", enc, "--subjects", ",".join(["ours", "ours-cabi"] + rust_peers(enc)),
+                        *timing, *files)
+            r2 = d.python("time", "--model", enc, "--subjects", ",".join(python_peers(enc)), *timing, *files)
+            for rec in d.collect(r1, f"throughput {enc}") + d.collect(r2, f"throughput {enc}"):
+                key = (rec["file"], enc, rec["subject"])
+                samples.setdefault(key, []).extend(rec["samples"])
+                counts[key] = rec["count"]
+                sizes[rec["file"]] = rec["bytes"]
+    subjects = ["ours", "ours-cabi", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai"]
+    lines = ["| file | encoding | " + " | ".join(LABELS[s] for s in subjects)
+             + " | ours/quicktok | ours/best peer | tokens |",
+             "|---|---|" + "---:|" * (len(subjects) + 3)]
+    for f in files:
+        for enc in encodings:
+            med = {s: median(samples.get((str(f), enc, s), [])) for s in subjects}
+            cnt = {s: counts.get((str(f), enc, s)) for s in subjects}
+            ok = check_counts(d, f"{f.name} {enc}", {s: c for s, c in cnt.items() if c is not None})
+            size = sizes.get(str(f), 0)
+            peers = [med[s] for s in subjects if s not in OURS and med[s] == med[s]]
+            best = min(peers) if peers else float("nan")
+            cells = [fmt_mbs(size, med[s]) for s in subjects]
+            tokens = cnt.get("ours")
+            lines.append(f"| {f.name} | {enc} | " + " | ".join(cells)
+                         + f" | {fmt_ratio(med['quicktok'] / med['ours'])} | {fmt_ratio(best / med['ours'])}"
+                         + f" | {tokens if ok else 'MISMATCH'} |")
+    return "\n".join(lines)
+
+
+def worst_case(d, paths, encodings):
+    a = d.args
+    limit = a.worst_timeout
+    res = {}  # (enc, case, subject) -> median seconds or failure text
+    for enc in encodings:
+        subjects = [("rust", "ours")] + [("python", s) for s in python_peers(enc)] \
+            + [("rust", s) for s in rust_peers(enc)]
+        for case in WORST_CASES:
+            print(f"worst case: {enc}, {case}", file=sys.stderr)
+            counts = {}
+            for kind, s in subjects:
+                timing = ["--min-reps", 3 if not a.quick else 1, "--min-seconds", a.min_seconds,
+                          "--max-seconds", limit]
+                call = d.rust if kind == "rust" else d.python
+                # The process may load its tables first (a few seconds at most): give it that too.
+                r = call("time", "--model", enc, "--subjects", s, *timing, paths[case], timeout=limit + 15)
+                recs = d.collect(r, f"worst case {enc} {case}, {LABELS.get(s, s)}")
+                if recs:
+                    secs = median(recs[0]["samples"])
+                    res[(enc, case, s)] = secs if secs <= limit else f"> {limit:.0f} s ({fmt_time(secs)})"
+                    counts[s] = recs[0]["count"]
+                else:
+                    res[(enc, case, s)] = r.failure or "error"
+                    if s in OURS:
+                        d.problems.append(f"worst case {enc} {case}: ours: {r.failure or 'error'}")
+            check_counts(d, f"worst case {case} {enc}", counts)
+    all_subjects = ["ours", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai"]
+    lines = ["| encoding | input (1 MiB) | " + " | ".join(LABELS[s] for s in all_subjects) + " |",
+             "|---|---|" + "---:|" * len(all_subjects)]
+    for enc in encodings:
+        for case in WORST_CASES:
+            cells = []
+            for s in all_subjects:
+                v = res.get((enc, case, s))
+                base = res.get((enc, "prose", s))
+                if v is None:
+                    cells.append("n/a")
+                elif isinstance(v, str):
+                    cells.append(v)
+                elif case == "prose" or not isinstance(base, float):
+                    cells.append(fmt_time(v))
+                else:
+                    mult = v / base
+                    flag = " ⚠" if mult > 3 and s in OURS else ""
+                    cells.append(f"{fmt_time(v)} ({mult:.1f}x){flag}")
+            lines.append(f"| {enc} | {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_call(d, short, encodings):
+    a = d.args
+    nbytes = len(short.read_bytes())
+    res, counts = {}, {}
+    for rnd in range(a.rounds):
+        for enc in encodings:
+            print(f"per call: round {rnd + 1}/{a.rounds}, {enc}", file=sys.stderr)
+            opts = ["--min-seconds", a.percall_seconds]
+            r1 = d.rust("percall", "--model", enc, "--subjects",
+                        ",".join(["ours-cabi", "ours"] + rust_peers(enc)), *opts, short)
+            r2 = d.python("percall", "--model", enc, "--subjects",
+                          ",".join(["ours-py"] + python_peers(enc)), *opts, "--batch", 500, short)
+            for rec in d.collect(r1, f"per call {enc}") + d.collect(r2, f"per call {enc}"):
+                res.setdefault((enc, rec["subject"]), []).extend(rec["ns_per_call"])
+                counts.setdefault(enc, {})[rec["subject"]] = rec["count"]
+    subjects = ["ours-cabi", "ours", "ours-py", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai"]
+    lines = [f"| encoding | tokens | " + " | ".join(LABELS[s] for s in subjects)
+             + " | ours C ABI / quicktok |",
+             "|---|---:|" + "---:|" * (len(subjects) + 1)]
+    for enc in encodings:
+        ok = check_counts(d, f"per call {enc}", counts.get(enc, {}))
+        med = {s: median(res.get((enc, s), [])) for s in subjects}
+        cells = [f"{med[s]:.0f} ns" if med[s] == med[s] else "n/a" for s in subjects]
+        ratio = med["quicktok"] / med["ours-cabi"]
+        lines.append(f"| {enc} | {counts.get(enc, {}).get('ours-cabi') if ok else 'MISMATCH'} | "
+                     + " | ".join(cells) + f" | {fmt_ratio(ratio)} |")
+    text = short.read_text(encoding="utf-8")
+    return f"Text ({nbytes} bytes): `{text}`\n\n" + "\n".join(lines)
+
+
+def memory(d, encodings):
+    a = d.args
+    models = ",".join(e for e in ["cl100k_base", "o200k_base"])
+    subjects = [("rust", "ours"), ("python", "ours-py"), ("python", "quicktok"), ("python", "tiktoken"),
+                ("rust", "tiktoken-rs"), ("rust", "bpe-openai")]
+    res = {}
+    for rnd in range(a.rounds):
+        print(f"memory: round {rnd + 1}/{a.rounds}", file=sys.stderr)
+        for kind, s in subjects:
+            call = d.rust if kind == "rust" else d.python
+            r = call("memory", "--subject", s, "--models", models)
+            for rec in d.collect(r, "memory"):
+                res.setdefault(s, []).append(rec)
+    lines = ["| subject | RSS added (MB) | peak RSS (MB) | load time cl100k + o200k | cl100k | o200k |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for _, s in subjects:
+        recs = res.get(s)
+        if not recs:
+            lines.append(f"| {LABELS[s]} | n/a | n/a | n/a | n/a | n/a |")
+            continue
+        added = median([(r["rss_after_kb"] - r["rss_before_kb"]) / 1024 for r in recs])
+        peak = median([r["hwm_kb"] / 1024 for r in recs])
+        load = median([r["load_seconds"] for r in recs])
+        each = [fmt_time(median([r["load_seconds_each"][m] for r in recs])) for m in ["cl100k_base", "o200k_base"]]
+        flag = " ⚠" if s == "ours" and added >= 30 else ""
+        lines.append(f"| {LABELS[s]} | {added:.1f}{flag} | {peak:.1f} | {fmt_time(load)} | {each[0]} | {each[1]} |")
+    return ("RSS added: VmRSS after loading both encodings (and one count with each) minus VmRSS "
+            "before, in a fresh process each time (Python: after importing the module). Peak: the "
+            "process's VmHWM.\n\n" + "\n".join(lines))
+
+
+def huggingface(d, files):
+    a = d.args
+    samples, counts, sizes = {}, {}, {}
+    for rnd in range(a.rounds):
+        for label, name in HF_MODELS.items():
+            path = FIXTURES / name / "tokenizer.json"
+            print(f"tokenizer.json: round {rnd + 1}/{a.rounds}, {name}", file=sys.stderr)
+            timing = ["--min-reps", min(a.min_reps, 3), "--min-seconds", a.min_seconds, "--max-seconds", 30]
+            runs = [d.rust("time", "--model", path, "--subjects", "ours,ours-cabi,hf-rs", *timing, *files),
+                    d.python("time", "--model", path, "--subjects", "hf-py", *timing, *files)]
+            if rnd == 0:
+                # Without the special tokens: the counts only (one run each).
+                once = ["--min-reps", 1, "--min-seconds", 0, "--max-seconds", 30]
+                runs += [d.rust("time", "--model", path, "--subjects", "ours-nospecial,ours-cabi-nospecial,hf-rs-nospecial",
+                                *once, *files),
+                         d.python("time", "--model", path, "--subjects", "hf-py-nospecial", *once, *files)]
+            for rec in [rec for r in runs for rec in d.collect(r, f"tokenizer.json {name}")]:
+                key = (rec["file"], name, rec["subject"])
+                samples.setdefault(key, []).extend(rec["samples"])
+                counts[key] = rec["count"]
+                sizes[rec["file"]] = rec["bytes"]
+    timed = ["ours", "ours-cabi", "hf-rs", "hf-py"]
+    lines = ["| file | tokenizer | " + " | ".join(LABELS[s] for s in timed)
+             + " | ours/HF Rust | ours/HF Python | tokens (with specials) | tokens (without) |",
+             "|---|---|" + "---:|" * (len(timed) + 4)]
+    for f in files:
+        for label, name in HF_MODELS.items():
+            med = {s: median(samples.get((str(f), name, s), [])) for s in timed}
+            with_sp = {s: counts.get((str(f), name, s)) for s in ["ours", "ours-cabi", "hf-rs", "hf-py"]}
+            without = {s: counts.get((str(f), name, s + "-nospecial")) for s in ["ours", "ours-cabi", "hf-rs", "hf-py"]}
+            ok1 = check_counts(d, f"{f.name} {name} (special tokens)", {k: v for k, v in with_sp.items() if v is not None})
+            ok2 = check_counts(d, f"{f.name} {name} (no special tokens)", {k: v for k, v in without.items() if v is not None})
+            size = sizes.get(str(f), 0)
+            lines.append(f"| {f.name} | {name} | " + " | ".join(fmt_mbs(size, med[s]) for s in timed)
+                         + f" | {fmt_ratio(med['hf-rs'] / med['ours'])} | {fmt_ratio(med['hf-py'] / med['ours'])}"
+                         + f" | {with_sp['ours'] if ok1 else 'MISMATCH'} | {without['ours'] if ok2 else 'MISMATCH'} |")
+    return "\n".join(lines)
+
+
+def versions():
+    out = {}
+    for mod, dist in [("quicktok", "quicktok-v1"), ("tiktoken", "tiktoken"), ("tokenizers", "tokenizers")]:
+        try:
+            from importlib.metadata import version
+
+            out[dist] = version(dist)
+        except Exception:  # noqa: BLE001
+            out[dist] = "not installed"
+    return out
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        return worker(sys.argv[2:])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke test: one round, short runs, 5 s worst-case limit")
+    p.add_argument("--files", help="corpus files (names or stems, comma-separated); default: all of bench/corpus")
+    p.add_argument("--encodings", help=f"comma-separated; default: {','.join(ENCODINGS)}")
+    p.add_argument("--sections", default="throughput,worst,percall,memory,hf",
+                   help="which tables (default: all): throughput,worst,percall,memory,hf")
+    p.add_argument("--rounds", type=int, help="times each measurement is repeated, alternating subjects (default 3; --quick 1)")
+    p.add_argument("--cpu", type=int, default=0, help="the CPU every process is pinned to (default 0)")
+    p.add_argument("--bin", type=Path, default=TARGET / "release" / "kano-compare")
+    p.add_argument("--lib", type=Path, default=ROOT / "target" / "release" / "libkano_tokenizer.so",
+                   help="libkano_tokenizer.so for the Python binding (make build)")
+    p.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    p.add_argument("--out", type=Path, default=TARGET / "compare.md", help="the tables are written here too")
+    a = p.parse_args()
+    a.rounds = a.rounds or (1 if a.quick else 3)
+    a.min_reps = 2 if a.quick else 5
+    a.min_seconds = 0.05 if a.quick else 0.5
+    a.percall_seconds = 0.1 if a.quick else 1.0
+    a.worst_timeout = 5.0 if a.quick else 30.0
+    a.process_timeout = 600
+    encodings = [e.strip() for e in (a.encodings or ",".join(ENCODINGS)).split(",") if e.strip()]
+    for e in encodings:
+        if e not in ENCODINGS:
+            sys.exit(f"compare.py: unknown encoding {e} (known: {', '.join(ENCODINGS)})")
+    sections = set(a.sections.split(","))
+
+    # One core, one thread per library, for every process started from here on.
+    os.sched_setaffinity(0, {a.cpu})
+    os.environ.update({"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"})
+    os.environ.pop("KANO_TOKENIZER_CONFIG", None)
+    os.environ["RUST_BACKTRACE"] = "0"  # a peer's panic message, not its backtrace
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "bindings" / "python"), os.environ.get("PYTHONPATH")]))
+    os.environ["KANO_TOKENIZER_LIBRARY"] = str(a.lib)
+    # Python processes must not fetch anything: the hub stays offline too.
+    os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+
+    build(a)
+    if not a.bin.exists():
+        sys.exit(f"compare.py: {a.bin} is missing (cargo build --release in bench/compare)")
+    if "percall" in sections or "memory" in sections:
+        if not a.lib.exists():
+            sys.exit(f"compare.py: {a.lib} is missing: run `make build` (or pass --lib)")
+    tiktoken_rs_version = tiktoken_offline()
+    paths, short = make_inputs()
+    files = corpus_files(a.files)
+
+    d = Driver(a)
+    started = time.time()
+    out = [f"## bench/compare ({time.strftime('%Y-%m-%d')}, {'--quick' if a.quick else 'full run'})", "",
+           f"{cpu_name()}, every process pinned to CPU {a.cpu}, one thread each; "
+           f"median of {a.rounds} round(s) x >= {a.min_reps} runs. Versions: "
+           + ", ".join(f"{k} {v}" for k, v in versions().items())
+           + f", tiktoken-rs {tiktoken_rs_version} (Rust), bpe-openai and tokenizers per bench/compare/Cargo.lock.", ""]
+    if "throughput" in sections:
+        out += ["### Count throughput, MB/s (higher is better)", "", throughput(d, files, encodings), ""]
+    if "worst" in sections:
+        out += [f"### Worst-case inputs: time for 1 MiB, and the multiple of the 1 MiB prose time "
+                f"(peers stopped at {a.worst_timeout:.0f} s)", "", worst_case(d, paths, encodings), ""]
+    if "percall" in sections:
+        out += ["### Per-call cost, 100-byte text (ns per call, lower is better)", "", per_call(d, short, encodings), ""]
+    if "memory" in sections:
+        out += ["### Memory and load time: cl100k_base + o200k_base loaded together", "", memory(d, encodings), ""]
+    if "hf" in sections:
+        out += ["### tokenizer.json models, MB/s (with the post-processor's special tokens)", "",
+                huggingface(d, files), ""]
+    if d.notes:
+        out += ["### Peers that failed, crashed or timed out", ""] + [f"- {n}" for n in d.notes] + [""]
+    if d.problems:
+        out += ["### PROBLEMS", ""] + [f"- **{p}**" for p in d.problems] + [""]
+    out.append(f"_{time.time() - started:.0f} s_")
+    report = "\n".join(out)
+    print(report)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(report + "\n")
+    with open(TARGET / "results.jsonl", "w") as f:
+        for rec in d.results:
+            f.write(json.dumps(rec) + "\n")
+    if d.problems:
+        print("\n".join(["", "!" * 72, "compare.py: PROBLEMS (count mismatches or our errors):"]
+                        + [f"  {p}" for p in d.problems] + ["!" * 72]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
