@@ -1,6 +1,6 @@
-//! `cargo bench`: count throughput per adapter at the guide's text sizes (1 KB to 1 MB), and on
-//! pathological 1 MB runs. `python3 bench/targets.py` compares the results with the guide's
-//! targets table.
+//! `cargo bench`: count throughput per adapter at the guide's text sizes (1 KB to 1 MB), on
+//! pathological 1 MB runs, and on batches of 1000 texts (`cargo bench --bench count -- batch`).
+//! `python3 bench/targets.py` compares the results with the guide's targets table.
 //!
 //! The text is the multilingual corpus in `bench/corpus` (English, German, Japanese prose and
 //! Rust code) interleaved and cut at a character boundary, so every size mixes scripts.
@@ -152,5 +152,46 @@ fn estimate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sized, pathological, estimate);
+/// A batch of 1000 texts of 100 to 2000 bytes (about 1 MB): one `count` call per text against
+/// one `count_batch` (on the default threads: the cores, at most 8).
+fn batch(c: &mut Criterion) {
+    let corpus = corpus_text(1 << 20);
+    let mut texts = Vec::with_capacity(1000);
+    let mut offset = 0;
+    for i in 0..1000 {
+        let mut end = offset + 100 + (i * 7919) % 1901;
+        if end > corpus.len() {
+            offset = 0;
+            end = 100 + (i * 7919) % 1901;
+        }
+        let (mut start, mut end) = (offset, end);
+        while !corpus.is_char_boundary(start) {
+            start += 1;
+        }
+        while !corpus.is_char_boundary(end) {
+            end += 1;
+        }
+        texts.push(&corpus[start..end]);
+        offset = end;
+    }
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let mut group = c.benchmark_group("batch/1000x100B-2KB");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    for subject in subjects().iter().filter(|s| s.label != "huggingface-gpt2") {
+        let adapter = &subject.adapter;
+        for result in adapter.count_batch(&texts) {
+            result.expect("count");
+        }
+        group.bench_with_input(BenchmarkId::new("single", subject.label), &texts, |b, texts| {
+            b.iter(|| texts.iter().map(|t| adapter.count(t).expect("count").count).sum::<u64>())
+        });
+        group.bench_with_input(BenchmarkId::new("count_batch", subject.label), &texts, |b, texts| {
+            b.iter(|| adapter.count_batch(texts).iter().map(|r| r.as_ref().expect("count").count).sum::<u64>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sized, pathological, estimate, batch);
 criterion_main!(benches);

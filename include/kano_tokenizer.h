@@ -94,6 +94,12 @@ typedef enum {
    * refused before any of it was read.
    */
   KANO_STATUS_INPUT_TOO_LARGE = 13,
+  /**
+   * `kano_adapter_count_batch` counted the batch, but at least one text failed: every entry of
+   * `status_out` and `counts_out` was written, the failed texts' statuses say why, and
+   * `kano_last_error()` names the first failed text.
+   */
+  KANO_STATUS_BATCH_PARTIAL = 14,
 } KanoStatus;
 
 /**
@@ -430,6 +436,41 @@ KanoStatus kano_adapter_count(const KanoAdapter *adapter,
                               const char *text,
                               size_t len,
                               KanoCount *out);
+
+/**
+ * Counts the tokens of `n` texts in one call: text `i` is `lens[i]` bytes of UTF-8 at
+ * `texts[i]`, read as by `kano_adapter_count` (not NUL-terminated; NULL when its length is 0).
+ *
+ * Results: `counts_out[i]` receives text `i`'s count and `status_out[i]` what
+ * `kano_adapter_count` would return for it: `KANO_STATUS_OK`, `KANO_STATUS_INVALID_UTF8`,
+ * `KANO_STATUS_INPUT_TOO_LARGE` (over `max_input_bytes`, not read), `KANO_STATUS_NULL_POINTER`
+ * (NULL with a length above 0), `KANO_STATUS_INVALID_ARGUMENT` (a length past `SIZE_MAX / 2`),
+ * `KANO_STATUS_PANIC`... A failed text's count is 0, and it does not stop the others. Whether
+ * counts are exact and which method counted are the adapter's (`kano_adapter_name`), the same
+ * for every text.
+ *
+ * Returns `KANO_STATUS_OK` when every text was counted, and `KANO_STATUS_BATCH_PARTIAL` when
+ * some failed; with both, every entry of both arrays was written, and with the latter
+ * `kano_last_error()` names the first failed text and how many failed. Any other status means
+ * the call itself was refused and nothing was written: a NULL adapter, a NULL array while
+ * `n > 0` (`KANO_STATUS_NULL_POINTER`), `n` larger than any array
+ * (`KANO_STATUS_INVALID_ARGUMENT`). With `n == 0` the arrays may be NULL and the result is
+ * `KANO_STATUS_OK`.
+ *
+ * Threads: a batch whose texts total less than 64 KiB is counted on the calling thread. A
+ * larger one is split across up to `tokenizer.batch_threads` threads
+ * (`KANO_TOKENIZER_BATCH_THREADS`; by default the cores, at most 8), the calling thread among
+ * them; the others are started for the call and joined before it returns, so no library thread
+ * outlives the call or is left running when the library is unloaded. The arrays and texts are
+ * read during the call only. Thread-safe: many threads may count batches with one adapter at
+ * once (each call starts its own threads).
+ */
+KanoStatus kano_adapter_count_batch(const KanoAdapter *adapter,
+                                    const char *const *texts,
+                                    const size_t *lens,
+                                    size_t n,
+                                    uint64_t *counts_out,
+                                    KanoStatus *status_out);
 
 /**
  * Estimates the tokens of `len` bytes of UTF-8 text in one pass, without allocating. For exact

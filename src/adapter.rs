@@ -103,17 +103,36 @@ pub struct Adapter {
     engine: Engine,
     model: String,
     max_input_bytes: u64,
+    batch_threads: usize,
 }
 
 impl Adapter {
     pub(crate) fn new(engine: Engine, model: String) -> Self {
-        Adapter { engine, model, max_input_bytes: crate::config::DEFAULT_MAX_INPUT_BYTES }
+        Adapter {
+            engine,
+            model,
+            max_input_bytes: crate::config::DEFAULT_MAX_INPUT_BYTES,
+            batch_threads: crate::batch::default_threads(),
+        }
     }
 
     /// The same adapter with another input limit (the registry's `max_input_bytes`).
     pub(crate) fn with_max_input_bytes(mut self, max_input_bytes: u64) -> Self {
         self.max_input_bytes = max_input_bytes;
         self
+    }
+
+    /// The same adapter with another thread limit for batches (the registry's `batch_threads`;
+    /// 0 means the available cores, at most 8).
+    pub(crate) fn with_batch_threads(mut self, batch_threads: usize) -> Self {
+        self.batch_threads = crate::batch::resolve_threads(batch_threads);
+        self
+    }
+
+    /// The most threads [`Adapter::count_batch`] uses, the caller's included (1: every batch is
+    /// counted on the caller's thread).
+    pub fn batch_threads(&self) -> usize {
+        self.batch_threads
     }
 
     /// The largest text, in bytes, that `count` and `check_limit` accept.
@@ -170,6 +189,53 @@ impl Adapter {
             Engine::Huggingface { tokenizer, add_special_tokens } => tokenizer.count(text, *add_special_tokens)?,
         };
         Ok(Count { count, is_exact: self.is_exact(), method: self.method() })
+    }
+
+    /// Counts every text of a batch; result `i` is what [`Adapter::count`] gives for `texts[i]`
+    /// (a text over [`Adapter::max_input_bytes`] fails alone, the others are still counted).
+    ///
+    /// Batches totalling less than 64 KiB are counted on the caller's thread; larger ones are
+    /// split across up to [`Adapter::batch_threads`] threads, started for the call and joined
+    /// before it returns (no thread outlives it). A panic while counting is re-raised here, as
+    /// `count` would, after every thread has finished.
+    pub fn count_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Result<Count>> {
+        let mut out: Vec<Result<Count>> = Vec::with_capacity(texts.len());
+        out.resize_with(texts.len(), || Ok(Count { count: 0, is_exact: self.is_exact(), method: self.method() }));
+        self.count_batch_into(texts, &mut out);
+        out
+    }
+
+    /// [`Adapter::count_batch`] into the caller's slice: `out[i]` receives the result of
+    /// `texts[i]`, with no allocation beyond what counting needs. Panics when the lengths differ.
+    pub fn count_batch_into<S: AsRef<str> + Sync>(&self, texts: &[S], out: &mut [Result<Count>]) {
+        assert_eq!(texts.len(), out.len(), "count_batch_into: {} texts but {} result slots", texts.len(), out.len());
+        let weight = |i: usize| self.batch_weight(texts[i].as_ref().len());
+        crate::batch::run(out, self.batch_threads, weight, |start, chunk: &mut [Result<Count>]| {
+            for (slot, text) in chunk.iter_mut().zip(&texts[start..]) {
+                *slot = self.count(text.as_ref());
+            }
+        });
+    }
+
+    /// What counting a text of `len` bytes costs, for cutting a batch into chunks: nothing when
+    /// the text is refused from its length.
+    pub(crate) fn batch_weight(&self, len: usize) -> usize {
+        if len as u64 > self.max_input_bytes {
+            0
+        } else {
+            len
+        }
+    }
+
+    /// Runs `work` over a batch's output slots like [`Adapter::count_batch_into`] (for the C ABI,
+    /// which writes counts and statuses into two arrays).
+    pub(crate) fn run_batch<S: crate::batch::Slots>(
+        &self,
+        slots: S,
+        len_of: impl Fn(usize) -> usize,
+        work: impl Fn(usize, S) + Sync,
+    ) -> usize {
+        crate::batch::run(slots, self.batch_threads, |i| self.batch_weight(len_of(i)), work)
     }
 
     /// A fast estimate of the count, with bounds that always hold for exact adapters (for the

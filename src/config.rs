@@ -20,6 +20,7 @@ pub const ENV_FALLBACK_CHAIN: &str = "KANO_TOKENIZER_FALLBACK_CHAIN";
 pub const ENV_CHARS_PER_TOKEN: &str = "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN";
 pub const ENV_TIKTOKEN_ENCODING: &str = "KANO_TOKENIZER_TIKTOKEN_ENCODING";
 pub const ENV_MAX_INPUT_BYTES: &str = "KANO_TOKENIZER_MAX_INPUT_BYTES";
+pub const ENV_BATCH_THREADS: &str = "KANO_TOKENIZER_BATCH_THREADS";
 
 /// Config files larger than this are refused: a tokenizer config is a few hundred bytes.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -113,6 +114,9 @@ pub struct Config {
     /// The largest text, in bytes, that one call counts; larger texts are refused
     /// (`ErrorKind::InputTooLarge`) before any work is done.
     pub max_input_bytes: u64,
+    /// The most threads one batch call uses, the caller's included; 0 (the default) means the
+    /// available cores, at most 8, and 1 counts every batch on the caller's thread.
+    pub batch_threads: usize,
     pub heuristic: HeuristicConfig,
     pub tiktoken: TiktokenConfig,
     pub huggingface: HuggingfaceConfig,
@@ -126,6 +130,7 @@ impl Default for Config {
             model: None,
             fallback_chain: DEFAULT_FALLBACK_CHAIN.to_vec(),
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            batch_threads: 0,
             heuristic: HeuristicConfig { chars_per_token: DEFAULT_CHARS_PER_TOKEN },
             tiktoken: TiktokenConfig::default(),
             huggingface: HuggingfaceConfig::default(),
@@ -241,6 +246,18 @@ impl Config {
                 Err(reason) => problems.push(format!("{ENV_MAX_INPUT_BYTES}={value:?}: {reason}")),
             }
         }
+        if let Some(value) = non_empty(env(ENV_BATCH_THREADS)) {
+            match value.trim().parse::<i64>() {
+                Ok(i) => match check_batch_threads(i) {
+                    Ok(v) => {
+                        self.batch_threads = v;
+                        self.sources.insert(KEY_BATCH_THREADS, Source::Env(ENV_BATCH_THREADS));
+                    }
+                    Err(reason) => problems.push(format!("{ENV_BATCH_THREADS}={value:?}: {reason}")),
+                },
+                Err(_) => problems.push(format!("{ENV_BATCH_THREADS}={value:?}: not a whole number")),
+            }
+        }
         if let Some(value) = non_empty(env(ENV_TIKTOKEN_ENCODING)) {
             match EncodingName::parse(value.trim()) {
                 Some(enc) => {
@@ -316,11 +333,21 @@ impl Config {
                         },
                         None => problems.push(expected(&path, "an integer number of bytes", value)),
                     },
+                    "batch_threads" => match value.as_integer() {
+                        Some(i) => match check_batch_threads(i) {
+                            Ok(v) => {
+                                self.batch_threads = v;
+                                self.sources.insert(KEY_BATCH_THREADS, origin.clone());
+                            }
+                            Err(reason) => problems.push(format!("{path} = {value}: {reason}")),
+                        },
+                        None => problems.push(expected(&path, "an integer number of threads", value)),
+                    },
                     "heuristic" => self.load_heuristic(value, origin, problems),
                     "tiktoken" => self.load_tiktoken(value, origin, problems),
                     "huggingface" => self.load_huggingface(value, base_dir, origin, problems),
                     _ => problems.push(format!(
-                        "{path}: unknown key (known: adapter, model, fallback_chain, max_input_bytes, [tokenizer.heuristic], [tokenizer.tiktoken], [tokenizer.huggingface])"
+                        "{path}: unknown key (known: adapter, model, fallback_chain, max_input_bytes, batch_threads, [tokenizer.heuristic], [tokenizer.tiktoken], [tokenizer.huggingface])"
                     )),
                 }
             }
@@ -462,6 +489,7 @@ const KEY_ADAPTER: &str = "tokenizer.adapter";
 const KEY_MODEL: &str = "tokenizer.model";
 const KEY_FALLBACK_CHAIN: &str = "tokenizer.fallback_chain";
 const KEY_MAX_INPUT_BYTES: &str = "tokenizer.max_input_bytes";
+const KEY_BATCH_THREADS: &str = "tokenizer.batch_threads";
 const KEY_CHARS_PER_TOKEN: &str = "tokenizer.heuristic.chars_per_token";
 const KEY_ENCODING: &str = "tokenizer.tiktoken.encoding";
 const KEY_USE_FAST: &str = "tokenizer.huggingface.use_fast";
@@ -470,11 +498,12 @@ const KEY_ADD_SPECIAL_TOKENS: &str = "tokenizer.huggingface.add_special_tokens";
 const KEY_CACHE_DIR: &str = "tokenizer.huggingface.cache_dir";
 const KEY_MODELS: &str = "tokenizer.huggingface.models";
 const KEY_MAX_FILE_BYTES: &str = "tokenizer.huggingface.max_file_bytes";
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 13] = [
     KEY_ADAPTER,
     KEY_MODEL,
     KEY_FALLBACK_CHAIN,
     KEY_MAX_INPUT_BYTES,
+    KEY_BATCH_THREADS,
     KEY_CHARS_PER_TOKEN,
     KEY_ENCODING,
     KEY_USE_FAST,
@@ -519,6 +548,15 @@ fn check_max_input_bytes(v: i64) -> std::result::Result<u64, String> {
         Err("max_input_bytes must be greater than 0".into())
     } else {
         Ok(v as u64)
+    }
+}
+
+fn check_batch_threads(v: i64) -> std::result::Result<usize, String> {
+    let max = crate::batch::MAX_BATCH_THREADS;
+    if (0..=max as i64).contains(&v) {
+        Ok(v as usize)
+    } else {
+        Err(format!("batch_threads must be from 0 (automatic: the cores, at most 8) to {max}"))
     }
 }
 

@@ -12,6 +12,7 @@
 //! ABI lives in [`ffi`].
 
 pub mod adapter;
+pub mod batch;
 pub mod config;
 pub mod counter;
 pub mod error;

@@ -96,7 +96,7 @@ impl Registry {
             AdapterName::Huggingface => self.huggingface(model),
             AdapterName::Auto => self.auto(model),
         }?;
-        Ok(adapter.with_max_input_bytes(self.config.max_input_bytes))
+        Ok(adapter.with_max_input_bytes(self.config.max_input_bytes).with_batch_threads(self.config.batch_threads))
     }
 
     fn heuristic(&self, model: Option<&str>) -> Adapter {

@@ -140,6 +140,16 @@ struct LimitCheck {
     bool is_exact;
 };
 
+/// One text's result in a batch (Adapter::count_batch).
+struct BatchCount {
+    /// KANO_STATUS_OK, or why this text failed (KANO_STATUS_INVALID_UTF8,
+    /// KANO_STATUS_INPUT_TOO_LARGE...), as Adapter::count would have thrown it.
+    Status status;
+    /// The number of tokens; 0 when status is not KANO_STATUS_OK.
+    std::uint64_t count;
+    bool ok() const noexcept { return status == KANO_STATUS_OK; }
+};
+
 /// A resolved adapter for one model (KanoAdapter). Move-only; freed by its destructor.
 class Adapter {
   public:
@@ -163,6 +173,31 @@ class Adapter {
         KanoCount out;
         detail::check(kano_adapter_count(handle_, text.data(), text.size(), &out));
         return Count{out.count, out.is_exact, out.method};
+    }
+
+    /// Counts every text of a batch in one call (kano_adapter_count_batch; no copy of the
+    /// texts): result i is text i's count and status. A failed text does not throw: its status
+    /// says why, and the other texts are still counted; kano_last_error() names the first
+    /// failure. Throws kano::Error only when the call itself is refused (a moved-from adapter).
+    /// Batches of 64 KiB of text or more are counted on several library threads (the config's
+    /// batch_threads), joined before the call returns. Whether counts are exact is the
+    /// adapter's, the same for all texts.
+    std::vector<BatchCount> count_batch(const std::vector<std::string_view> &texts) const {
+        const std::size_t n = texts.size();
+        std::vector<const char *> pointers(n);
+        std::vector<std::size_t> lengths(n);
+        for (std::size_t i = 0; i < n; i++) {
+            pointers[i] = texts[i].data();
+            lengths[i] = texts[i].size();
+        }
+        std::vector<std::uint64_t> counts(n);
+        std::vector<KanoStatus> statuses(n);
+        KanoStatus status = kano_adapter_count_batch(handle_, pointers.data(), lengths.data(), n, counts.data(),
+                                                     statuses.data());
+        if (status != KANO_STATUS_BATCH_PARTIAL) detail::check(status);
+        std::vector<BatchCount> results(n);
+        for (std::size_t i = 0; i < n; i++) results[i] = BatchCount{statuses[i], counts[i]};
+        return results;
     }
 
     /// Estimates the tokens of UTF-8 text in one pass, without allocating. For exact adapters

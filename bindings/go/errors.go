@@ -25,12 +25,13 @@ const (
 	StatusTimeout            Status = C.KANO_STATUS_TIMEOUT
 	StatusClosed             Status = C.KANO_STATUS_CLOSED
 	StatusInputTooLarge      Status = C.KANO_STATUS_INPUT_TOO_LARGE
+	StatusBatchPartial       Status = C.KANO_STATUS_BATCH_PARTIAL
 )
 
 // String is the library's short description of the status (kano_status_str), such as
 // "unknown model".
 func (s Status) String() string {
-	if s < StatusOK || s > StatusInputTooLarge {
+	if s < StatusOK || s > StatusBatchPartial {
 		// kano_status_str only takes KanoStatus values.
 		return fmt.Sprintf("status %d", int(s))
 	}
@@ -86,6 +87,9 @@ var (
 	// ErrInputTooLarge: the text is longer than the registry's max_input_bytes
 	// (KANO_TOKENIZER_MAX_INPUT_BYTES; 64 MiB by default).
 	ErrInputTooLarge = &Error{Status: StatusInputTooLarge}
+	// ErrBatchPartial: Adapter.CountBatch counted the batch but some texts failed; the error
+	// is a *BatchError that says which.
+	ErrBatchPartial = &Error{Status: StatusBatchPartial}
 )
 
 // lastError builds the Error of a failed call. The caller must still be on the OS thread that

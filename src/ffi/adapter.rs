@@ -1,8 +1,14 @@
 //! `KanoAdapter`: a resolved adapter that counts tokens.
 
 use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::boundary::{bytes, free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult};
+use parking_lot::Mutex;
+
+use super::boundary::{
+    array, array_mut, bytes, free_handle, handle, out_param, panic_message, text as text_arg, write_out, FfiError,
+    FfiResult,
+};
 use super::status::{KanoCount, KanoStatus};
 use crate::adapter::Adapter;
 
@@ -89,6 +95,105 @@ pub unsafe extern "C" fn kano_adapter_count(
         Ok(())
     })
 }
+
+/// Counts the tokens of `n` texts in one call: text `i` is `lens[i]` bytes of UTF-8 at
+/// `texts[i]`, read as by `kano_adapter_count` (not NUL-terminated; NULL when its length is 0).
+///
+/// Results: `counts_out[i]` receives text `i`'s count and `status_out[i]` what
+/// `kano_adapter_count` would return for it: `KANO_STATUS_OK`, `KANO_STATUS_INVALID_UTF8`,
+/// `KANO_STATUS_INPUT_TOO_LARGE` (over `max_input_bytes`, not read), `KANO_STATUS_NULL_POINTER`
+/// (NULL with a length above 0), `KANO_STATUS_INVALID_ARGUMENT` (a length past `SIZE_MAX / 2`),
+/// `KANO_STATUS_PANIC`... A failed text's count is 0, and it does not stop the others. Whether
+/// counts are exact and which method counted are the adapter's (`kano_adapter_name`), the same
+/// for every text.
+///
+/// Returns `KANO_STATUS_OK` when every text was counted, and `KANO_STATUS_BATCH_PARTIAL` when
+/// some failed; with both, every entry of both arrays was written, and with the latter
+/// `kano_last_error()` names the first failed text and how many failed. Any other status means
+/// the call itself was refused and nothing was written: a NULL adapter, a NULL array while
+/// `n > 0` (`KANO_STATUS_NULL_POINTER`), `n` larger than any array
+/// (`KANO_STATUS_INVALID_ARGUMENT`). With `n == 0` the arrays may be NULL and the result is
+/// `KANO_STATUS_OK`.
+///
+/// Threads: a batch whose texts total less than 64 KiB is counted on the calling thread. A
+/// larger one is split across up to `tokenizer.batch_threads` threads
+/// (`KANO_TOKENIZER_BATCH_THREADS`; by default the cores, at most 8), the calling thread among
+/// them; the others are started for the call and joined before it returns, so no library thread
+/// outlives the call or is left running when the library is unloaded. The arrays and texts are
+/// read during the call only. Thread-safe: many threads may count batches with one adapter at
+/// once (each call starts its own threads).
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_count_batch(
+    adapter: *const KanoAdapter,
+    texts: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+    counts_out: *mut u64,
+    status_out: *mut KanoStatus,
+) -> KanoStatus {
+    ffi_boundary!("kano_adapter_count_batch", {
+        // SAFETY: the caller passes NULL or a live adapter.
+        let adapter = &unsafe { handle(adapter, "adapter") }?.adapter;
+        // SAFETY (all four): when n > 0 each points to n elements (the outputs writable and not
+        // overlapping anything else); `array` checks NULL, size and alignment first. A text
+        // pointer is only read, so it may be shared with the batch's threads.
+        let texts = unsafe { array(texts.cast::<TextPtr>(), n, "texts") }?;
+        let lens = unsafe { array(lens, n, "lens") }?;
+        let counts = unsafe { array_mut(counts_out, n, "counts_out") }?;
+        let statuses = unsafe { array_mut(status_out, n, "status_out") }?;
+        // The lowest-numbered failure's index and message, for kano_last_error.
+        let first_failure: Mutex<Option<(usize, String)>> = Mutex::new(None);
+        adapter.run_batch(
+            (&mut *counts, &mut *statuses),
+            |i| lens[i],
+            |start, (counts, statuses)| {
+                for k in 0..counts.len() {
+                    let i = start + k;
+                    // A panic while counting one text fails that text only.
+                    let result = catch_unwind(AssertUnwindSafe(|| -> FfiResult<u64> {
+                        // SAFETY: the caller guarantees `lens[i]` readable bytes at a non-NULL
+                        // `texts[i]`; the input limit is checked before the text is read.
+                        let text = adapter.text_from_bytes(unsafe { bytes(texts[i].0, lens[i], "text") }?)?;
+                        Ok(adapter.count(text)?.count)
+                    }))
+                    .unwrap_or_else(|payload| {
+                        Err(FfiError::new(
+                            KanoStatus::Panic,
+                            format!("internal error (panic): {}", panic_message(payload.as_ref())),
+                        ))
+                    });
+                    (counts[k], statuses[k]) = match result {
+                        Ok(count) => (count, KanoStatus::Ok),
+                        Err(e) => {
+                            let mut first = first_failure.lock();
+                            if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                                *first = Some((i, e.message));
+                            }
+                            (0, e.status)
+                        }
+                    };
+                }
+            },
+        );
+        match first_failure.into_inner() {
+            None => Ok(()),
+            Some((first, message)) => {
+                let failed = statuses.iter().filter(|s| **s != KanoStatus::Ok).count();
+                Err(FfiError::new(
+                    KanoStatus::BatchPartial,
+                    format!("{failed} of {n} texts failed; the first, text {first}: {message}"),
+                ))
+            }
+        }
+    })
+}
+
+/// A text pointer of a batch, read by the batch's threads.
+#[repr(transparent)]
+struct TextPtr(*const c_char);
+
+// SAFETY: the batch only reads through the pointers, during the call, as the caller allows.
+unsafe impl Sync for TextPtr {}
 
 /// A fast estimate and bounds on the exact count.
 #[repr(C)]

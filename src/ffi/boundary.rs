@@ -60,7 +60,7 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()
@@ -197,6 +197,52 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const c_char, len: usize, what: &str) -> Ff
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// An array of `n` elements given as (pointer, count): any pointer, NULL too, is empty when
+/// `n` is 0; otherwise NULL is refused, and so are a size larger than any buffer and a
+/// misaligned pointer.
+///
+/// # Safety
+/// When `n > 0`, `ptr` is NULL or points to `n` readable elements.
+pub(crate) unsafe fn array<'a, T>(ptr: *const T, n: usize, what: &str) -> FfiResult<&'a [T]> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    check_array(ptr, n, what)?;
+    // SAFETY: non-NULL, aligned, a sane size, and the caller guarantees `n` readable elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// [`array`] for an output array.
+///
+/// # Safety
+/// When `n > 0`, `ptr` is NULL or points to `n` writable elements that nothing else refers to
+/// during the call.
+pub(crate) unsafe fn array_mut<'a, T>(ptr: *mut T, n: usize, what: &str) -> FfiResult<&'a mut [T]> {
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    check_array(ptr, n, what)?;
+    // SAFETY: non-NULL, aligned, a sane size, and the caller guarantees `n` writable elements
+    // used by nothing else during the call.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, n) })
+}
+
+fn check_array<T>(ptr: *const T, n: usize, what: &str) -> FfiResult<()> {
+    if ptr.is_null() {
+        return Err(FfiError::new(KanoStatus::NullPointer, format!("{what} is NULL but the batch has {n} entries")));
+    }
+    if n.checked_mul(size_of::<T>()).is_none_or(|size| size > isize::MAX as usize) {
+        return Err(FfiError::new(
+            KanoStatus::InvalidArgument,
+            format!("{what}: {n} entries are larger than any array"),
+        ));
+    }
+    if !ptr.is_aligned() {
+        return Err(FfiError::new(KanoStatus::InvalidArgument, format!("{what} is not aligned for its element type")));
+    }
+    Ok(())
 }
 
 /// Text given as (pointer, length): NULL with length 0 is the empty text.

@@ -44,6 +44,10 @@ pub enum KanoStatus {
     /// `tokenizer.max_input_bytes`, `KANO_TOKENIZER_MAX_INPUT_BYTES`; 64 MiB by default). It was
     /// refused before any of it was read.
     InputTooLarge = 13,
+    /// `kano_adapter_count_batch` counted the batch, but at least one text failed: every entry of
+    /// `status_out` and `counts_out` was written, the failed texts' statuses say why, and
+    /// `kano_last_error()` names the first failed text.
+    BatchPartial = 14,
 }
 
 /// Which adapter produced a count.
@@ -115,6 +119,7 @@ pub extern "C" fn kano_status_str(status: KanoStatus) -> *const c_char {
         KanoStatus::Timeout => c"timeout",
         KanoStatus::Closed => c"closed",
         KanoStatus::InputTooLarge => c"input too large",
+        KanoStatus::BatchPartial => c"some texts of the batch failed",
     };
     s.as_ptr()
 }

@@ -453,13 +453,13 @@ static void test_version_and_status_strings(void) {
     CHECK(str_eq(kano_version(), want));
     CHECK(kano_version() == kano_version()); /* static */
 
-    const char *strings[KANO_STATUS_INPUT_TOO_LARGE + 1];
-    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_INPUT_TOO_LARGE; s++) {
+    const char *strings[KANO_STATUS_BATCH_PARTIAL + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_BATCH_PARTIAL; s++) {
         strings[s] = kano_status_str((KanoStatus)s);
         CHECK(strings[s] != NULL && strings[s][0] != '\0');
     }
-    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_INPUT_TOO_LARGE; a++) {
-        for (int b = a + 1; b <= KANO_STATUS_INPUT_TOO_LARGE; b++) {
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_BATCH_PARTIAL; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_BATCH_PARTIAL; b++) {
             if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
                 fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
             }
@@ -472,7 +472,7 @@ static void test_version_and_status_strings(void) {
           KANO_STATUS_INVALID_ARGUMENT == 3 && KANO_STATUS_UNKNOWN_ADAPTER == 4 && KANO_STATUS_UNKNOWN_MODEL == 5 &&
           KANO_STATUS_ADAPTER_UNAVAILABLE == 6 && KANO_STATUS_CONFIG_ERROR == 7 && KANO_STATUS_IO_ERROR == 8 &&
           KANO_STATUS_PANIC == 9 && KANO_STATUS_QUEUE_FULL == 10 && KANO_STATUS_TIMEOUT == 11 &&
-          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13);
+          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13 && KANO_STATUS_BATCH_PARTIAL == 14);
     CHECK(KANO_METHOD_HEURISTIC == 0 && KANO_METHOD_TIKTOKEN == 1 && KANO_METHOD_HUGGINGFACE == 2);
 }
 
@@ -512,6 +512,103 @@ static void test_max_input_bytes(void) {
     kano_adapter_free(adapter);
     kano_registry_free(registry);
     CHECK_TOML_FAILS("[tokenizer]\nmax_input_bytes = 0\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.max_input_bytes");
+}
+
+/* kano_adapter_count_batch: the golden counts; failures per text; NULLs; a batch on threads. */
+#define BIG_BATCH 300
+static void test_count_batch(void) {
+    KanoRegistry *registry = TOML_REGISTRY("[tokenizer]\nmax_input_bytes = 1600\nbatch_threads = 4\n");
+    KanoAdapter *adapter = RESOLVE(registry, "tiktoken", "gpt-4o", "tiktoken", "o200k_base");
+
+    /* Every golden text in one batch (small: counted on the calling thread). */
+    const char *texts[GOLDEN_COUNT];
+    size_t lens[GOLDEN_COUNT];
+    uint64_t counts[GOLDEN_COUNT];
+    KanoStatus statuses[GOLDEN_COUNT];
+    for (size_t i = 0; i < GOLDEN_COUNT; i++) {
+        texts[i] = goldens[i].text;
+        lens[i] = goldens[i].len;
+        counts[i] = 0xDEADBEEF;
+        statuses[i] = KANO_STATUS_CLOSED;
+    }
+    CHECK(kano_adapter_count_batch(adapter, texts, lens, GOLDEN_COUNT, counts, statuses) == KANO_STATUS_OK);
+    for (size_t i = 0; i < GOLDEN_COUNT; i++) {
+        if (!CHECK(statuses[i] == KANO_STATUS_OK && counts[i] == goldens[i].o200k)) {
+            fprintf(stderr, "    golden %s: status %s, got %" PRIu64 ", want %" PRIu64 "\n", goldens[i].id,
+                    kano_status_str(statuses[i]), counts[i], goldens[i].o200k);
+        }
+    }
+
+    /* Mixed entries: each fails alone, with the status kano_adapter_count gives it. */
+    static char big[1601];
+    memset(big, 'a', sizeof big);
+    const char *mixed[] = {"Hello, world!", "ok then \xff here", NULL, NULL, big, "Hello, world!", "Hello"};
+    size_t mixed_lens[] = {13, 14, 5, 0, sizeof big, SIZE_MAX / 2 + 1, 5};
+    uint64_t mixed_counts[7];
+    KanoStatus mixed_statuses[7];
+    CHECK_ERROR(kano_adapter_count_batch(adapter, mixed, mixed_lens, 7, mixed_counts, mixed_statuses),
+                KANO_STATUS_BATCH_PARTIAL, "kano_adapter_count_batch", "4 of 7 texts failed; the first, text 1: ");
+    CHECK(contains(kano_last_error(), "offset 8"));
+    CHECK(mixed_statuses[0] == KANO_STATUS_OK && mixed_counts[0] == 4);
+    CHECK(mixed_statuses[1] == KANO_STATUS_INVALID_UTF8 && mixed_counts[1] == 0);
+    CHECK(mixed_statuses[2] == KANO_STATUS_NULL_POINTER && mixed_counts[2] == 0);
+    CHECK(mixed_statuses[3] == KANO_STATUS_OK && mixed_counts[3] == 0); /* NULL, 0: the empty text */
+    CHECK(mixed_statuses[4] == KANO_STATUS_INPUT_TOO_LARGE && mixed_counts[4] == 0);
+    CHECK(mixed_statuses[5] == KANO_STATUS_INVALID_ARGUMENT && mixed_counts[5] == 0);
+    CHECK(mixed_statuses[6] == KANO_STATUS_OK && mixed_counts[6] == 1);
+
+    /* n == 0 takes NULL arrays; n > 0 refuses each NULL array and writes nothing. */
+    CHECK(kano_adapter_count_batch(adapter, NULL, NULL, 0, NULL, NULL) == KANO_STATUS_OK);
+    CHECK_ERROR(kano_adapter_count_batch(NULL, NULL, NULL, 0, NULL, NULL), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_batch", "adapter");
+    counts[0] = 0xDEADBEEF;
+    statuses[0] = KANO_STATUS_CLOSED;
+    CHECK_ERROR(kano_adapter_count_batch(adapter, NULL, lens, 1, counts, statuses), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_batch", "texts");
+    CHECK_ERROR(kano_adapter_count_batch(adapter, texts, NULL, 1, counts, statuses), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_batch", "lens");
+    CHECK_ERROR(kano_adapter_count_batch(adapter, texts, lens, 1, NULL, statuses), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_batch", "counts_out");
+    CHECK_ERROR(kano_adapter_count_batch(adapter, texts, lens, 1, counts, NULL), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_batch", "status_out");
+    CHECK_ERROR(kano_adapter_count_batch(adapter, texts, lens, SIZE_MAX / 4, counts, statuses),
+                KANO_STATUS_INVALID_ARGUMENT, "kano_adapter_count_batch", "larger than any array");
+    CHECK(counts[0] == 0xDEADBEEF && statuses[0] == KANO_STATUS_CLOSED);
+
+    /* A batch of 300 texts of 100 to 1600 bytes (about 250 KB: on threads), one over the limit. */
+    static char storage[BIG_BATCH][1600];
+    static const char *big_texts[BIG_BATCH];
+    static size_t big_lens[BIG_BATCH];
+    static uint64_t big_counts[BIG_BATCH];
+    static KanoStatus big_statuses[BIG_BATCH];
+    for (size_t i = 0; i < BIG_BATCH; i++) {
+        size_t len = 0, want = 100 + (i * 7919) % 1400, g = i;
+        while (len < want) {
+            const struct golden *gold = &goldens[g++ % GOLDEN_COUNT];
+            if (len + gold->len + 1 > sizeof storage[i]) break;
+            memcpy(storage[i] + len, gold->text, gold->len);
+            len += gold->len;
+            storage[i][len++] = ' ';
+        }
+        big_texts[i] = storage[i];
+        big_lens[i] = len;
+    }
+    big_texts[123] = big;
+    big_lens[123] = sizeof big;
+    CHECK_ERROR(kano_adapter_count_batch(adapter, big_texts, big_lens, BIG_BATCH, big_counts, big_statuses),
+                KANO_STATUS_BATCH_PARTIAL, "kano_adapter_count_batch", "1 of 300 texts failed; the first, text 123");
+    int mismatches = 0;
+    for (size_t i = 0; i < BIG_BATCH; i++) {
+        KanoCount one = SENTINEL_COUNT;
+        KanoStatus status = kano_adapter_count(adapter, big_texts[i], big_lens[i], &one);
+        if (status != big_statuses[i] || (status == KANO_STATUS_OK ? one.count : 0) != big_counts[i]) mismatches++;
+    }
+    CHECK(mismatches == 0);
+    CHECK(big_statuses[123] == KANO_STATUS_INPUT_TOO_LARGE && big_counts[123] == 0);
+
+    kano_adapter_free(adapter);
+    kano_registry_free(registry);
+    CHECK_TOML_FAILS("[tokenizer]\nbatch_threads = 65\n", KANO_STATUS_CONFIG_ERROR, "tokenizer.batch_threads");
 }
 
 static void test_last_error_basics(const KanoRegistry *registry) {
@@ -1238,7 +1335,8 @@ int main(int argc, char **argv) {
     /* A known environment: no KANO_TOKENIZER_* settings, and a hub cache of our own. */
     const char *variables[] = {"KANO_TOKENIZER_CONFIG", "KANO_TOKENIZER_ADAPTER", "KANO_TOKENIZER_MODEL",
                                "KANO_TOKENIZER_FALLBACK_CHAIN", "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN",
-                               "KANO_TOKENIZER_TIKTOKEN_ENCODING", "KANO_TOKENIZER_MAX_INPUT_BYTES"};
+                               "KANO_TOKENIZER_TIKTOKEN_ENCODING", "KANO_TOKENIZER_MAX_INPUT_BYTES",
+                               "KANO_TOKENIZER_BATCH_THREADS"};
     for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++) unsetenv(variables[i]);
     if (!CHECK(make_files())) {
         remove_created();
@@ -1269,6 +1367,7 @@ int main(int argc, char **argv) {
     test_threads_resolve_from_one_registry();
     test_estimate_and_check_limit(registry);
     test_max_input_bytes();
+    test_count_batch();
 
     kano_registry_free(registry);
     remove_created();

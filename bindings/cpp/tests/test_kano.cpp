@@ -191,6 +191,47 @@ static void test_errors(const kano::Registry &registry) {
     }
 }
 
+// count_batch: the same counts as count(), on threads for a large batch; failures per text.
+static void test_count_batch() {
+    const kano::Registry registry = kano::Registry::from_toml("[tokenizer]\nmax_input_bytes = 2000\nbatch_threads = 3\n");
+    const kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");
+    // 200 texts of 100 to 1999 bytes (about 200 KB: counted on threads).
+    std::vector<std::string> storage;
+    for (std::size_t i = 0; i < 200; i++) {
+        std::string text;
+        const std::size_t want = 100 + (i * 7919) % 1900;
+        while (text.size() < want) text += std::string(sentence) + " " + std::to_string(i) + " ";
+        text.resize(want);
+        storage.push_back(text);
+    }
+    std::vector<std::string_view> texts(storage.begin(), storage.end());
+    std::vector<kano::BatchCount> results = adapter.count_batch(texts);
+    CHECK(results.size() == texts.size());
+    bool all_equal = results.size() == texts.size();
+    for (std::size_t i = 0; all_equal && i < texts.size(); i++) {
+        all_equal = results[i].ok() && results[i].count == adapter.count(texts[i]).count;
+    }
+    CHECK(all_equal);
+
+    // Failures stay per text and do not throw.
+    const std::string too_large(2001, 'x');
+    texts[5] = "valid, then \xff";
+    texts[9] = too_large;
+    texts[10] = std::string_view();
+    results = adapter.count_batch(texts);
+    CHECK(results[5].status == KANO_STATUS_INVALID_UTF8 && results[5].count == 0);
+    CHECK(results[9].status == KANO_STATUS_INPUT_TOO_LARGE && results[9].count == 0);
+    CHECK(results[10].ok() && results[10].count == 0);
+    CHECK(results[4].ok() && results[4].count == adapter.count(texts[4]).count);
+    CHECK(contains(kano_last_error(), "2 of 200 texts failed; the first, text 5"));
+
+    CHECK(adapter.count_batch({}).empty());
+    CHECK(adapter.count_batch({"Hello, world!"}).at(0).count == 4);
+    kano::Adapter moved = registry.resolve("tiktoken", "gpt-4o");
+    kano::Adapter into = std::move(moved);
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.count_batch({"a"}));
+}
+
 static void test_moves(const kano::Registry &shared) {
     kano::Registry registry;
     kano::Registry moved(std::move(registry));
@@ -766,6 +807,7 @@ int main(int argc, char **argv) {
         test_moves(registry);
         test_threads(registry);
         test_estimates_and_limits(registry);
+        test_count_batch();
         const kano::Adapter cl100k = registry.resolve("tiktoken", "cl100k_base");
         test_counter_callback(cl100k, 2000);
         test_counter_poll(cl100k, 2000);

@@ -25,6 +25,7 @@ re-resolves the adapter. A :class:`Counter` runs worker threads of its own and d
 """
 
 import atexit
+import ctypes
 import enum
 import logging
 import math
@@ -65,6 +66,7 @@ __all__ = [
     "KanoTimeoutError",
     "ClosedError",
     "InputTooLargeError",
+    "BatchError",
     "LibraryNotFoundError",
     "ENV_LIBRARY",
     "library_version",
@@ -103,6 +105,7 @@ class Status(enum.IntEnum):
     TIMEOUT = 11
     CLOSED = 12
     INPUT_TOO_LARGE = 13
+    BATCH_PARTIAL = 14
 
     def describe(self):
         """The library's short description, such as "unknown model" (kano_status_str)."""
@@ -179,6 +182,22 @@ class InputTooLargeError(KanoError, ValueError):
     ``tokenizer.max_input_bytes``, ``KANO_TOKENIZER_MAX_INPUT_BYTES``); it was not read."""
 
 
+class BatchError(KanoError):
+    """:meth:`Adapter.count_batch` counted the batch but some texts failed. ``counts`` has an
+    entry for every text (0 for a failed one), ``errors`` the :class:`KanoError` of each failed
+    text or None; ``message`` names the first failure (the byte offset of invalid UTF-8...)."""
+
+    def __init__(self, status, message, counts=(), errors=()):
+        super().__init__(status, message)
+        self.counts = list(counts)
+        self.errors = list(errors)
+
+    @property
+    def failed(self):
+        """The indices of the texts that failed."""
+        return [i for i, e in enumerate(self.errors) if e is not None]
+
+
 _ERRORS = {
     Status.NULL_POINTER: NullPointerError,
     Status.INVALID_UTF8: InvalidUTF8Error,
@@ -193,6 +212,7 @@ _ERRORS = {
     Status.TIMEOUT: KanoTimeoutError,
     Status.CLOSED: ClosedError,
     Status.INPUT_TOO_LARGE: InputTooLargeError,
+    Status.BATCH_PARTIAL: BatchError,
 }
 
 
@@ -491,6 +511,42 @@ class Adapter:
         finally:
             self._handle.release()
         return _token_count(out)
+
+    def count_batch(self, texts):
+        """Counts the tokens of every text of ``texts`` (an iterable of str or UTF-8 bytes) in
+        one call and returns the counts as a list of ints, in order. Bytes are passed without a
+        copy. Batches of 64 KiB of text or more are counted on several library threads (the
+        config's ``batch_threads``), with the GIL released; whether counts are exact is the
+        adapter's, the same for all.
+
+        When some texts fail, the others are still counted and :class:`BatchError` is raised,
+        with every count (0 for a failed text) in ``counts`` and each failed text's error
+        (:class:`InvalidUTF8Error`, :class:`InputTooLargeError`...) in ``errors``."""
+        datas = [_text_bytes(text) for text in texts]
+        n = len(datas)
+        lib = _lib()
+        pointers = (ctypes.c_char_p * n)(*datas)
+        lengths = (ctypes.c_size_t * n)(*[len(d) for d in datas])
+        counts = (ctypes.c_uint64 * n)()
+        statuses = (ctypes.c_int * n)()
+        ptr = self._handle.acquire("Adapter.count_batch")
+        try:
+            status = lib.kano_adapter_count_batch(ptr, pointers, lengths, n, counts, statuses)
+            message = lib.kano_last_error().decode("utf-8", "replace") if status != Status.OK else ""
+        finally:
+            self._handle.release()
+        if status == Status.BATCH_PARTIAL:
+            errors = [None] * n
+            first = True
+            for i, s in enumerate(statuses):
+                if s != Status.OK:
+                    text_message = message if first else f"kano_adapter_count_batch: text {i}: {lib.kano_status_str(s).decode()}"
+                    errors[i] = _error(s, text_message)
+                    first = False
+            raise BatchError(status, message, list(counts), errors)
+        if status != Status.OK:
+            raise _error(status, message)
+        return list(counts)
 
     def estimate(self, text):
         """A fast :class:`Estimate` of the tokens of ``text`` (str or UTF-8 bytes), in one pass

@@ -114,6 +114,17 @@ _PROTOTYPES = {
         ctypes.c_int,
         [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoCount)],
     ),
+    "kano_adapter_count_batch": (
+        ctypes.c_int,
+        [
+            AdapterPtr,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_int),
+        ],
+    ),
     "kano_adapter_estimate": (
         ctypes.c_int,
         [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoEstimate)],

@@ -547,6 +547,8 @@ fn config_values(config: &Config) -> Vec<(&'static str, Value)> {
         ("tokenizer.model", json!(config.model)),
         ("tokenizer.fallback_chain", json!(config.fallback_chain.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
         ("tokenizer.max_input_bytes", json!(config.max_input_bytes)),
+        // The threads a batch uses: for the default (0), the cores, at most 8.
+        ("tokenizer.batch_threads", json!(kano_tokenizer::batch::resolve_threads(config.batch_threads))),
         ("tokenizer.heuristic.chars_per_token", json!(config.heuristic.chars_per_token)),
         ("tokenizer.tiktoken.encoding", json!(config.tiktoken.encoding.map(|e| e.as_str()))),
         ("tokenizer.huggingface.use_fast", json!(hf.use_fast)),
