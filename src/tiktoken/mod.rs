@@ -137,6 +137,10 @@ impl RankTable {
             }
         }
         drop(core);
+        // The long-piece merge packs a rank into 24 bits (bpe.rs); every OpenAI table fits.
+        if tokens.iter().any(|&(_, rank)| rank >= 1 << 24) {
+            return Err(Error::new(ErrorKind::AdapterUnavailable, format!("the {id:?} rank table has ranks above 2^24")));
+        }
         let ranks = RankMap::build(&tokens);
         drop(tokens);
         release_freed_memory();
