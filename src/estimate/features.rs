@@ -48,7 +48,7 @@ pub mod f {
     pub const PUNCT_RUNS: usize = 13;
     /// Other ASCII control characters.
     pub const CONTROL: usize = 14;
-    /// Punctuation equal to the byte before it (drawn lines: `----`, `====`, `....`).
+    /// Punctuation other than `-=_*#~.` equal to the byte before it.
     pub const PUNCT_REPEATS: usize = 15;
     pub const SPACE_REPEATS: usize = 16;
     pub const LETTER_REPEATS: usize = 17;
@@ -88,7 +88,15 @@ pub mod f {
     pub const FOUR_BYTE: usize = 34;
     /// CJK ideographs right after another (o200k holds many two- and three-character words).
     pub const CJK_PAIRS: usize = 35;
-    pub const COUNT: usize = 36;
+    /// Letter pairs (either case) that tell English from German, whose words the OpenAI
+    /// vocabularies split differently: `th`, `ch`, and `ei` or `ie`.
+    pub const BIGRAM_TH: usize = 36;
+    pub const BIGRAM_CH: usize = 37;
+    pub const BIGRAM_EI_IE: usize = 38;
+    /// Repeats of the characters of drawn lines and ellipses (`-=_*#~.`), which the vocabularies
+    /// hold long tokens of; `PUNCT_REPEATS` counts the other punctuation repeats.
+    pub const DRAW_REPEATS: usize = 39;
+    pub const COUNT: usize = 40;
 
     /// Names, for the calibration tool and its tables.
     pub const NAMES: [&str; COUNT] = [
@@ -128,6 +136,10 @@ pub mod f {
         "fullwidth_private",
         "four_byte",
         "cjk_pairs",
+        "bigram_th",
+        "bigram_ch",
+        "bigram_ei_ie",
+        "draw_repeats",
     ];
 }
 
@@ -175,14 +187,29 @@ pub(crate) struct Masks {
     printable: u64,
     /// ASCII bytes equal to the byte before them.
     repeat: u64,
+    /// `-=_*#~.`
+    draw: u64,
+    /// The letters of the bigram features, either case.
+    t: u64,
+    h: u64,
+    c: u64,
+    e: u64,
+    i: u64,
     /// Bytes at or above each of [`THRESHOLDS`].
     ge: [u64; NT],
 }
 
-/// Shifts a mask by `k` bytes towards the end of the text, filling in from the previous block's.
+/// Shifts a mask by `k` bytes towards the end of the text, filling in `carry`, the bits the
+/// previous block shifted out (`carry_out`). Kept apart rather than as `(m << k) | (prev >> (64 -
+/// k))` in one expression, which compiles to a double shift (`shrd`), slow on AMD processors.
 #[inline(always)]
-fn sh(m: u64, prev: u64, k: u32) -> u64 {
-    (m << k) | (prev >> (64 - k))
+fn sh(m: u64, carry: u64, k: u32) -> u64 {
+    (m << k) | carry
+}
+
+#[inline(always)]
+fn carry_out(m: u64, k: u32) -> u64 {
+    m >> (64 - k)
 }
 
 #[inline(always)]
@@ -190,21 +217,28 @@ fn pop(m: u64) -> u64 {
     u64::from(m.count_ones())
 }
 
-/// What the scan carries from one block to the next: the masks it shifts.
+/// What the scan carries from one block to the next: the bits of each shifted mask that cross
+/// into the next block, named by mask and shift.
 #[derive(Clone, Copy)]
 struct Carry {
-    word: u64,
-    word2: u64,
-    word6: u64,
-    lower: u64,
-    digit: u64,
-    space: u64,
-    punct: u64,
-    hibit: u64,
-    latin: u64,
-    cjk: u64,
-    letter_sep: u64,
-    digit_sep: u64,
+    word1: u64,
+    word2_2: u64,
+    word2_4: u64,
+    word6_6: u64,
+    lower1: u64,
+    digit1: u64,
+    digit2: u64,
+    space1: u64,
+    punct1: u64,
+    hibit1: u64,
+    latin1: u64,
+    cjk3: u64,
+    letter_sep1: u64,
+    digit_sep1: u64,
+    t1: u64,
+    c1: u64,
+    e1: u64,
+    i1: u64,
 }
 
 /// The running sums of a scan.
@@ -221,18 +255,24 @@ impl State {
     fn new() -> Self {
         // Before the text: a separator, so that a letter or digit at the start begins a run.
         let carry = Carry {
-            word: 0,
-            word2: 0,
-            word6: 0,
-            lower: 0,
-            digit: 0,
-            space: 0,
-            punct: 0,
-            hibit: 0,
-            latin: 0,
-            cjk: 0,
-            letter_sep: 1 << 63,
-            digit_sep: 1 << 63,
+            word1: 0,
+            word2_2: 0,
+            word2_4: 0,
+            word6_6: 0,
+            lower1: 0,
+            digit1: 0,
+            digit2: 0,
+            space1: 0,
+            punct1: 0,
+            hibit1: 0,
+            latin1: 0,
+            cjk3: 0,
+            letter_sep1: 1,
+            digit_sep1: 1,
+            t1: 0,
+            c1: 0,
+            e1: 0,
+            i1: 0,
         };
         State { v: [0; f::COUNT], ge: [0; NT], non_ascii_bytes: 0, letter_runs: 0, digit_runs: 0, carry }
     }
@@ -260,64 +300,78 @@ impl State {
             }
             self.non_ascii_bytes += pop(hibit);
             let lead = m.ge[GE_C0] & valid;
-            v[f::NON_ASCII_RUNS] += pop(lead & !sh(hibit, c.hibit, 1));
+            v[f::NON_ASCII_RUNS] += pop(lead & !sh(hibit, c.hibit1, 1));
             let latin = m.ge[GE_C3] & !m.ge[GE_CE] & valid;
             let cjk = m.ge[GE_E5] & !m.ge[GE_EA] & valid;
-            v[f::CJK_PAIRS] += pop(cjk & sh(cjk, c.cjk, 3));
+            v[f::CJK_PAIRS] += pop(cjk & sh(cjk, c.cjk3, 3));
             (latin, cjk)
         } else {
             (0, 0)
         };
+        let after_cjk = sh(cjk, c.cjk3, 3);
 
         // A Latin lead byte and the continuation byte after it are word characters.
-        let word = letter | latin | sh(latin, c.latin, 1);
-        let word_starts = word & !sh(word, c.word, 1);
+        let word = letter | latin | sh(latin, c.latin1, 1);
+        let after_word = sh(word, c.word1, 1);
+        let word_starts = word & !after_word;
         v[f::LOWER] += pop(lower);
         v[f::UPPER] += pop(upper);
         v[f::WORD_STARTS] += pop(word_starts);
-        v[f::CASE_CHANGES] += pop(upper & sh(lower, c.lower, 1));
+        v[f::CASE_CHANGES] += pop(upper & sh(lower, c.lower1, 1));
         v[f::DIGITS] += pop(digit);
-        let after_digit = sh(digit, c.digit, 1);
+        let after_digit = sh(digit, c.digit1, 1);
         v[f::DIGIT_STARTS] += pop(digit & !after_digit);
-        v[f::DIGIT_TRIPLES] += pop(digit & after_digit & sh(digit, c.digit, 2));
+        v[f::DIGIT_TRIPLES] += pop(digit & after_digit & sh(digit, c.digit2, 2));
         v[f::SPACES] += pop(space);
-        v[f::SPACE_BEFORE_WORD] += pop(word_starts & sh(space, c.space, 1));
+        v[f::SPACE_BEFORE_WORD] += pop(word_starts & sh(space, c.space1, 1));
         v[f::NEWLINES] += pop(newline);
         v[f::OTHER_WHITESPACE] += pop(m.whitespace & !m.newline & valid);
         v[f::PUNCT] += pop(punct);
-        v[f::PUNCT_RUNS] += pop(punct & !sh(punct, c.punct, 1));
+        v[f::PUNCT_RUNS] += pop(punct & !sh(punct, c.punct1, 1));
         v[f::CONTROL] += pop(ascii & !(printable | space | m.whitespace));
         let repeat = m.repeat & valid;
-        v[f::PUNCT_REPEATS] += pop(repeat & punct);
+        let draw = m.draw & valid;
+        v[f::PUNCT_REPEATS] += pop(repeat & punct & !draw);
+        v[f::DRAW_REPEATS] += pop(repeat & draw);
+        let (t, h, ch_c, e, i) = (m.t & valid, m.h & valid, m.c & valid, m.e & valid, m.i & valid);
+        v[f::BIGRAM_TH] += pop(h & sh(t, c.t1, 1));
+        v[f::BIGRAM_CH] += pop(h & sh(ch_c, c.c1, 1));
+        v[f::BIGRAM_EI_IE] += pop((i & sh(e, c.e1, 1)) | (e & sh(i, c.i1, 1)));
         v[f::SPACE_REPEATS] += pop(repeat & space);
         v[f::LETTER_REPEATS] += pop(repeat & letter);
-        let word2 = word & sh(word, c.word, 1);
-        let word4 = word2 & sh(word2, c.word2, 2);
-        let word6 = word4 & sh(word2, c.word2, 4);
+        let word2 = word & after_word;
+        let word4 = word2 & sh(word2, c.word2_2, 2);
+        let word6 = word4 & sh(word2, c.word2_4, 4);
         v[f::LONG_WORD_LETTERS] += pop(word6);
-        v[f::VERY_LONG_WORD_LETTERS] += pop(word6 & sh(word6, c.word6, 6));
+        v[f::VERY_LONG_WORD_LETTERS] += pop(word6 & sh(word6, c.word6_6, 6));
 
         // Bound runs: a letter (ASCII or CJK ideograph) right after an ASCII byte that is no
         // letter and no apostrophe starts a new piece; so does a digit right after an ASCII
         // non-digit or a CJK ideograph.
         let letter_sep = ascii & !letter & !m.apostrophe;
         let digit_sep = ascii & !digit;
-        self.letter_runs += pop((letter | cjk) & sh(letter_sep, c.letter_sep, 1));
-        self.digit_runs += pop(digit & (sh(digit_sep, c.digit_sep, 1) | sh(cjk, c.cjk, 3)));
+        self.letter_runs += pop((letter | cjk) & sh(letter_sep, c.letter_sep1, 1));
+        self.digit_runs += pop(digit & (sh(digit_sep, c.digit_sep1, 1) | after_cjk));
 
         self.carry = Carry {
-            word,
-            word2,
-            word6,
-            lower,
-            digit,
-            space,
-            punct,
-            hibit,
-            latin,
-            cjk,
-            letter_sep,
-            digit_sep,
+            word1: carry_out(word, 1),
+            word2_2: carry_out(word2, 2),
+            word2_4: carry_out(word2, 4),
+            word6_6: carry_out(word6, 6),
+            lower1: carry_out(lower, 1),
+            digit1: carry_out(digit, 1),
+            digit2: carry_out(digit, 2),
+            space1: carry_out(space, 1),
+            punct1: carry_out(punct, 1),
+            hibit1: carry_out(hibit, 1),
+            latin1: carry_out(latin, 1),
+            cjk3: carry_out(cjk, 3),
+            letter_sep1: carry_out(letter_sep, 1),
+            digit_sep1: carry_out(digit_sep, 1),
+            t1: carry_out(t, 1),
+            c1: carry_out(ch_c, 1),
+            e1: carry_out(e, 1),
+            i1: carry_out(i, 1),
         };
     }
 
@@ -352,24 +406,23 @@ unsafe fn drive<C: Classify>(bytes: &[u8]) -> Features {
     let mut state = State::new();
     let len = bytes.len();
     // The first block and the last, partial one go through a buffer with the byte before them
-    // in front (0 before the text) and zeros after; the rest is read in place.
+    // in front (0 before the text) and zeros after; the rest is read in place. One copy of the
+    // block code for all three.
     let mut buf = [0u8; 65];
     let mut i = 0;
-    if len >= 64 {
-        buf[1..].copy_from_slice(&bytes[..64]);
-        state.add(&C::classify(buf.as_ptr().add(1)), !0);
-        i = 64;
-        while i + 64 <= len {
-            state.add(&C::classify(bytes.as_ptr().add(i)), !0);
-            i += 64;
-        }
-    }
-    if i < len {
+    while i < len {
         let rest = len - i;
-        buf = [0u8; 65];
-        buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
-        buf[1..1 + rest].copy_from_slice(&bytes[i..]);
-        state.add(&C::classify(buf.as_ptr().add(1)), (1u64 << rest) - 1);
+        let (p, valid) = if i > 0 && rest >= 64 {
+            (bytes.as_ptr().add(i), !0)
+        } else {
+            let n = rest.min(64);
+            buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
+            buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
+            buf[1 + n..].fill(0);
+            (buf.as_ptr().add(1), if n == 64 { !0 } else { (1u64 << n) - 1 })
+        };
+        state.add(&C::classify(p), valid);
+        i += 64;
     }
     state.finish(len)
 }
@@ -386,7 +439,13 @@ const B_NEWLINE: u32 = 5;
 const B_WHITESPACE: u32 = 6;
 const B_APOSTROPHE: u32 = 7;
 const B_PRINTABLE: u32 = 8;
-const B_GE: u32 = 9;
+const B_DRAW: u32 = 9;
+const B_T: u32 = 10;
+const B_H: u32 = 11;
+const B_C: u32 = 12;
+const B_E: u32 = 13;
+const B_I: u32 = 14;
+const B_GE: u32 = 15;
 
 const fn class_bits() -> [u32; 256] {
     let mut t = [0u32; 256];
@@ -420,6 +479,17 @@ const fn class_bits() -> [u32; 256] {
         }
         if x >= 0x21 && x <= 0x7E {
             bits |= 1 << B_PRINTABLE;
+        }
+        if matches!(x, b'-' | b'=' | b'_' | b'*' | b'#' | b'~' | b'.') {
+            bits |= 1 << B_DRAW;
+        }
+        match x | 0x20 {
+            b't' => bits |= 1 << B_T,
+            b'h' => bits |= 1 << B_H,
+            b'c' => bits |= 1 << B_C,
+            b'e' => bits |= 1 << B_E,
+            b'i' => bits |= 1 << B_I,
+            _ => {}
         }
         let mut k = 0;
         while k < NT {
@@ -460,6 +530,12 @@ impl Portable {
                     B_WHITESPACE => &mut m.whitespace,
                     B_APOSTROPHE => &mut m.apostrophe,
                     B_PRINTABLE => &mut m.printable,
+                    B_DRAW => &mut m.draw,
+                    B_T => &mut m.t,
+                    B_H => &mut m.h,
+                    B_C => &mut m.c,
+                    B_E => &mut m.e,
+                    B_I => &mut m.i,
                     _ => &mut m.ge[(k - B_GE) as usize],
                 };
                 *target |= bit;
@@ -507,38 +583,76 @@ mod avx2 {
         u64::from(lo) | (u64::from(hi) << 32)
     }
 
+    /// Bytes in the set `-=_*#~.`: a nibble lookup (the low nibble picks the rows that hold a
+    /// member with it; the high nibble, 2, 3, 5 or 7, its row).
+    #[inline(always)]
+    unsafe fn draw(v: __m256i) -> __m256i {
+        const ROW2: i8 = 1;
+        const ROW3: i8 = 2;
+        const ROW5: i8 = 4;
+        const ROW7: i8 = 8;
+        let by_low = _mm256_setr_epi8(
+            0, 0, 0, ROW2, 0, 0, 0, 0, 0, 0, ROW2, 0, 0, ROW2 | ROW3, ROW2 | ROW7, ROW5, //
+            0, 0, 0, ROW2, 0, 0, 0, 0, 0, 0, ROW2, 0, 0, ROW2 | ROW3, ROW2 | ROW7, ROW5,
+        );
+        let by_high = _mm256_setr_epi8(
+            0, 0, ROW2, ROW3, 0, ROW5, 0, ROW7, 0, 0, 0, 0, 0, 0, 0, 0, //
+            0, 0, ROW2, ROW3, 0, ROW5, 0, ROW7, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        let nibble = _mm256_set1_epi8(0x0F);
+        let low = _mm256_and_si256(v, nibble);
+        let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+        let hit = _mm256_and_si256(_mm256_shuffle_epi8(by_low, low), _mm256_shuffle_epi8(by_high, high));
+        _mm256_cmpgt_epi8(hit, _mm256_setzero_si256())
+    }
+
     impl Classify for Avx2 {
         #[inline(always)]
         unsafe fn classify(p: *const u8) -> Masks {
             let lo = _mm256_loadu_si256(p as *const __m256i);
             let hi = _mm256_loadu_si256(p.add(32) as *const __m256i);
-            let mut m = Masks { hibit: join(mask(lo), mask(hi)), ..Masks::default() };
-            if m.hibit != !0 {
-                let plo = _mm256_loadu_si256(p.sub(1) as *const __m256i);
-                let phi = _mm256_loadu_si256(p.add(31) as *const __m256i);
-                macro_rules! both {
-                    ($f:ident, $($arg:expr),*) => {
-                        join(mask($f(lo, $($arg),*)), mask($f(hi, $($arg),*)))
-                    };
-                }
-                m.lower = both!(range, b'a', b'z');
-                m.upper = both!(range, b'A', b'Z');
-                m.digit = both!(range, b'0', b'9');
-                m.space = both!(eq, b' ');
-                m.newline = both!(eq, b'\n');
-                m.whitespace = both!(range, 0x09, 0x0D);
-                m.apostrophe = both!(eq, b'\'');
-                m.printable = both!(range, 0x21, 0x7E);
-                m.repeat = join(mask(_mm256_cmpeq_epi8(lo, plo)), mask(_mm256_cmpeq_epi8(hi, phi))) & !m.hibit;
+            let hibit = join(mask(lo), mask(hi));
+            macro_rules! both {
+                ($f:ident, $($arg:expr),*) => {
+                    join(mask($f(lo, $($arg),*)), mask($f(hi, $($arg),*)))
+                };
             }
-            if m.hibit != 0 {
-                for k in 0..NT {
-                    let t = _mm256_set1_epi8(THRESHOLDS[k].wrapping_sub(1) as i8);
+            let plo = _mm256_loadu_si256(p.sub(1) as *const __m256i);
+            let phi = _mm256_loadu_si256(p.add(31) as *const __m256i);
+            let case = _mm256_set1_epi8(0x20);
+            let (flo, fhi) = (_mm256_or_si256(lo, case), _mm256_or_si256(hi, case));
+            macro_rules! folded {
+                ($b:expr) => {
+                    join(mask(eq(flo, $b)), mask(eq(fhi, $b)))
+                };
+            }
+            let mut ge = [0; NT];
+            if hibit != 0 {
+                for (k, ge) in ge.iter_mut().enumerate() {
                     // ASCII bytes are positive, so above every threshold too: keep the high ones.
-                    m.ge[k] = join(mask(_mm256_cmpgt_epi8(lo, t)), mask(_mm256_cmpgt_epi8(hi, t))) & m.hibit;
+                    let t = _mm256_set1_epi8(THRESHOLDS[k].wrapping_sub(1) as i8);
+                    *ge = join(mask(_mm256_cmpgt_epi8(lo, t)), mask(_mm256_cmpgt_epi8(hi, t))) & hibit;
                 }
             }
-            m
+            Masks {
+                hibit,
+                lower: both!(range, b'a', b'z'),
+                upper: both!(range, b'A', b'Z'),
+                digit: both!(range, b'0', b'9'),
+                space: both!(eq, b' '),
+                newline: both!(eq, b'\n'),
+                whitespace: both!(range, 0x09, 0x0D),
+                apostrophe: both!(eq, b'\''),
+                printable: both!(range, 0x21, 0x7E),
+                repeat: join(mask(_mm256_cmpeq_epi8(lo, plo)), mask(_mm256_cmpeq_epi8(hi, phi))) & !hibit,
+                draw: join(mask(draw(lo)), mask(draw(hi))),
+                t: folded!(b't'),
+                h: folded!(b'h'),
+                c: folded!(b'c'),
+                e: folded!(b'e'),
+                i: folded!(b'i'),
+                ge,
+            }
         }
     }
 
@@ -686,7 +800,13 @@ mod tests {
             add(f::PUNCT, punct(c));
             add(f::PUNCT_RUNS, punct(c) && !prev.is_some_and(punct));
             add(f::CONTROL, c < 0x80 && !c.is_ascii_graphic() && !matches!(c, b' ' | 0x09..=0x0D));
-            add(f::PUNCT_REPEATS, punct(c) && prev == Some(c));
+            let draw = b"-=_*#~.".contains(&c);
+            add(f::PUNCT_REPEATS, punct(c) && !draw && prev == Some(c));
+            add(f::DRAW_REPEATS, draw && prev == Some(c));
+            let pair = |x: u8, y: u8| prev.is_some_and(|p| p | 0x20 == x) && c | 0x20 == y;
+            add(f::BIGRAM_TH, pair(b't', b'h'));
+            add(f::BIGRAM_CH, pair(b'c', b'h'));
+            add(f::BIGRAM_EI_IE, pair(b'e', b'i') || pair(b'i', b'e'));
             add(f::SPACE_REPEATS, c == b' ' && prev == Some(c));
             add(f::LETTER_REPEATS, letter(c) && prev == Some(c));
             add(f::LONG_WORD_LETTERS, word_run(i, 6));
