@@ -48,7 +48,7 @@ pub mod f {
     pub const PUNCT_RUNS: usize = 13;
     /// Other ASCII control characters.
     pub const CONTROL: usize = 14;
-    /// Punctuation other than `-=_*#~.` equal to the byte before it.
+    /// Punctuation other than `-=._*#~` equal to the byte before it.
     pub const PUNCT_REPEATS: usize = 15;
     pub const SPACE_REPEATS: usize = 16;
     pub const LETTER_REPEATS: usize = 17;
@@ -93,10 +93,11 @@ pub mod f {
     pub const BIGRAM_TH: usize = 36;
     pub const BIGRAM_CH: usize = 37;
     pub const BIGRAM_EI_IE: usize = 38;
-    /// Repeats of the characters of drawn lines and ellipses (`-=_*#~.`), which the vocabularies
-    /// hold long tokens of; `PUNCT_REPEATS` counts the other punctuation repeats.
-    pub const DRAW_REPEATS: usize = 39;
-    pub const COUNT: usize = 40;
+    /// Repeats of the characters of drawn lines and ellipses, which the vocabularies hold long
+    /// tokens of: `-=.` and `_*#~`; `PUNCT_REPEATS` counts the other punctuation repeats.
+    pub const DASH_REPEATS: usize = 39;
+    pub const LINE_REPEATS: usize = 40;
+    pub const COUNT: usize = 41;
 
     /// Names, for the calibration tool and its tables.
     pub const NAMES: [&str; COUNT] = [
@@ -139,7 +140,8 @@ pub mod f {
         "bigram_th",
         "bigram_ch",
         "bigram_ei_ie",
-        "draw_repeats",
+        "dash_repeats",
+        "line_repeats",
     ];
 }
 
@@ -187,8 +189,10 @@ pub(crate) struct Masks {
     printable: u64,
     /// ASCII bytes equal to the byte before them.
     repeat: u64,
-    /// `-=_*#~.`
-    draw: u64,
+    /// `-=.`
+    dash: u64,
+    /// `_*#~`
+    line: u64,
     /// The letters of the bigram features, either case.
     t: u64,
     h: u64,
@@ -330,9 +334,10 @@ impl State {
         v[f::PUNCT_RUNS] += pop(punct & !sh(punct, c.punct1, 1));
         v[f::CONTROL] += pop(ascii & !(printable | space | m.whitespace));
         let repeat = m.repeat & valid;
-        let draw = m.draw & valid;
-        v[f::PUNCT_REPEATS] += pop(repeat & punct & !draw);
-        v[f::DRAW_REPEATS] += pop(repeat & draw);
+        let (dash, line) = (m.dash & valid, m.line & valid);
+        v[f::PUNCT_REPEATS] += pop(repeat & punct & !(dash | line));
+        v[f::DASH_REPEATS] += pop(repeat & dash);
+        v[f::LINE_REPEATS] += pop(repeat & line);
         let (t, h, ch_c, e, i) = (m.t & valid, m.h & valid, m.c & valid, m.e & valid, m.i & valid);
         v[f::BIGRAM_TH] += pop(h & sh(t, c.t1, 1));
         v[f::BIGRAM_CH] += pop(h & sh(ch_c, c.c1, 1));
@@ -439,13 +444,14 @@ const B_NEWLINE: u32 = 5;
 const B_WHITESPACE: u32 = 6;
 const B_APOSTROPHE: u32 = 7;
 const B_PRINTABLE: u32 = 8;
-const B_DRAW: u32 = 9;
-const B_T: u32 = 10;
-const B_H: u32 = 11;
-const B_C: u32 = 12;
-const B_E: u32 = 13;
-const B_I: u32 = 14;
-const B_GE: u32 = 15;
+const B_DASH: u32 = 9;
+const B_LINE: u32 = 10;
+const B_T: u32 = 11;
+const B_H: u32 = 12;
+const B_C: u32 = 13;
+const B_E: u32 = 14;
+const B_I: u32 = 15;
+const B_GE: u32 = 16;
 
 const fn class_bits() -> [u32; 256] {
     let mut t = [0u32; 256];
@@ -480,8 +486,11 @@ const fn class_bits() -> [u32; 256] {
         if x >= 0x21 && x <= 0x7E {
             bits |= 1 << B_PRINTABLE;
         }
-        if matches!(x, b'-' | b'=' | b'_' | b'*' | b'#' | b'~' | b'.') {
-            bits |= 1 << B_DRAW;
+        if matches!(x, b'-' | b'=' | b'.') {
+            bits |= 1 << B_DASH;
+        }
+        if matches!(x, b'_' | b'*' | b'#' | b'~') {
+            bits |= 1 << B_LINE;
         }
         match x | 0x20 {
             b't' => bits |= 1 << B_T,
@@ -530,7 +539,8 @@ impl Portable {
                     B_WHITESPACE => &mut m.whitespace,
                     B_APOSTROPHE => &mut m.apostrophe,
                     B_PRINTABLE => &mut m.printable,
-                    B_DRAW => &mut m.draw,
+                    B_DASH => &mut m.dash,
+                    B_LINE => &mut m.line,
                     B_T => &mut m.t,
                     B_H => &mut m.h,
                     B_C => &mut m.c,
@@ -583,27 +593,33 @@ mod avx2 {
         u64::from(lo) | (u64::from(hi) << 32)
     }
 
-    /// Bytes in the set `-=_*#~.`: a nibble lookup (the low nibble picks the rows that hold a
-    /// member with it; the high nibble, 2, 3, 5 or 7, its row).
+    /// Bytes in `-=.` and in `_*#~`: a nibble lookup. The low nibble gives the rows (high nibbles)
+    /// that hold a member with it, the high nibble its row, one bit per row and set.
     #[inline(always)]
-    unsafe fn draw(v: __m256i) -> __m256i {
-        const ROW2: i8 = 1;
-        const ROW3: i8 = 2;
-        const ROW5: i8 = 4;
-        const ROW7: i8 = 8;
+    unsafe fn draw(v: __m256i) -> (__m256i, __m256i) {
+        const DASH2: i8 = 1; // - .
+        const DASH3: i8 = 2; // =
+        const LINE2: i8 = 4; // * #
+        const LINE5: i8 = 8; // _
+        const LINE7: i8 = 16; // ~
+        #[rustfmt::skip]
         let by_low = _mm256_setr_epi8(
-            0, 0, 0, ROW2, 0, 0, 0, 0, 0, 0, ROW2, 0, 0, ROW2 | ROW3, ROW2 | ROW7, ROW5, //
-            0, 0, 0, ROW2, 0, 0, 0, 0, 0, 0, ROW2, 0, 0, ROW2 | ROW3, ROW2 | ROW7, ROW5,
+            0, 0, 0, LINE2, 0, 0, 0, 0, 0, 0, LINE2, 0, 0, DASH2 | DASH3, DASH2 | LINE7, LINE5,
+            0, 0, 0, LINE2, 0, 0, 0, 0, 0, 0, LINE2, 0, 0, DASH2 | DASH3, DASH2 | LINE7, LINE5,
         );
+        #[rustfmt::skip]
         let by_high = _mm256_setr_epi8(
-            0, 0, ROW2, ROW3, 0, ROW5, 0, ROW7, 0, 0, 0, 0, 0, 0, 0, 0, //
-            0, 0, ROW2, ROW3, 0, ROW5, 0, ROW7, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, DASH2 | LINE2, DASH3, 0, LINE5, 0, LINE7, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, DASH2 | LINE2, DASH3, 0, LINE5, 0, LINE7, 0, 0, 0, 0, 0, 0, 0, 0,
         );
         let nibble = _mm256_set1_epi8(0x0F);
         let low = _mm256_and_si256(v, nibble);
         let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
         let hit = _mm256_and_si256(_mm256_shuffle_epi8(by_low, low), _mm256_shuffle_epi8(by_high, high));
-        _mm256_cmpgt_epi8(hit, _mm256_setzero_si256())
+        let zero = _mm256_setzero_si256();
+        let dash = _mm256_cmpgt_epi8(_mm256_and_si256(hit, _mm256_set1_epi8(DASH2 | DASH3)), zero);
+        let line = _mm256_cmpgt_epi8(_mm256_and_si256(hit, _mm256_set1_epi8(LINE2 | LINE5 | LINE7)), zero);
+        (dash, line)
     }
 
     impl Classify for Avx2 {
@@ -626,6 +642,7 @@ mod avx2 {
                     join(mask(eq(flo, $b)), mask(eq(fhi, $b)))
                 };
             }
+            let (dlo, dhi) = (draw(lo), draw(hi));
             let mut ge = [0; NT];
             if hibit != 0 {
                 for (k, ge) in ge.iter_mut().enumerate() {
@@ -645,7 +662,8 @@ mod avx2 {
                 apostrophe: both!(eq, b'\''),
                 printable: both!(range, 0x21, 0x7E),
                 repeat: join(mask(_mm256_cmpeq_epi8(lo, plo)), mask(_mm256_cmpeq_epi8(hi, phi))) & !hibit,
-                draw: join(mask(draw(lo)), mask(draw(hi))),
+                dash: join(mask(dlo.0), mask(dhi.0)),
+                line: join(mask(dlo.1), mask(dhi.1)),
                 t: folded!(b't'),
                 h: folded!(b'h'),
                 c: folded!(b'c'),
@@ -800,9 +818,11 @@ mod tests {
             add(f::PUNCT, punct(c));
             add(f::PUNCT_RUNS, punct(c) && !prev.is_some_and(punct));
             add(f::CONTROL, c < 0x80 && !c.is_ascii_graphic() && !matches!(c, b' ' | 0x09..=0x0D));
-            let draw = b"-=_*#~.".contains(&c);
-            add(f::PUNCT_REPEATS, punct(c) && !draw && prev == Some(c));
-            add(f::DRAW_REPEATS, draw && prev == Some(c));
+            let dash = b"-=.".contains(&c);
+            let line = b"_*#~".contains(&c);
+            add(f::PUNCT_REPEATS, punct(c) && !dash && !line && prev == Some(c));
+            add(f::DASH_REPEATS, dash && prev == Some(c));
+            add(f::LINE_REPEATS, line && prev == Some(c));
             let pair = |x: u8, y: u8| prev.is_some_and(|p| p | 0x20 == x) && c | 0x20 == y;
             add(f::BIGRAM_TH, pair(b't', b'h'));
             add(f::BIGRAM_CH, pair(b'c', b'h'));
