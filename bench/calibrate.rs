@@ -163,7 +163,8 @@ fn synthetic_samples(rng: &mut Rng) -> Vec<Sample> {
         let n = rng.range(5, 8000);
         push("digits", random(rng, "0123456789", n));
         for c in ["a", "x", ".", "-", "=", "*", "#", "_", "0", "z"] {
-            push("one-char-run", c.repeat(rng.range(50, 30000)));
+            let category = if std::env::var_os("BY_CHAR").is_some() { format!("one-char-run:{c}") } else { "one-char-run".into() };
+            push(&category, c.repeat(rng.range(50, 30000)));
         }
         push("spaces-run", " ".repeat(rng.range(50, 30000)) + "x");
         let b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,6 +1,17 @@
 //! One pass over the bytes of a text, counting the character classes and transitions that token
-//! counts depend on. No allocation, no UTF-8 decoding beyond lead bytes: the estimate costs a
-//! small fraction of an exact count.
+//! counts depend on. No allocation and no UTF-8 decoding: the estimate costs a small fraction of
+//! an exact count.
+//!
+//! The scan works on blocks of 64 bytes. For each block it computes one 64-bit mask per byte
+//! class (bit `i` is byte `i` of the block): ASCII lower and upper case letters, digits, space,
+//! newline, other whitespace, apostrophe, printable ASCII, bytes equal to the byte before them,
+//! and, for bytes of 0x80 and up, "at least `t`" for a few UTF-8 lead byte thresholds `t` that
+//! separate scripts. Every feature is then a popcount of a combination of those masks and of the
+//! masks shifted by a few bytes (a transition: a letter after a non-letter, a digit after a
+//! digit...), the last bits of the previous block carried over. With AVX2 (detected once at run
+//! time) the masks come from byte compares 32 at a time; elsewhere a portable scalar
+//! classification builds the same masks byte by byte, so both give identical features (a test
+//! checks it).
 //!
 //! Two kinds of figures come out of the scan:
 //! - regression features (letters, word starts, digits, spaces, scripts by UTF-8 lead byte...),
@@ -11,52 +22,82 @@
 /// Indices into [`Features::values`], the estimator's inputs.
 pub mod f {
     pub const BIAS: usize = 0;
+    /// ASCII lower case letters.
     pub const LOWER: usize = 1;
+    /// ASCII upper case letters.
     pub const UPPER: usize = 2;
+    /// Word characters (ASCII letters, Latin letters with diacritics, combining marks) after a
+    /// byte that is none.
     pub const WORD_STARTS: usize = 3;
+    /// An upper case letter right after a lower case one.
     pub const CASE_CHANGES: usize = 4;
     pub const DIGITS: usize = 5;
-    pub const DIGIT_GROUPS: usize = 6;
-    pub const SPACES: usize = 7;
-    pub const SPACE_BEFORE_WORD: usize = 8;
-    pub const NEWLINES: usize = 9;
-    pub const OTHER_WHITESPACE: usize = 10;
-    pub const PUNCT: usize = 11;
-    pub const PUNCT_RUNS: usize = 12;
-    pub const CONTROL: usize = 13;
-    pub const REPEATS: usize = 14;
-    pub const SPACE_REPEATS: usize = 15;
-    pub const LATIN_EXT: usize = 16;
-    pub const COMBINING: usize = 17;
-    /// Cyrillic (lead bytes D0-D4).
-    pub const CYRILLIC: usize = 18;
-    pub const OTHER_2BYTE: usize = 19;
-    pub const INDIC_THAI: usize = 20;
-    pub const LEAD_E1: usize = 21;
-    pub const SYMBOLS: usize = 22;
-    pub const KANA_CJK_PUNCT: usize = 23;
-    pub const CJK: usize = 24;
-    pub const HANGUL: usize = 25;
-    pub const FULLWIDTH_PRIVATE: usize = 26;
-    pub const FOUR_BYTE: usize = 27;
-    pub const NON_ASCII_RUNS: usize = 28;
-    pub const LONG_WORD_LETTERS: usize = 29;
-    pub const VERY_LONG_WORD_LETTERS: usize = 30;
-    pub const BIGRAM_TH: usize = 31;
-    pub const BIGRAM_CH: usize = 32;
-    pub const BIGRAM_EI_IE: usize = 33;
-    pub const BIGRAM_ING_ED: usize = 34;
-    pub const LETTER_REPEATS: usize = 35;
-    pub const LINE_REPEATS: usize = 36;
-    pub const DASH_REPEATS: usize = 37;
-    pub const EQUALS_REPEATS: usize = 38;
-    pub const DOT_REPEATS: usize = 39;
-    pub const GREEK: usize = 40;
-    pub const HEBREW: usize = 41;
-    pub const ARABIC: usize = 42;
+    /// ASCII digits after a non-digit.
+    pub const DIGIT_STARTS: usize = 6;
+    /// ASCII digits with two digits right before them.
+    pub const DIGIT_TRIPLES: usize = 7;
+    pub const SPACES: usize = 8;
+    /// Word starts right after a space.
+    pub const SPACE_BEFORE_WORD: usize = 9;
+    pub const NEWLINES: usize = 10;
+    /// Tab, carriage return, vertical tab and form feed.
+    pub const OTHER_WHITESPACE: usize = 11;
+    /// Printable ASCII other than letters, digits and space.
+    pub const PUNCT: usize = 12;
+    /// Punctuation after a byte that is no punctuation.
+    pub const PUNCT_RUNS: usize = 13;
+    /// Other ASCII control characters.
+    pub const CONTROL: usize = 14;
+    /// Punctuation other than `-=._*#~` equal to the byte before it.
+    pub const PUNCT_REPEATS: usize = 15;
+    pub const SPACE_REPEATS: usize = 16;
+    pub const LETTER_REPEATS: usize = 17;
+    /// Word characters with at least 5 word characters right before them.
+    pub const LONG_WORD_LETTERS: usize = 18;
+    /// Word characters with at least 11 word characters right before them.
+    pub const VERY_LONG_WORD_LETTERS: usize = 19;
+    /// Non-ASCII characters after an ASCII byte (or at the start).
+    pub const NON_ASCII_RUNS: usize = 20;
+    /// Non-ASCII characters by lead byte. C0-C2: Latin-1 symbols (no-break space, «», ©, °...).
+    pub const LATIN1_SYMBOLS: usize = 21;
+    /// C3-CD: Latin letters with diacritics, IPA, combining marks.
+    pub const LATIN_EXT: usize = 22;
+    /// CE-CF.
+    pub const GREEK: usize = 23;
+    /// D0-D5: Cyrillic (and Armenian).
+    pub const CYRILLIC: usize = 24;
+    /// D6-D7.
+    pub const HEBREW: usize = 25;
+    /// D8-DF: Arabic (and Syriac, Thaana, NKo).
+    pub const ARABIC: usize = 26;
+    /// E0: Indic scripts and Thai.
+    pub const INDIC_THAI: usize = 27;
+    /// E1: Georgian, Hangul Jamo, Khmer, Latin Extended Additional (Vietnamese)...
+    pub const LEAD_E1: usize = 28;
+    /// E2: punctuation, symbols, arrows, math.
+    pub const SYMBOLS: usize = 29;
+    /// E3-E4: CJK punctuation, kana, CJK Extension A.
+    pub const KANA_CJK_PUNCT: usize = 30;
+    /// E5-E9: CJK ideographs (U+5000-U+9FFF).
+    pub const CJK: usize = 31;
+    /// EA-ED: Hangul syllables.
+    pub const HANGUL: usize = 32;
+    /// EE-EF: private use, CJK compatibility, fullwidth forms.
+    pub const FULLWIDTH_PRIVATE: usize = 33;
+    /// F0-F4: emoji and other supplementary planes.
+    pub const FOUR_BYTE: usize = 34;
     /// CJK ideographs right after another (o200k holds many two- and three-character words).
-    pub const CJK_PAIRS: usize = 43;
-    pub const COUNT: usize = 44;
+    pub const CJK_PAIRS: usize = 35;
+    /// Letter pairs (either case) that tell English from German, whose words the OpenAI
+    /// vocabularies split differently: `th`, `ch`, and `ei` or `ie`.
+    pub const BIGRAM_TH: usize = 36;
+    pub const BIGRAM_CH: usize = 37;
+    pub const BIGRAM_EI_IE: usize = 38;
+    /// Repeats of the characters of drawn lines and ellipses, which the vocabularies hold long
+    /// tokens of: `-=.` and `_*#~`; `PUNCT_REPEATS` counts the other punctuation repeats.
+    pub const DASH_REPEATS: usize = 39;
+    pub const LINE_REPEATS: usize = 40;
+    pub const COUNT: usize = 41;
 
     /// Names, for the calibration tool and its tables.
     pub const NAMES: [&str; COUNT] = [
@@ -66,7 +107,8 @@ pub mod f {
         "word_starts",
         "case_changes",
         "digits",
-        "digit_groups",
+        "digit_starts",
+        "digit_triples",
         "spaces",
         "space_before_word",
         "newlines",
@@ -74,12 +116,18 @@ pub mod f {
         "punct",
         "punct_runs",
         "control",
-        "repeats",
+        "punct_repeats",
         "space_repeats",
+        "letter_repeats",
+        "long_word_letters",
+        "very_long_word_letters",
+        "non_ascii_runs",
+        "latin1_symbols",
         "latin_ext",
-        "combining",
+        "greek",
         "cyrillic",
-        "other_2byte",
+        "hebrew",
+        "arabic",
         "indic_thai",
         "lead_e1",
         "symbols",
@@ -88,90 +136,573 @@ pub mod f {
         "hangul",
         "fullwidth_private",
         "four_byte",
-        "non_ascii_runs",
-        "long_word_letters",
-        "very_long_word_letters",
+        "cjk_pairs",
         "bigram_th",
         "bigram_ch",
         "bigram_ei_ie",
-        "bigram_ng_ed",
-        "letter_repeats",
-        "line_repeats",
         "dash_repeats",
-        "equals_repeats",
-        "dot_repeats",
-        "greek",
-        "hebrew",
-        "arabic",
-        "cjk_pairs",
+        "line_repeats",
     ];
 }
 
-// Byte classes. ASCII classes come first; non-ASCII lead bytes map to a script feature.
-const LOWER: u8 = 0;
-const UPPER: u8 = 1;
-const DIGIT: u8 = 2;
-const SPACE: u8 = 3;
-const NEWLINE: u8 = 4;
-const OTHER_WS: u8 = 5;
-const APOSTROPHE: u8 = 6;
-const PUNCT: u8 = 7;
-const CONTROL: u8 = 8;
-const CONTINUATION: u8 = 9;
-/// Lead bytes: the class is `LEAD + feature index` so the scan can add to the feature directly.
-const LEAD: u8 = 32;
+/// Lead byte thresholds: the scan counts the bytes at or above each. The script features are the
+/// differences of neighbouring counts.
+const THRESHOLDS: [u8; NT] = [0xC0, 0xC3, 0xCE, 0xD0, 0xD6, 0xD8, 0xE0, 0xE1, 0xE2, 0xE3, 0xE5, 0xEA, 0xEE, 0xF0];
+const NT: usize = 14;
+const GE_C0: usize = 0;
+const GE_C3: usize = 1;
+const GE_CE: usize = 2;
+const GE_E5: usize = 10;
+const GE_EA: usize = 11;
+/// The script feature whose range starts at each threshold (the last one, F0, has no end).
+const SCRIPT_AT: [usize; NT] = [
+    f::LATIN1_SYMBOLS,
+    f::LATIN_EXT,
+    f::GREEK,
+    f::CYRILLIC,
+    f::HEBREW,
+    f::ARABIC,
+    f::INDIC_THAI,
+    f::LEAD_E1,
+    f::SYMBOLS,
+    f::KANA_CJK_PUNCT,
+    f::CJK,
+    f::HANGUL,
+    f::FULLWIDTH_PRIVATE,
+    f::FOUR_BYTE,
+];
 
-const fn class_table() -> [u8; 256] {
-    let mut t = [0u8; 256];
+/// The byte class masks of one 64-byte block: bit `i` describes byte `i`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Masks {
+    /// Bytes of 0x80 and up.
+    hibit: u64,
+    lower: u64,
+    upper: u64,
+    digit: u64,
+    space: u64,
+    newline: u64,
+    /// 0x09-0x0D (newline included).
+    whitespace: u64,
+    apostrophe: u64,
+    /// 0x21-0x7E.
+    printable: u64,
+    /// ASCII bytes equal to the byte before them.
+    repeat: u64,
+    /// `-=.`
+    dash: u64,
+    /// `_*#~`
+    line: u64,
+    /// The letters of the bigram features, either case.
+    t: u64,
+    h: u64,
+    c: u64,
+    e: u64,
+    i: u64,
+    /// Bytes at or above each of [`THRESHOLDS`].
+    ge: [u64; NT],
+}
+
+/// Shifts a mask by `k` bytes towards the end of the text, filling in `carry`, the bits the
+/// previous block shifted out (`carry_out`). Kept apart rather than as `(m << k) | (prev >> (64 -
+/// k))` in one expression, which compiles to a double shift (`shrd`), slow on AMD processors.
+#[inline(always)]
+fn sh(m: u64, carry: u64, k: u32) -> u64 {
+    (m << k) | carry
+}
+
+#[inline(always)]
+fn carry_out(m: u64, k: u32) -> u64 {
+    m >> (64 - k)
+}
+
+#[inline(always)]
+fn pop(m: u64) -> u64 {
+    u64::from(m.count_ones())
+}
+
+/// What the scan carries from one block to the next: the bits of each shifted mask that cross
+/// into the next block, named by mask and shift.
+#[derive(Clone, Copy)]
+struct Carry {
+    word1: u64,
+    word2_2: u64,
+    word2_4: u64,
+    word6_6: u64,
+    lower1: u64,
+    digit1: u64,
+    digit2: u64,
+    space1: u64,
+    punct1: u64,
+    hibit1: u64,
+    latin1: u64,
+    cjk3: u64,
+    letter_sep1: u64,
+    digit_sep1: u64,
+    t1: u64,
+    c1: u64,
+    e1: u64,
+    i1: u64,
+}
+
+/// The running sums of a scan.
+struct State {
+    v: [u64; f::COUNT],
+    ge: [u64; NT],
+    non_ascii_bytes: u64,
+    letter_runs: u64,
+    digit_runs: u64,
+    carry: Carry,
+}
+
+impl State {
+    fn new() -> Self {
+        // Before the text: a separator, so that a letter or digit at the start begins a run.
+        let carry = Carry {
+            word1: 0,
+            word2_2: 0,
+            word2_4: 0,
+            word6_6: 0,
+            lower1: 0,
+            digit1: 0,
+            digit2: 0,
+            space1: 0,
+            punct1: 0,
+            hibit1: 0,
+            latin1: 0,
+            cjk3: 0,
+            letter_sep1: 1,
+            digit_sep1: 1,
+            t1: 0,
+            c1: 0,
+            e1: 0,
+            i1: 0,
+        };
+        State { v: [0; f::COUNT], ge: [0; NT], non_ascii_bytes: 0, letter_runs: 0, digit_runs: 0, carry }
+    }
+
+    /// Adds the features of one block; `valid` has a bit for each byte of the text in it.
+    #[inline(always)]
+    fn add(&mut self, m: &Masks, valid: u64) {
+        let c = self.carry;
+        let v = &mut self.v;
+        let hibit = m.hibit & valid;
+        let ascii = !m.hibit & valid;
+        let lower = m.lower & valid;
+        let upper = m.upper & valid;
+        let digit = m.digit & valid;
+        let space = m.space & valid;
+        let newline = m.newline & valid;
+        let printable = m.printable & valid;
+        let letter = lower | upper;
+        let punct = printable & !letter & !digit;
+
+        // Non-ASCII: lead bytes by threshold; C3-CD continue words, E5-E9 are CJK ideographs.
+        let (latin, cjk) = if hibit != 0 {
+            for (sum, &ge) in self.ge.iter_mut().zip(&m.ge) {
+                *sum += pop(ge & valid);
+            }
+            self.non_ascii_bytes += pop(hibit);
+            let lead = m.ge[GE_C0] & valid;
+            v[f::NON_ASCII_RUNS] += pop(lead & !sh(hibit, c.hibit1, 1));
+            let latin = m.ge[GE_C3] & !m.ge[GE_CE] & valid;
+            let cjk = m.ge[GE_E5] & !m.ge[GE_EA] & valid;
+            v[f::CJK_PAIRS] += pop(cjk & sh(cjk, c.cjk3, 3));
+            (latin, cjk)
+        } else {
+            (0, 0)
+        };
+        let after_cjk = sh(cjk, c.cjk3, 3);
+
+        // A Latin lead byte and the continuation byte after it are word characters.
+        let word = letter | latin | sh(latin, c.latin1, 1);
+        let after_word = sh(word, c.word1, 1);
+        let word_starts = word & !after_word;
+        v[f::LOWER] += pop(lower);
+        v[f::UPPER] += pop(upper);
+        v[f::WORD_STARTS] += pop(word_starts);
+        v[f::CASE_CHANGES] += pop(upper & sh(lower, c.lower1, 1));
+        v[f::DIGITS] += pop(digit);
+        let after_digit = sh(digit, c.digit1, 1);
+        v[f::DIGIT_STARTS] += pop(digit & !after_digit);
+        v[f::DIGIT_TRIPLES] += pop(digit & after_digit & sh(digit, c.digit2, 2));
+        v[f::SPACES] += pop(space);
+        v[f::SPACE_BEFORE_WORD] += pop(word_starts & sh(space, c.space1, 1));
+        v[f::NEWLINES] += pop(newline);
+        v[f::OTHER_WHITESPACE] += pop(m.whitespace & !m.newline & valid);
+        v[f::PUNCT] += pop(punct);
+        v[f::PUNCT_RUNS] += pop(punct & !sh(punct, c.punct1, 1));
+        v[f::CONTROL] += pop(ascii & !(printable | space | m.whitespace));
+        let repeat = m.repeat & valid;
+        let (dash, line) = (m.dash & valid, m.line & valid);
+        v[f::PUNCT_REPEATS] += pop(repeat & punct & !(dash | line));
+        v[f::DASH_REPEATS] += pop(repeat & dash);
+        v[f::LINE_REPEATS] += pop(repeat & line);
+        let (t, h, ch_c, e, i) = (m.t & valid, m.h & valid, m.c & valid, m.e & valid, m.i & valid);
+        v[f::BIGRAM_TH] += pop(h & sh(t, c.t1, 1));
+        v[f::BIGRAM_CH] += pop(h & sh(ch_c, c.c1, 1));
+        v[f::BIGRAM_EI_IE] += pop((i & sh(e, c.e1, 1)) | (e & sh(i, c.i1, 1)));
+        v[f::SPACE_REPEATS] += pop(repeat & space);
+        v[f::LETTER_REPEATS] += pop(repeat & letter);
+        let word2 = word & after_word;
+        let word4 = word2 & sh(word2, c.word2_2, 2);
+        let word6 = word4 & sh(word2, c.word2_4, 4);
+        v[f::LONG_WORD_LETTERS] += pop(word6);
+        v[f::VERY_LONG_WORD_LETTERS] += pop(word6 & sh(word6, c.word6_6, 6));
+
+        // Bound runs: a letter (ASCII or CJK ideograph) right after an ASCII byte that is no
+        // letter and no apostrophe starts a new piece; so does a digit right after an ASCII
+        // non-digit or a CJK ideograph.
+        let letter_sep = ascii & !letter & !m.apostrophe;
+        let digit_sep = ascii & !digit;
+        self.letter_runs += pop((letter | cjk) & sh(letter_sep, c.letter_sep1, 1));
+        self.digit_runs += pop(digit & (sh(digit_sep, c.digit_sep1, 1) | after_cjk));
+
+        self.carry = Carry {
+            word1: carry_out(word, 1),
+            word2_2: carry_out(word2, 2),
+            word2_4: carry_out(word2, 4),
+            word6_6: carry_out(word6, 6),
+            lower1: carry_out(lower, 1),
+            digit1: carry_out(digit, 1),
+            digit2: carry_out(digit, 2),
+            space1: carry_out(space, 1),
+            punct1: carry_out(punct, 1),
+            hibit1: carry_out(hibit, 1),
+            latin1: carry_out(latin, 1),
+            cjk3: carry_out(cjk, 3),
+            letter_sep1: carry_out(letter_sep, 1),
+            digit_sep1: carry_out(digit_sep, 1),
+            t1: carry_out(t, 1),
+            c1: carry_out(ch_c, 1),
+            e1: carry_out(e, 1),
+            i1: carry_out(i, 1),
+        };
+    }
+
+    fn finish(mut self, len: usize) -> Features {
+        self.v[f::BIAS] = u64::from(len > 0);
+        for k in 0..NT {
+            self.v[SCRIPT_AT[k]] = self.ge[k] - self.ge.get(k + 1).copied().unwrap_or(0);
+        }
+        Features {
+            values: self.v,
+            bytes: len as u64,
+            non_ascii_bytes: self.non_ascii_bytes,
+            letter_runs: self.letter_runs,
+            digit_runs: self.digit_runs,
+        }
+    }
+}
+
+/// A way to compute the masks of a block.
+trait Classify {
+    /// The masks of the 64 bytes at `p`.
+    ///
+    /// # Safety
+    /// `p - 1 .. p + 64` must be readable.
+    unsafe fn classify(p: *const u8) -> Masks;
+}
+
+/// Runs a scan with one classification. `inline(always)`, so it is compiled with the target
+/// features of its caller.
+#[inline(always)]
+unsafe fn drive<C: Classify>(bytes: &[u8]) -> Features {
+    let mut state = State::new();
+    let len = bytes.len();
+    // The first block and the last, partial one go through a buffer with the byte before them
+    // in front (0 before the text) and zeros after; the rest is read in place. One copy of the
+    // block code for all three.
+    let mut buf = [0u8; 65];
+    let mut i = 0;
+    while i < len {
+        let rest = len - i;
+        let (p, valid) = if i > 0 && rest >= 64 {
+            (bytes.as_ptr().add(i), !0)
+        } else {
+            let n = rest.min(64);
+            buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
+            buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
+            buf[1 + n..].fill(0);
+            (buf.as_ptr().add(1), if n == 64 { !0 } else { (1u64 << n) - 1 })
+        };
+        state.add(&C::classify(p), valid);
+        i += 64;
+    }
+    state.finish(len)
+}
+
+/// The portable classification, one byte at a time through a table of class bits.
+struct Portable;
+
+const B_HIBIT: u32 = 0;
+const B_LOWER: u32 = 1;
+const B_UPPER: u32 = 2;
+const B_DIGIT: u32 = 3;
+const B_SPACE: u32 = 4;
+const B_NEWLINE: u32 = 5;
+const B_WHITESPACE: u32 = 6;
+const B_APOSTROPHE: u32 = 7;
+const B_PRINTABLE: u32 = 8;
+const B_DASH: u32 = 9;
+const B_LINE: u32 = 10;
+const B_T: u32 = 11;
+const B_H: u32 = 12;
+const B_C: u32 = 13;
+const B_E: u32 = 14;
+const B_I: u32 = 15;
+const B_GE: u32 = 16;
+
+const fn class_bits() -> [u32; 256] {
+    let mut t = [0u32; 256];
     let mut b = 0usize;
     while b < 256 {
-        t[b] = match b as u8 {
-            b'a'..=b'z' => LOWER,
-            b'A'..=b'Z' => UPPER,
-            b'0'..=b'9' => DIGIT,
-            b' ' => SPACE,
-            b'\n' => NEWLINE,
-            b'\t' | b'\r' | 0x0B | 0x0C => OTHER_WS,
-            b'\'' => APOSTROPHE,
-            0x21..=0x7E => PUNCT,
-            0x00..=0x1F | 0x7F => CONTROL,
-            0x80..=0xBF => CONTINUATION,
-            0xC0..=0xCB => LEAD + f::LATIN_EXT as u8,
-            0xCC..=0xCD => LEAD + f::COMBINING as u8,
-            0xCE..=0xCF => LEAD + f::GREEK as u8,
-            0xD0..=0xD4 => LEAD + f::CYRILLIC as u8,
-            0xD6..=0xD7 => LEAD + f::HEBREW as u8,
-            0xD8..=0xDB => LEAD + f::ARABIC as u8,
-            0xD5 | 0xDC..=0xDF => LEAD + f::OTHER_2BYTE as u8,
-            0xE0 => LEAD + f::INDIC_THAI as u8,
-            0xE1 => LEAD + f::LEAD_E1 as u8,
-            0xE2 => LEAD + f::SYMBOLS as u8,
-            0xE3 => LEAD + f::KANA_CJK_PUNCT as u8,
-            0xE4..=0xE9 => LEAD + f::CJK as u8,
-            0xEA..=0xED => LEAD + f::HANGUL as u8,
-            0xEE..=0xEF => LEAD + f::FULLWIDTH_PRIVATE as u8,
-            0xF0..=0xFF => LEAD + f::FOUR_BYTE as u8,
-        };
+        let x = b as u8;
+        let mut bits = 0u32;
+        if x >= 0x80 {
+            bits |= 1 << B_HIBIT;
+        }
+        if x.is_ascii_lowercase() {
+            bits |= 1 << B_LOWER;
+        }
+        if x.is_ascii_uppercase() {
+            bits |= 1 << B_UPPER;
+        }
+        if x.is_ascii_digit() {
+            bits |= 1 << B_DIGIT;
+        }
+        if x == b' ' {
+            bits |= 1 << B_SPACE;
+        }
+        if x == b'\n' {
+            bits |= 1 << B_NEWLINE;
+        }
+        if x >= 0x09 && x <= 0x0D {
+            bits |= 1 << B_WHITESPACE;
+        }
+        if x == b'\'' {
+            bits |= 1 << B_APOSTROPHE;
+        }
+        if x >= 0x21 && x <= 0x7E {
+            bits |= 1 << B_PRINTABLE;
+        }
+        if matches!(x, b'-' | b'=' | b'.') {
+            bits |= 1 << B_DASH;
+        }
+        if matches!(x, b'_' | b'*' | b'#' | b'~') {
+            bits |= 1 << B_LINE;
+        }
+        match x | 0x20 {
+            b't' => bits |= 1 << B_T,
+            b'h' => bits |= 1 << B_H,
+            b'c' => bits |= 1 << B_C,
+            b'e' => bits |= 1 << B_E,
+            b'i' => bits |= 1 << B_I,
+            _ => {}
+        }
+        let mut k = 0;
+        while k < NT {
+            if x >= THRESHOLDS[k] {
+                bits |= 1 << (B_GE + k as u32);
+            }
+            k += 1;
+        }
+        t[b] = bits;
         b += 1;
     }
     t
 }
 
-static CLASS: [u8; 256] = class_table();
+static CLASS_BITS: [u32; 256] = class_bits();
 
-/// Lead bytes of U+00C0..U+017F, Latin letters with diacritics (and × and ÷): they continue a
-/// word for the word features.
-#[inline]
-fn is_latin_letter_lead(b: u8) -> bool {
-    matches!(b, 0xC3..=0xC5)
+impl Portable {
+    fn classify_block(prev: u8, block: &[u8; 64]) -> Masks {
+        let mut m = Masks::default();
+        let mut prev = prev;
+        for (i, &b) in block.iter().enumerate() {
+            let bit = 1u64 << i;
+            let mut bits = CLASS_BITS[b as usize];
+            if b == prev && b < 0x80 {
+                m.repeat |= bit;
+            }
+            prev = b;
+            while bits != 0 {
+                let k = bits.trailing_zeros();
+                bits &= bits - 1;
+                let target = match k {
+                    B_HIBIT => &mut m.hibit,
+                    B_LOWER => &mut m.lower,
+                    B_UPPER => &mut m.upper,
+                    B_DIGIT => &mut m.digit,
+                    B_SPACE => &mut m.space,
+                    B_NEWLINE => &mut m.newline,
+                    B_WHITESPACE => &mut m.whitespace,
+                    B_APOSTROPHE => &mut m.apostrophe,
+                    B_PRINTABLE => &mut m.printable,
+                    B_DASH => &mut m.dash,
+                    B_LINE => &mut m.line,
+                    B_T => &mut m.t,
+                    B_H => &mut m.h,
+                    B_C => &mut m.c,
+                    B_E => &mut m.e,
+                    B_I => &mut m.i,
+                    _ => &mut m.ge[(k - B_GE) as usize],
+                };
+                *target |= bit;
+            }
+        }
+        m
+    }
 }
 
-/// Whether a lead byte starts a character that is certainly a letter (`\p{L}`) and no mark:
-/// U+5000..U+9FFF (CJK Unified Ideographs) and U+B000..U+CFFF (Hangul Syllables), every one
-/// assigned and of category Lo.
-#[inline]
-fn is_definite_letter_lead(b: u8) -> bool {
-    matches!(b, 0xE5..=0xE9 | 0xEB..=0xEC)
+impl Classify for Portable {
+    #[inline(always)]
+    unsafe fn classify(p: *const u8) -> Masks {
+        // SAFETY: the caller guarantees p - 1 .. p + 64 is readable.
+        let (prev, block) = unsafe { (*p.sub(1), &*(p as *const [u8; 64])) };
+        Portable::classify_block(prev, block)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Classify, Masks, NT, THRESHOLDS};
+    use core::arch::x86_64::*;
+
+    pub(super) struct Avx2;
+
+    #[inline(always)]
+    unsafe fn mask(v: __m256i) -> u32 {
+        _mm256_movemask_epi8(v) as u32
+    }
+
+    /// Bytes in `lo..=hi` (both below 0x80): one add and one signed compare.
+    #[inline(always)]
+    unsafe fn range(v: __m256i, lo: u8, hi: u8) -> __m256i {
+        let shifted = _mm256_add_epi8(v, _mm256_set1_epi8(0x80u8.wrapping_sub(lo) as i8));
+        _mm256_cmpgt_epi8(_mm256_set1_epi8((i32::from(hi - lo) + 1 - 128) as i8), shifted)
+    }
+
+    #[inline(always)]
+    unsafe fn eq(v: __m256i, b: u8) -> __m256i {
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b as i8))
+    }
+
+    #[inline(always)]
+    fn join(lo: u32, hi: u32) -> u64 {
+        u64::from(lo) | (u64::from(hi) << 32)
+    }
+
+    /// Bytes in `-=.` and in `_*#~`: a nibble lookup. The low nibble gives the rows (high nibbles)
+    /// that hold a member with it, the high nibble its row, one bit per row and set.
+    #[inline(always)]
+    unsafe fn draw(v: __m256i) -> (__m256i, __m256i) {
+        const DASH2: i8 = 1; // - .
+        const DASH3: i8 = 2; // =
+        const LINE2: i8 = 4; // * #
+        const LINE5: i8 = 8; // _
+        const LINE7: i8 = 16; // ~
+        #[rustfmt::skip]
+        let by_low = _mm256_setr_epi8(
+            0, 0, 0, LINE2, 0, 0, 0, 0, 0, 0, LINE2, 0, 0, DASH2 | DASH3, DASH2 | LINE7, LINE5,
+            0, 0, 0, LINE2, 0, 0, 0, 0, 0, 0, LINE2, 0, 0, DASH2 | DASH3, DASH2 | LINE7, LINE5,
+        );
+        #[rustfmt::skip]
+        let by_high = _mm256_setr_epi8(
+            0, 0, DASH2 | LINE2, DASH3, 0, LINE5, 0, LINE7, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, DASH2 | LINE2, DASH3, 0, LINE5, 0, LINE7, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        let nibble = _mm256_set1_epi8(0x0F);
+        let low = _mm256_and_si256(v, nibble);
+        let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+        let hit = _mm256_and_si256(_mm256_shuffle_epi8(by_low, low), _mm256_shuffle_epi8(by_high, high));
+        let zero = _mm256_setzero_si256();
+        let dash = _mm256_cmpgt_epi8(_mm256_and_si256(hit, _mm256_set1_epi8(DASH2 | DASH3)), zero);
+        let line = _mm256_cmpgt_epi8(_mm256_and_si256(hit, _mm256_set1_epi8(LINE2 | LINE5 | LINE7)), zero);
+        (dash, line)
+    }
+
+    impl Classify for Avx2 {
+        #[inline(always)]
+        unsafe fn classify(p: *const u8) -> Masks {
+            let lo = _mm256_loadu_si256(p as *const __m256i);
+            let hi = _mm256_loadu_si256(p.add(32) as *const __m256i);
+            let hibit = join(mask(lo), mask(hi));
+            macro_rules! both {
+                ($f:ident, $($arg:expr),*) => {
+                    join(mask($f(lo, $($arg),*)), mask($f(hi, $($arg),*)))
+                };
+            }
+            let plo = _mm256_loadu_si256(p.sub(1) as *const __m256i);
+            let phi = _mm256_loadu_si256(p.add(31) as *const __m256i);
+            let case = _mm256_set1_epi8(0x20);
+            let (flo, fhi) = (_mm256_or_si256(lo, case), _mm256_or_si256(hi, case));
+            macro_rules! folded {
+                ($b:expr) => {
+                    join(mask(eq(flo, $b)), mask(eq(fhi, $b)))
+                };
+            }
+            let (dlo, dhi) = (draw(lo), draw(hi));
+            let mut ge = [0; NT];
+            if hibit != 0 {
+                for (k, ge) in ge.iter_mut().enumerate() {
+                    // ASCII bytes are positive, so above every threshold too: keep the high ones.
+                    let t = _mm256_set1_epi8(THRESHOLDS[k].wrapping_sub(1) as i8);
+                    *ge = join(mask(_mm256_cmpgt_epi8(lo, t)), mask(_mm256_cmpgt_epi8(hi, t))) & hibit;
+                }
+            }
+            Masks {
+                hibit,
+                lower: both!(range, b'a', b'z'),
+                upper: both!(range, b'A', b'Z'),
+                digit: both!(range, b'0', b'9'),
+                space: both!(eq, b' '),
+                newline: both!(eq, b'\n'),
+                whitespace: both!(range, 0x09, 0x0D),
+                apostrophe: both!(eq, b'\''),
+                printable: both!(range, 0x21, 0x7E),
+                repeat: join(mask(_mm256_cmpeq_epi8(lo, plo)), mask(_mm256_cmpeq_epi8(hi, phi))) & !hibit,
+                dash: join(mask(dlo.0), mask(dhi.0)),
+                line: join(mask(dlo.1), mask(dhi.1)),
+                t: folded!(b't'),
+                h: folded!(b'h'),
+                c: folded!(b'c'),
+                e: folded!(b'e'),
+                i: folded!(b'i'),
+                ge,
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn scan(bytes: &[u8]) -> super::Features {
+        unsafe { super::drive::<Avx2>(bytes) }
+    }
+
+    /// The masks of one block, for the tests.
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,popcnt")]
+    pub(super) unsafe fn masks(p: *const u8) -> Masks {
+        unsafe { Avx2::classify(p) }
+    }
+}
+
+/// Which classification the scan uses, decided once: 0 not yet, 1 AVX2, 2 portable.
+#[cfg(target_arch = "x86_64")]
+static BACKEND: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::sync::atomic::Ordering;
+    match BACKEND.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt");
+            BACKEND.store(if avx2 { 1 } else { 2 }, Ordering::Relaxed);
+            avx2
+        }
+    }
 }
 
 /// The figures one scan yields.
@@ -190,125 +721,21 @@ pub struct Features {
 }
 
 impl Features {
+    /// Scans a text with the fastest classification this processor has.
     pub fn scan(text: &str) -> Features {
-        let bytes = text.as_bytes();
-        let mut v = [0u64; f::COUNT];
-        v[f::BIAS] = u64::from(!bytes.is_empty());
-
-        let mut prev_byte = 0u8;
-        let mut prev_class = CONTROL;
-        let mut digit_run_len = 0u32;
-        let mut word_len = 0u32;
-        // Bound runs: set by a letter (digit), cleared by a definite separator, untouched by
-        // characters of unknown class, which might join two runs.
-        let mut in_letter_run = false;
-        let mut in_digit_run = false;
-        let mut letter_runs = 0u64;
-        let mut digit_runs = 0u64;
-        let mut non_ascii_bytes = 0u64;
-
-        for &b in bytes {
-            let class = CLASS[b as usize];
-            match class {
-                LOWER | UPPER => {
-                    v[class as usize + f::LOWER] += 1;
-                    if prev_class > UPPER {
-                        v[f::WORD_STARTS] += 1;
-                        v[f::SPACE_BEFORE_WORD] += u64::from(prev_class == SPACE);
-                        word_len = 0;
-                    } else {
-                        v[f::CASE_CHANGES] += u64::from(class == UPPER && prev_class == LOWER);
-                        word_len += 1;
-                        v[f::LONG_WORD_LETTERS] += u64::from(word_len >= 6);
-                        v[f::VERY_LONG_WORD_LETTERS] += u64::from(word_len >= 12);
-                        // Frequent letter pairs that tell English from German, whose words the
-                        // OpenAI vocabularies split differently.
-                        match (prev_byte | 0x20, b | 0x20) {
-                            (b't', b'h') => v[f::BIGRAM_TH] += 1,
-                            (b'c', b'h') => v[f::BIGRAM_CH] += 1,
-                            (b'e', b'i') | (b'i', b'e') => v[f::BIGRAM_EI_IE] += 1,
-                            (b'n', b'g') | (b'e', b'd') => v[f::BIGRAM_ING_ED] += 1,
-                            _ => {}
-                        }
-                    }
-                    letter_runs += u64::from(!in_letter_run);
-                    in_letter_run = true;
-                    in_digit_run = false;
-                }
-                DIGIT => {
-                    v[f::DIGITS] += 1;
-                    digit_run_len = if prev_class == DIGIT { digit_run_len + 1 } else { 0 };
-                    v[f::DIGIT_GROUPS] += u64::from(digit_run_len % 3 == 0);
-                    digit_runs += u64::from(!in_digit_run);
-                    in_digit_run = true;
-                    in_letter_run = false;
-                }
-                CONTINUATION => {
-                    non_ascii_bytes += 1;
-                    continue;
-                }
-                _ if class >= LEAD => {
-                    non_ascii_bytes += 1;
-                    v[(class - LEAD) as usize] += 1;
-                    v[f::CJK_PAIRS] += u64::from(class == LEAD + f::CJK as u8 && prev_class == class);
-                    v[f::NON_ASCII_RUNS] += u64::from(prev_class < CONTINUATION);
-                    if is_definite_letter_lead(b) {
-                        letter_runs += u64::from(!in_letter_run);
-                        in_letter_run = true;
-                        in_digit_run = false;
-                    }
-                    if is_latin_letter_lead(b) {
-                        if prev_class > UPPER {
-                            v[f::WORD_STARTS] += 1;
-                            v[f::SPACE_BEFORE_WORD] += u64::from(prev_class == SPACE);
-                            word_len = 0;
-                        } else {
-                            word_len += 1;
-                        }
-                        prev_byte = b;
-                        prev_class = LOWER;
-                        continue;
-                    }
-                }
-                _ => {
-                    match class {
-                        SPACE => {
-                            v[f::SPACES] += 1;
-                            v[f::SPACE_REPEATS] += u64::from(prev_byte == b' ');
-                        }
-                        NEWLINE => v[f::NEWLINES] += 1,
-                        OTHER_WS => v[f::OTHER_WHITESPACE] += 1,
-                        CONTROL => v[f::CONTROL] += 1,
-                        _ => {
-                            v[f::PUNCT] += 1;
-                            v[f::PUNCT_RUNS] += u64::from(prev_class != PUNCT && prev_class != APOSTROPHE);
-                        }
-                    }
-                    // An apostrophe may sit inside one piece (o200k's "it's"); every other ASCII
-                    // character ends letter and digit runs.
-                    if class != APOSTROPHE {
-                        in_letter_run = false;
-                    }
-                    in_digit_run = false;
-                }
-            }
-            if b == prev_byte {
-                // Runs of one character: letters, the characters of drawn lines (which the
-                // vocabularies hold long tokens of), and the rest.
-                match class {
-                    LOWER | UPPER => v[f::LETTER_REPEATS] += 1,
-                    _ if b == b'-' => v[f::DASH_REPEATS] += 1,
-                    _ if b == b'=' => v[f::EQUALS_REPEATS] += 1,
-                    _ if b == b'.' => v[f::DOT_REPEATS] += 1,
-                    _ if matches!(b, b'_' | b'*' | b'#' | b'~') => v[f::LINE_REPEATS] += 1,
-                    _ if b < 0x80 => v[f::REPEATS] += 1,
-                    _ => {}
-                }
-            }
-            prev_byte = b;
-            prev_class = class;
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: AVX2 and POPCNT are present.
+            return unsafe { avx2::scan(text.as_bytes()) };
         }
-        Features { values: v, bytes: bytes.len() as u64, non_ascii_bytes, letter_runs, digit_runs }
+        Self::scan_portable(text)
+    }
+
+    /// Scans a text with the portable classification (the SIMD one gives identical features).
+    #[doc(hidden)]
+    pub fn scan_portable(text: &str) -> Features {
+        // SAFETY: `drive` reads only within the text and its own buffer.
+        unsafe { drive::<Portable>(text.as_bytes()) }
     }
 }
 
@@ -324,10 +751,13 @@ mod tests {
         assert_eq!(v[f::UPPER], 2);
         assert_eq!(v[f::WORD_STARTS], 5, "Hello World it s ab");
         assert_eq!(v[f::DIGITS], 5);
-        assert_eq!(v[f::DIGIT_GROUPS], 2, "123 45");
+        assert_eq!(v[f::DIGIT_STARTS], 1);
+        assert_eq!(v[f::DIGIT_TRIPLES], 3, "3, 4 and 5");
         assert_eq!(v[f::SPACES], 4);
         assert_eq!(v[f::SPACE_BEFORE_WORD], 3);
         assert_eq!(v[f::PUNCT], 3, ", ! and the apostrophe");
+        assert_eq!(v[f::PUNCT_RUNS], 3);
+        assert_eq!(v[f::LETTER_REPEATS], 1, "ll");
         assert_eq!(x.letter_runs, 4, "the apostrophe does not end a run");
         assert_eq!(x.digit_runs, 1);
         assert_eq!(x.bytes, 27);
@@ -338,14 +768,15 @@ mod tests {
         let x = Features::scan("日本語のテキスト 한국어 Привет 👍 é");
         let v = x.values;
         assert_eq!(v[f::CJK], 3);
+        assert_eq!(v[f::CJK_PAIRS], 2);
         assert_eq!(v[f::KANA_CJK_PUNCT], 5);
         assert_eq!(v[f::HANGUL], 3);
         assert_eq!(v[f::CYRILLIC], 6);
         assert_eq!(v[f::FOUR_BYTE], 1);
         assert_eq!(v[f::LATIN_EXT], 1);
         assert_eq!(v[f::NON_ASCII_RUNS], 5);
-        // 日本語 (kana unknown, joins) | 한국어 (after a space): Cyrillic is of unknown class.
-        assert_eq!(x.letter_runs, 2);
+        // 日 starts a run; 한 and П are of unknown class.
+        assert_eq!(x.letter_runs, 1);
         assert_eq!(x.non_ascii_bytes, 3 * 3 + 5 * 3 + 3 * 3 + 6 * 2 + 4 + 2);
     }
 
@@ -354,5 +785,189 @@ mod tests {
         let x = Features::scan("");
         assert!(x.values.iter().all(|&v| v == 0));
         assert_eq!((x.bytes, x.non_ascii_bytes, x.letter_runs, x.digit_runs), (0, 0, 0, 0));
+    }
+
+    /// The features straight from their definitions, one byte at a time over the whole text:
+    /// the reference for the block scan and its carries.
+    fn reference(text: &str) -> Features {
+        let b = text.as_bytes();
+        let at = |i: usize, k: usize| if i >= k { Some(b[i - k]) } else { None };
+        let letter = |c: u8| c.is_ascii_alphabetic();
+        let latin = |c: Option<u8>| c.is_some_and(|c| (0xC3..=0xCD).contains(&c));
+        let cjk = |c: Option<u8>| c.is_some_and(|c| (0xE5..=0xE9).contains(&c));
+        let word = |i: usize| letter(b[i]) || latin(Some(b[i])) || latin(at(i, 1));
+        let word_run = |i: usize, n: usize| i + 1 >= n && (0..n).all(|k| word(i - k));
+        let punct = |c: u8| c.is_ascii_graphic() && !c.is_ascii_alphanumeric();
+        let mut v = [0u64; f::COUNT];
+        let (mut letter_runs, mut digit_runs, mut non_ascii) = (0, 0, 0);
+        for (i, &c) in b.iter().enumerate() {
+            let prev = at(i, 1);
+            let mut add = |k: usize, yes: bool| v[k] += u64::from(yes);
+            let start = word(i) && !(i > 0 && word(i - 1));
+            add(f::LOWER, c.is_ascii_lowercase());
+            add(f::UPPER, c.is_ascii_uppercase());
+            add(f::WORD_STARTS, start);
+            add(f::CASE_CHANGES, c.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase()));
+            add(f::DIGITS, c.is_ascii_digit());
+            add(f::DIGIT_STARTS, c.is_ascii_digit() && !prev.is_some_and(|p| p.is_ascii_digit()));
+            add(f::DIGIT_TRIPLES, c.is_ascii_digit() && i >= 2 && b[i - 2..i].iter().all(u8::is_ascii_digit));
+            add(f::SPACES, c == b' ');
+            add(f::SPACE_BEFORE_WORD, start && prev == Some(b' '));
+            add(f::NEWLINES, c == b'\n');
+            add(f::OTHER_WHITESPACE, matches!(c, 0x09 | 0x0B..=0x0D));
+            add(f::PUNCT, punct(c));
+            add(f::PUNCT_RUNS, punct(c) && !prev.is_some_and(punct));
+            add(f::CONTROL, c < 0x80 && !c.is_ascii_graphic() && !matches!(c, b' ' | 0x09..=0x0D));
+            let dash = b"-=.".contains(&c);
+            let line = b"_*#~".contains(&c);
+            add(f::PUNCT_REPEATS, punct(c) && !dash && !line && prev == Some(c));
+            add(f::DASH_REPEATS, dash && prev == Some(c));
+            add(f::LINE_REPEATS, line && prev == Some(c));
+            let pair = |x: u8, y: u8| prev.is_some_and(|p| p | 0x20 == x) && c | 0x20 == y;
+            add(f::BIGRAM_TH, pair(b't', b'h'));
+            add(f::BIGRAM_CH, pair(b'c', b'h'));
+            add(f::BIGRAM_EI_IE, pair(b'e', b'i') || pair(b'i', b'e'));
+            add(f::SPACE_REPEATS, c == b' ' && prev == Some(c));
+            add(f::LETTER_REPEATS, letter(c) && prev == Some(c));
+            add(f::LONG_WORD_LETTERS, word_run(i, 6));
+            add(f::VERY_LONG_WORD_LETTERS, word_run(i, 12));
+            add(f::NON_ASCII_RUNS, c >= 0xC0 && !prev.is_some_and(|p| p >= 0x80));
+            add(f::CJK_PAIRS, cjk(Some(c)) && cjk(at(i, 3)));
+            for (k, &t) in THRESHOLDS.iter().enumerate() {
+                let next = THRESHOLDS.get(k + 1).copied().unwrap_or(0xFF);
+                add(SCRIPT_AT[k], c >= t && (c < next || t == 0xF0));
+            }
+            non_ascii += u64::from(c >= 0x80);
+            let letter_sep = |p: u8| p < 0x80 && !letter(p) && p != b'\'';
+            if (letter(c) || cjk(Some(c))) && prev.is_none_or(letter_sep) {
+                letter_runs += 1;
+            }
+            let digit_sep = |p: u8| p < 0x80 && !p.is_ascii_digit();
+            if c.is_ascii_digit() && (prev.is_none_or(digit_sep) || cjk(at(i, 3))) {
+                digit_runs += 1;
+            }
+        }
+        v[f::BIAS] = u64::from(!b.is_empty());
+        Features { values: v, bytes: b.len() as u64, non_ascii_bytes: non_ascii, letter_runs, digit_runs }
+    }
+
+    /// xorshift64*, for reproducible random texts.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A random character from every class the scan tells apart, each as likely.
+    fn random_char(rng: &mut Rng) -> char {
+        const RANGES: &[(u32, u32)] = &[
+            (0x00, 0x7F),
+            (b'a' as u32, b'z' as u32),
+            (b'A' as u32, b'Z' as u32),
+            (b'0' as u32, b'9' as u32),
+            (b' ' as u32, b' ' as u32),
+            (b'\n' as u32, b'\n' as u32),
+            (b'\'' as u32, b'\'' as u32),
+            (b'-' as u32, b'.' as u32),
+            (0x80, 0xFF),
+            (0xC0, 0x36F),
+            (0x370, 0x3FF),
+            (0x400, 0x58F),
+            (0x590, 0x5FF),
+            (0x600, 0x7FF),
+            (0x800, 0xFFF),
+            (0x1000, 0x1FFF),
+            (0x2000, 0x2FFF),
+            (0x3000, 0x4FFF),
+            (0x4E00, 0x9FFF),
+            (0xA000, 0xD7FF),
+            (0xE000, 0xFFFF),
+            (0x10000, 0x10FFFF),
+        ];
+        loop {
+            let (lo, hi) = RANGES[rng.below(RANGES.len() as u64) as usize];
+            if let Some(c) = char::from_u32(lo + rng.below(u64::from(hi - lo + 1)) as u32) {
+                return c;
+            }
+        }
+    }
+
+    fn random_texts() -> Vec<String> {
+        let mut rng = Rng(0x5EED_0F_F00D);
+        let mut texts = Vec::new();
+        for len in 0..200 {
+            for _ in 0..6 {
+                let text: String = (0..len).map(|_| random_char(&mut rng)).collect();
+                texts.push(text);
+            }
+            // Random bytes, read as UTF-8 (invalid sequences become U+FFFD).
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            texts.push(String::from_utf8_lossy(&bytes).into_owned());
+            // Runs of one class, so that runs cross block boundaries.
+            let c = random_char(&mut rng);
+            let d = random_char(&mut rng);
+            texts.push((0..len).map(|i| if i % 17 < 13 { c } else { d }).collect());
+        }
+        // Multi-byte characters straddling every position of a block boundary.
+        for shift in 0..64 {
+            for c in ['é', 'П', '日', 'の', '한', '👍', '\u{301}', '“', '７'] {
+                let text = "a".repeat(shift) + &c.to_string().repeat(40) + "1x2'3 " + &"b".repeat(shift);
+                texts.push(text);
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn scan_matches_the_definitions() {
+        for text in random_texts() {
+            assert_eq!(Features::scan_portable(&text), reference(&text), "{text:?}");
+        }
+    }
+
+    /// Every alignment of each text against the 64-byte blocks: the SIMD scan, the portable scan
+    /// and the definitions agree.
+    #[test]
+    fn simd_and_portable_scans_agree() {
+        let texts = random_texts();
+        for text in &texts {
+            for skip in 0..text.len().min(70) {
+                if text.is_char_boundary(skip) {
+                    let t = &text[skip..];
+                    assert_eq!(Features::scan(t), Features::scan_portable(t), "{t:?}");
+                }
+            }
+        }
+        let long: String = texts.concat();
+        assert_eq!(Features::scan(&long), reference(&long));
+    }
+
+    /// The masks themselves agree on arbitrary bytes, UTF-8 or not.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_and_portable_masks_agree_on_any_bytes() {
+        if !has_avx2() {
+            eprintln!("no AVX2: only the portable classification runs here");
+            return;
+        }
+        let mut rng = Rng(42);
+        for round in 0..20_000 {
+            let mut buf = [0u8; 65];
+            for b in buf.iter_mut() {
+                // Every byte value, with runs of a few values so repeats happen.
+                *b = if round % 3 == 0 { (rng.below(4) as u8) * 0x41 } else { rng.next() as u8 };
+            }
+            let p = unsafe { buf.as_ptr().add(1) };
+            let simd = unsafe { avx2::masks(p) };
+            let portable = unsafe { Portable::classify(p) };
+            assert_eq!(simd, portable, "{buf:?}");
+        }
     }
 }

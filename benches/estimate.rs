@@ -1,0 +1,103 @@
+//! `cargo bench --bench estimate`: the estimate against an exact count of a 2 KB request, per
+//! content type and adapter, with the ratio count / estimate (the target: 100x).
+//!
+//! Each text is 2 KB cut from the middle of a `bench/corpus` file at a character boundary.
+//! Short criterion settings: the whole run takes about a minute.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kano_tokenizer::{Adapter, Registry};
+
+const CONTENT: [(&str, &str); 6] = [
+    ("en", "prose_en.txt"),
+    ("ja", "prose_ja.txt"),
+    ("zh", "prose_zh.txt"),
+    ("ru", "prose_ru.txt"),
+    ("code", "code_rust.rs"),
+    ("json", "data_json.json"),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// 2048 bytes (or a little less, at a character boundary) from the middle of a corpus file.
+fn request(file: &str) -> String {
+    let text = std::fs::read_to_string(root().join("bench/corpus").join(file)).expect("corpus");
+    let mut start = text.len() / 2;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    let mut end = start + 2048;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[start..end].to_owned()
+}
+
+fn adapters() -> Vec<(&'static str, Adapter)> {
+    let registry = Registry::with_config(Default::default());
+    let gpt2 = root().join("tests/fixtures/tokenizers/gpt2");
+    vec![
+        ("cl100k", registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("cl100k")),
+        ("o200k", registry.resolve(Some("tiktoken"), Some("o200k_base")).expect("o200k")),
+        ("hf-gpt2", registry.resolve(Some("huggingface"), gpt2.to_str()).expect("gpt2 fixture")),
+    ]
+}
+
+/// Median time per call, measured apart from criterion for the ratio table.
+fn median_ns(mut f: impl FnMut()) -> f64 {
+    let mut times = Vec::with_capacity(31);
+    for _ in 0..31 {
+        let start = std::time::Instant::now();
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_millis(4) {
+            f();
+            n += 1;
+        }
+        times.push(start.elapsed().as_nanos() as f64 / f64::from(n));
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn estimate_vs_count(c: &mut Criterion) {
+    let adapters = adapters();
+    let mut ratios = Vec::new();
+    for (content, file) in CONTENT {
+        let text = request(file);
+        let mut group = c.benchmark_group(format!("estimate_vs_count/2KB/{content}"));
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(900)).sample_size(20);
+        for (label, adapter) in &adapters {
+            adapter.count(&text).expect("count");
+            group.bench_with_input(BenchmarkId::new("estimate", label), &text, |b, t| b.iter(|| adapter.estimate(t)));
+            group.bench_with_input(BenchmarkId::new("count", label), &text, |b, t| {
+                b.iter(|| adapter.count(t).expect("count"))
+            });
+            // Side by side in the same moment, so a noisy neighbour hits both alike.
+            let estimate = median_ns(|| {
+                std::hint::black_box(adapter.estimate(std::hint::black_box(&text)));
+            });
+            let count = median_ns(|| {
+                std::hint::black_box(adapter.count(std::hint::black_box(&text)).expect("count"));
+            });
+            ratios.push((content, *label, text.len(), estimate, count));
+        }
+        group.finish();
+    }
+    println!("\n| content | adapter | bytes | estimate | count | count / estimate |\n|---|---|---:|---:|---:|---:|");
+    for (content, label, len, estimate, count) in ratios {
+        println!(
+            "| {content} | {label} | {len} | {:.3} us | {:.1} us | {:.0}x |",
+            estimate / 1e3,
+            count / 1e3,
+            count / estimate
+        );
+    }
+}
+
+criterion_group!(benches, estimate_vs_count);
+criterion_main!(benches);
