@@ -7,7 +7,7 @@
 
 mod bpe;
 mod models;
-mod split;
+pub(crate) mod split;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
