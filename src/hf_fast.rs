@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -399,6 +400,8 @@ const NO_RANK: u32 = u32::MAX;
 const SMALL_PIECE: usize = 64;
 
 struct ByteLevelBpe {
+    /// Tells this model's entries in the per-thread piece cache from other models'.
+    owner: u64,
     add_prefix_space: bool,
     /// The token id of each byte (its byte-level character).
     byte_ids: [u32; 256],
@@ -445,7 +448,9 @@ impl ByteLevelBpe {
             let joined = format!("{a}{b}");
             merges.insert(pair_key(id(a)?, id(b)?), (u32::try_from(rank).ok()?, id(&joined)?));
         }
-        Some(ByteLevelBpe { add_prefix_space, byte_ids, merges })
+        static OWNERS: AtomicU64 = AtomicU64::new(1);
+        let owner = OWNERS.fetch_add(1, Ordering::Relaxed);
+        Some(ByteLevelBpe { owner, add_prefix_space, byte_ids, merges })
     }
 
     fn count(&self, segment: &str) -> u64 {
@@ -456,12 +461,26 @@ impl ByteLevelBpe {
         } else {
             segment
         };
-        let mut total = 0u64;
-        SplitPattern::R50k.for_each_piece(text, |piece| {
-            total += self.count_piece(piece) as u64;
-            ControlFlow::Continue(())
-        });
-        total
+        let count_all = |mut cache: Option<&mut PieceCache>| {
+            let mut total = 0u64;
+            SplitPattern::R50k.for_each_piece(text, |piece| {
+                total += match cache.as_deref_mut() {
+                    Some(cache) if piece.len() > 1 && piece.len() <= CACHED_PIECE => {
+                        cache.get_or_insert(self.owner, piece, || self.count_piece(piece))
+                    }
+                    _ => self.count_piece(piece) as u64,
+                };
+                ControlFlow::Continue(())
+            });
+            total
+        };
+        PIECE_CACHE
+            .try_with(|cache| match cache.try_borrow_mut() {
+                Ok(mut cache) => count_all(Some(&mut cache)),
+                Err(_) => count_all(None),
+            })
+            // Thread-local storage is gone (a thread-exit destructor counting).
+            .unwrap_or_else(|_| count_all(None))
     }
 
     #[inline]
@@ -478,42 +497,54 @@ impl ByteLevelBpe {
     }
 
     /// Repeatedly merges the adjacent pair of lowest rank, the leftmost on ties: the order the
-    /// crate's priority queue pops them in.
+    /// crate's priority queue pops them in. A linked list over arrays on the stack.
     fn count_small(&self, piece: &[u8]) -> usize {
+        const END: u8 = u8::MAX;
         let mut ids = [0u32; SMALL_PIECE];
         let mut rank = [NO_RANK; SMALL_PIECE];
         let mut merged = [0u32; SMALL_PIECE];
-        let mut n = piece.len();
-        for (slot, &b) in ids.iter_mut().zip(piece) {
-            *slot = self.byte_ids[b as usize];
+        let mut next = [END; SMALL_PIECE];
+        let mut prev = [END; SMALL_PIECE];
+        let n = piece.len();
+        for (i, &b) in piece.iter().enumerate() {
+            ids[i] = self.byte_ids[b as usize];
+            next[i] = if i + 1 < n { (i + 1) as u8 } else { END };
+            prev[i] = if i > 0 { (i - 1) as u8 } else { END };
         }
         for i in 0..n - 1 {
             (rank[i], merged[i]) = self.merge(ids[i], ids[i + 1]);
         }
+        let mut parts = n;
         loop {
             let mut best = NO_RANK;
-            let mut at = 0;
-            for (i, &r) in rank[..n - 1].iter().enumerate() {
+            let mut at = 0usize;
+            let mut i = 0u8;
+            while i != END {
+                let r = rank[i as usize];
                 if r < best {
                     best = r;
-                    at = i;
+                    at = i as usize;
                 }
+                i = next[i as usize];
             }
             if best == NO_RANK {
-                return n;
+                return parts;
             }
+            let right = next[at] as usize;
             ids[at] = merged[at];
-            ids.copy_within(at + 2..n, at + 1);
-            rank.copy_within(at + 2..n, at + 1);
-            merged.copy_within(at + 2..n, at + 1);
-            n -= 1;
-            if at + 1 < n {
-                (rank[at], merged[at]) = self.merge(ids[at], ids[at + 1]);
+            let after = next[right];
+            next[at] = after;
+            parts -= 1;
+            if after != END {
+                prev[after as usize] = at as u8;
+                (rank[at], merged[at]) = self.merge(ids[at], ids[after as usize]);
             } else {
                 rank[at] = NO_RANK;
             }
-            if at > 0 {
-                (rank[at - 1], merged[at - 1]) = self.merge(ids[at - 1], ids[at]);
+            let before = prev[at];
+            if before != END {
+                let before = before as usize;
+                (rank[before], merged[before]) = self.merge(ids[before], ids[at]);
             }
         }
     }
@@ -569,6 +600,50 @@ impl ByteLevelBpe {
         }
         parts
     }
+}
+
+/// Pieces up to this many bytes have their counts cached.
+const CACHED_PIECE: usize = 19;
+const CACHE_SLOTS: usize = 4096;
+
+/// A direct-mapped cache of piece counts, one per thread, of fixed size (128 KiB): short pieces
+/// (words) repeat, and a hit skips the merge. Each slot holds its whole key (the model's owner
+/// id and the piece's bytes), so a hit is always for the same piece of the same model.
+struct PieceCache {
+    slots: Vec<CacheSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct CacheSlot {
+    owner: u64,
+    bytes: [u8; CACHED_PIECE],
+    len: u8,
+    count: u32,
+}
+
+impl PieceCache {
+    fn get_or_insert(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> u64 {
+        let mut hasher = rustc_hash::FxHasher::default();
+        std::hash::Hasher::write(&mut hasher, piece);
+        let hash = std::hash::Hasher::finish(&hasher);
+        let slot = &mut self.slots[(hash >> 40) as usize % CACHE_SLOTS];
+        if slot.owner == owner && slot.len as usize == piece.len() && &slot.bytes[..piece.len()] == piece {
+            return u64::from(slot.count);
+        }
+        let n = count();
+        slot.owner = owner;
+        slot.len = piece.len() as u8;
+        slot.bytes[..piece.len()].copy_from_slice(piece);
+        slot.count = n as u32;
+        n as u64
+    }
+}
+
+thread_local! {
+    static PIECE_CACHE: std::cell::RefCell<PieceCache> = std::cell::RefCell::new(PieceCache {
+        // Owner 0 is never assigned: every slot starts empty.
+        slots: vec![CacheSlot { owner: 0, bytes: [0; CACHED_PIECE], len: 0, count: 0 }; CACHE_SLOTS],
+    });
 }
 
 #[inline]

@@ -285,3 +285,22 @@ fn megabyte_runs_count_exactly_in_linear_time() {
         }
     }
 }
+
+/// Two byte-level models with different merges, counted in turn on one thread: the per-thread
+/// piece cache must keep their counts apart.
+#[test]
+fn models_sharing_a_thread_keep_their_own_piece_counts() {
+    let full = load_fixture("gpt2");
+    let mut json = fixture_json("gpt2");
+    json["model"]["merges"].as_array_mut().unwrap().truncate(300);
+    let few = load(&json);
+    assert_eq!(few.engine(), "fast-bpe");
+    let text = "the quick brown fox jumps over the lazy dog, internationalization and tokenization";
+    let (a, b) = (full.count(text, false).unwrap(), few.count(text, false).unwrap());
+    assert!(b > a, "fewer merges give more tokens: {a} vs {b}");
+    for _ in 0..3 {
+        assert_eq!(full.count(text, false).unwrap(), full.count_with_crate(text, false).unwrap());
+        assert_eq!(few.count(text, false).unwrap(), few.count_with_crate(text, false).unwrap());
+    }
+    assert_same(&few, &generate(&mut Rng(7), 20_000), "GPT-2 with 300 merges");
+}
