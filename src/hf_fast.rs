@@ -51,6 +51,16 @@ impl FastCounter {
         {
             return None;
         }
+        // Only a matching shape pays for serializing the model (a large vocabulary of another
+        // kind is not copied).
+        let shape = match (json["model"]["type"].as_str(), json["pre_tokenizer"]["type"].as_str()) {
+            (Some("WordPiece"), Some("BertPreTokenizer")) => true,
+            (Some("BPE"), Some("ByteLevel")) => json["normalizer"].is_null(),
+            _ => false,
+        };
+        if !shape {
+            return None;
+        }
         let model = serde_json::to_value(tokenizer.get_model()).ok()?;
         let (fast, normalizer_present) = match model["type"].as_str()? {
             "WordPiece" => (FastModel::WordPiece(WordPiece::detect(json, &model)?), !json["normalizer"].is_null()),
