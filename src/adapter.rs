@@ -170,6 +170,18 @@ impl Adapter {
         self.method().as_str()
     }
 
+    /// Which counting path serves this adapter: `"heuristic"`, `"tiktoken"`, and for
+    /// `tokenizer.json` models `"fast-wordpiece"` or `"fast-bpe"` (the count-only paths for BERT
+    /// WordPiece and GPT-2 byte-level BPE pipelines) or `"tokenizers"` (the `tokenizers` crate,
+    /// for every other pipeline).
+    pub fn engine_path(&self) -> &'static str {
+        match &self.engine {
+            Engine::Heuristic(_) => "heuristic",
+            Engine::Tiktoken(_) => "tiktoken",
+            Engine::Huggingface { tokenizer, .. } => tokenizer.engine(),
+        }
+    }
+
     /// The resolved encoding (`cl100k_base`), tokenizer (a path or `embedded:ORG/NAME`), or for
     /// the heuristic the model it was asked for.
     pub fn model(&self) -> &str {

@@ -181,6 +181,10 @@ pub struct HfTokenizer {
     /// which gives up after a million steps and then silently ends the split: texts with a run
     /// longer than this (of whitespace, or of anything else) are refused rather than miscounted.
     max_run_bytes: Option<usize>,
+    /// A count-only path for a pipeline shape `hf_fast` covers; `None` counts with the crate.
+    fast: Option<crate::hf_fast::FastCounter>,
+    /// The ids the post-processor adds to one sequence when special tokens are on.
+    specials: u64,
 }
 
 /// The longest run a backtracking split regex is trusted with. The standard patterns (GPT-2's,
@@ -236,7 +240,20 @@ impl HfTokenizer {
             Some("BPE") => Family::ByteLevelBpe,
             _ => Family::WordPiece,
         };
-        Ok(HfTokenizer { tokenizer, bound, family, max_run_bytes })
+        let fast = crate::hf_fast::FastCounter::detect(&json, &tokenizer);
+        Ok(HfTokenizer { tokenizer, bound, family, max_run_bytes, fast, specials })
+    }
+
+    /// Which path counts: `"fast-wordpiece"` (BERT WordPiece) or `"fast-bpe"` (GPT-2 byte-level
+    /// BPE) for the count-only paths, `"tokenizers"` for the `tokenizers` crate.
+    pub fn engine(&self) -> &'static str {
+        self.fast.as_ref().map_or("tokenizers", |f| f.name())
+    }
+
+    /// The count of the `tokenizers` crate itself, whichever path [`HfTokenizer::count`] takes
+    /// (for tests and benchmarks that compare the two).
+    pub fn count_with_crate(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        self.count_crate(text, add_special_tokens)
     }
 
     /// The estimator family of this tokenizer's model type.
@@ -254,6 +271,14 @@ impl HfTokenizer {
 
     /// The exact number of ids `encode(text, add_special_tokens)` gives.
     pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        if let Some(fast) = &self.fast {
+            // Linear-time splitting: no run-length limit on this path.
+            return Ok(fast.count(text) + if add_special_tokens { self.specials } else { 0 });
+        }
+        self.count_crate(text, add_special_tokens)
+    }
+
+    fn count_crate(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
         if let Some(limit) = self.max_run_bytes {
             let run = longest_run(text);
             if run > limit {

@@ -19,6 +19,7 @@ pub mod error;
 pub mod estimate;
 pub mod ffi;
 pub mod huggingface;
+mod hf_fast;
 pub mod registry;
 pub mod tiktoken;
 

@@ -248,6 +248,17 @@ fn test_prints_adapter_model_count_and_exactness() {
     let out = stdout(&o);
     assert!(out.contains("adapter: huggingface") && out.contains("models--bert-base-uncased"), "{out}");
     assert!(out.contains("tokens: 4") && out.contains("exact: true"), "{out}");
+    // The count-only WordPiece path served, and says so.
+    assert!(out.contains("engine: fast-wordpiece"), "{out}");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizers");
+    for (fixture, engine) in [("gpt2", "fast-bpe"), ("t5-style-unigram", "tokenizers")] {
+        let path = fixtures.join(fixture).join("tokenizer.json");
+        let o = s.run(&["test", "--adapter", "huggingface", "--model", path.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(json(&o)["results"][0]["engine"], engine, "{fixture}");
+    }
+    let o = s.run(&["status", "--format", "json"]);
+    assert_eq!(json(&o)["adapters"]["tiktoken"]["engine"], "tiktoken", "{}", stdout(&o));
     // Without --adapter: the configured one, then every adapter.
     let o = s.run(&["test", "--format", "json"]);
     assert_eq!(code(&o), 0);

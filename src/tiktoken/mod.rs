@@ -10,7 +10,7 @@ mod cache;
 mod classes;
 mod models;
 mod ranks;
-mod split;
+pub(crate) mod split;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;

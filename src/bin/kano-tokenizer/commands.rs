@@ -157,6 +157,7 @@ impl Health {
         match &self.serves {
             Ok(adapter) => {
                 v["model"] = json!(adapter.model());
+                v["engine"] = json!(adapter.engine_path());
                 v["is_exact"] = json!(adapter.is_exact());
             }
             Err(f) => {
@@ -476,6 +477,7 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
                         outln!("served by: {}", adapter.name());
                     }
                     outln!("model: {}", adapter.model());
+                    outln!("engine: {}", adapter.engine_path());
                     outln!("tokens: {}", count.count);
                     outln!("exact: {}", count.is_exact);
                     outln!("characters: {}", text.chars().count());
@@ -485,6 +487,7 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
                     "adapter": name,
                     "served_by": adapter.name(),
                     "model": adapter.model(),
+                    "engine": adapter.engine_path(),
                     "count": count.count,
                     "is_exact": count.is_exact,
                     "method": count.method.as_str(),

@@ -1,0 +1,306 @@
+//! The count-only paths for tokenizer.json (src/hf_fast.rs): which pipelines take them, and
+//! differential tests against the `tokenizers` crate on generated text.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use kano_tokenizer::huggingface::HfTokenizer;
+use serde_json::{json, Value};
+use tokenizers::Model;
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(tokenizer_path(name)).expect("fixture")).expect("JSON")
+}
+
+fn load(json: &Value) -> HfTokenizer {
+    HfTokenizer::from_bytes(&serde_json::to_vec(json).expect("serialize"), "test").expect("loads")
+}
+
+fn load_fixture(name: &str) -> HfTokenizer {
+    load(&fixture_json(name))
+}
+
+/// xorshift64*: deterministic, so a failure repeats.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Fragments chosen to reach every branch of both pipelines: ASCII words and punctuation,
+/// accents precomposed and decomposed, case mappings that change length, CJK (spaced by the BERT
+/// normalizer), kana and Hangul (decomposed by NFD), emoji, control and format characters,
+/// every kind of whitespace, contractions, added-token text, and the musical-symbol combining
+/// marks whose canonical reordering the BERT path hands to the crate.
+const FRAGMENTS: &[&str] = &[
+    "the", "The", "QUICK", "brown", "fox", "jumps", "unbelievably", "tokenization", "x", "a", "I",
+    "Hello", "world", "internationalization", "naïve", "café", "cafe\u{301}", "Ñandú", "straße",
+    "ΣΊΣΥΦΟΣ", "İstanbul", "ǅ", "ﬁ", "Ångström", "über", "résumé", "東京", "漢字", "中文分词",
+    "\u{f900}", "ひらがな", "カタカナ", "한국어", "😀", "👩\u{200d}💻", "🇩🇪", "\u{0}", "\u{1}",
+    "\u{7f}", "\u{85}", "\u{200b}", "\u{feff}", "\u{fffd}", "\u{e000}", "\u{1d165}\u{1d16d}",
+    "a\u{1d16d}\u{1d165}\u{301}", "\u{301}", " ", "  ", "   ", "\t", "\n", "\r\n", "\u{b}", "\u{c}",
+    "\u{a0}", "\u{3000}", "\u{2028}", "\u{1680}", "'s", "'ll", "'re", "'ve", "'d", "'m", "'t", "'",
+    "'S", ".", ",", "!?", "...", "--", "(", ")", "[", "]", "{}", "<", ">", "|", "$", "€", "¿", "«»",
+    "、", "。", "0", "7", "42", "3.14159", "1,000,000", "٣", "²", "[CLS]", "[SEP]", "[MASK]",
+    "[UNK]", "[PAD]", "[cls]", "[SEP", "<|endoftext|>", "<|endoftext", "endoftext", "\u{1f}",
+    "fn main() { println!(\"hi\"); }", "x+=1;", "https://example.com/a?b=c", "e-mail",
+    "supercalifragilisticexpialidocious", "a\u{300}\u{316}", "\u{fb01}", "Å", "Ω",
+];
+
+fn generate(rng: &mut Rng, target_len: usize) -> String {
+    let mut text = String::new();
+    while text.len() < target_len {
+        let fragment = FRAGMENTS[rng.below(FRAGMENTS.len())];
+        text.push_str(fragment);
+        match rng.below(4) {
+            0 | 1 => text.push(' '),
+            2 => {}
+            _ => {
+                // A long word or run now and then: past max_input_chars_per_word, long BPE
+                // pieces.
+                if rng.below(20) == 0 {
+                    let unit = FRAGMENTS[rng.below(FRAGMENTS.len())];
+                    text.push_str(&unit.repeat(1 + rng.below(60)));
+                }
+            }
+        }
+    }
+    text
+}
+
+fn assert_same(tokenizer: &HfTokenizer, text: &str, what: &str) {
+    for specials in [true, false] {
+        let expected = tokenizer.count_with_crate(text, specials).expect("the crate counts");
+        let got = tokenizer.count(text, specials).expect("counts");
+        assert_eq!(got, expected, "{what}, add_special_tokens={specials}, text {:?}", preview(text));
+    }
+}
+
+fn preview(text: &str) -> String {
+    if text.len() <= 400 {
+        return text.to_string();
+    }
+    let mut cut = 400;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..cut], text.len())
+}
+
+/// Random texts of a few sizes, with a few large ones; smaller in debug builds.
+fn differential(tokenizer: &HfTokenizer, what: &str, seed: u64) {
+    let scale = if cfg!(debug_assertions) { 1 } else { 4 };
+    let mut rng = Rng(seed);
+    for case in 0..250 * scale {
+        let len = match case % 10 {
+            0..=5 => rng.below(64),
+            6..=8 => rng.below(2048),
+            _ => rng.below(16 << 10),
+        };
+        assert_same(tokenizer, &generate(&mut rng, len), what);
+    }
+    let large = if cfg!(debug_assertions) { 100 << 10 } else { 1 << 20 };
+    assert_same(tokenizer, &generate(&mut rng, large), what);
+    // The empty text and every fragment alone.
+    assert_same(tokenizer, "", what);
+    for fragment in FRAGMENTS {
+        assert_same(tokenizer, fragment, what);
+    }
+}
+
+#[test]
+fn fixtures_take_the_fast_paths_and_other_pipelines_fall_back() {
+    assert_eq!(load_fixture("all-MiniLM-L6-v2").engine(), "fast-wordpiece");
+    assert_eq!(load_fixture("gpt2").engine(), "fast-bpe");
+    assert_eq!(load_fixture("llama-style-bpe").engine(), "tokenizers");
+    assert_eq!(load_fixture("t5-style-unigram").engine(), "tokenizers");
+
+    // Shapes just outside the covered ones.
+    let mut bert = fixture_json("all-MiniLM-L6-v2");
+    bert["pre_tokenizer"] = json!({"type": "Whitespace"});
+    assert_eq!(load(&bert).engine(), "tokenizers", "another pre-tokenizer");
+    let mut bert = fixture_json("all-MiniLM-L6-v2");
+    bert["normalizer"] = json!({"type": "Lowercase"});
+    assert_eq!(load(&bert).engine(), "tokenizers", "another normalizer");
+    let mut bert = fixture_json("all-MiniLM-L6-v2");
+    bert["added_tokens"][1]["lstrip"] = json!(true);
+    assert_eq!(load(&bert).engine(), "tokenizers", "an added token that strips");
+    let mut gpt2 = fixture_json("gpt2");
+    gpt2["pre_tokenizer"]["use_regex"] = json!(false);
+    assert_eq!(load(&gpt2).engine(), "tokenizers", "byte-level without the split regex");
+    let mut gpt2 = fixture_json("gpt2");
+    gpt2["model"]["dropout"] = json!(0.5);
+    assert_eq!(load(&gpt2).engine(), "tokenizers", "BPE dropout");
+    let mut gpt2 = fixture_json("gpt2");
+    gpt2["normalizer"] = json!({"type": "NFC"});
+    assert_eq!(load(&gpt2).engine(), "tokenizers", "a normalizer before byte-level BPE");
+}
+
+#[test]
+fn adapters_report_the_path_that_serves() {
+    let registry = plain_registry();
+    let minilm = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).expect("embedded");
+    assert_eq!(minilm.engine_path(), "fast-wordpiece");
+    let gpt2 = tokenizer_path("gpt2");
+    let gpt2 = registry.resolve(Some("huggingface"), gpt2.to_str()).expect("fixture");
+    assert_eq!(gpt2.engine_path(), "fast-bpe");
+    let t5 = tokenizer_path("t5-style-unigram");
+    let t5 = registry.resolve(Some("huggingface"), t5.to_str()).expect("fixture");
+    assert_eq!(t5.engine_path(), "tokenizers");
+    let tiktoken = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("built in");
+    assert_eq!(tiktoken.engine_path(), "tiktoken");
+}
+
+#[test]
+fn special_token_text_counts_as_the_crate_counts_it() {
+    let bert = load_fixture("all-MiniLM-L6-v2");
+    // Added tokens are matched in the text whether or not special tokens are added.
+    assert_eq!(bert.count("[SEP]", false).unwrap(), 1);
+    assert_eq!(bert.count("[SEP]", true).unwrap(), 3);
+    assert_eq!(bert.count("a[CLS]b", false).unwrap(), 3);
+    assert_eq!(bert.count("[cls]", false).unwrap(), bert.count_with_crate("[cls]", false).unwrap());
+    for text in ["[SEP][SEP]", "[[SEP]]", "x[MASK]y [PAD]", "[UNK ]", "[CLS"] {
+        assert_same(&bert, text, "MiniLM");
+    }
+}
+
+#[test]
+fn minilm_matches_the_crate_on_generated_text() {
+    differential(&load_fixture("all-MiniLM-L6-v2"), "MiniLM", 0x9e37_79b9_7f4a_7c15);
+}
+
+#[test]
+fn gpt2_matches_the_crate_on_generated_text() {
+    differential(&load_fixture("gpt2"), "GPT-2", 0x0123_4567_89ab_cdef);
+}
+
+#[test]
+fn bert_variants_match_the_crate() {
+    let variants = [
+        ("cased", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": false})),
+        ("strip, cased", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": true, "lowercase": false})),
+        ("no strip", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": false, "lowercase": true})),
+        ("raw", json!({"type": "BertNormalizer", "clean_text": false, "handle_chinese_chars": false, "strip_accents": false, "lowercase": false})),
+        ("none", Value::Null),
+    ];
+    for (i, (what, normalizer)) in variants.into_iter().enumerate() {
+        let mut json = fixture_json("all-MiniLM-L6-v2");
+        json["normalizer"] = normalizer;
+        json["model"]["max_input_chars_per_word"] = json!(12);
+        // A non-special added token, matched in the raw text too.
+        json["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"id": 30522, "content": "fox", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}));
+        let tokenizer = load(&json);
+        assert_eq!(tokenizer.engine(), "fast-wordpiece", "{what}");
+        assert_eq!(tokenizer.count("foxes", false).unwrap(), 1 + tokenizer.count("es", false).unwrap());
+        let mut rng = Rng(1000 + i as u64);
+        for _ in 0..300 {
+            let len = rng.below(600);
+            assert_same(&tokenizer, &generate(&mut rng, len), what);
+        }
+    }
+}
+
+#[test]
+fn gpt2_variants_match_the_crate() {
+    for (i, (prefix, added)) in [(true, false), (false, true), (true, true)].into_iter().enumerate() {
+        let mut json = fixture_json("gpt2");
+        json["pre_tokenizer"]["add_prefix_space"] = json!(prefix);
+        if added {
+            json["added_tokens"] = json!([
+                {"id": 50256, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": true},
+                {"id": 50257, "content": "<|end", "single_word": false, "lstrip": false, "rstrip": false, "normalized": true, "special": false},
+            ]);
+        }
+        let tokenizer = load(&json);
+        let what = format!("GPT-2 add_prefix_space={prefix} added={added}");
+        assert_eq!(tokenizer.engine(), "fast-bpe", "{what}");
+        if added {
+            assert_eq!(tokenizer.count("<|endoftext|>", false).unwrap(), 1);
+            assert_eq!(tokenizer.count("<|end", false).unwrap(), 1);
+        }
+        let mut rng = Rng(2000 + i as u64);
+        for _ in 0..300 {
+            let len = rng.below(600);
+            assert_same(&tokenizer, &generate(&mut rng, len), &what);
+        }
+        for text in ["", " ", "<|endoftext|><|endoftext|>", " <|endoftext|> x", "a<|end<|endoftext|>"] {
+            assert_same(&tokenizer, text, &what);
+        }
+    }
+}
+
+/// Megabyte runs: exact, and linear (4x the text takes well under 16x the time).
+#[test]
+fn megabyte_runs_count_exactly_in_linear_time() {
+    let mb = if cfg!(debug_assertions) { 256 << 10 } else { 1 << 20 };
+    let runs: [(&str, &str); 5] = [("one letter", "a"), ("spaces", " "), ("digits", "7"), ("CJK", "漢"), ("newlines", "\n")];
+    let bert = load_fixture("all-MiniLM-L6-v2");
+    let gpt2 = load_fixture("gpt2");
+    let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
+    let byte_level = |s: &str| -> String {
+        // GPT-2's byte-to-character table, for the crate's model on a whole piece.
+        let mut map = Vec::new();
+        let mut extra = 0;
+        for b in 0..=255u32 {
+            let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
+            map.push(char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap());
+        }
+        s.bytes().map(|b| map[b as usize]).collect()
+    };
+    for (what, unit) in runs {
+        let text = unit.repeat(mb / unit.len());
+        let quarter = unit.repeat(mb / 4 / unit.len());
+        // BERT: the crate has no backtracking, so it is the reference on the whole text.
+        assert_same(&bert, &text, what);
+        // GPT-2: the crate's split regex gives up on runs this long, so its model counts the one
+        // piece the run is (the split regex makes one piece of a run that ends the text).
+        let expected = gpt2_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
+        assert_eq!(gpt2.count(&text, false).unwrap(), expected, "GPT-2 {what}");
+        for tokenizer in [&bert, &gpt2] {
+            let time = |t: &str| {
+                let start = Instant::now();
+                tokenizer.count(t, false).unwrap();
+                start.elapsed()
+            };
+            let small = (0..3).map(|_| time(&quarter)).min().unwrap();
+            let large = (0..3).map(|_| time(&text)).min().unwrap();
+            assert!(
+                large < small * 16 + Duration::from_millis(50),
+                "{} {what}: {large:?} for the whole run, {small:?} for a quarter",
+                tokenizer.engine()
+            );
+        }
+    }
+}
+
+/// Two byte-level models with different merges, counted in turn on one thread: the per-thread
+/// piece cache must keep their counts apart.
+#[test]
+fn models_sharing_a_thread_keep_their_own_piece_counts() {
+    let full = load_fixture("gpt2");
+    let mut json = fixture_json("gpt2");
+    json["model"]["merges"].as_array_mut().unwrap().truncate(300);
+    let few = load(&json);
+    assert_eq!(few.engine(), "fast-bpe");
+    let text = "the quick brown fox jumps over the lazy dog, internationalization and tokenization";
+    let (a, b) = (full.count(text, false).unwrap(), few.count(text, false).unwrap());
+    assert!(b > a, "fewer merges give more tokens: {a} vs {b}");
+    for _ in 0..3 {
+        assert_eq!(full.count(text, false).unwrap(), full.count_with_crate(text, false).unwrap());
+        assert_eq!(few.count(text, false).unwrap(), few.count_with_crate(text, false).unwrap());
+    }
+    assert_same(&few, &generate(&mut Rng(7), 20_000), "GPT-2 with 300 merges");
+}
