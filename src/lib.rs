@@ -8,8 +8,8 @@
 //! # Ok::<(), kano_tokenizer::Error>(())
 //! ```
 //!
-//! The core (this crate's modules other than `ffi`) has no `unsafe` and no raw pointers; the C
-//! ABI lives in [`ffi`].
+//! The core (this crate's modules other than `ffi`) has no raw pointers, and `unsafe` only for
+//! the estimate's AVX2 intrinsics and one `malloc_trim` call; the C ABI lives in [`ffi`].
 
 pub mod adapter;
 pub mod batch;
