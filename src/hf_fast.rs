@@ -61,6 +61,14 @@ impl FastCounter {
         if !shape {
             return None;
         }
+        // Serializing a vocabulary walks every id from 0 to the largest, so a sparse one (a few
+        // entries, one with id 1.4e9: found by fuzzing) would take minutes; such a file keeps
+        // the crate's path.
+        let vocab = json["model"]["vocab"].as_object()?;
+        let largest_id = vocab.values().filter_map(Value::as_u64).max().unwrap_or(0);
+        if largest_id > 2 * vocab.len() as u64 + 1024 {
+            return None;
+        }
         let model = serde_json::to_value(tokenizer.get_model()).ok()?;
         let (fast, normalizer_present) = match model["type"].as_str()? {
             "WordPiece" => (FastModel::WordPiece(WordPiece::detect(json, &model)?), !json["normalizer"].is_null()),

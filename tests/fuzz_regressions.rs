@@ -139,3 +139,13 @@ fn bpe_merges_that_cannot_fit_are_refused() {
         assert_refused(&data, needle);
     }
 }
+
+/// A WordPiece vocabulary with one id of 1,450,022,000: serializing the model for the fast path
+/// walked every id up to it (minutes, a fuzz timeout). Such a file now keeps the crate's path.
+#[test]
+fn sparse_vocabulary_ids_keep_the_crate_path() {
+    let data = regression("tokenizer_json", "regression-sparse-vocabulary-id");
+    fuzz_common::check_tokenizer_json(&data);
+    let tokenizer = HfTokenizer::from_bytes(&data, "sparse vocabulary").expect("loads");
+    assert_eq!(tokenizer.engine(), "tokenizers");
+}
