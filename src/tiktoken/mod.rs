@@ -104,8 +104,6 @@ impl std::fmt::Display for EncodingName {
 pub struct RankTable {
     id: RankTableId,
     ranks: RankMap,
-    /// The length of the longest token, in bytes (for the lower bound).
-    max_token_bytes: usize,
 }
 
 impl RankTable {
@@ -144,8 +142,7 @@ impl RankTable {
         let ranks = RankMap::build(&tokens);
         drop(tokens);
         release_freed_memory();
-        let max_token_bytes = ranks.max_token_bytes();
-        Ok(RankTable { id, ranks, max_token_bytes })
+        Ok(RankTable { id, ranks })
     }
 
     /// The number of ordinary tokens.
@@ -205,7 +202,7 @@ impl Encoding {
     /// found by stopping at the first piece that passes it. A long piece that cannot fit (its
     /// length alone needs more tokens than are left) is not merged at all.
     pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
-        let max_token_bytes = self.table.max_token_bytes as u64;
+        let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
         let total = cache::with_cache(|mut cache| {
             let mut total = 0u64;
             self.name.pattern().for_each_piece(text, |piece| {
@@ -243,13 +240,13 @@ impl Encoding {
     pub fn estimate(&self, text: &str) -> Estimate {
         let x = Features::scan(text);
         let digits_in_threes = matches!(self.name.table(), RankTableId::Cl100k | RankTableId::O200k);
-        let bounds = estimate::bounds_tiktoken(&x, self.table.max_token_bytes as u64, digits_in_threes);
+        let bounds = estimate::bounds_tiktoken(&x, self.table.ranks.max_token_bytes() as u64, digits_in_threes);
         estimate::estimate_within(self.name.family().weigh(&x), &x, bounds)
     }
 
     /// The length of the longest token, in bytes.
     pub fn max_token_bytes(&self) -> usize {
-        self.table.max_token_bytes
+        self.table.ranks.max_token_bytes()
     }
 
     /// The pieces the split pattern cuts `text` into (for tests and diagnostics).

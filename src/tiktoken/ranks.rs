@@ -77,12 +77,11 @@ fn rank_mask(rank_bits: u32) -> u32 {
 }
 
 /// The slot bits above the rank, taken from the high half of the hash (the low half picks the
-/// slot). A tag of all ones with the largest rank would read as EMPTY; clearing the tag's lowest
-/// bit avoids that.
+/// slot). No slot equals EMPTY: ranks are below `2^rank_bits - 1` (see `build`), so the rank
+/// bits are never all ones.
 #[inline(always)]
 fn tag_of(h: u64, rank_bits: u32) -> u32 {
-    let tag = ((h >> 32) as u32) & !rank_mask(rank_bits);
-    tag & !(rank_mask(rank_bits).wrapping_add(1))
+    ((h >> 32) as u32) & !rank_mask(rank_bits)
 }
 
 impl RankMap {

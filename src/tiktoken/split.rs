@@ -189,48 +189,47 @@ impl Scanner<'_> {
         }
     }
 
+    /// A contraction starting at `i` with its apostrophe.
+    #[inline(always)]
+    fn contraction_at(&self, i: usize, ignore_case: bool) -> Option<usize> {
+        if self.b[i] == b'\'' {
+            self.contraction(i + 1, ignore_case)
+        } else {
+            None
+        }
+    }
+
     fn r50k(&self, i: usize) -> usize {
-        let b0 = self.b[i];
-        if b0 == b'\'' {
-            if let Some(end) = self.contraction(i + 1, false) {
-                return end;
-            }
+        if let Some(end) = self.contraction_at(i, false) {
+            return end;
         }
         let (f0, l0) = self.at(i);
-        let next = i + l0;
-        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`
-        if f0 & LETTER != 0 {
-            return self.run(next, |f| f & LETTER != 0);
+        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: the same three runs, after an optional space.
+        let (flags, from) = match self.b[i] {
+            b' ' if i + 1 < self.b.len() => match self.at(i + 1) {
+                (f1, l1) if f1 & SPACE == 0 => (f1, i + 1 + l1),
+                _ => (f0, i + l0),
+            },
+            _ => (f0, i + l0),
+        };
+        if flags & LETTER != 0 {
+            return self.run(from, |f| f & LETTER != 0);
         }
-        if f0 & NUMBER != 0 {
-            return self.run(next, |f| f & NUMBER != 0);
+        if flags & NUMBER != 0 {
+            return self.run(from, |f| f & NUMBER != 0);
         }
-        if is_other(f0) {
-            return self.run(next, is_other);
-        }
-        if b0 == b' ' && next < self.b.len() {
-            let (f1, l1) = self.at(next);
-            if f1 & LETTER != 0 {
-                return self.run(next + l1, |f| f & LETTER != 0);
-            }
-            if f1 & NUMBER != 0 {
-                return self.run(next + l1, |f| f & NUMBER != 0);
-            }
-            if is_other(f1) {
-                return self.run(next + l1, is_other);
-            }
+        if is_other(flags) {
+            return self.run(from, is_other);
         }
         let run = self.space_run(i);
         self.space_lookahead(i, &run)
     }
 
     fn cl100k(&self, i: usize) -> usize {
-        let b0 = self.b[i];
-        if b0 == b'\'' {
-            if let Some(end) = self.contraction(i + 1, true) {
-                return end;
-            }
+        if let Some(end) = self.contraction_at(i, true) {
+            return end;
         }
+        let b0 = self.b[i];
         let (f0, l0) = self.at(i);
         let next = i + l0;
         // `[^\r\n\p{L}\p{N}]?\p{L}+`
