@@ -19,13 +19,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
+use crate::piece_cache;
 use crate::tiktoken::split::SplitPattern;
 
 /// A count-only counter for one recognised pipeline.
@@ -466,8 +466,7 @@ impl ByteLevelBpe {
             let joined = format!("{a}{b}");
             merges.insert(pair_key(id(a)?, id(b)?), (u32::try_from(rank).ok()?, id(&joined)?));
         }
-        static OWNERS: AtomicU64 = AtomicU64::new(1);
-        let owner = OWNERS.fetch_add(1, Ordering::Relaxed);
+        let owner = piece_cache::new_owner();
         Some(ByteLevelBpe { owner, add_prefix_space, byte_ids, merges })
     }
 
@@ -479,26 +478,19 @@ impl ByteLevelBpe {
         } else {
             segment
         };
-        let count_all = |mut cache: Option<&mut PieceCache>| {
+        piece_cache::with_cache(|mut cache| {
             let mut total = 0u64;
             SplitPattern::R50k.for_each_piece(text, |piece| {
                 total += match cache.as_deref_mut() {
-                    Some(cache) if piece.len() > 1 && piece.len() <= CACHED_PIECE => {
-                        cache.get_or_insert(self.owner, piece, || self.count_piece(piece))
+                    Some(cache) if piece.len() > 1 && piece.len() <= piece_cache::MAX_PIECE => {
+                        cache.get_or_count(self.owner, piece, || self.count_piece(piece)) as u64
                     }
                     _ => self.count_piece(piece) as u64,
                 };
                 ControlFlow::Continue(())
             });
             total
-        };
-        PIECE_CACHE
-            .try_with(|cache| match cache.try_borrow_mut() {
-                Ok(mut cache) => count_all(Some(&mut cache)),
-                Err(_) => count_all(None),
-            })
-            // Thread-local storage is gone (a thread-exit destructor counting).
-            .unwrap_or_else(|_| count_all(None))
+        })
     }
 
     #[inline]
@@ -618,50 +610,6 @@ impl ByteLevelBpe {
         }
         parts
     }
-}
-
-/// Pieces up to this many bytes have their counts cached.
-const CACHED_PIECE: usize = 19;
-const CACHE_SLOTS: usize = 4096;
-
-/// A direct-mapped cache of piece counts, one per thread, of fixed size (128 KiB): short pieces
-/// (words) repeat, and a hit skips the merge. Each slot holds its whole key (the model's owner
-/// id and the piece's bytes), so a hit is always for the same piece of the same model.
-struct PieceCache {
-    slots: Vec<CacheSlot>,
-}
-
-#[derive(Clone, Copy)]
-struct CacheSlot {
-    owner: u64,
-    bytes: [u8; CACHED_PIECE],
-    len: u8,
-    count: u32,
-}
-
-impl PieceCache {
-    fn get_or_insert(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> u64 {
-        let mut hasher = rustc_hash::FxHasher::default();
-        std::hash::Hasher::write(&mut hasher, piece);
-        let hash = std::hash::Hasher::finish(&hasher);
-        let slot = &mut self.slots[(hash >> 40) as usize % CACHE_SLOTS];
-        if slot.owner == owner && slot.len as usize == piece.len() && &slot.bytes[..piece.len()] == piece {
-            return u64::from(slot.count);
-        }
-        let n = count();
-        slot.owner = owner;
-        slot.len = piece.len() as u8;
-        slot.bytes[..piece.len()].copy_from_slice(piece);
-        slot.count = n as u32;
-        n as u64
-    }
-}
-
-thread_local! {
-    static PIECE_CACHE: std::cell::RefCell<PieceCache> = std::cell::RefCell::new(PieceCache {
-        // Owner 0 is never assigned: every slot starts empty.
-        slots: vec![CacheSlot { owner: 0, bytes: [0; CACHED_PIECE], len: 0, count: 0 }; CACHE_SLOTS],
-    });
 }
 
 #[inline]

@@ -16,6 +16,7 @@ pub mod batch;
 pub mod config;
 pub mod counter;
 pub mod error;
+mod piece_cache;
 pub mod estimate;
 pub mod ffi;
 pub mod huggingface;

@@ -6,7 +6,6 @@
 //! check that against tiktoken-rs and against reference data from the Python package.
 
 mod bpe;
-mod cache;
 mod classes;
 mod models;
 mod ranks;
@@ -16,6 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::piece_cache::{self as cache, PieceCache};
 use crate::estimate::{self, Estimate, Family, Features};
 use bpe::RankMap;
 pub use models::{encoding_for_model, model_table, prefix_table};
@@ -102,7 +102,8 @@ impl std::fmt::Display for EncodingName {
 
 /// The ordinary tokens of one rank table, loaded once per registry and shared by its adapters.
 pub struct RankTable {
-    id: RankTableId,
+    /// This table's entries in the per-thread piece cache.
+    cache_owner: u64,
     ranks: RankMap,
 }
 
@@ -142,7 +143,7 @@ impl RankTable {
         let ranks = RankMap::build(&tokens);
         drop(tokens);
         release_freed_memory();
-        Ok(RankTable { id, ranks })
+        Ok(RankTable { cache_owner: cache::new_owner(), ranks })
     }
 
     /// The number of ordinary tokens.
@@ -225,12 +226,12 @@ impl Encoding {
 
     /// The tokens of one piece, from the thread's cache when the piece is short.
     #[inline(always)]
-    fn count_piece(&self, cache: &mut Option<&mut cache::PieceCache>, piece: &[u8]) -> usize {
+    fn count_piece(&self, cache: &mut Option<&mut PieceCache>, piece: &[u8]) -> usize {
         let ranks = &self.table.ranks;
         match cache {
             _ if piece.len() == 1 => 1,
             Some(cache) if piece.len() <= cache::MAX_PIECE => {
-                cache.get_or_count(self.table.id as u8, piece, || bpe::count_piece(piece, ranks))
+                cache.get_or_count(self.table.cache_owner, piece, || bpe::count_piece(piece, ranks))
             }
             _ => bpe::count_piece(piece, ranks),
         }
