@@ -256,3 +256,58 @@ fn megabyte_runs() {
         }
     }
 }
+
+#[test]
+fn every_table_counts_long_pieces_by_backtracking() {
+    for enc in encodings() {
+        assert!(enc.backtracks(), "{}", enc.name());
+    }
+}
+
+/// One long piece of `bytes` bytes or a little more, in one of several shapes: real and random
+/// unspaced CJK, Hangul, Cyrillic, random Latin letters from small and full alphabets (many
+/// merges, much backtracking), whitespace mixes and digits (one piece in r50k and p50k).
+fn long_piece(rng: &mut Lcg, shape: usize, bytes: usize, zh: &[char]) -> String {
+    let mut s = String::with_capacity(bytes + 4);
+    let from = |rng: &mut Lcg, lo: u32, hi: u32| char::from_u32(lo + rng.next() as u32 % (hi - lo)).expect("in range");
+    let start = rng.next() as usize % zh.len();
+    while s.len() < bytes {
+        let c = match shape {
+            0 => zh[(start + s.len()) % zh.len()],
+            1 => from(rng, 0x4E00, 0x9FA6),
+            2 => from(rng, 0xAC00, 0xD7A4),
+            3 => from(rng, 0x0430, 0x0450),
+            4 => ['a', 'b', 'a', 'a', 'n'][rng.next() as usize % 5],
+            5 => from(rng, 'a' as u32, 'z' as u32 + 1),
+            6 => [' ', ' ', ' ', '\t', ' '][rng.next() as usize % 5],
+            _ => from(rng, '0' as u32, '9' as u32 + 1),
+        };
+        s.push(c);
+    }
+    s
+}
+
+/// Generated long pieces against tiktoken-rs's merge (whose cost grows with the square of the
+/// piece, so these stay below 40 KB; `src/tiktoken/backtrack.rs` checks megabytes against the
+/// heap merge).
+#[test]
+fn generated_long_pieces_match_tiktoken_rs() {
+    let corpus =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/corpus/prose_zh.txt"))
+            .expect("bench corpus");
+    let zh: Vec<char> = corpus.chars().filter(|c| c.is_alphabetic() && !c.is_ascii()).collect();
+    let mut rng = Lcg(17);
+    for enc in encodings() {
+        if matches!(enc.name(), EncodingName::Gpt2 | EncodingName::P50kEdit | EncodingName::O200kHarmony) {
+            continue; // the same rank table as another encoding
+        }
+        let merge = reference_merge(enc.name());
+        for shape in 0..8 {
+            for bytes in [97, 140, 500, 3000, 40_000] {
+                let text = long_piece(&mut rng, shape, bytes, &zh);
+                let expected: u64 = enc.split(&text).iter().map(|p| merge.encode_ordinary(p).len() as u64).sum();
+                assert_eq!(enc.count(&text), expected, "{} shape {shape}, {} bytes", enc.name(), text.len());
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ pub(crate) use super::ranks::RankMap;
 use super::ranks::NO_RANK;
 
 /// Pieces up to this many bytes are merged on the stack.
-const SMALL_PIECE: usize = 96;
+pub(crate) const SMALL_PIECE: usize = 96;
 
 /// The number of tokens tiktoken's byte-pair merge gives `piece`.
 pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
@@ -69,7 +69,7 @@ fn count_small(piece: &[u8], ranks: &RankMap) -> usize {
     parts - 1
 }
 
-fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
+pub(crate) fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
     let n = piece.len();
     // A doubly linked list over the boundaries 0..=n. pair_rank[s] is the rank of the bytes from
     // live boundary s to the boundary two steps after it. Heap entries are checked against it

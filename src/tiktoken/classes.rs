@@ -94,7 +94,9 @@ fn ranges(pattern: &str) -> Vec<(u32, u32)> {
     // The patterns are constants; a failure here is a bug in this file, caught by every test.
     let hir = regex_syntax::parse(pattern).expect("built-in class parses");
     match hir.kind() {
-        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect(),
+        HirKind::Class(Class::Unicode(class)) => {
+            class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+        }
         other => panic!("{pattern} is not a Unicode class: {other:?}"),
     }
 }
@@ -120,7 +122,8 @@ fn build() -> Tables {
     let mut astral: Vec<(u32, u32, u8)> = Vec::new();
     for w in cuts.windows(2) {
         let (first, last) = (w[0], w[1] - 1);
-        let flags = astral_points.iter().filter(|&&(f, l, _)| f <= first && last <= l).fold(0, |acc, &(_, _, fl)| acc | fl);
+        let flags =
+            astral_points.iter().filter(|&&(f, l, _)| f <= first && last <= l).fold(0, |acc, &(_, _, fl)| acc | fl);
         if flags == 0 {
             continue;
         }

@@ -5,6 +5,7 @@
 //! module's linear-time splitter and merge, which give the same tokens as tiktoken; the tests
 //! check that against tiktoken-rs and against reference data from the Python package.
 
+mod backtrack;
 mod bpe;
 mod classes;
 mod models;
@@ -12,11 +13,12 @@ mod ranks;
 pub(crate) mod split;
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::piece_cache::{self as cache, PieceCache};
 use crate::estimate::{self, Estimate, Family, Features};
+use crate::piece_cache::{self as cache, PieceCache};
+use backtrack::Backtracker;
 use bpe::RankMap;
 pub use models::{encoding_for_model, model_table, prefix_table};
 use split::SplitPattern;
@@ -105,6 +107,9 @@ pub struct RankTable {
     /// This table's entries in the per-thread piece cache.
     cache_owner: u64,
     ranks: RankMap,
+    /// The linear-time encoder for long pieces, built on the first one (`None`: the table does
+    /// not allow it, and the heap merge serves).
+    backtracker: OnceLock<Option<Backtracker>>,
 }
 
 impl RankTable {
@@ -138,12 +143,15 @@ impl RankTable {
         drop(core);
         // The long-piece merge packs a rank into 24 bits (bpe.rs); every OpenAI table fits.
         if tokens.iter().any(|&(_, rank)| rank >= 1 << 24) {
-            return Err(Error::new(ErrorKind::AdapterUnavailable, format!("the {id:?} rank table has ranks above 2^24")));
+            return Err(Error::new(
+                ErrorKind::AdapterUnavailable,
+                format!("the {id:?} rank table has ranks above 2^24"),
+            ));
         }
         let ranks = RankMap::build(&tokens);
         drop(tokens);
         release_freed_memory();
-        Ok(RankTable { cache_owner: cache::new_owner(), ranks })
+        Ok(RankTable { cache_owner: cache::new_owner(), ranks, backtracker: OnceLock::new() })
     }
 
     /// The number of ordinary tokens.
@@ -153,6 +161,20 @@ impl RankTable {
 
     pub fn is_empty(&self) -> bool {
         self.ranks.is_empty()
+    }
+
+    /// The tokens of a piece too long for the small merge.
+    fn count_long(&self, piece: &[u8]) -> usize {
+        let backtracker = self.backtracker.get_or_init(|| Backtracker::build(&self.ranks));
+        match backtracker.as_ref().and_then(|bt| bt.count(&self.ranks, piece)) {
+            Some(n) => n,
+            None => bpe::count_piece(piece, &self.ranks),
+        }
+    }
+
+    /// Whether long pieces are counted by the backtracking encoder (all four OpenAI tables).
+    pub fn backtracks(&self) -> bool {
+        self.backtracker.get_or_init(|| Backtracker::build(&self.ranks)).is_some()
     }
 }
 
@@ -230,6 +252,7 @@ impl Encoding {
         let ranks = &self.table.ranks;
         match cache {
             _ if piece.len() == 1 => 1,
+            _ if piece.len() > bpe::SMALL_PIECE => self.table.count_long(piece),
             Some(cache) if piece.len() <= cache::MAX_PIECE => {
                 cache.get_or_count(self.table.cache_owner, piece, || bpe::count_piece(piece, ranks))
             }
@@ -243,6 +266,12 @@ impl Encoding {
         let digits_in_threes = matches!(self.name.table(), RankTableId::Cl100k | RankTableId::O200k);
         let bounds = estimate::bounds_tiktoken(&x, self.table.ranks.max_token_bytes() as u64, digits_in_threes);
         estimate::estimate_within(self.name.family().weigh(&x), &x, bounds)
+    }
+
+    /// Whether long pieces are counted by the linear backtracking encoder rather than the heap
+    /// merge (builds it on first use).
+    pub fn backtracks(&self) -> bool {
+        self.table.backtracks()
     }
 
     /// The length of the longest token, in bytes.

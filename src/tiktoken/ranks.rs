@@ -27,6 +27,8 @@ pub(crate) struct RankMap {
     arena: Box<[u8]>,
     /// The rank of each two-byte string, indexed by `first << 8 | second`.
     pairs: Box<[u32]>,
+    /// The rank of each single byte.
+    bytes: [u32; 256],
     len: usize,
     max_token_bytes: usize,
 }
@@ -43,7 +45,7 @@ fn read_u32(b: &[u8], at: usize) -> u64 {
 
 /// A hash of a byte string of at least three bytes (two-byte strings never reach the table).
 #[inline(always)]
-fn hash(b: &[u8]) -> u64 {
+pub(crate) fn hash(b: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let n = b.len();
     let (head, tail) = if n >= 8 {
@@ -53,7 +55,8 @@ fn hash(b: &[u8]) -> u64 {
     } else {
         (b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16, 0)
     };
-    let mut h = (head ^ (n as u64).wrapping_mul(K)).wrapping_mul(K) ^ tail.rotate_left(29).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let mut h =
+        (head ^ (n as u64).wrapping_mul(K)).wrapping_mul(K) ^ tail.rotate_left(29).wrapping_mul(0x2545_f491_4f6c_dd1d);
     if n > 16 {
         // The middle bytes, eight at a time (the head and tail words already cover the ends).
         let mut at = 8;
@@ -65,6 +68,22 @@ fn hash(b: &[u8]) -> u64 {
     }
     h ^= h >> 32;
     h.wrapping_mul(K) ^ (h >> 29)
+}
+
+/// `a == b`, without a call to `memcmp` for the short strings almost every lookup compares.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        read_u64(a, 0) == read_u64(b, 0) && read_u64(a, n - 8) == read_u64(b, n - 8)
+    } else if (4..8).contains(&n) {
+        read_u32(a, 0) == read_u32(b, 0) && read_u32(a, n - 4) == read_u32(b, n - 4)
+    } else {
+        a == b
+    }
 }
 
 #[inline(always)]
@@ -101,6 +120,7 @@ impl RankMap {
         }
         starts.push(arena.len() as u32);
         let mut pairs = vec![NO_RANK; 1 << 16];
+        let mut single = [NO_RANK; 256];
         let capacity = (tokens.len() * 2).next_power_of_two().max(16);
         let mut slots = vec![EMPTY; capacity];
         let mask = capacity - 1;
@@ -108,7 +128,8 @@ impl RankMap {
         let rank_bits = (32 - (top as u32).leading_zeros()).max(1);
         for (bytes, rank) in tokens {
             match bytes.len() {
-                0 | 1 => {}
+                0 => {}
+                1 => single[bytes[0] as usize] = *rank,
                 2 => pairs[(bytes[0] as usize) << 8 | bytes[1] as usize] = *rank,
                 _ => {
                     let h = hash(bytes);
@@ -126,14 +147,15 @@ impl RankMap {
             starts: starts.into_boxed_slice(),
             arena: arena.into_boxed_slice(),
             pairs: pairs.into_boxed_slice(),
+            bytes: single,
             len: tokens.len(),
             max_token_bytes: tokens.iter().map(|(b, _)| b.len()).max().unwrap_or(1),
         }
     }
 
-    /// The bytes of token `rank`.
+    /// The bytes of token `rank` (empty for a rank that is not an ordinary token).
     #[inline(always)]
-    fn token(&self, rank: u32) -> &[u8] {
+    pub(crate) fn token(&self, rank: u32) -> &[u8] {
         let r = rank as usize;
         &self.arena[self.starts[r] as usize..self.starts[r + 1] as usize]
     }
@@ -142,6 +164,24 @@ impl RankMap {
     #[inline(always)]
     pub(crate) fn pair(&self, a: u8, b: u8) -> u32 {
         self.pairs[(a as usize) << 8 | b as usize]
+    }
+
+    /// The rank of the single byte `b`.
+    #[inline(always)]
+    pub(crate) fn byte(&self, b: u8) -> u32 {
+        self.bytes[b as usize]
+    }
+
+    /// The length in bytes of token `rank`.
+    #[inline(always)]
+    pub(crate) fn token_len(&self, rank: u32) -> usize {
+        let r = rank as usize;
+        (self.starts[r + 1] - self.starts[r]) as usize
+    }
+
+    /// One more than the highest rank.
+    pub(crate) fn rank_limit(&self) -> usize {
+        self.starts.len() - 1
     }
 
     /// The rank of `bytes` (at least two bytes), or `NO_RANK`.
@@ -153,7 +193,12 @@ impl RankMap {
         if bytes.len() > self.max_token_bytes {
             return NO_RANK;
         }
-        let h = hash(bytes);
+        self.rank_hashed(bytes, hash(bytes))
+    }
+
+    /// The rank of `bytes` (at least three bytes, at most the longest token) given `hash(bytes)`.
+    #[inline(always)]
+    pub(crate) fn rank_hashed(&self, bytes: &[u8], h: u64) -> u32 {
         let tag = tag_of(h, self.rank_bits);
         let rank_mask = rank_mask(self.rank_bits);
         let mask = self.slots.len() - 1;
@@ -163,7 +208,7 @@ impl RankMap {
             if slot == EMPTY {
                 return NO_RANK;
             }
-            if slot & !rank_mask == tag && self.token(slot & rank_mask) == bytes {
+            if slot & !rank_mask == tag && same_bytes(self.token(slot & rank_mask), bytes) {
                 return slot & rank_mask;
             }
             i = (i + 1) & mask;

@@ -1,0 +1,295 @@
+//! Counting long pieces in linear time: backtracking byte-pair encoding.
+//!
+//! The heap merge in `bpe.rs` costs O(n log n) with a cache miss per step, so a megabyte-long
+//! piece (one letter repeated, spaces, an r50k run of digits, unspaced CJK) took a second.
+//! Byte-pair output has a local characterization (the idea behind github/rust-gems `bpe`): a
+//! token sequence is the encoding of its bytes if and only if every adjacent pair is, that is,
+//! encoding the bytes of two neighbours gives back those two tokens. So the encoding can be
+//! built left to right: take the longest token at the current position; if it does not pair
+//! with the previous token, try its longest proper prefix that is a token, and so on down to one
+//! byte; when nothing fits, the position is a dead end: mark it, step back and retry the
+//! previous token shorter. A position is marked at most once, so the work is linear in the
+//! piece's length (times the length of the longest token).
+//!
+//! Whether two tokens pair is decided without merging. Each token's last merge (its split) is
+//! known, and ranks are the merge order, so the history of both tokens is unwound from the
+//! latest merge back. At each step the two parts facing each other across the boundary are
+//! checked: if BPE merges exactly them into a token (their joined bytes are a token whose split
+//! is these two parts) whose rank comes before the merge that followed, BPE would have merged
+//! across the boundary, and the two tokens do not pair.
+//!
+//! This needs every token to be reachable (its bytes encode to itself) through a merge of two
+//! lower-ranked tokens. [`Backtracker::build`] finds each token's split under exactly that
+//! rule and gives up (`None`) on a table where one is missing; the heap merge then serves its
+//! long pieces. All four OpenAI tables qualify (a test checks it).
+
+use super::ranks::{hash, RankMap, NO_RANK};
+
+pub(crate) struct Backtracker {
+    /// The two tokens BPE last merged into each rank; `[r, r]` for a single byte, `[NO_RANK; 2]`
+    /// for a rank that is not an ordinary token.
+    split: Box<[[u32; 2]]>,
+    /// Each token's longest proper prefix that is a token (`NO_RANK` for a single byte).
+    shorter: Box<[u32]>,
+    /// Bit `a << 8 | b`: the two bytes `a b` begin a token of three bytes or more.
+    pair_begins_token: Box<[u64]>,
+    /// A Bloom filter (one hash) of the proper prefixes of three bytes or more of every token: a
+    /// clear bit proves the string begins no token, so the search for the longest token stops.
+    prefix_bits: Box<[u64]>,
+    prefix_mask: usize,
+}
+
+impl Backtracker {
+    /// Builds the split table and prefix sets, or `None` if some token is not the merge of two
+    /// lower-ranked tokens that pair.
+    pub(crate) fn build(ranks: &RankMap) -> Option<Backtracker> {
+        let top = ranks.rank_limit();
+        let prefix_count: usize = (0..top as u32).map(|r| ranks.token_len(r).saturating_sub(3)).sum();
+        let bits = (prefix_count * 8).next_power_of_two().max(1 << 10);
+        let mut bt = Backtracker {
+            split: vec![[NO_RANK; 2]; top].into_boxed_slice(),
+            shorter: vec![NO_RANK; top].into_boxed_slice(),
+            pair_begins_token: vec![0u64; (1 << 16) / 64].into_boxed_slice(),
+            prefix_bits: vec![0u64; bits / 64].into_boxed_slice(),
+            prefix_mask: bits - 1,
+        };
+        let rank_of = |bytes: &[u8]| if bytes.len() == 1 { ranks.byte(bytes[0]) } else { ranks.rank(bytes) };
+        for r in 0..top as u32 {
+            let token = ranks.token(r);
+            if token.len() >= 3 {
+                let key = (token[0] as usize) << 8 | token[1] as usize;
+                bt.pair_begins_token[key >> 6] |= 1 << (key & 63);
+                for len in 3..token.len() {
+                    let bit = bt.prefix_bit(hash(&token[..len]));
+                    bt.prefix_bits[bit >> 6] |= 1 << (bit & 63);
+                }
+            }
+            if token.len() >= 2 {
+                bt.shorter[r as usize] =
+                    (1..token.len()).rev().map(|len| rank_of(&token[..len])).find(|&p| p != NO_RANK)?;
+            }
+        }
+        // Ranks in increasing order, so both halves of a split already have theirs.
+        for r in 0..top as u32 {
+            let token = ranks.token(r);
+            match token.len() {
+                0 => continue,
+                1 => {
+                    bt.split[r as usize] = [r, r];
+                    continue;
+                }
+                _ => {}
+            }
+            let mut left = bt.shorter[r as usize];
+            bt.split[r as usize] = loop {
+                if left == NO_RANK {
+                    return None;
+                }
+                let left_len = ranks.token_len(left);
+                let right = rank_of(&token[left_len..]);
+                if right != NO_RANK && left < r && right < r && bt.pairs(ranks, token, left_len, left, right) {
+                    break [left, right];
+                }
+                left = bt.shorter[left as usize];
+            };
+        }
+        Some(bt)
+    }
+
+    #[inline(always)]
+    fn prefix_bit(&self, h: u64) -> usize {
+        (h >> 40) as usize & self.prefix_mask
+    }
+
+    /// The longest token at the start of `rest` (not empty).
+    #[inline(always)]
+    fn longest(&self, ranks: &RankMap, rest: &[u8]) -> u32 {
+        let mut best = ranks.byte(rest[0]);
+        if rest.len() < 2 {
+            return best;
+        }
+        let two = ranks.pair(rest[0], rest[1]);
+        if two != NO_RANK {
+            best = two;
+        }
+        let key = (rest[0] as usize) << 8 | rest[1] as usize;
+        if self.pair_begins_token[key >> 6] >> (key & 63) & 1 == 0 {
+            return best;
+        }
+        let max = rest.len().min(ranks.max_token_bytes());
+        for len in 3..=max {
+            let s = &rest[..len];
+            let h = hash(s);
+            let r = ranks.rank_hashed(s, h);
+            if r != NO_RANK {
+                best = r;
+            }
+            let bit = self.prefix_bit(h);
+            if self.prefix_bits[bit >> 6] >> (bit & 63) & 1 == 0 {
+                break;
+            }
+        }
+        best
+    }
+
+    /// Whether BPE encodes `left` followed by `right` as exactly these two tokens. Their bytes
+    /// are `text[at - len(left)..at + len(right)]`.
+    fn pairs(&self, ranks: &RankMap, text: &[u8], at: usize, mut left: u32, mut right: u32) -> bool {
+        let max = ranks.max_token_bytes();
+        let mut left_len = ranks.token_len(left);
+        let mut right_len = ranks.token_len(right);
+        // A merge across the boundary ranked below this one would have come first.
+        let mut limit = u32::MAX;
+        loop {
+            if left_len + right_len <= max {
+                let joined = ranks.rank(&text[at - left_len..at + right_len]);
+                if joined < limit && self.split[joined as usize] == [left, right] {
+                    return false;
+                }
+            }
+            // Undo the later of the two merges that made the facing parts: the higher rank, or
+            // the right one on a tie (BPE merges the leftmost of equal pairs first). Undoing a
+            // left merge lets a cross merge of lower rank come first; undoing a right merge,
+            // one of lower or equal rank (it lies to the left).
+            let left_tail = self.split[left as usize][1];
+            let right_head = self.split[right as usize][0];
+            let left_splits = left_tail != left;
+            let right_splits = right_head != right;
+            if left_splits && (left > right || !right_splits) {
+                limit = left;
+                left = left_tail;
+                left_len = ranks.token_len(left);
+            } else if right_splits {
+                limit = right + 1;
+                right = right_head;
+                right_len = ranks.token_len(right);
+            } else {
+                return true;
+            }
+        }
+    }
+
+    /// The number of tokens BPE gives `piece`; `None` only if the table broke the assumptions
+    /// `build` checks (never for a table it accepted).
+    pub(crate) fn count(&self, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
+        let n = piece.len();
+        if n == 0 {
+            return Some(0);
+        }
+        // Bit p: no valid encoding of the rest of the piece starts after a token ending at p.
+        let mut dead = vec![0u64; n / 64 + 1];
+        // Whether two tokens pair depends on them alone, and long pieces repeat pairs (a run of
+        // one character is one pair): remember recent answers, direct-mapped, as
+        // `(left << 24 | right) << 1 | pairs` (ranks are below 2^24).
+        let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 4096)];
+        let memo_mask = memo.len() - 1;
+        let mut tokens: Vec<u32> = Vec::with_capacity(n / 3 + 1);
+        let mut pos = 0;
+        let mut candidate = self.longest(ranks, piece);
+        while pos < n {
+            let mut token = candidate;
+            loop {
+                let end = pos + ranks.token_len(token);
+                let open = dead[end >> 6] >> (end & 63) & 1 == 0;
+                let fits = open
+                    && tokens.last().is_none_or(|&prev| {
+                        let key = (prev as u64) << 24 | token as u64;
+                        let slot = &mut memo[(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & memo_mask];
+                        if *slot >> 1 == key {
+                            return *slot & 1 == 1;
+                        }
+                        let pairs = self.pairs(ranks, piece, pos, prev, token);
+                        *slot = key << 1 | pairs as u64;
+                        pairs
+                    });
+                if fits {
+                    tokens.push(token);
+                    pos = end;
+                    if pos < n {
+                        candidate = self.longest(ranks, &piece[pos..]);
+                    }
+                    break;
+                }
+                let shorter = self.shorter[token as usize];
+                if shorter != NO_RANK {
+                    token = shorter;
+                    continue;
+                }
+                // Nothing fits here: retry the previous token with its shorter prefixes.
+                dead[pos >> 6] |= 1 << (pos & 63);
+                let prev = tokens.pop()?;
+                pos -= ranks.token_len(prev);
+                candidate = prev;
+                break;
+            }
+        }
+        Some(tokens.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiktoken::bpe;
+
+    fn toy_ranks() -> RankMap {
+        let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cd", "bcd", "da", "aaaaaaaa", "cda"].iter().enumerate() {
+            tokens.push((t.as_bytes().to_vec(), 256 + i as u32));
+        }
+        RankMap::build(&tokens)
+    }
+
+    #[test]
+    fn agrees_with_the_merge_on_every_short_string() {
+        let ranks = toy_ranks();
+        let bt = Backtracker::build(&ranks).expect("every toy token is a merge of two lower ranks");
+        let alphabet = b"abcd";
+        for len in 1..=9u32 {
+            for code in 0..4usize.pow(len) {
+                let s: Vec<u8> = (0..len).map(|i| alphabet[code / 4usize.pow(i) % 4]).collect();
+                assert_eq!(
+                    bt.count(&ranks, &s),
+                    Some(bpe::count_piece(&s, &ranks)),
+                    "{:?}",
+                    String::from_utf8_lossy(&s)
+                );
+            }
+        }
+    }
+
+    /// Megabyte pieces on the real tables against the heap merge (itself checked against
+    /// tiktoken-rs in `tests/tiktoken_reference.rs`, where tiktoken-rs is too slow for these).
+    #[test]
+    fn agrees_with_the_heap_merge_on_megabyte_pieces() {
+        use crate::tiktoken::{RankTable, RankTableId};
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as u32
+        };
+        let ideographs: String =
+            (0..(1 << 20) / 3).map(|_| char::from_u32(0x4E00 + next(0x51A6)).unwrap_or('?')).collect();
+        let letters: String = (0..1 << 18).map(|_| ['a', 'b', 'a', 'n', 'e'][next(5) as usize]).collect();
+        for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
+            let table = RankTable::load(id).expect("embedded table");
+            let bt = Backtracker::build(&table.ranks).expect("OpenAI tables qualify");
+            for piece in [&ideographs, &letters] {
+                let expected = bpe::count_large(piece.as_bytes(), &table.ranks);
+                assert_eq!(bt.count(&table.ranks, piece.as_bytes()), Some(expected), "{id:?}, {} bytes", piece.len());
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_table_where_a_token_ranks_before_its_parts() {
+        // "abc" is ranked before "ab" and "bc", so merges are not in rank order.
+        let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        tokens.push((b"abc".to_vec(), 256));
+        tokens.push((b"ab".to_vec(), 257));
+        tokens.push((b"bc".to_vec(), 258));
+        assert!(Backtracker::build(&RankMap::build(&tokens)).is_none());
+    }
+}
