@@ -33,10 +33,18 @@ pub(crate) struct Backtracker {
     shorter: Box<[u32]>,
     /// Bit `a << 8 | b`: the two bytes `a b` begin a token of three bytes or more.
     pair_begins_token: Box<[u64]>,
-    /// A Bloom filter (one hash) of the proper prefixes of three bytes or more of every token: a
-    /// clear bit proves the string begins no token, so the search for the longest token stops.
-    prefix_bits: Box<[u64]>,
-    prefix_mask: usize,
+    /// A blocked Bloom filter over strings of three bytes or more, one word per string: one bit
+    /// for "is a token" and one for "begins a longer token". A clear token bit spares a rank
+    /// lookup; a clear prefix bit ends the search for the longest token. Both bits of a string
+    /// share a word, so each length tried costs one cache miss here.
+    filter: Box<[u64]>,
+    filter_mask: usize,
+}
+
+/// The filter's word and its two bits for a string with hash `h`.
+#[inline(always)]
+fn filter_slot(h: u64, mask: usize) -> (usize, u64, u64) {
+    ((h >> 40) as usize & mask, 1 << ((h >> 20) & 63), 1 << ((h >> 26) & 63))
 }
 
 impl Backtracker {
@@ -44,14 +52,15 @@ impl Backtracker {
     /// lower-ranked tokens that pair.
     pub(crate) fn build(ranks: &RankMap) -> Option<Backtracker> {
         let top = ranks.rank_limit();
-        let prefix_count: usize = (0..top as u32).map(|r| ranks.token_len(r).saturating_sub(3)).sum();
-        let bits = (prefix_count * 8).next_power_of_two().max(1 << 10);
+        let strings: usize = (0..top as u32).map(|r| ranks.token_len(r).saturating_sub(2)).sum();
+        // About eight bits per string (two set per word at most): few false positives.
+        let words = (strings / 8).next_power_of_two().max(64);
         let mut bt = Backtracker {
             split: vec![[NO_RANK; 2]; top].into_boxed_slice(),
             shorter: vec![NO_RANK; top].into_boxed_slice(),
             pair_begins_token: vec![0u64; (1 << 16) / 64].into_boxed_slice(),
-            prefix_bits: vec![0u64; bits / 64].into_boxed_slice(),
-            prefix_mask: bits - 1,
+            filter: vec![0u64; words].into_boxed_slice(),
+            filter_mask: words - 1,
         };
         let rank_of = |bytes: &[u8]| if bytes.len() == 1 { ranks.byte(bytes[0]) } else { ranks.rank(bytes) };
         for r in 0..top as u32 {
@@ -59,9 +68,9 @@ impl Backtracker {
             if token.len() >= 3 {
                 let key = (token[0] as usize) << 8 | token[1] as usize;
                 bt.pair_begins_token[key >> 6] |= 1 << (key & 63);
-                for len in 3..token.len() {
-                    let bit = bt.prefix_bit(hash(&token[..len]));
-                    bt.prefix_bits[bit >> 6] |= 1 << (bit & 63);
+                for len in 3..=token.len() {
+                    let (word, is_token, begins_token) = filter_slot(hash(&token[..len]), bt.filter_mask);
+                    bt.filter[word] |= if len == token.len() { is_token } else { begins_token };
                 }
             }
             if token.len() >= 2 {
@@ -96,11 +105,6 @@ impl Backtracker {
         Some(bt)
     }
 
-    #[inline(always)]
-    fn prefix_bit(&self, h: u64) -> usize {
-        (h >> 40) as usize & self.prefix_mask
-    }
-
     /// The longest token at the start of `rest` (not empty).
     #[inline(always)]
     fn longest(&self, ranks: &RankMap, rest: &[u8]) -> u32 {
@@ -120,12 +124,15 @@ impl Backtracker {
         for len in 3..=max {
             let s = &rest[..len];
             let h = hash(s);
-            let r = ranks.rank_hashed(s, h);
-            if r != NO_RANK {
-                best = r;
+            let (word, is_token, begins_token) = filter_slot(h, self.filter_mask);
+            let bits = self.filter[word];
+            if bits & is_token != 0 {
+                let r = ranks.rank_hashed(s, h);
+                if r != NO_RANK {
+                    best = r;
+                }
             }
-            let bit = self.prefix_bit(h);
-            if self.prefix_bits[bit >> 6] >> (bit & 63) & 1 == 0 {
+            if bits & begins_token == 0 {
                 break;
             }
         }
@@ -172,38 +179,54 @@ impl Backtracker {
     /// The number of tokens BPE gives `piece`; `None` only if the table broke the assumptions
     /// `build` checks (never for a table it accepted).
     pub(crate) fn count(&self, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
+        // Pieces up to this many bytes keep their working memory on the stack.
+        const ON_STACK: usize = 256;
+        let n = piece.len();
+        if n <= ON_STACK {
+            let mut dead = [0u64; ON_STACK / 64 + 1];
+            let mut tokens = [0u32; ON_STACK];
+            let mut memo = [u64::MAX; 64];
+            self.encode(ranks, piece, &mut dead, &mut tokens, &mut memo)
+        } else {
+            let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 4096)];
+            self.encode(ranks, piece, &mut vec![0u64; n / 64 + 1], &mut vec![0u32; n], &mut memo)
+        }
+    }
+
+    /// Backtracking encoding of `piece`, counting. `dead` has a bit per position (bit p: no
+    /// valid encoding of the rest starts after a token ending at p), `tokens` room for one token
+    /// per byte, and `memo` (a power of two long) recent pair checks: whether two tokens pair
+    /// depends on them alone, and long pieces repeat pairs (a run of one character is one
+    /// pair). An entry is `(left << 24 | right) << 1 | pairs` (ranks are below 2^24).
+    fn encode(&self, ranks: &RankMap, piece: &[u8], dead: &mut [u64], tokens: &mut [u32], memo: &mut [u64]) -> Option<usize> {
         let n = piece.len();
         if n == 0 {
             return Some(0);
         }
-        // Bit p: no valid encoding of the rest of the piece starts after a token ending at p.
-        let mut dead = vec![0u64; n / 64 + 1];
-        // Whether two tokens pair depends on them alone, and long pieces repeat pairs (a run of
-        // one character is one pair): remember recent answers, direct-mapped, as
-        // `(left << 24 | right) << 1 | pairs` (ranks are below 2^24).
-        let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 4096)];
         let memo_mask = memo.len() - 1;
-        let mut tokens: Vec<u32> = Vec::with_capacity(n / 3 + 1);
+        let mut len = 0;
         let mut pos = 0;
         let mut candidate = self.longest(ranks, piece);
         while pos < n {
             let mut token = candidate;
             loop {
                 let end = pos + ranks.token_len(token);
-                let open = dead[end >> 6] >> (end & 63) & 1 == 0;
-                let fits = open
-                    && tokens.last().is_none_or(|&prev| {
+                let fits = dead[end >> 6] >> (end & 63) & 1 == 0
+                    && (len == 0 || {
+                        let prev = tokens[len - 1];
                         let key = (prev as u64) << 24 | token as u64;
                         let slot = &mut memo[(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & memo_mask];
                         if *slot >> 1 == key {
-                            return *slot & 1 == 1;
+                            *slot & 1 == 1
+                        } else {
+                            let pairs = self.pairs(ranks, piece, pos, prev, token);
+                            *slot = key << 1 | pairs as u64;
+                            pairs
                         }
-                        let pairs = self.pairs(ranks, piece, pos, prev, token);
-                        *slot = key << 1 | pairs as u64;
-                        pairs
                     });
                 if fits {
-                    tokens.push(token);
+                    tokens[len] = token;
+                    len += 1;
                     pos = end;
                     if pos < n {
                         candidate = self.longest(ranks, &piece[pos..]);
@@ -217,13 +240,17 @@ impl Backtracker {
                 }
                 // Nothing fits here: retry the previous token with its shorter prefixes.
                 dead[pos >> 6] |= 1 << (pos & 63);
-                let prev = tokens.pop()?;
+                if len == 0 {
+                    return None;
+                }
+                len -= 1;
+                let prev = tokens[len];
                 pos -= ranks.token_len(prev);
                 candidate = prev;
                 break;
             }
         }
-        Some(tokens.len())
+        Some(len)
     }
 }
 

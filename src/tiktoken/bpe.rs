@@ -2,9 +2,10 @@
 //!
 //! tiktoken's rule: start from single bytes and repeatedly merge the adjacent pair whose joined
 //! bytes have the lowest rank, the leftmost one on ties, until no adjacent pair is a token. The
-//! number of parts left is the token count. Short pieces (almost all of them) use a scan over a
-//! small array on the stack; long pieces use a heap, so a megabyte-long piece (a run of one
-//! character, unspaced CJK) costs O(n log n) instead of O(n^2).
+//! number of parts left is the token count. Short pieces use a scan over a small array on the
+//! stack. Longer ones normally go to the linear backtracking encoder (`backtrack.rs`); the heap
+//! here serves them for a table that encoder does not accept, and checks it in tests: O(n log n)
+//! instead of tiktoken's O(n^2).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,8 +13,8 @@ use std::collections::BinaryHeap;
 pub(crate) use super::ranks::RankMap;
 use super::ranks::NO_RANK;
 
-/// Pieces up to this many bytes are merged on the stack.
-pub(crate) const SMALL_PIECE: usize = 96;
+/// Pieces up to this many bytes are merged on the stack (a boundary per bit of a `u64`).
+const SMALL_PIECE: usize = 63;
 
 /// The number of tokens tiktoken's byte-pair merge gives `piece`.
 pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
@@ -34,39 +35,41 @@ fn rank(ranks: &RankMap, bytes: &[u8]) -> u32 {
 
 fn count_small(piece: &[u8], ranks: &RankMap) -> usize {
     let n = piece.len();
-    // bounds[..parts] are the part boundaries (the first is 0, the last is n);
-    // pair[i] is the rank of the bytes from bounds[i] to bounds[i + 2].
-    let mut bounds = [0usize; SMALL_PIECE + 1];
-    let mut pair = [NO_RANK; SMALL_PIECE + 1];
-    for (i, b) in bounds.iter_mut().enumerate().take(n + 1) {
-        *b = i;
-    }
+    // Bit i of `live`: a part starts at byte i (bit n: the end). rank_at[i] is the rank of the
+    // bytes from live boundary i to the second live boundary after it. Bit operations find the
+    // neighbours, so a merge moves no memory.
+    let mut live = u64::MAX >> (63 - n);
+    let mut rank_at = [NO_RANK; SMALL_PIECE + 1];
     for i in 0..n - 1 {
-        pair[i] = ranks.pair(piece[i], piece[i + 1]);
+        rank_at[i] = ranks.pair(piece[i], piece[i + 1]);
     }
-    let mut parts = n + 1;
+    let next = |live: u64, i: usize| i + 1 + (live >> (i + 1)).trailing_zeros() as usize;
+    let mut parts = n;
     loop {
-        let mut best = NO_RANK;
-        let mut at = 0;
-        for (i, &r) in pair[..parts - 2].iter().enumerate() {
-            if r < best {
-                best = r;
+        let (mut best, mut at) = (NO_RANK, 0);
+        let mut rest = live;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if rank_at[i] < best {
+                best = rank_at[i];
                 at = i;
             }
         }
         if best == NO_RANK {
-            break;
+            return parts;
         }
-        // Drop the boundary between the two merged parts.
-        bounds.copy_within(at + 2..parts, at + 1);
-        pair.copy_within(at + 2..parts, at + 1);
+        let mid = next(live, at);
+        live &= !(1 << mid);
+        rank_at[mid] = NO_RANK;
         parts -= 1;
-        pair[at] = if at + 2 < parts { rank(ranks, &piece[bounds[at]..bounds[at + 2]]) } else { NO_RANK };
+        let end = next(live, at);
+        rank_at[at] = if end < n { rank(ranks, &piece[at..next(live, end)]) } else { NO_RANK };
         if at > 0 {
-            pair[at - 1] = rank(ranks, &piece[bounds[at - 1]..bounds[at + 1]]);
+            let before = 63 - (live & ((1 << at) - 1)).leading_zeros() as usize;
+            rank_at[before] = rank(ranks, &piece[before..end]);
         }
     }
-    parts - 1
 }
 
 pub(crate) fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
@@ -145,6 +148,14 @@ mod tests {
                 }
                 assert_eq!(count_small(&s, &ranks), count_large(&s, &ranks), "{:?}", String::from_utf8_lossy(&s));
             }
+        }
+        // Random strings up to the longest small piece.
+        let mut state = 7u64;
+        for _ in 0..20_000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = 2 + (state >> 33) as usize % (SMALL_PIECE - 1);
+            let s: Vec<u8> = (0..len).map(|i| alphabet[(state >> (i % 29 + 2)) as usize % 4]).collect();
+            assert_eq!(count_small(&s, &ranks), count_large(&s, &ranks), "{:?}", String::from_utf8_lossy(&s));
         }
     }
 
