@@ -692,7 +692,7 @@ mod avx2 {
 /// block, with no `movemask` and no joining of halves.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Classify, Masks, NT, THRESHOLDS};
+    use super::{f, Classify, Features, Masks, State, GE_C0, GE_C3, GE_CE, GE_E5, GE_EA, NT, THRESHOLDS};
     use core::arch::x86_64::*;
 
     pub(super) struct Avx512;
@@ -762,14 +762,275 @@ mod avx512 {
         }
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
-    pub(super) unsafe fn scan(bytes: &[u8]) -> super::Features {
-        unsafe { super::drive::<Avx512>(bytes) }
+    /// The class masks of up to eight consecutive blocks, one array per class, so that each
+    /// loads as one vector with a block per 64-bit lane.
+    #[repr(C, align(64))]
+    struct Group {
+        valid: [u64; 8],
+        hibit: [u64; 8],
+        lower: [u64; 8],
+        upper: [u64; 8],
+        digit: [u64; 8],
+        space: [u64; 8],
+        newline: [u64; 8],
+        whitespace: [u64; 8],
+        apostrophe: [u64; 8],
+        printable: [u64; 8],
+        repeat: [u64; 8],
+        dash: [u64; 8],
+        line: [u64; 8],
+        t: [u64; 8],
+        h: [u64; 8],
+        c: [u64; 8],
+        e: [u64; 8],
+        i: [u64; 8],
+        ge: [[u64; 8]; NT],
+    }
+
+    /// The masks of the previous group that the next one shifts in: lane 7 is the last block.
+    struct Last {
+        word: __m512i,
+        word2: __m512i,
+        word6: __m512i,
+        lower: __m512i,
+        digit: __m512i,
+        space: __m512i,
+        punct: __m512i,
+        hibit: __m512i,
+        latin: __m512i,
+        cjk: __m512i,
+        letter_sep: __m512i,
+        digit_sep: __m512i,
+        t: __m512i,
+        c: __m512i,
+        e: __m512i,
+        i: __m512i,
+    }
+
+    #[inline(always)]
+    unsafe fn ld(a: &[u64; 8]) -> __m512i {
+        _mm512_load_si512(a.as_ptr() as *const __m512i)
+    }
+
+    /// `super::sh` for eight blocks at once: each lane shifts in the top bits of the lane
+    /// before it, lane 0 those of the previous group's last block.
+    #[inline(always)]
+    unsafe fn shv<const K: u32, const R: u32>(m: __m512i, last: __m512i) -> __m512i {
+        let before = _mm512_alignr_epi64::<7>(m, last);
+        _mm512_or_si512(_mm512_slli_epi64::<K>(m), _mm512_srli_epi64::<R>(before))
+    }
+
+    #[inline(always)]
+    unsafe fn and(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_and_si512(a, b)
+    }
+
+    #[inline(always)]
+    unsafe fn or(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_or_si512(a, b)
+    }
+
+    /// `a & !b`
+    #[inline(always)]
+    unsafe fn but(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_andnot_si512(b, a)
+    }
+
+    /// The scan with the features of eight blocks computed together, one block per 64-bit lane
+    /// (the same formulas as `State::add`, with `VPOPCNTQ` for the counts).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+    pub(super) unsafe fn scan(bytes: &[u8]) -> Features {
+        let len = bytes.len();
+        let zero = _mm512_setzero_si512();
+        let mut g: Group = unsafe { core::mem::zeroed() };
+        let mut acc = [zero; f::COUNT];
+        let mut ge_acc = [zero; NT];
+        let (mut non_ascii, mut letter_runs, mut digit_runs) = (zero, zero, zero);
+        // Before the text: a separator (see `State::new`).
+        let top = _mm512_set_epi64(i64::MIN, 0, 0, 0, 0, 0, 0, 0);
+        let mut last = Last {
+            word: zero,
+            word2: zero,
+            word6: zero,
+            lower: zero,
+            digit: zero,
+            space: zero,
+            punct: zero,
+            hibit: zero,
+            latin: zero,
+            cjk: zero,
+            letter_sep: top,
+            digit_sep: top,
+            t: zero,
+            c: zero,
+            e: zero,
+            i: zero,
+        };
+        let mut buf = [0u8; 65];
+        // Blocks of the group whose `ge` arrays hold a non-zero mask.
+        let mut ge_dirty = 0u8;
+        let mut i = 0;
+        while i < len {
+            let mut any_hibit = 0u64;
+            for j in 0..8 {
+                if i >= len {
+                    g.valid[j] = 0;
+                    continue;
+                }
+                let rest = len - i;
+                let (p, valid) = if i > 0 && rest >= 64 {
+                    (unsafe { bytes.as_ptr().add(i) }, !0)
+                } else {
+                    let n = rest.min(64);
+                    buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
+                    buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
+                    buf[1 + n..].fill(0);
+                    (unsafe { buf.as_ptr().add(1) }, if n == 64 { !0 } else { (1u64 << n) - 1 })
+                };
+                let m = unsafe { Avx512::classify(p) };
+                g.valid[j] = valid;
+                g.hibit[j] = m.hibit;
+                g.lower[j] = m.lower;
+                g.upper[j] = m.upper;
+                g.digit[j] = m.digit;
+                g.space[j] = m.space;
+                g.newline[j] = m.newline;
+                g.whitespace[j] = m.whitespace;
+                g.apostrophe[j] = m.apostrophe;
+                g.printable[j] = m.printable;
+                g.repeat[j] = m.repeat;
+                g.dash[j] = m.dash;
+                g.line[j] = m.line;
+                g.t[j] = m.t;
+                g.h[j] = m.h;
+                g.c[j] = m.c;
+                g.e[j] = m.e;
+                g.i[j] = m.i;
+                if m.hibit != 0 || ge_dirty & (1 << j) != 0 {
+                    for k in 0..NT {
+                        g.ge[k][j] = m.ge[k];
+                    }
+                    ge_dirty = (ge_dirty & !(1 << j)) | (u8::from(m.hibit != 0) << j);
+                }
+                any_hibit |= m.hibit & valid;
+                i += 64;
+            }
+
+            let valid = ld(&g.valid);
+            let hibit_all = ld(&g.hibit);
+            let hibit = and(hibit_all, valid);
+            let ascii = but(valid, hibit_all);
+            let lower = and(ld(&g.lower), valid);
+            let upper = and(ld(&g.upper), valid);
+            let digit = and(ld(&g.digit), valid);
+            let space = and(ld(&g.space), valid);
+            let newline_all = ld(&g.newline);
+            let newline = and(newline_all, valid);
+            let whitespace = ld(&g.whitespace);
+            let printable = and(ld(&g.printable), valid);
+            let letter = or(lower, upper);
+            let punct = but(printable, or(letter, digit));
+            let pop = |m: __m512i| _mm512_popcnt_epi64(m);
+            let add = |acc: &mut __m512i, m: __m512i| *acc = _mm512_add_epi64(*acc, _mm512_popcnt_epi64(m));
+
+            let (latin, cjk) = if any_hibit != 0 {
+                for k in 0..NT {
+                    add(&mut ge_acc[k], and(ld(&g.ge[k]), valid));
+                }
+                add(&mut non_ascii, hibit);
+                let lead = and(ld(&g.ge[GE_C0]), valid);
+                add(&mut acc[f::NON_ASCII_RUNS], but(lead, shv::<1, 63>(hibit, last.hibit)));
+                let latin = and(but(ld(&g.ge[GE_C3]), ld(&g.ge[GE_CE])), valid);
+                let cjk = and(but(ld(&g.ge[GE_E5]), ld(&g.ge[GE_EA])), valid);
+                add(&mut acc[f::CJK_PAIRS], and(cjk, shv::<3, 61>(cjk, last.cjk)));
+                (latin, cjk)
+            } else {
+                (zero, zero)
+            };
+            let after_cjk = shv::<3, 61>(cjk, last.cjk);
+
+            let word = or(or(letter, latin), shv::<1, 63>(latin, last.latin));
+            let after_word = shv::<1, 63>(word, last.word);
+            let word_starts = but(word, after_word);
+            add(&mut acc[f::LOWER], lower);
+            add(&mut acc[f::UPPER], upper);
+            add(&mut acc[f::WORD_STARTS], word_starts);
+            add(&mut acc[f::CASE_CHANGES], and(upper, shv::<1, 63>(lower, last.lower)));
+            add(&mut acc[f::DIGITS], digit);
+            let after_digit = shv::<1, 63>(digit, last.digit);
+            add(&mut acc[f::DIGIT_STARTS], but(digit, after_digit));
+            add(&mut acc[f::DIGIT_TRIPLES], and(and(digit, after_digit), shv::<2, 62>(digit, last.digit)));
+            add(&mut acc[f::SPACES], space);
+            add(&mut acc[f::SPACE_BEFORE_WORD], and(word_starts, shv::<1, 63>(space, last.space)));
+            add(&mut acc[f::NEWLINES], newline);
+            add(&mut acc[f::OTHER_WHITESPACE], and(but(whitespace, newline_all), valid));
+            add(&mut acc[f::PUNCT], punct);
+            add(&mut acc[f::PUNCT_RUNS], but(punct, shv::<1, 63>(punct, last.punct)));
+            add(&mut acc[f::CONTROL], but(ascii, or(or(printable, space), whitespace)));
+            let repeat = and(ld(&g.repeat), valid);
+            let (dash, line) = (and(ld(&g.dash), valid), and(ld(&g.line), valid));
+            add(&mut acc[f::PUNCT_REPEATS], but(and(repeat, punct), or(dash, line)));
+            add(&mut acc[f::DASH_REPEATS], and(repeat, dash));
+            add(&mut acc[f::LINE_REPEATS], and(repeat, line));
+            let t = and(ld(&g.t), valid);
+            let h = and(ld(&g.h), valid);
+            let ch_c = and(ld(&g.c), valid);
+            let e = and(ld(&g.e), valid);
+            let ii = and(ld(&g.i), valid);
+            add(&mut acc[f::BIGRAM_TH], and(h, shv::<1, 63>(t, last.t)));
+            add(&mut acc[f::BIGRAM_CH], and(h, shv::<1, 63>(ch_c, last.c)));
+            add(&mut acc[f::BIGRAM_EI_IE], or(and(ii, shv::<1, 63>(e, last.e)), and(e, shv::<1, 63>(ii, last.i))));
+            add(&mut acc[f::SPACE_REPEATS], and(repeat, space));
+            add(&mut acc[f::LETTER_REPEATS], and(repeat, letter));
+            let word2 = and(word, after_word);
+            let word4 = and(word2, shv::<2, 62>(word2, last.word2));
+            let word6 = and(word4, shv::<4, 60>(word2, last.word2));
+            add(&mut acc[f::LONG_WORD_LETTERS], word6);
+            add(&mut acc[f::VERY_LONG_WORD_LETTERS], and(word6, shv::<6, 58>(word6, last.word6)));
+
+            let apostrophe = ld(&g.apostrophe);
+            let letter_sep = but(but(ascii, letter), apostrophe);
+            let digit_sep = but(ascii, digit);
+            add(&mut letter_runs, and(or(letter, cjk), shv::<1, 63>(letter_sep, last.letter_sep)));
+            add(&mut digit_runs, and(digit, or(shv::<1, 63>(digit_sep, last.digit_sep), after_cjk)));
+            let _ = pop;
+
+            last = Last {
+                word,
+                word2,
+                word6,
+                lower,
+                digit,
+                space,
+                punct,
+                hibit,
+                latin,
+                cjk,
+                letter_sep,
+                digit_sep,
+                t,
+                c: ch_c,
+                e,
+                i: ii,
+            };
+        }
+        let sum = |v: __m512i| _mm512_reduce_add_epi64(v) as u64;
+        let mut state = State::new();
+        for (total, &v) in state.v.iter_mut().zip(&acc) {
+            *total = sum(v);
+        }
+        for (total, &v) in state.ge.iter_mut().zip(&ge_acc) {
+            *total = sum(v);
+        }
+        state.non_ascii_bytes = sum(non_ascii);
+        state.letter_runs = sum(letter_runs);
+        state.digit_runs = sum(digit_runs);
+        state.finish(len)
     }
 
     /// The masks of one block, for the tests.
     #[cfg(test)]
-    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
     pub(super) unsafe fn masks(p: *const u8) -> Masks {
         unsafe { Avx512::classify(p) }
     }
@@ -785,7 +1046,10 @@ fn backend() -> u8 {
     match BACKEND.load(Ordering::Relaxed) {
         0 => {
             let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("popcnt");
-            let avx512 = avx2 && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+            let avx512 = avx2
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vpopcntdq");
             let b = if avx512 { 3 } else if avx2 { 1 } else { 2 };
             BACKEND.store(b, Ordering::Relaxed);
             b
@@ -794,7 +1058,7 @@ fn backend() -> u8 {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(test, target_arch = "x86_64"))]
 fn has_avx2() -> bool {
     backend() != 2
 }
