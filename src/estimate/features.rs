@@ -842,7 +842,14 @@ mod avx512 {
     pub(super) unsafe fn scan(bytes: &[u8]) -> Features {
         let len = bytes.len();
         let zero = _mm512_setzero_si512();
-        let mut g: Group = unsafe { core::mem::zeroed() };
+        // Two groups: one is filled while the other, filled before, is read, so that its loads do
+        // not wait on the stores just made (which a vector load cannot take from the store buffer).
+        // Not zeroed (4 KB a call): every lane of a group is written before the group is read,
+        // the lanes past the text from a block of zeros, and the first write of each lane
+        // includes its `ge` masks (`ge_dirty` starts with every bit set).
+        let mut groups = core::mem::MaybeUninit::<[Group; 2]>::uninit();
+        let groups = groups.as_mut_ptr() as *mut Group;
+        static ZEROS: [u8; 65] = [0; 65];
         let mut acc = [zero; f::COUNT];
         let mut ge_acc = [zero; NT];
         let (mut non_ascii, mut letter_runs, mut digit_runs) = (zero, zero, zero);
@@ -867,55 +874,39 @@ mod avx512 {
             i: zero,
         };
         let mut buf = [0u8; 65];
-        // Blocks of the group whose `ge` arrays hold a non-zero mask.
-        let mut ge_dirty = 0u8;
-        let mut i = 0;
-        while i < len {
-            let mut any_hibit = 0u64;
-            for j in 0..8 {
-                if i >= len {
-                    g.valid[j] = 0;
-                    continue;
+        // Blocks of each group whose `ge` arrays may hold a non-zero mask.
+        let mut ge_dirty = [!0u8; 2];
+        // Stores the masks of a block as lane `j` of the group; returns its non-ASCII bytes.
+        // Writes through the raw pointer: the group may not be initialized yet.
+        let put = |g: *mut Group, ge_dirty: &mut u8, j: usize, p: *const u8, valid: u64| -> u64 {
+            let m = unsafe { Avx512::classify(p) };
+            unsafe { (*g).valid[j] = valid };
+            unsafe { (*g).hibit[j] = m.hibit };
+            unsafe { (*g).lower[j] = m.lower };
+            unsafe { (*g).upper[j] = m.upper };
+            unsafe { (*g).digit[j] = m.digit };
+            unsafe { (*g).space[j] = m.space };
+            unsafe { (*g).newline[j] = m.newline };
+            unsafe { (*g).whitespace[j] = m.whitespace };
+            unsafe { (*g).apostrophe[j] = m.apostrophe };
+            unsafe { (*g).printable[j] = m.printable };
+            unsafe { (*g).repeat[j] = m.repeat };
+            unsafe { (*g).dash[j] = m.dash };
+            unsafe { (*g).line[j] = m.line };
+            unsafe { (*g).t[j] = m.t };
+            unsafe { (*g).h[j] = m.h };
+            unsafe { (*g).c[j] = m.c };
+            unsafe { (*g).e[j] = m.e };
+            unsafe { (*g).i[j] = m.i };
+            if m.hibit != 0 || *ge_dirty & (1 << j) != 0 {
+                for k in 0..NT {
+                    unsafe { (*g).ge[k][j] = m.ge[k] };
                 }
-                let rest = len - i;
-                let (p, valid) = if i > 0 && rest >= 64 {
-                    (unsafe { bytes.as_ptr().add(i) }, !0)
-                } else {
-                    let n = rest.min(64);
-                    buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
-                    buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
-                    buf[1 + n..].fill(0);
-                    (unsafe { buf.as_ptr().add(1) }, if n == 64 { !0 } else { (1u64 << n) - 1 })
-                };
-                let m = unsafe { Avx512::classify(p) };
-                g.valid[j] = valid;
-                g.hibit[j] = m.hibit;
-                g.lower[j] = m.lower;
-                g.upper[j] = m.upper;
-                g.digit[j] = m.digit;
-                g.space[j] = m.space;
-                g.newline[j] = m.newline;
-                g.whitespace[j] = m.whitespace;
-                g.apostrophe[j] = m.apostrophe;
-                g.printable[j] = m.printable;
-                g.repeat[j] = m.repeat;
-                g.dash[j] = m.dash;
-                g.line[j] = m.line;
-                g.t[j] = m.t;
-                g.h[j] = m.h;
-                g.c[j] = m.c;
-                g.e[j] = m.e;
-                g.i[j] = m.i;
-                if m.hibit != 0 || ge_dirty & (1 << j) != 0 {
-                    for k in 0..NT {
-                        g.ge[k][j] = m.ge[k];
-                    }
-                    ge_dirty = (ge_dirty & !(1 << j)) | (u8::from(m.hibit != 0) << j);
-                }
-                any_hibit |= m.hibit & valid;
-                i += 64;
+                *ge_dirty = (*ge_dirty & !(1 << j)) | (u8::from(m.hibit != 0) << j);
             }
-
+            m.hibit & valid
+        };
+        let mut process = |g: &Group, any_hibit: u64| {
             let valid = ld(&g.valid);
             let hibit_all = ld(&g.hibit);
             let hibit = and(hibit_all, valid);
@@ -1013,6 +1004,46 @@ mod avx512 {
                 e,
                 i: ii,
             };
+        };
+        let mut i = 0;
+        let mut cur = 0;
+        let mut pending: Option<u64> = None;
+        while i < len {
+            let (g, dirty) = (unsafe { groups.add(cur) }, &mut ge_dirty[cur]);
+            let mut any_hibit = 0u64;
+            if i > 0 && len - i >= 8 * 64 {
+                // Eight whole blocks in place.
+                for j in 0..8 {
+                    any_hibit |= put(g, dirty, j, unsafe { bytes.as_ptr().add(i + 64 * j) }, !0);
+                }
+                i += 8 * 64;
+            } else {
+                for j in 0..8 {
+                    if i >= len {
+                        any_hibit |= put(g, dirty, j, ZEROS[1..].as_ptr(), 0);
+                        continue;
+                    }
+                    let rest = len - i;
+                    any_hibit |= if i > 0 && rest >= 64 {
+                        put(g, dirty, j, unsafe { bytes.as_ptr().add(i) }, !0)
+                    } else {
+                        let n = rest.min(64);
+                        buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
+                        buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
+                        buf[1 + n..].fill(0);
+                        put(g, dirty, j, unsafe { buf.as_ptr().add(1) }, if n == 64 { !0 } else { (1u64 << n) - 1 })
+                    };
+                    i += 64;
+                }
+            }
+            if let Some(hibit) = pending {
+                process(unsafe { &*groups.add(1 - cur) }, hibit);
+            }
+            pending = Some(any_hibit);
+            cur = 1 - cur;
+        }
+        if let Some(hibit) = pending {
+            process(unsafe { &*groups.add(1 - cur) }, hibit);
         }
         let sum = |v: __m512i| _mm512_reduce_add_epi64(v) as u64;
         let mut state = State::new();
@@ -1050,7 +1081,13 @@ fn backend() -> u8 {
                 && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vpopcntdq");
-            let b = if avx512 { 3 } else if avx2 { 1 } else { 2 };
+            let b = if avx512 {
+                3
+            } else if avx2 {
+                1
+            } else {
+                2
+            };
             BACKEND.store(b, Ordering::Relaxed);
             b
         }
@@ -1090,6 +1127,21 @@ impl Features {
             _ => {}
         }
         Self::scan_portable(text)
+    }
+
+    /// Scans a text with a given implementation, for benchmarks: `"avx512"`, `"avx2"` or
+    /// `"portable"`; `None` when this processor lacks it.
+    #[doc(hidden)]
+    pub fn scan_with(backend_name: &str, text: &str) -> Option<Features> {
+        #[cfg(target_arch = "x86_64")]
+        match (backend_name, backend()) {
+            // SAFETY: AVX-512 F, BW and VPOPCNTDQ, AVX2 and POPCNT are present.
+            ("avx512", 3) => return Some(unsafe { avx512::scan(text.as_bytes()) }),
+            // SAFETY: AVX2 and POPCNT are present.
+            ("avx2", 1 | 3) => return Some(unsafe { avx2::scan(text.as_bytes()) }),
+            _ => {}
+        }
+        (backend_name == "portable").then(|| Self::scan_portable(text))
     }
 
     /// Scans a text with the portable classification (the SIMD one gives identical features).
