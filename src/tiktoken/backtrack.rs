@@ -105,12 +105,14 @@ impl Backtracker {
         Some(bt)
     }
 
-    /// The longest token at the start of `rest` (not empty).
+    /// The longest token at the start of `rest` (not empty), and how many bytes of `rest`
+    /// decided it: the same bytes anywhere give the same token. 0 when the end of `rest` cut the
+    /// search short (more bytes could have given a longer token).
     #[inline(always)]
-    fn longest(&self, ranks: &RankMap, rest: &[u8]) -> u32 {
+    fn longest(&self, ranks: &RankMap, rest: &[u8]) -> (u32, usize) {
         let mut best = ranks.byte(rest[0]);
         if rest.len() < 2 {
-            return best;
+            return (best, 0);
         }
         let two = ranks.pair(rest[0], rest[1]);
         if two != NO_RANK {
@@ -118,10 +120,10 @@ impl Backtracker {
         }
         let key = (rest[0] as usize) << 8 | rest[1] as usize;
         if self.pair_begins_token[key >> 6] >> (key & 63) & 1 == 0 {
-            return best;
+            return (best, 2);
         }
-        let max = rest.len().min(ranks.max_token_bytes());
-        for len in 3..=max {
+        let max = ranks.max_token_bytes();
+        for len in 3..=max.min(rest.len()) {
             let s = &rest[..len];
             let h = hash(s);
             let (word, is_token, begins_token) = filter_slot(h, self.filter_mask);
@@ -133,10 +135,10 @@ impl Backtracker {
                 }
             }
             if bits & begins_token == 0 {
-                break;
+                return (best, len);
             }
         }
-        best
+        (best, if rest.len() >= max { max } else { 0 })
     }
 
     /// Whether BPE encodes `left` followed by `right` as exactly these two tokens. Their bytes
@@ -188,7 +190,7 @@ impl Backtracker {
             let mut memo = [u64::MAX; 64];
             self.encode(ranks, piece, &mut dead, &mut tokens, &mut memo)
         } else {
-            let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 4096)];
+            let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
             self.encode(ranks, piece, &mut vec![0u64; n / 64 + 1], &mut vec![0u32; n], &mut memo)
         }
     }
@@ -206,7 +208,10 @@ impl Backtracker {
         let memo_mask = memo.len() - 1;
         let mut len = 0;
         let mut pos = 0;
-        let mut candidate = self.longest(ranks, piece);
+        let (mut found, mut decided_by) = self.longest(ranks, piece);
+        let mut candidate = found;
+        // Where the last search started: runs repeat the same bytes, and then its answer holds.
+        let mut searched_at = 0;
         while pos < n {
             let mut token = candidate;
             loop {
@@ -229,7 +234,14 @@ impl Backtracker {
                     len += 1;
                     pos = end;
                     if pos < n {
-                        candidate = self.longest(ranks, &piece[pos..]);
+                        let same = decided_by != 0
+                            && pos + decided_by <= n
+                            && piece[pos..pos + decided_by] == piece[searched_at..searched_at + decided_by];
+                        if !same {
+                            (found, decided_by) = self.longest(ranks, &piece[pos..]);
+                            searched_at = pos;
+                        }
+                        candidate = found;
                     }
                     break;
                 }

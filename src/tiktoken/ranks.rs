@@ -77,12 +77,19 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    if (8..=16).contains(&n) {
-        read_u64(a, 0) == read_u64(b, 0) && read_u64(a, n - 8) == read_u64(b, n - 8)
-    } else if (4..8).contains(&n) {
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if read_u64(a, at) != read_u64(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        read_u64(a, n - 8) == read_u64(b, n - 8)
+    } else if n >= 4 {
         read_u32(a, 0) == read_u32(b, 0) && read_u32(a, n - 4) == read_u32(b, n - 4)
     } else {
-        a == b
+        n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1])
     }
 }
 
