@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The core (this crate's modules other than `ffi`) has no raw pointers, and `unsafe` only for
-//! the estimate's AVX2 intrinsics and one `malloc_trim` call; the C ABI lives in [`ffi`].
+//! the estimate's AVX2 and AVX-512 intrinsics and one `malloc_trim` call; the C ABI lives in [`ffi`].
 
 pub mod adapter;
 pub mod batch;
