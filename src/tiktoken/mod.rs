@@ -141,7 +141,8 @@ impl RankTable {
             }
         }
         drop(core);
-        // The long-piece merge packs a rank into 24 bits (bpe.rs); every OpenAI table fits.
+        // The heap merge (bpe.rs) and the backtracking encoder's pair memo (backtrack.rs) pack a rank
+        // into 24 bits; every OpenAI table fits.
         if tokens.iter().any(|&(_, rank)| rank >= 1 << 24) {
             return Err(Error::new(
                 ErrorKind::AdapterUnavailable,
