@@ -311,3 +311,41 @@ fn generated_long_pieces_match_tiktoken_rs() {
         }
     }
 }
+
+/// Counts interleaved across rank tables on one thread: the backtracking encoder keeps a pair
+/// memo per thread and per table, so a memo shared by mistake between tables, or kept past
+/// its eviction (two registries hold eight tables; a thread keeps memos for four), would change
+/// counts here. The text is the bench corpus in 2 KB chunks, mostly CJK, Hangul and Cyrillic.
+#[test]
+fn interleaved_tables_on_one_thread_count_like_tiktoken_rs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/corpus");
+    let mut chunks = Vec::new();
+    for name in ["prose_zh.txt", "prose_ja.txt", "prose_ko.txt", "prose_ru.txt", "code_python.py"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("bench corpus");
+        let mut start = 0;
+        for _ in 0..40 {
+            if start >= text.len() {
+                break;
+            }
+            let mut end = (start + 2048).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            chunks.push(text[start..end].to_owned());
+            start = end;
+        }
+    }
+    let distinct = |e: &EncodingName| !matches!(e, EncodingName::Gpt2 | EncodingName::P50kEdit | EncodingName::O200kHarmony);
+    let names: Vec<EncodingName> = EncodingName::ALL.into_iter().filter(distinct).collect();
+    let registries = [plain_registry(), plain_registry()];
+    let mut compared = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        for (j, &name) in names.iter().enumerate() {
+            let enc = registries[(i + j) % 2].encoding(name).expect("loads");
+            let expected = reference_bpe(name).encode_ordinary(chunk).len() as u64;
+            assert_eq!(enc.count(chunk), expected, "{name} on chunk {i}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 600, "only {compared} counts compared");
+}

@@ -23,7 +23,48 @@
 //! rule and gives up (`None`) on a table where one is missing; the heap merge then serves its
 //! long pieces. All four OpenAI tables qualify (a test checks it).
 
+use std::cell::RefCell;
+
 use super::ranks::{hash, RankMap, NO_RANK};
+
+/// Pair checks kept per thread and per rank table, across pieces and calls: whether two tokens
+/// pair depends on them alone, and prose repeats its character pairs from piece to piece (CJK
+/// text is mostly long pieces that never repeat whole). Direct-mapped, fixed size.
+const SHARED_MEMO_ENTRIES: usize = 1 << 15;
+/// Rank tables a thread keeps a memo for (256 KB each, allocated when the thread first counts
+/// with the table); a further one replaces the oldest.
+const SHARED_MEMO_TABLES: usize = 4;
+
+thread_local! {
+    static PAIR_MEMOS: RefCell<Vec<(u64, Box<[u64]>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's pair memo for the rank table `owner` (a piece-cache owner id:
+/// never reused), or with none while the thread ends or when the memo is in use further up
+/// the stack.
+pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -> R) -> R {
+    let mut f = Some(f);
+    let result = PAIR_MEMOS.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut memos) => {
+            let at = match memos.iter().position(|(o, _)| *o == owner) {
+                Some(at) => at,
+                None => {
+                    if memos.len() == SHARED_MEMO_TABLES {
+                        memos.remove(0);
+                    }
+                    memos.push((owner, vec![u64::MAX; SHARED_MEMO_ENTRIES].into_boxed_slice()));
+                    memos.len() - 1
+                }
+            };
+            (f.take().expect("called once"))(Some(&mut memos[at].1[..]))
+        }
+        Err(_) => (f.take().expect("called once"))(None),
+    });
+    match result {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called when the thread-local is gone"))(None),
+    }
+}
 
 pub(crate) struct Backtracker {
     /// The two tokens BPE last merged into each rank; `[r, r]` for a single byte, `[NO_RANK; 2]`
@@ -180,15 +221,20 @@ impl Backtracker {
 
     /// The number of tokens BPE gives `piece`; `None` only if the table broke the assumptions
     /// `build` checks (never for a table it accepted).
-    pub(crate) fn count(&self, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
+    /// `shared_memo` is the thread's memo for this table (`with_pair_memo`), if any.
+    pub(crate) fn count(&self, ranks: &RankMap, piece: &[u8], shared_memo: Option<&mut [u64]>) -> Option<usize> {
         // Pieces up to this many bytes keep their working memory on the stack.
         const ON_STACK: usize = 256;
         let n = piece.len();
         if n <= ON_STACK {
             let mut dead = [0u64; ON_STACK / 64 + 1];
             let mut tokens = [0u32; ON_STACK];
-            let mut memo = [u64::MAX; 64];
-            self.encode(ranks, piece, &mut dead, &mut tokens, &mut memo)
+            let mut own_memo = [u64::MAX; 64];
+            let memo = match shared_memo {
+                Some(memo) => memo,
+                None => &mut own_memo[..],
+            };
+            self.encode(ranks, piece, &mut dead, &mut tokens, memo)
         } else {
             let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
             self.encode(ranks, piece, &mut vec![0u64; n / 64 + 1], &mut vec![0u32; n], &mut memo)
@@ -288,7 +334,7 @@ mod tests {
             for code in 0..4usize.pow(len) {
                 let s: Vec<u8> = (0..len).map(|i| alphabet[code / 4usize.pow(i) % 4]).collect();
                 assert_eq!(
-                    bt.count(&ranks, &s),
+                    bt.count(&ranks, &s, None),
                     Some(bpe::count_piece(&s, &ranks)),
                     "{:?}",
                     String::from_utf8_lossy(&s)
@@ -317,7 +363,7 @@ mod tests {
             let bt = Backtracker::build(&table.ranks).expect("OpenAI tables qualify");
             for piece in [&ideographs, &letters] {
                 let expected = bpe::count_large(piece.as_bytes(), &table.ranks);
-                assert_eq!(bt.count(&table.ranks, piece.as_bytes()), Some(expected), "{id:?}, {} bytes", piece.len());
+                assert_eq!(bt.count(&table.ranks, piece.as_bytes(), None), Some(expected), "{id:?}, {} bytes", piece.len());
             }
         }
     }

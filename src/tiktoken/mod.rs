@@ -169,11 +169,14 @@ impl RankTable {
     /// single bytes, so it only serves short pieces that do not end in a multi-byte character
     /// (mostly ASCII words); the backtracking encoder takes whole tokens at once and serves the
     /// rest. Measured on the bench corpus, this split is the fastest for every script.
-    fn count_uncached(&self, piece: &[u8]) -> usize {
+    /// `pair_memo` is the thread's pair memo for this table (`backtrack::with_pair_memo`).
+    fn count_uncached(&self, piece: &[u8], pair_memo: &mut Option<&mut [u64]>) -> usize {
         let n = piece.len();
         let short = n <= cache::MAX_PIECE && (n <= 6 || piece[n - 1] < 0x80);
         match &self.backtracker {
-            Some(bt) if !short => bt.count(&self.ranks, piece).unwrap_or_else(|| bpe::count_piece(piece, &self.ranks)),
+            Some(bt) if !short => bt
+                .count(&self.ranks, piece, pair_memo.as_deref_mut())
+                .unwrap_or_else(|| bpe::count_piece(piece, &self.ranks)),
             _ => bpe::count_piece(piece, &self.ranks),
         }
     }
@@ -217,10 +220,10 @@ impl Encoding {
 
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
-        cache::with_cache(|mut cache| {
+        self.with_thread_state(|cache, memo| {
             let mut total = 0u64;
             self.name.pattern().for_each_piece(text, |piece| {
-                total += self.count_piece(&mut cache, piece) as u64;
+                total += self.count_piece(cache, memo, piece) as u64;
                 ControlFlow::Continue(())
             });
             total
@@ -232,11 +235,11 @@ impl Encoding {
     /// length alone needs more tokens than are left) is not merged at all.
     pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
-        let total = cache::with_cache(|mut cache| {
+        let total = self.with_thread_state(|cache, memo| {
             let mut total = 0u64;
             self.name.pattern().for_each_piece(text, |piece| {
                 let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
-                total += if total + at_least > limit { at_least } else { self.count_piece(&mut cache, piece) as u64 };
+                total += if total + at_least > limit { at_least } else { self.count_piece(cache, memo, piece) as u64 };
                 if total > limit {
                     ControlFlow::Break(())
                 } else {
@@ -254,14 +257,21 @@ impl Encoding {
 
     /// The tokens of one piece, from the thread's cache when the piece is short.
     #[inline(always)]
-    fn count_piece(&self, cache: &mut Option<&mut PieceCache>, piece: &[u8]) -> usize {
+    fn count_piece(&self, cache: &mut Option<&mut PieceCache>, memo: &mut Option<&mut [u64]>, piece: &[u8]) -> usize {
         match cache {
             _ if piece.len() == 1 => 1,
             Some(cache) if piece.len() <= cache::MAX_PIECE => {
-                cache.get_or_count(self.table.cache_owner, piece, || self.table.count_uncached(piece))
+                cache.get_or_count(self.table.cache_owner, piece, || self.table.count_uncached(piece, memo))
             }
-            _ => self.table.count_uncached(piece),
+            _ => self.table.count_uncached(piece, memo),
         }
+    }
+
+    /// Runs `f` with this thread's piece cache and pair memo for this table.
+    fn with_thread_state<R>(&self, f: impl FnOnce(&mut Option<&mut PieceCache>, &mut Option<&mut [u64]>) -> R) -> R {
+        cache::with_cache(|mut cache| {
+            backtrack::with_pair_memo(self.table.cache_owner, |mut memo| f(&mut cache, &mut memo))
+        })
     }
 
     /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
