@@ -66,6 +66,10 @@ pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -
     }
 }
 
+/// The sample a long run of one byte is counted from (`count_run`): its middle token is taken
+/// for the run's, so it must be long enough for the middle to be far from both ends.
+const RUN_SAMPLE: usize = 512;
+
 pub(crate) struct Backtracker {
     /// The two tokens BPE last merged into each rank; `[r, r]` for a single byte, `[NO_RANK; 2]`
     /// for a rank that is not an ordinary token.
@@ -236,9 +240,43 @@ impl Backtracker {
             };
             self.encode(ranks, piece, &mut dead, &mut tokens, memo)
         } else {
+            // A run of one byte: `piece[1..] == piece[..n - 1]` holds exactly then.
+            if n >= 4 * RUN_SAMPLE && piece[1..] == piece[..n - 1] {
+                if let Some(count) = self.count_run(ranks, piece) {
+                    return Some(count);
+                }
+            }
             let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
             self.encode(ranks, piece, &mut vec![0u64; n / 64 + 1], &mut vec![0u32; n], &mut memo)
         }
+    }
+
+    /// A long run of one byte, counted from two short ones. BPE gives the middle of such a run
+    /// one token `T` over and over, so its encoding should be `T` repeated, then the encoding
+    /// `S` of a short run. That sequence is taken only if `T` pairs with `T` and with the first
+    /// token of `S` (the pairs inside `S` hold: the encoder made it): a sequence in which every
+    /// two neighbours pair is the encoding of its bytes, the property this encoder rests on.
+    /// `None` when the guess does not hold; the piece is then encoded whole. Spaces in
+    /// `p50k_base` need this: it has space tokens of up to 25 bytes, which the encoder tries
+    /// first at every position of a run that BPE encodes in 16-space tokens.
+    fn count_run(&self, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
+        let n = piece.len();
+        let mut dead = [0u64; 2 * RUN_SAMPLE / 64 + 1];
+        let mut tokens = [0u32; 2 * RUN_SAMPLE];
+        let mut memo = [u64::MAX; 256];
+        let sampled = self.encode(ranks, &piece[..RUN_SAMPLE], &mut dead, &mut tokens, &mut memo)?;
+        let bulk = tokens[sampled / 2];
+        let bulk_len = ranks.token_len(bulk);
+        // The short run: at least RUN_SAMPLE bytes, the rest a whole number of bulk tokens.
+        let short = RUN_SAMPLE + (n - RUN_SAMPLE) % bulk_len;
+        let repeats = (n - short) / bulk_len;
+        dead.fill(0);
+        let tail = self.encode(ranks, &piece[..short], &mut dead, &mut tokens, &mut memo)?;
+        // Both checks read their tokens' bytes from the start of the run (all bytes are equal).
+        let holds = repeats > 0
+            && self.pairs(ranks, piece, bulk_len, bulk, bulk)
+            && self.pairs(ranks, piece, bulk_len, bulk, tokens[0]);
+        holds.then_some(repeats + tail)
     }
 
     /// Backtracking encoding of `piece`, counting. `dead` has a bit per position (bit p: no
@@ -364,6 +402,33 @@ mod tests {
             for piece in [&ideographs, &letters] {
                 let expected = bpe::count_large(piece.as_bytes(), &table.ranks);
                 assert_eq!(bt.count(&table.ranks, piece.as_bytes(), None), Some(expected), "{id:?}, {} bytes", piece.len());
+            }
+        }
+    }
+
+    /// Runs of one byte counted from a sample (`count_run`) against the heap merge, at every
+    /// remainder of the bulk token's length.
+    #[test]
+    fn runs_of_one_byte_count_like_the_heap_merge() {
+        use crate::tiktoken::{RankTable, RankTableId};
+        for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
+            let table = RankTable::load(id).expect("embedded table");
+            let bt = Backtracker::build(&table.ranks).expect("OpenAI tables qualify");
+            for byte in [b' ', b'a', b'0', b'=', b'\n', b'\t', b'.', b'-'] {
+                let mut taken = 0;
+                for n in (4 * RUN_SAMPLE..4 * RUN_SAMPLE + 70).chain([5000, 65_537, 300_001]) {
+                    let run = vec![byte; n];
+                    let expected = bpe::count_large(&run, &table.ranks);
+                    if let Some(count) = bt.count_run(&table.ranks, &run) {
+                        assert_eq!(count, expected, "{id:?}, {n} x {:?}", byte as char);
+                        taken += 1;
+                    }
+                    assert_eq!(bt.count(&table.ranks, &run, None), Some(expected), "{id:?}, {n} x {:?}", byte as char);
+                }
+                // Spaces and letters are what the shortcut is for: it must not fall back there.
+                if matches!(byte, b' ' | b'a') {
+                    assert_eq!(taken, 73, "{id:?}, {:?}: the shortcut fell back", byte as char);
+                }
             }
         }
     }
