@@ -28,6 +28,24 @@ pub(crate) fn count_piece(piece: &[u8], ranks: &RankMap) -> usize {
     }
 }
 
+/// The tokens of a piece of two or three bytes, without a merge: two bytes are one token or
+/// two; three bytes are three when neither pair is a token, else one when the whole is a token
+/// (the first merge leaves two parts that join into it), else two.
+#[inline(always)]
+pub(crate) fn count_tiny(piece: &[u8], ranks: &RankMap) -> usize {
+    let first = ranks.pair(piece[0], piece[1]) != NO_RANK;
+    if piece.len() == 2 {
+        return if first { 1 } else { 2 };
+    }
+    if !first && ranks.pair(piece[1], piece[2]) == NO_RANK {
+        3
+    } else if ranks.contains(piece) {
+        1
+    } else {
+        2
+    }
+}
+
 #[inline(always)]
 fn rank(ranks: &RankMap, bytes: &[u8]) -> u32 {
     ranks.rank(bytes)
@@ -124,6 +142,43 @@ pub(crate) fn count_large(piece: &[u8], ranks: &RankMap) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every two-byte string, and every three-byte string over 40 bytes (letters, digits,
+    /// space, punctuation and UTF-8 lead and continuation bytes), on every table: the shortcut
+    /// against the merge.
+    #[test]
+    fn tiny_pieces_count_like_the_merge() {
+        use crate::tiktoken::{RankTable, RankTableId};
+        let alphabet: Vec<u8> = b"aeinstAZ09 .,'\n\t-=_"
+            .iter()
+            .copied()
+            .chain([0x80, 0x81, 0x8f, 0x9f, 0xa0, 0xa4, 0xb8, 0xbf, 0xc3, 0xd0, 0xe3, 0xe4, 0xe6, 0xe9, 0xef, 0xf0, 0xff, 0x00])
+            .collect();
+        for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
+            let table = RankTable::load(id).expect("embedded table");
+            let ranks = &table.ranks;
+            for a in 0..=255u8 {
+                for b in 0..=255u8 {
+                    assert_eq!(count_tiny(&[a, b], ranks), count_small(&[a, b], ranks), "{id:?} {a:#x} {b:#x}");
+                }
+            }
+            for &a in &alphabet {
+                for &b in &alphabet {
+                    for &c in &alphabet {
+                        let piece = [a, b, c];
+                        assert_eq!(count_tiny(&piece, ranks), count_small(&piece, ranks), "{id:?} {piece:x?}");
+                    }
+                }
+            }
+            // Three-byte tokens themselves, whatever their bytes.
+            for rank in 0..ranks.rank_limit() as u32 {
+                let token = ranks.token(rank);
+                if token.len() == 3 {
+                    assert_eq!(count_tiny(token, ranks), count_small(token, ranks), "{id:?} {token:x?}");
+                }
+            }
+        }
+    }
 
     fn toy_ranks() -> RankMap {
         let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();

@@ -260,6 +260,7 @@ impl Encoding {
     fn count_piece(&self, cache: &mut Option<&mut PieceCache>, memo: &mut Option<&mut [u64]>, piece: &[u8]) -> usize {
         match cache {
             _ if piece.len() == 1 => 1,
+            _ if piece.len() <= 3 => bpe::count_tiny(piece, &self.table.ranks),
             Some(cache) if piece.len() <= cache::MAX_PIECE => {
                 cache.get_or_count(self.table.cache_owner, piece, || self.table.count_uncached(piece, memo))
             }
