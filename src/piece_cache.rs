@@ -74,12 +74,19 @@ thread_local! {
 /// Runs `f` with this thread's cache, or with none while the thread is ending (thread-local
 /// storage already destroyed) or if the cache is in use further up the stack.
 pub(crate) fn with_cache<R>(f: impl FnOnce(Option<&mut PieceCache>) -> R) -> R {
+    with_thread_local(&CACHE, |slot| f(slot.map(|slot| slot.get_or_insert_with(PieceCache::new))))
+}
+
+/// Runs `f` with this thread's value of `key`, or with none while the thread is ending
+/// (thread-local storage already destroyed) or if the value is borrowed further up the stack.
+/// Shared by the per-thread counting state: the piece cache here and the encoder's pair memos.
+pub(crate) fn with_thread_local<T: 'static, R>(
+    key: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(Option<&mut T>) -> R,
+) -> R {
     let mut f = Some(f);
-    let result = CACHE.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut slot) => {
-            let cache = slot.get_or_insert_with(PieceCache::new);
-            (f.take().expect("called once"))(Some(cache))
-        }
+    let result = key.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut value) => (f.take().expect("called once"))(Some(&mut *value)),
         Err(_) => (f.take().expect("called once"))(None),
     });
     match result {

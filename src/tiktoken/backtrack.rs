@@ -43,9 +43,8 @@ thread_local! {
 /// never reused), or with none while the thread ends or when the memo is in use further up
 /// the stack.
 pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -> R) -> R {
-    let mut f = Some(f);
-    let result = PAIR_MEMOS.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut memos) => {
+    crate::piece_cache::with_thread_local(&PAIR_MEMOS, |memos| {
+        f(memos.map(|memos| {
             let at = match memos.iter().position(|(o, _)| *o == owner) {
                 Some(at) => at,
                 None => {
@@ -56,14 +55,9 @@ pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -
                     memos.len() - 1
                 }
             };
-            (f.take().expect("called once"))(Some(&mut memos[at].1[..]))
-        }
-        Err(_) => (f.take().expect("called once"))(None),
-    });
-    match result {
-        Ok(r) => r,
-        Err(_) => (f.take().expect("not called when the thread-local is gone"))(None),
-    }
+            &mut memos[at].1[..]
+        }))
+    })
 }
 
 /// The sample a long run of one byte is counted from (`count_run`): its middle token is taken
