@@ -22,10 +22,120 @@
 //! lower-ranked tokens. [`Backtracker::build`] finds each token's split under exactly that
 //! rule and gives up (`None`) on a table where one is missing; the heap merge then serves its
 //! long pieces. All four OpenAI tables qualify (a test checks it).
+//!
+//! The encoder looks tokens up through [`Lookup`]: the whole rank table, or for long pieces of
+//! digits in r50k and p50k the small tables of `digits.rs`, which hold every token such a piece
+//! can contain.
 
 use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
 
+use super::digits::DigitRanks;
 use super::ranks::{hash, RankMap, NO_RANK};
+
+/// Where the encoder looks up tokens, by id: the whole rank table (ids are ranks), or a
+/// smaller one that holds every token a piece can contain (`DigitRanks`: ids in rank order, so
+/// that comparing ids compares ranks).
+trait Lookup {
+    /// The id of `bytes` (two bytes or more, a substring of the piece), or `NO_RANK`.
+    fn id(&self, ranks: &RankMap, bytes: &[u8]) -> u32;
+    /// `Backtracker::longest`, in ids.
+    fn longest(&self, bt: &Backtracker, ranks: &RankMap, rest: &[u8]) -> (u32, usize);
+    fn len(&self, ranks: &RankMap, id: u32) -> usize;
+    /// `Backtracker::split`, in ids.
+    fn split(&self, bt: &Backtracker, id: u32) -> [u32; 2];
+    /// `Backtracker::shorter`, in ids.
+    fn shorter(&self, bt: &Backtracker, id: u32) -> u32;
+    /// Pair checks this lookup keeps itself, in place of the encoder's memo.
+    fn known_pairs(&self) -> Option<&[AtomicU64]>;
+    fn recall(&self, known: &[AtomicU64], left: u32, right: u32) -> Option<bool>;
+    fn remember(&self, known: &[AtomicU64], left: u32, right: u32, pairs: bool);
+}
+
+/// Any piece: the whole rank table.
+struct AllTokens;
+
+impl Lookup for AllTokens {
+    #[inline(always)]
+    fn id(&self, ranks: &RankMap, bytes: &[u8]) -> u32 {
+        ranks.rank(bytes)
+    }
+
+    #[inline(always)]
+    fn longest(&self, bt: &Backtracker, ranks: &RankMap, rest: &[u8]) -> (u32, usize) {
+        bt.longest(ranks, rest)
+    }
+
+    #[inline(always)]
+    fn len(&self, ranks: &RankMap, id: u32) -> usize {
+        ranks.token_len(id)
+    }
+
+    #[inline(always)]
+    fn split(&self, bt: &Backtracker, id: u32) -> [u32; 2] {
+        bt.split[id as usize]
+    }
+
+    #[inline(always)]
+    fn shorter(&self, bt: &Backtracker, id: u32) -> u32 {
+        bt.shorter[id as usize]
+    }
+
+    #[inline(always)]
+    fn known_pairs(&self) -> Option<&[AtomicU64]> {
+        None
+    }
+
+    #[inline(always)]
+    fn recall(&self, _: &[AtomicU64], _: u32, _: u32) -> Option<bool> {
+        None
+    }
+
+    #[inline(always)]
+    fn remember(&self, _: &[AtomicU64], _: u32, _: u32, _: bool) {}
+}
+
+impl Lookup for DigitRanks {
+    #[inline(always)]
+    fn id(&self, _: &RankMap, bytes: &[u8]) -> u32 {
+        DigitRanks::id(self, bytes)
+    }
+
+    #[inline(always)]
+    fn longest(&self, _: &Backtracker, _: &RankMap, rest: &[u8]) -> (u32, usize) {
+        DigitRanks::longest(self, rest)
+    }
+
+    #[inline(always)]
+    fn len(&self, _: &RankMap, id: u32) -> usize {
+        self.tokens[id as usize].len as usize
+    }
+
+    #[inline(always)]
+    fn split(&self, _: &Backtracker, id: u32) -> [u32; 2] {
+        self.tokens[id as usize].split
+    }
+
+    #[inline(always)]
+    fn shorter(&self, _: &Backtracker, id: u32) -> u32 {
+        self.tokens[id as usize].shorter
+    }
+
+    #[inline(always)]
+    fn known_pairs(&self) -> Option<&[AtomicU64]> {
+        Some(DigitRanks::known_pairs(self))
+    }
+
+    #[inline(always)]
+    fn recall(&self, known: &[AtomicU64], left: u32, right: u32) -> Option<bool> {
+        DigitRanks::recall(self, known, left, right)
+    }
+
+    #[inline(always)]
+    fn remember(&self, known: &[AtomicU64], left: u32, right: u32, pairs: bool) {
+        DigitRanks::remember(self, known, left, right, pairs)
+    }
+}
 
 /// Pair checks kept per thread and per rank table, across pieces and calls: whether two tokens
 /// pair depends on them alone, and prose repeats its character pairs from piece to piece (CJK
@@ -78,6 +188,8 @@ pub(crate) struct Backtracker {
     /// share a word, so each length tried costs one cache miss here.
     filter: Box<[u64]>,
     filter_mask: usize,
+    /// The digit tokens, for long pieces of digits (r50k and p50k).
+    digits: Option<DigitRanks>,
 }
 
 /// The filter's word and its two bits for a string with hash `h`.
@@ -88,8 +200,9 @@ fn filter_slot(h: u64, mask: usize) -> (usize, u64, u64) {
 
 impl Backtracker {
     /// Builds the split table and prefix sets, or `None` if some token is not the merge of two
-    /// lower-ranked tokens that pair.
-    pub(crate) fn build(ranks: &RankMap) -> Option<Backtracker> {
+    /// lower-ranked tokens that pair. `digit_runs`: the split pattern keeps runs of digits in one
+    /// piece (r50k, p50k), which then get their own tables (`DigitRanks`).
+    pub(crate) fn build(ranks: &RankMap, digit_runs: bool) -> Option<Backtracker> {
         let top = ranks.rank_limit();
         let strings: usize = (0..top as u32).map(|r| ranks.token_len(r).saturating_sub(2)).sum();
         // About eight bits per string (two set per word at most): few false positives.
@@ -100,6 +213,7 @@ impl Backtracker {
             pair_begins_token: vec![0u64; (1 << 16) / 64].into_boxed_slice(),
             filter: vec![0u64; words].into_boxed_slice(),
             filter_mask: words - 1,
+            digits: None,
         };
         let rank_of = |bytes: &[u8]| if bytes.len() == 1 { ranks.byte(bytes[0]) } else { ranks.rank(bytes) };
         for r in 0..top as u32 {
@@ -135,11 +249,14 @@ impl Backtracker {
                 }
                 let left_len = ranks.token_len(left);
                 let right = rank_of(&token[left_len..]);
-                if right != NO_RANK && left < r && right < r && bt.pairs(ranks, token, left_len, left, right) {
+                if right != NO_RANK && left < r && right < r && bt.pairs(&AllTokens, ranks, token, left_len, left, right) {
                     break [left, right];
                 }
                 left = bt.shorter[left as usize];
             };
+        }
+        if digit_runs {
+            bt.digits = DigitRanks::build(ranks, &bt.split, &bt.shorter);
         }
         Some(bt)
     }
@@ -182,16 +299,17 @@ impl Backtracker {
 
     /// Whether BPE encodes `left` followed by `right` as exactly these two tokens. Their bytes
     /// are `text[at - len(left)..at + len(right)]`.
-    fn pairs(&self, ranks: &RankMap, text: &[u8], at: usize, mut left: u32, mut right: u32) -> bool {
+    #[inline(always)]
+    fn pairs<L: Lookup>(&self, look: &L, ranks: &RankMap, text: &[u8], at: usize, mut left: u32, mut right: u32) -> bool {
         let max = ranks.max_token_bytes();
-        let mut left_len = ranks.token_len(left);
-        let mut right_len = ranks.token_len(right);
+        let mut left_len = look.len(ranks, left);
+        let mut right_len = look.len(ranks, right);
         // A merge across the boundary ranked below this one would have come first.
         let mut limit = u32::MAX;
         loop {
             if left_len + right_len <= max {
-                let joined = ranks.rank(&text[at - left_len..at + right_len]);
-                if joined < limit && self.split[joined as usize] == [left, right] {
+                let joined = look.id(ranks, &text[at - left_len..at + right_len]);
+                if joined < limit && look.split(self, joined) == [left, right] {
                     return false;
                 }
             }
@@ -199,21 +317,54 @@ impl Backtracker {
             // the right one on a tie (BPE merges the leftmost of equal pairs first). Undoing a
             // left merge lets a cross merge of lower rank come first; undoing a right merge,
             // one of lower or equal rank (it lies to the left).
-            let left_tail = self.split[left as usize][1];
-            let right_head = self.split[right as usize][0];
+            let left_tail = look.split(self, left)[1];
+            let right_head = look.split(self, right)[0];
             let left_splits = left_tail != left;
             let right_splits = right_head != right;
             if left_splits && (left > right || !right_splits) {
                 limit = left;
                 left = left_tail;
-                left_len = ranks.token_len(left);
+                left_len = look.len(ranks, left);
             } else if right_splits {
                 limit = right + 1;
                 right = right_head;
-                right_len = ranks.token_len(right);
+                right_len = look.len(ranks, right);
             } else {
                 return true;
             }
+        }
+    }
+
+    /// Whether `prev` then `token` pair (`pairs`), from the lookup's own checks or the memo
+    /// when they hold it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn pair_fits<L: Lookup>(
+        &self,
+        look: &L,
+        ranks: &RankMap,
+        piece: &[u8],
+        at: usize,
+        prev: u32,
+        token: u32,
+        known: Option<&[AtomicU64]>,
+        memo: &mut [u64],
+    ) -> bool {
+        if let Some(known) = known {
+            return look.recall(known, prev, token).unwrap_or_else(|| {
+                let pairs = self.pairs(look, ranks, piece, at, prev, token);
+                look.remember(known, prev, token, pairs);
+                pairs
+            });
+        }
+        let key = (prev as u64) << 24 | token as u64;
+        let slot = &mut memo[(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & (memo.len() - 1)];
+        if *slot >> 1 == key {
+            *slot & 1 == 1
+        } else {
+            let pairs = self.pairs(look, ranks, piece, at, prev, token);
+            *slot = key << 1 | pairs as u64;
+            pairs
         }
     }
 
@@ -232,7 +383,7 @@ impl Backtracker {
                 Some(memo) => memo,
                 None => &mut own_memo[..],
             };
-            self.encode(ranks, piece, &mut dead, &mut tokens, memo)
+            self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, memo)
         } else {
             // A run of one byte: `piece[1..] == piece[..n - 1]` holds exactly then.
             if n >= 4 * RUN_SAMPLE && piece[1..] == piece[..n - 1] {
@@ -241,7 +392,13 @@ impl Backtracker {
                 }
             }
             let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
-            self.encode(ranks, piece, &mut vec![0u64; n / 64 + 1], &mut vec![0u32; n], &mut memo)
+            let (mut dead, mut tokens) = (vec![0u64; n / 64 + 1], vec![0u32; n]);
+            match &self.digits {
+                Some(digits) if DigitRanks::covers(piece) => {
+                    self.encode(digits, ranks, piece, &mut dead, &mut tokens, &mut memo)
+                }
+                _ => self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, &mut memo),
+            }
         }
     }
 
@@ -258,18 +415,18 @@ impl Backtracker {
         let mut dead = [0u64; 2 * RUN_SAMPLE / 64 + 1];
         let mut tokens = [0u32; 2 * RUN_SAMPLE];
         let mut memo = [u64::MAX; 256];
-        let sampled = self.encode(ranks, &piece[..RUN_SAMPLE], &mut dead, &mut tokens, &mut memo)?;
+        let sampled = self.encode(&AllTokens, ranks, &piece[..RUN_SAMPLE], &mut dead, &mut tokens, &mut memo)?;
         let bulk = tokens[sampled / 2];
         let bulk_len = ranks.token_len(bulk);
         // The short run: at least RUN_SAMPLE bytes, the rest a whole number of bulk tokens.
         let short = RUN_SAMPLE + (n - RUN_SAMPLE) % bulk_len;
         let repeats = (n - short) / bulk_len;
         dead.fill(0);
-        let tail = self.encode(ranks, &piece[..short], &mut dead, &mut tokens, &mut memo)?;
+        let tail = self.encode(&AllTokens, ranks, &piece[..short], &mut dead, &mut tokens, &mut memo)?;
         // Both checks read their tokens' bytes from the start of the run (all bytes are equal).
         let holds = repeats > 0
-            && self.pairs(ranks, piece, bulk_len, bulk, bulk)
-            && self.pairs(ranks, piece, bulk_len, bulk, tokens[0]);
+            && self.pairs(&AllTokens, ranks, piece, bulk_len, bulk, bulk)
+            && self.pairs(&AllTokens, ranks, piece, bulk_len, bulk, tokens[0]);
         holds.then_some(repeats + tail)
     }
 
@@ -278,35 +435,32 @@ impl Backtracker {
     /// per byte, and `memo` (a power of two long) recent pair checks: whether two tokens pair
     /// depends on them alone, and long pieces repeat pairs (a run of one character is one
     /// pair). An entry is `(left << 24 | right) << 1 | pairs` (ranks are below 2^24).
-    fn encode(&self, ranks: &RankMap, piece: &[u8], dead: &mut [u64], tokens: &mut [u32], memo: &mut [u64]) -> Option<usize> {
+    fn encode<L: Lookup>(
+        &self,
+        look: &L,
+        ranks: &RankMap,
+        piece: &[u8],
+        dead: &mut [u64],
+        tokens: &mut [u32],
+        memo: &mut [u64],
+    ) -> Option<usize> {
         let n = piece.len();
         if n == 0 {
             return Some(0);
         }
-        let memo_mask = memo.len() - 1;
+        let known = look.known_pairs();
         let mut len = 0;
         let mut pos = 0;
-        let (mut found, mut decided_by) = self.longest(ranks, piece);
+        let (mut found, mut decided_by) = look.longest(self, ranks, piece);
         let mut candidate = found;
         // Where the last search started: runs repeat the same bytes, and then its answer holds.
         let mut searched_at = 0;
         while pos < n {
             let mut token = candidate;
             loop {
-                let end = pos + ranks.token_len(token);
+                let end = pos + look.len(ranks, token);
                 let fits = dead[end >> 6] >> (end & 63) & 1 == 0
-                    && (len == 0 || {
-                        let prev = tokens[len - 1];
-                        let key = (prev as u64) << 24 | token as u64;
-                        let slot = &mut memo[(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & memo_mask];
-                        if *slot >> 1 == key {
-                            *slot & 1 == 1
-                        } else {
-                            let pairs = self.pairs(ranks, piece, pos, prev, token);
-                            *slot = key << 1 | pairs as u64;
-                            pairs
-                        }
-                    });
+                    && (len == 0 || self.pair_fits(look, ranks, piece, pos, tokens[len - 1], token, known, memo));
                 if fits {
                     tokens[len] = token;
                     len += 1;
@@ -316,14 +470,14 @@ impl Backtracker {
                             && pos + decided_by <= n
                             && piece[pos..pos + decided_by] == piece[searched_at..searched_at + decided_by];
                         if !same {
-                            (found, decided_by) = self.longest(ranks, &piece[pos..]);
+                            (found, decided_by) = look.longest(self, ranks, &piece[pos..]);
                             searched_at = pos;
                         }
                         candidate = found;
                     }
                     break;
                 }
-                let shorter = self.shorter[token as usize];
+                let shorter = look.shorter(self, token);
                 if shorter != NO_RANK {
                     token = shorter;
                     continue;
@@ -335,7 +489,7 @@ impl Backtracker {
                 }
                 len -= 1;
                 let prev = tokens[len];
-                pos -= ranks.token_len(prev);
+                pos -= look.len(ranks, prev);
                 candidate = prev;
                 break;
             }
@@ -360,7 +514,7 @@ mod tests {
     #[test]
     fn agrees_with_the_merge_on_every_short_string() {
         let ranks = toy_ranks();
-        let bt = Backtracker::build(&ranks).expect("every toy token is a merge of two lower ranks");
+        let bt = Backtracker::build(&ranks, true).expect("every toy token is a merge of two lower ranks");
         let alphabet = b"abcd";
         for len in 1..=9u32 {
             for code in 0..4usize.pow(len) {
@@ -392,7 +546,7 @@ mod tests {
         let letters: String = (0..1 << 18).map(|_| ['a', 'b', 'a', 'n', 'e'][next(5) as usize]).collect();
         for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
             let table = RankTable::load(id).expect("embedded table");
-            let bt = Backtracker::build(&table.ranks).expect("OpenAI tables qualify");
+            let bt = Backtracker::build(&table.ranks, id.digit_runs()).expect("OpenAI tables qualify");
             for piece in [&ideographs, &letters] {
                 let expected = bpe::count_large(piece.as_bytes(), &table.ranks);
                 assert_eq!(bt.count(&table.ranks, piece.as_bytes(), None), Some(expected), "{id:?}, {} bytes", piece.len());
@@ -407,7 +561,7 @@ mod tests {
         use crate::tiktoken::{RankTable, RankTableId};
         for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
             let table = RankTable::load(id).expect("embedded table");
-            let bt = Backtracker::build(&table.ranks).expect("OpenAI tables qualify");
+            let bt = Backtracker::build(&table.ranks, id.digit_runs()).expect("OpenAI tables qualify");
             for byte in [b' ', b'a', b'0', b'=', b'\n', b'\t', b'.', b'-'] {
                 let mut taken = 0;
                 for n in (4 * RUN_SAMPLE..4 * RUN_SAMPLE + 70).chain([5000, 65_537, 300_001]) {
@@ -427,6 +581,58 @@ mod tests {
         }
     }
 
+    /// Long pieces of digits (r50k, p50k) through their own tables (`DigitRanks`), against the
+    /// encoder on the whole table and the heap merge: random digits, with and without the
+    /// leading space, digits made of the tokens of four or more digits, and every length around
+    /// the stack limit. Each piece is counted twice, the second time from the shared pair checks.
+    #[test]
+    fn digit_pieces_count_like_the_heap_merge() {
+        use crate::tiktoken::{RankTable, RankTableId};
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for id in [RankTableId::R50k, RankTableId::P50k] {
+            let table = RankTable::load(id).expect("embedded table");
+            let ranks = &table.ranks;
+            let bt = Backtracker::build(ranks, true).expect("OpenAI tables qualify");
+            let digits = bt.digits.as_ref().expect("r50k and p50k have digit tokens");
+            let long_tokens: Vec<&[u8]> = (0..ranks.rank_limit() as u32)
+                .map(|r| ranks.token(r))
+                .filter(|t| t.len() >= 4 && t.iter().all(u8::is_ascii_digit))
+                .collect();
+            assert!(long_tokens.len() > 50, "{id:?}: {} tokens of 4+ digits", long_tokens.len());
+            let random: Vec<u8> = (0..200_000).map(|_| b'0' + next(10) as u8).collect();
+            let mut made_of_long = Vec::new();
+            while made_of_long.len() < 100_000 {
+                made_of_long.extend_from_slice(long_tokens[next(long_tokens.len())]);
+                if next(3) == 0 {
+                    made_of_long.push(b'0' + next(10) as u8);
+                }
+            }
+            let mut pieces = vec![random.clone(), [b" ", &random[..]].concat(), made_of_long.clone()];
+            pieces.push([b" ", &made_of_long[..]].concat());
+            pieces.extend((250..300).map(|n| random[n..2 * n].to_vec()));
+            pieces.extend((250..300).map(|n| [b" ", &made_of_long[n..2 * n]].concat()));
+            for piece in &pieces {
+                assert!(DigitRanks::covers(piece));
+                let n = piece.len();
+                let expected = bpe::count_large(piece, ranks);
+                let mut memo = vec![u64::MAX; 64];
+                let whole = bt.encode(&AllTokens, ranks, piece, &mut vec![0; n / 64 + 1], &mut vec![0; n], &mut memo);
+                assert_eq!(whole, Some(expected), "{id:?}, whole table, {n} bytes");
+                for round in 0..2 {
+                    let got = bt.encode(digits, ranks, piece, &mut vec![0; n / 64 + 1], &mut vec![0; n], &mut memo);
+                    assert_eq!(got, Some(expected), "{id:?}, digit tables, round {round}, {n} bytes");
+                }
+                assert_eq!(bt.count(ranks, piece, None), Some(expected), "{id:?}, {n} bytes");
+            }
+        }
+    }
+
     #[test]
     fn refuses_a_table_where_a_token_ranks_before_its_parts() {
         // "abc" is ranked before "ab" and "bc", so merges are not in rank order.
@@ -434,6 +640,6 @@ mod tests {
         tokens.push((b"abc".to_vec(), 256));
         tokens.push((b"ab".to_vec(), 257));
         tokens.push((b"bc".to_vec(), 258));
-        assert!(Backtracker::build(&RankMap::build(&tokens)).is_none());
+        assert!(Backtracker::build(&RankMap::build(&tokens), false).is_none());
     }
 }

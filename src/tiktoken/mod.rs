@@ -8,6 +8,7 @@
 mod backtrack;
 mod bpe;
 mod classes;
+mod digits;
 mod models;
 mod ranks;
 pub(crate) mod split;
@@ -45,6 +46,14 @@ pub(crate) enum RankTableId {
     P50k = 1,
     Cl100k = 2,
     O200k = 3,
+}
+
+impl RankTableId {
+    /// Whether the split pattern keeps a run of digits in one piece (`` ?\p{N}+``); cl100k and
+    /// o200k cut it into groups of at most three.
+    pub(crate) fn digit_runs(self) -> bool {
+        matches!(self, RankTableId::R50k | RankTableId::P50k)
+    }
 }
 
 impl EncodingName {
@@ -151,7 +160,7 @@ impl RankTable {
         }
         let ranks = RankMap::build(&tokens);
         drop(tokens);
-        let backtracker = Backtracker::build(&ranks);
+        let backtracker = Backtracker::build(&ranks, id.digit_runs());
         release_freed_memory();
         Ok(RankTable { cache_owner: cache::new_owner(), ranks, backtracker })
     }
