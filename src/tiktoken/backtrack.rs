@@ -190,7 +190,15 @@ pub(crate) struct Backtracker {
     filter_mask: usize,
     /// The digit tokens, for long pieces of digits (r50k and p50k).
     digits: Option<DigitRanks>,
+    /// For each character of three UTF-8 bytes (U+0800 to U+FFFF, by code point - 0x800):
+    /// `longest` when no longer token begins with the character, else `BEGINS_LONGER`. Random
+    /// CJK text is mostly characters that begin no longer token, which this answers with one
+    /// read of a 240 KB array instead of filter words and rank slots for three lengths.
+    char3: Box<[u32]>,
 }
+
+/// A `char3` entry: a longer token begins with the character.
+const BEGINS_LONGER: u32 = u32::MAX;
 
 /// The filter's word and its two bits for a string with hash `h`.
 #[inline(always)]
@@ -214,6 +222,7 @@ impl Backtracker {
             filter: vec![0u64; words].into_boxed_slice(),
             filter_mask: words - 1,
             digits: None,
+            char3: Box::default(),
         };
         let rank_of = |bytes: &[u8]| if bytes.len() == 1 { ranks.byte(bytes[0]) } else { ranks.rank(bytes) };
         for r in 0..top as u32 {
@@ -258,6 +267,17 @@ impl Backtracker {
         if digit_runs {
             bt.digits = DigitRanks::build(ranks, &bt.split, &bt.shorter);
         }
+        bt.char3 = (0x800..0x10000u32)
+            .map(|c| {
+                let mut utf8 = [0; 4];
+                let bytes = char::from_u32(c).map_or(&[0xEF, 0xBF, 0xBF][..], |ch| ch.encode_utf8(&mut utf8).as_bytes());
+                // Surrogates are never in a &str; their entries are never read.
+                match bt.longest_searched(ranks, bytes) {
+                    (token, 1..=3) => token,
+                    _ => BEGINS_LONGER,
+                }
+            })
+            .collect();
         Some(bt)
     }
 
@@ -266,6 +286,22 @@ impl Backtracker {
     /// search short (more bytes could have given a longer token).
     #[inline(always)]
     fn longest(&self, ranks: &RankMap, rest: &[u8]) -> (u32, usize) {
+        if let [lead @ 0xE0..=0xEF, b1, b2, ..] = *rest {
+            if (b1 & 0xC0 == 0x80) && (b2 & 0xC0 == 0x80) {
+                let c = (u32::from(lead) & 0x0F) << 12 | (u32::from(b1) & 0x3F) << 6 | u32::from(b2) & 0x3F;
+                if let Some(&token) = self.char3.get((c as usize).wrapping_sub(0x800)) {
+                    if token != BEGINS_LONGER {
+                        return (token, 3);
+                    }
+                }
+            }
+        }
+        self.longest_searched(ranks, rest)
+    }
+
+    /// `longest` by search, length by length.
+    #[inline(always)]
+    fn longest_searched(&self, ranks: &RankMap, rest: &[u8]) -> (u32, usize) {
         let mut best = ranks.byte(rest[0]);
         if rest.len() < 2 {
             return (best, 0);
