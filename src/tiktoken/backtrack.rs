@@ -565,21 +565,26 @@ mod tests {
         }
     }
 
+    /// A xorshift generator from `seed`: each call gives a number below its argument.
+    fn random_below(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut state = seed;
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+
     /// Megabyte pieces on the real tables against the heap merge (itself checked against
     /// tiktoken-rs in `tests/tiktoken_reference.rs`, where tiktoken-rs is too slow for these).
     #[test]
     fn agrees_with_the_heap_merge_on_megabyte_pieces() {
         use crate::tiktoken::{RankTable, RankTableId};
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as u32
-        };
+        let mut next = random_below(0x2545_f491_4f6c_dd1d);
         let ideographs: String =
-            (0..(1 << 20) / 3).map(|_| char::from_u32(0x4E00 + next(0x51A6)).unwrap_or('?')).collect();
-        let letters: String = (0..1 << 18).map(|_| ['a', 'b', 'a', 'n', 'e'][next(5) as usize]).collect();
+            (0..(1 << 20) / 3).map(|_| char::from_u32(0x4E00 + next(0x51A6) as u32).unwrap_or('?')).collect();
+        let letters: String = (0..1 << 18).map(|_| ['a', 'b', 'a', 'n', 'e'][next(5)]).collect();
         for id in [RankTableId::R50k, RankTableId::P50k, RankTableId::Cl100k, RankTableId::O200k] {
             let table = RankTable::load(id).expect("embedded table");
             let bt = Backtracker::build(&table.ranks, id.digit_runs()).expect("OpenAI tables qualify");
@@ -624,13 +629,7 @@ mod tests {
     #[test]
     fn digit_pieces_count_like_the_heap_merge() {
         use crate::tiktoken::{RankTable, RankTableId};
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = random_below(0x9e37_79b9_7f4a_7c15);
         for id in [RankTableId::R50k, RankTableId::P50k] {
             let table = RankTable::load(id).expect("embedded table");
             let ranks = &table.ranks;
