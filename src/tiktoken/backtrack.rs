@@ -28,9 +28,8 @@
 //! can contain.
 
 use std::cell::RefCell;
-use std::sync::atomic::AtomicU64;
 
-use super::digits::DigitRanks;
+use super::digits::{DigitRanks, KnownPairs};
 use super::ranks::{hash, RankMap, NO_RANK};
 
 /// Where the encoder looks up tokens, by id: the whole rank table (ids are ranks), or a
@@ -47,9 +46,7 @@ trait Lookup {
     /// `Backtracker::shorter`, in ids.
     fn shorter(&self, bt: &Backtracker, id: u32) -> u32;
     /// Pair checks this lookup keeps itself, in place of the encoder's memo.
-    fn known_pairs(&self) -> Option<&[AtomicU64]>;
-    fn recall(&self, known: &[AtomicU64], left: u32, right: u32) -> Option<bool>;
-    fn remember(&self, known: &[AtomicU64], left: u32, right: u32, pairs: bool);
+    fn known_pairs(&self) -> Option<KnownPairs<'_>>;
 }
 
 /// Any piece: the whole rank table.
@@ -82,17 +79,9 @@ impl Lookup for AllTokens {
     }
 
     #[inline(always)]
-    fn known_pairs(&self) -> Option<&[AtomicU64]> {
+    fn known_pairs(&self) -> Option<KnownPairs<'_>> {
         None
     }
-
-    #[inline(always)]
-    fn recall(&self, _: &[AtomicU64], _: u32, _: u32) -> Option<bool> {
-        None
-    }
-
-    #[inline(always)]
-    fn remember(&self, _: &[AtomicU64], _: u32, _: u32, _: bool) {}
 }
 
 impl Lookup for DigitRanks {
@@ -122,18 +111,8 @@ impl Lookup for DigitRanks {
     }
 
     #[inline(always)]
-    fn known_pairs(&self) -> Option<&[AtomicU64]> {
+    fn known_pairs(&self) -> Option<KnownPairs<'_>> {
         Some(DigitRanks::known_pairs(self))
-    }
-
-    #[inline(always)]
-    fn recall(&self, known: &[AtomicU64], left: u32, right: u32) -> Option<bool> {
-        DigitRanks::recall(self, known, left, right)
-    }
-
-    #[inline(always)]
-    fn remember(&self, known: &[AtomicU64], left: u32, right: u32, pairs: bool) {
-        DigitRanks::remember(self, known, left, right, pairs)
     }
 }
 
@@ -383,13 +362,13 @@ impl Backtracker {
         at: usize,
         prev: u32,
         token: u32,
-        known: Option<&[AtomicU64]>,
+        known: Option<&KnownPairs>,
         memo: &mut [u64],
     ) -> bool {
         if let Some(known) = known {
-            return look.recall(known, prev, token).unwrap_or_else(|| {
+            return known.recall(prev, token).unwrap_or_else(|| {
                 let pairs = self.pairs(look, ranks, piece, at, prev, token);
-                look.remember(known, prev, token, pairs);
+                known.remember(prev, token, pairs);
                 pairs
             });
         }
@@ -427,13 +406,16 @@ impl Backtracker {
                     return Some(count);
                 }
             }
-            let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
             let (mut dead, mut tokens) = (vec![0u64; n / 64 + 1], vec![0u32; n]);
             match &self.digits {
+                // The digit tables keep their own pair checks: no memo.
                 Some(digits) if DigitRanks::covers(piece) => {
-                    self.encode(digits, ranks, piece, &mut dead, &mut tokens, &mut memo)
+                    self.encode(digits, ranks, piece, &mut dead, &mut tokens, &mut [])
                 }
-                _ => self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, &mut memo),
+                _ => {
+                    let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
+                    self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, &mut memo)
+                }
             }
         }
     }
@@ -470,7 +452,9 @@ impl Backtracker {
     /// valid encoding of the rest starts after a token ending at p), `tokens` room for one token
     /// per byte, and `memo` (a power of two long) recent pair checks: whether two tokens pair
     /// depends on them alone, and long pieces repeat pairs (a run of one character is one
-    /// pair). An entry is `(left << 24 | right) << 1 | pairs` (ranks are below 2^24).
+    /// pair). An entry is `(left << 24 | right) << 1 | pairs` (ranks are below 2^24). A lookup
+    /// that keeps its own pair checks (`Lookup::known_pairs`) leaves `memo` unread (it may be
+    /// empty).
     fn encode<L: Lookup>(
         &self,
         look: &L,
@@ -496,7 +480,7 @@ impl Backtracker {
             loop {
                 let end = pos + look.len(ranks, token);
                 let fits = dead[end >> 6] >> (end & 63) & 1 == 0
-                    && (len == 0 || self.pair_fits(look, ranks, piece, pos, tokens[len - 1], token, known, memo));
+                    && (len == 0 || self.pair_fits(look, ranks, piece, pos, tokens[len - 1], token, known.as_ref(), memo));
                 if fits {
                     tokens[len] = token;
                     len += 1;

@@ -177,24 +177,25 @@ impl DigitRanks {
         if tokens.len() >= WINDOW_CONTINUES as usize {
             return None;
         }
-        table.window = (0..10_000u64)
+        table.window = (0..10_000u32)
             .map(|v| {
-                let mut best = NO_RANK;
-                let mut continues = false;
-                for len in 1..=WINDOW_DIGITS {
-                    let entry = table.entry(false, len, v / 10u64.pow((WINDOW_DIGITS - len) as u32));
-                    if entry.id != NO_RANK {
-                        best = entry.id;
-                    }
-                    continues = entry.begins_longer;
-                    if !continues {
-                        break;
-                    }
-                }
+                let four = format!("{v:0width$}", width = WINDOW_DIGITS);
+                let (best, continues) = table.walk(false, four.as_bytes(), 0, 0, NO_RANK);
                 best as u16 | if continues { WINDOW_CONTINUES } else { 0 }
             })
             .collect();
         Some(table)
+    }
+
+    /// The slot of `key` in `long`: where it is, or the free slot where it would go.
+    #[inline(always)]
+    fn probe(&self, key: u64) -> usize {
+        let mask = self.long.len() - 1;
+        let mut i = long_slot(key, mask);
+        while self.long[i].0 != u64::MAX && self.long[i].0 != key {
+            i = (i + 1) & mask;
+        }
+        i
     }
 
     fn entry_mut(&mut self, space: bool, len: usize, value: u64) -> &mut Entry {
@@ -202,33 +203,18 @@ impl DigitRanks {
             return &mut self.dense[dense_index(space, len, value)];
         }
         let key = long_key(space, len, value);
-        let mask = self.long.len() - 1;
-        let mut i = long_slot(key, mask);
-        while self.long[i].0 != u64::MAX && self.long[i].0 != key {
-            i = (i + 1) & mask;
-        }
+        let i = self.probe(key);
         self.long[i].0 = key;
         &mut self.long[i].1
     }
 
+    /// `NONE` for a string that is no token and begins none (a free slot holds `NONE`).
     #[inline(always)]
     fn entry(&self, space: bool, len: usize, value: u64) -> Entry {
         if len <= DENSE_DIGITS {
             return self.dense[dense_index(space, len, value)];
         }
-        let key = long_key(space, len, value);
-        let mask = self.long.len() - 1;
-        let mut i = long_slot(key, mask);
-        loop {
-            let (k, entry) = self.long[i];
-            if k == key {
-                return entry;
-            }
-            if k == u64::MAX {
-                return NONE;
-            }
-            i = (i + 1) & mask;
-        }
+        self.long[self.probe(long_key(space, len, value))].1
     }
 
     /// Whether `piece` is at most one space followed by ASCII digits only.
@@ -281,6 +267,14 @@ impl DigitRanks {
             }
             from = WINDOW_DIGITS;
         }
+        (self.walk(space, digits, from, value, best).0, 0)
+    }
+
+    /// The search for the longest token, over `digits[from..]` (after the space if `space`):
+    /// `value` is that of `digits[..from]` and `best` the longest token found in it. Returns the
+    /// longest token, and whether a longer token begins with every digit read.
+    #[inline(always)]
+    fn walk(&self, space: bool, digits: &[u8], from: usize, mut value: u64, mut best: u32) -> (u32, bool) {
         for (i, &d) in digits.iter().enumerate().take(self.max_digits).skip(from) {
             value = value * 10 + u64::from(d - b'0');
             let entry = self.entry(space, i + 1, value);
@@ -288,36 +282,47 @@ impl DigitRanks {
                 best = entry.id;
             }
             if !entry.begins_longer {
-                break;
+                return (best, false);
             }
         }
-        (best, 0)
+        (best, true)
     }
 
     /// The shared pair checks, allocated on first use.
-    pub(crate) fn known_pairs(&self) -> &[AtomicU64] {
-        self.known_pairs.get_or_init(|| {
+    #[inline(always)]
+    pub(crate) fn known_pairs(&self) -> KnownPairs<'_> {
+        let bits = self.known_pairs.get_or_init(|| {
             let entries = self.plain_tokens * self.plain_tokens;
             (0..entries.div_ceil(32)).map(|_| AtomicU64::new(0)).collect()
-        })
+        });
+        KnownPairs { digits: self, bits }
     }
+}
 
-    /// Where the check of `left` then `right` is kept in `known_pairs`, if it is.
+/// The shared pair checks of a `DigitRanks`, looked up once per piece.
+pub(crate) struct KnownPairs<'a> {
+    digits: &'a DigitRanks,
+    bits: &'a [AtomicU64],
+}
+
+impl KnownPairs<'_> {
+    /// Where the check of `left` then `right` is kept, if it is.
     #[inline(always)]
-    fn pair_slot(&self, left: u32, right: u32) -> Option<(usize, u32)> {
-        let (l, r) = (self.tokens[left as usize].plain, self.tokens[right as usize].plain);
+    fn slot(&self, left: u32, right: u32) -> Option<(usize, u32)> {
+        let tokens = &self.digits.tokens;
+        let (l, r) = (tokens[left as usize].plain, tokens[right as usize].plain);
         if l == NO_RANK || r == NO_RANK {
             return None;
         }
-        let at = l as usize * self.plain_tokens + r as usize;
+        let at = l as usize * self.digits.plain_tokens + r as usize;
         Some((at / 32, (at % 32) as u32 * 2))
     }
 
     /// Whether `left` then `right` pair, if checked before.
     #[inline(always)]
-    pub(crate) fn recall(&self, known: &[AtomicU64], left: u32, right: u32) -> Option<bool> {
-        let (word, shift) = self.pair_slot(left, right)?;
-        match known[word].load(Ordering::Relaxed) >> shift & 3 {
+    pub(crate) fn recall(&self, left: u32, right: u32) -> Option<bool> {
+        let (word, shift) = self.slot(left, right)?;
+        match self.bits[word].load(Ordering::Relaxed) >> shift & 3 {
             0 => None,
             bits => Some(bits == 2),
         }
@@ -325,9 +330,9 @@ impl DigitRanks {
 
     /// Keeps a pair check for `recall`.
     #[inline(always)]
-    pub(crate) fn remember(&self, known: &[AtomicU64], left: u32, right: u32, pairs: bool) {
-        if let Some((word, shift)) = self.pair_slot(left, right) {
-            known[word].fetch_or((1 + pairs as u64) << shift, Ordering::Relaxed);
+    pub(crate) fn remember(&self, left: u32, right: u32, pairs: bool) {
+        if let Some((word, shift)) = self.slot(left, right) {
+            self.bits[word].fetch_or((1 + pairs as u64) << shift, Ordering::Relaxed);
         }
     }
 }
