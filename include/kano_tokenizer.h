@@ -58,8 +58,9 @@ typedef enum {
    */
   KANO_STATUS_UNKNOWN_MODEL = 5,
   /**
-   * The adapter cannot serve: a tokenizer file that does not load or is larger than 256 MiB,
-   * text it cannot encode, or an `auto` fallback chain where no adapter could serve.
+   * The adapter cannot serve: a tokenizer file that does not load or is larger than
+   * `max_file_bytes` (256 MiB by default), text it cannot encode, or an `auto` fallback chain
+   * where no adapter could serve.
    */
   KANO_STATUS_ADAPTER_UNAVAILABLE = 6,
   /**
@@ -521,7 +522,9 @@ KanoStatus kano_counter_new(const KanoAdapter *adapter,
  * `max_pending_bytes` (retry later), `KANO_STATUS_INPUT_TOO_LARGE` for a text over the
  * registry's `max_input_bytes`, `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the
  * message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being freed.
- * Thread-safe.
+ * A call with bad arguments is no request and does not count: `KANO_STATUS_NULL_POINTER` for a
+ * NULL `counter`, or a NULL `text` with a non-zero `len`; `KANO_STATUS_INVALID_ARGUMENT` for a
+ * `len` over `PTRDIFF_MAX`. Thread-safe.
  */
 KanoStatus kano_counter_submit(KanoCounter *counter,
                                uint64_t request_id,

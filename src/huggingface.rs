@@ -97,7 +97,7 @@ pub fn locate(model: &str, config: &HuggingfaceConfig, hub_cache: Option<&Path>)
     }
     let searched = match hub_cache {
         Some(cache) => format!("the Hugging Face cache at {}", cache.display()),
-        None => "the Hugging Face cache (no HF_HUB_CACHE, HF_HOME or HOME is set)".to_string(),
+        None => "the Hugging Face cache (none of cache_dir, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME or HOME is set)".to_string(),
     };
     Err(Error::new(
         ErrorKind::UnknownModel,

@@ -265,6 +265,12 @@ fn test_prints_adapter_model_count_and_exactness() {
     let v = json(&o);
     let names: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["adapter"].as_str().unwrap()).collect();
     assert_eq!(names, ["auto", "heuristic", "tiktoken", "huggingface"]);
+    // A configured adapter is not run twice.
+    let o = s.run_env(&[("KANO_TOKENIZER_ADAPTER", "tiktoken")], &["test", "--format", "json"]);
+    assert_eq!(code(&o), 0);
+    let v = json(&o);
+    let names: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["adapter"].as_str().unwrap()).collect();
+    assert_eq!(names, ["tiktoken", "heuristic", "huggingface"]);
     // An adapter that cannot serve: exit 1 with the reason.
     let o = s.run(&["test", "--adapter", "tiktoken", "--model", "no-such-model"]);
     assert_eq!(code(&o), 1);
@@ -455,6 +461,17 @@ fn validate_reads_kano_tokenizer_config_and_shows_the_input_limit() {
     assert_eq!(v["config"]["tokenizer.max_input_bytes"], 2048);
     assert_eq!(v["sources"]["tokenizer.max_input_bytes"], format!("file {}", good.display()));
     assert_eq!(v["sources"]["config_file"], "env KANO_TOKENIZER_CONFIG");
+    // Every key the library knows is shown, with its source.
+    for (key, _) in kano_tokenizer::Config::default().sources() {
+        assert!(v["config"].get(key).is_some() && v["sources"].get(key).is_some(), "{key} missing: {v}");
+    }
+    // Values as the file sets them.
+    let set = s.write("set.toml", "[tokenizer]\nbatch_threads = 0\n[tokenizer.huggingface]\nmax_file_bytes = 1000\n");
+    let o = s.run(&["validate", "--config", set.to_str().unwrap(), "--format", "json"]);
+    let v = json(&o);
+    assert_eq!(v["config"]["tokenizer.batch_threads"], 0, "{v}");
+    assert_eq!(v["config"]["tokenizer.huggingface.max_file_bytes"], 1000, "{v}");
+    assert_eq!(v["sources"]["tokenizer.huggingface.max_file_bytes"], format!("file {}", set.display()));
     let o = s.run_env(&[("KANO_TOKENIZER_CONFIG", good.to_str().unwrap())], &["validate"]);
     assert!(
         stdout(&o).contains("good.toml: valid") && stdout(&o).contains("tokenizer.max_input_bytes = 2048"),

@@ -134,8 +134,9 @@ struct Estimate {
 struct LimitCheck {
     /// Whether the text has at most max_tokens tokens; always right for exact adapters.
     bool within_limit;
-    /// The exact count when is_exact; otherwise the bound that proved the verdict (for the
-    /// heuristic adapter, the estimate).
+    /// The exact count when is_exact; otherwise what proved the verdict: a bound, or the
+    /// partial count at which counting stopped past the limit (for the heuristic adapter, the
+    /// estimate).
     std::uint64_t tokens;
     bool is_exact;
 };

@@ -37,8 +37,9 @@ type LimitCheck struct {
 	// WithinLimit is true when the text has at most maxTokens tokens; always right for exact
 	// adapters.
 	WithinLimit bool
-	// Tokens is the exact count when IsExact; otherwise the bound that proved the verdict (for
-	// the heuristic adapter, the estimate).
+	// Tokens is the exact count when IsExact; otherwise what proved the verdict: a bound, or the
+	// partial count at which counting stopped past the limit (for the heuristic adapter, the
+	// estimate).
 	Tokens uint64
 	// IsExact is true when Tokens is the exact count.
 	IsExact bool

@@ -47,7 +47,7 @@ func TestEstimateHeuristic(t *testing.T) {
 }
 
 // Verdicts just below, at and above the exact count, on every golden count: right for exact
-// adapters, and Tokens is the count or the bound that proved the verdict.
+// adapters, and Tokens is the count, a bound or the partial count that proved the verdict.
 func TestCheckLimitOnGolden(t *testing.T) {
 	cases := goldenCases(t)
 	adapters := newGoldenAdapters(t)

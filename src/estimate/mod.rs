@@ -29,8 +29,9 @@ pub struct Estimate {
 pub struct LimitCheck {
     /// Always right for exact adapters.
     pub within_limit: bool,
-    /// The exact count when `is_exact`; otherwise the bound that proved the verdict (or, for the
-    /// heuristic adapter, the estimate).
+    /// The exact count when `is_exact`; otherwise what proved the verdict: a bound, or the
+    /// partial count at which counting stopped past the limit (for the heuristic adapter, the
+    /// estimate).
     pub tokens: u64,
     pub is_exact: bool,
 }

@@ -173,7 +173,9 @@ pub unsafe extern "C" fn kano_counter_new(
 /// `max_pending_bytes` (retry later), `KANO_STATUS_INPUT_TOO_LARGE` for a text over the
 /// registry's `max_input_bytes`, `KANO_STATUS_INVALID_UTF8` for text that is not UTF-8 (the
 /// message gives the byte offset) and `KANO_STATUS_CLOSED` while the counter is being freed.
-/// Thread-safe.
+/// A call with bad arguments is no request and does not count: `KANO_STATUS_NULL_POINTER` for a
+/// NULL `counter`, or a NULL `text` with a non-zero `len`; `KANO_STATUS_INVALID_ARGUMENT` for a
+/// `len` over `PTRDIFF_MAX`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_submit(
     counter: *mut KanoCounter,

@@ -23,8 +23,9 @@ pub enum KanoStatus {
     UnknownAdapter = 4,
     /// The adapter does not know the model.
     UnknownModel = 5,
-    /// The adapter cannot serve: a tokenizer file that does not load or is larger than 256 MiB,
-    /// text it cannot encode, or an `auto` fallback chain where no adapter could serve.
+    /// The adapter cannot serve: a tokenizer file that does not load or is larger than
+    /// `max_file_bytes` (256 MiB by default), text it cannot encode, or an `auto` fallback chain
+    /// where no adapter could serve.
     AdapterUnavailable = 6,
     /// A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid (syntax, unknown key,
     /// bad value, a file that is not UTF-8 or larger than 1 MiB); the message lists every problem.

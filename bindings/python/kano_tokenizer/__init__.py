@@ -351,7 +351,8 @@ class Estimate:
 class LimitCheck:
     """Whether a text fits a token limit (:meth:`Adapter.check_limit`): ``within_limit`` is
     always right for exact adapters; ``tokens`` is the exact count when ``is_exact``, otherwise
-    the bound that proved the verdict (for the heuristic adapter, the estimate)."""
+    what proved the verdict: a bound, or the partial count at which counting stopped past the
+    limit (for the heuristic adapter, the estimate)."""
 
     within_limit: bool
     tokens: int

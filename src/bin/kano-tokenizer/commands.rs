@@ -457,12 +457,12 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
     let text = Limit::of(&registry).input(text, file, "Hello, world! This is a tokenizer test.")?;
     let (names, explicit): (Vec<String>, bool) = match adapter {
         Some(a) => (vec![a], true),
-        None => (
-            std::iter::once(registry.config().adapter.as_str().to_string())
-                .chain(ADAPTERS.iter().map(|s| s.to_string()))
-                .collect(),
-            false,
-        ),
+        // The configured adapter first, then the others (each once).
+        None => {
+            let configured = registry.config().adapter.as_str();
+            let others = ADAPTERS.iter().filter(|&&a| a != configured).map(|s| s.to_string());
+            (std::iter::once(configured.to_string()).chain(others).collect(), false)
+        }
     };
     let mut results = Vec::new();
     let mut configured_ok = true;
@@ -550,14 +550,15 @@ fn config_values(config: &Config) -> Vec<(&'static str, Value)> {
         ("tokenizer.model", json!(config.model)),
         ("tokenizer.fallback_chain", json!(config.fallback_chain.iter().map(|m| m.as_str()).collect::<Vec<_>>())),
         ("tokenizer.max_input_bytes", json!(config.max_input_bytes)),
-        // The threads a batch uses: for the default (0), the cores, at most 8.
-        ("tokenizer.batch_threads", json!(kano_tokenizer::batch::resolve_threads(config.batch_threads))),
+        // As configured (0: one per core, at most 8), so that it reads like the file it came from.
+        ("tokenizer.batch_threads", json!(config.batch_threads)),
         ("tokenizer.heuristic.chars_per_token", json!(config.heuristic.chars_per_token)),
         ("tokenizer.tiktoken.encoding", json!(config.tiktoken.encoding.map(|e| e.as_str()))),
         ("tokenizer.huggingface.use_fast", json!(hf.use_fast)),
         ("tokenizer.huggingface.trust_remote_code", json!(hf.trust_remote_code)),
         ("tokenizer.huggingface.add_special_tokens", json!(hf.add_special_tokens)),
         ("tokenizer.huggingface.cache_dir", json!(hf.cache_dir.as_ref().map(|p| p.display().to_string()))),
+        ("tokenizer.huggingface.max_file_bytes", json!(hf.max_file_bytes)),
         (
             "tokenizer.huggingface.models",
             Value::Object(hf.models.iter().map(|(k, v)| (k.clone(), json!(v.display().to_string()))).collect()),
@@ -709,7 +710,8 @@ pub fn validate(ctx: &Context) -> Outcome {
 
 pub fn dependencies(ctx: &Context, verbose: bool) -> Outcome {
     // The registry's own order (huggingface::hub_cache_candidates): the first one is searched.
-    let cache_dir = ctx.registry().ok().and_then(|r| r.config().huggingface.cache_dir.clone());
+    // A broken config fails here, as in every other command: the cache it names is unknown.
+    let cache_dir = ctx.registry()?.config().huggingface.cache_dir.clone();
     let candidates = huggingface::hub_cache_candidates(cache_dir.as_deref(), &process_env);
     let paths: Vec<Value> = candidates
         .iter()
@@ -747,7 +749,10 @@ pub fn dependencies(ctx: &Context, verbose: bool) -> Outcome {
             outln!("embedded tokenizers: {}", EMBEDDED_MODELS[1]);
             match candidates.first() {
                 Some((from, p)) => outln!("Hugging Face cache: {} (from {from})", p.display()),
-                None => outln!("Hugging Face cache: (none: set HF_HUB_CACHE, HF_HOME or HOME)"),
+                None => outln!(
+                    "Hugging Face cache: (none: set cache_dir, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, \
+                     XDG_CACHE_HOME or HOME)"
+                ),
             }
             if let Some((first, _)) = candidates.first() {
                 outln!("Hugging Face cache locations, in the order they are considered:");
@@ -857,14 +862,15 @@ pub fn estimate(
             }
             if let Some((max, c)) = check {
                 let verdict = if c.within_limit { "within" } else { "over" };
-                let how = if c.is_exact {
-                    "exact count"
-                } else if adapter.is_exact() {
-                    "proved by a bound"
-                } else {
-                    "estimate"
+                // Not exact: an upper bound proves "within", a lower bound or the count so far
+                // (counting stops once past the limit) proves "over".
+                let tokens = match (c.is_exact, adapter.is_exact(), c.within_limit) {
+                    (true, _, _) => format!("{} tokens, exact count", c.tokens),
+                    (false, true, true) => format!("at most {} tokens", c.tokens),
+                    (false, true, false) => format!("at least {} tokens", c.tokens),
+                    (false, false, _) => format!("{} tokens, estimate", c.tokens),
                 };
-                outln!("limit {max}: {verdict} ({} tokens, {how})", c.tokens);
+                outln!("limit {max}: {verdict} ({tokens})");
             }
         }
     }

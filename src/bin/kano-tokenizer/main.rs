@@ -71,7 +71,7 @@ enum Command {
         adapters: Option<Vec<String>>,
     },
     /// Resolve an adapter and count once: the adapter, what it resolved to, the count, whether
-    /// it is exact. Without --adapter, every adapter and auto.
+    /// it is exact. Without --adapter, the configured adapter, then each other adapter.
     Test {
         /// auto, heuristic, tiktoken or huggingface.
         #[arg(long)]
