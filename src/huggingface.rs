@@ -192,6 +192,10 @@ pub struct HfTokenizer {
 /// 1,000,000 do not; this leaves a margin of more than ten.
 const MAX_BACKTRACKING_RUN_BYTES: usize = 64 * 1024;
 
+/// The most bytes the pipeline may be able to hand the model for one text (the `tokenizers` crate
+/// keeps about 17 bytes of alignment per byte: 256 MiB is about 4.5 GB at worst).
+pub const MAX_GROWN_BYTES: u64 = 256 << 20;
+
 impl HfTokenizer {
     pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
         Self::load_with_limit(source, MAX_TOKENIZER_FILE_BYTES)
@@ -217,6 +221,13 @@ impl HfTokenizer {
         let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
         check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
         check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
+        if let Some(pattern) = unbounded_backtracking_regex(&json) {
+            return Err(unavailable(&format!(
+                "the regex {pattern:?} needs a backtracking engine (look-around or back-references \
+                 beyond the standard `\\s+(?!\\S)`), which the tokenizers crate stops after a million \
+                 steps and then silently ends the split: counts would not be exact"
+            )));
+        }
         // The checks above cover the panics fuzzing has found in the `tokenizers` crate's loader;
         // any other one becomes an error here rather than unwinding into the caller.
         let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
@@ -279,6 +290,22 @@ impl HfTokenizer {
     }
 
     fn count_crate(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        // A normalizer that grows text (a `Replace` with long content) could make a small input
+        // take gigabytes in the crate, and running out of memory aborts the process: refuse what
+        // the pipeline's bound says could grow past the limit. An unbounded step (a `Precompiled`
+        // map) has no such bound; real ones grow text by a few bytes per character.
+        let other = text.bytes().filter(|&b| b >= 0x80).count() as u64;
+        let grown = self.bound.grown_bytes(text.len() as u64 - other, other);
+        if grown.is_finite() && grown > MAX_GROWN_BYTES as f64 {
+            return Err(Error::new(
+                ErrorKind::InputTooLarge,
+                format!(
+                    "this tokenizer's normalizer and pre-tokenizer can grow the text's {} bytes to {grown:.0} \
+                     bytes, over the {MAX_GROWN_BYTES}-byte limit on what the model is given",
+                    text.len()
+                ),
+            ));
+        }
         if let Some(limit) = self.max_run_bytes {
             let run = longest_run(text);
             if run > limit {
@@ -325,6 +352,31 @@ fn needs_backtracking(json: &serde_json::Value) -> bool {
         }
     }
     walk(&json["pre_tokenizer"]) || walk(&json["normalizer"])
+}
+
+/// The first `Split` or `Replace` regex (at any depth of a `Sequence`) that needs backtracking for
+/// more than the standard `\s+(?!\S)` of GPT-2-style patterns. That look-ahead takes about one
+/// step per byte of a whitespace run, which `max_run_bytes` bounds; other look-around and
+/// back-references can take a million steps on a few dozen bytes, and the crate then ends the
+/// split early without an error, so no run length makes them safe.
+fn unbounded_backtracking_regex(json: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Object(map) => {
+                let regex = map.get("pattern").and_then(|p| p.get("Regex")).and_then(serde_json::Value::as_str);
+                if let Some(r) = regex {
+                    let standard = r.replace(r"\s+(?!\S)", r"\s+");
+                    if regex_automata::meta::Regex::new(&standard).is_err() {
+                        return Some(r.to_string());
+                    }
+                }
+                map.values().find_map(walk)
+            }
+            serde_json::Value::Array(items) => items.iter().find_map(walk),
+            _ => None,
+        }
+    }
+    walk(&json["pre_tokenizer"]).or_else(|| walk(&json["normalizer"]))
 }
 
 /// The longest run of whitespace, or of other characters, in bytes: no match of a split pattern

@@ -173,7 +173,10 @@ impl PipelineBound {
                     (_, serde_json::Value::String(_)) => self.any(1.0 + content, content),
                     _ => *self = Self { specials: self.specials, ..Self::unbounded() },
                 }
-                self.keeps_alphanumerics &= content > 0.0;
+                // A letter or digit replaced by content without one (empty, or only spaces and
+                // punctuation, which a later pre-tokenizer may drop) may leave no token.
+                let content_alphanumeric = n["content"].as_str().is_some_and(|c| c.chars().any(|c| c.is_ascii_alphanumeric()));
+                self.keeps_alphanumerics &= content_alphanumeric;
             }
             // Each byte becomes one character of at most two bytes.
             "ByteLevel" => self.any(2.0, 0.0),
@@ -209,6 +212,18 @@ impl PipelineBound {
                 self.any(2.0 * r, r)
             }
             _ => *self = Self { specials: self.specials, ..Self::unbounded() },
+        }
+    }
+
+    /// At most how many bytes the model receives for a text of `ascii` ASCII bytes and `other`
+    /// other bytes; infinite when a step is unbounded.
+    pub(crate) fn grown_bytes(&self, ascii: u64, other: u64) -> f64 {
+        let grown = self.ascii * ascii as f64 + self.other * other as f64 + self.constant;
+        // A NaN (infinity times zero) means a step is unbounded.
+        if grown.is_nan() {
+            f64::INFINITY
+        } else {
+            grown
         }
     }
 
