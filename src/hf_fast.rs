@@ -51,6 +51,15 @@ impl FastCounter {
         {
             return None;
         }
+        // The count is the text's tokens plus the template's special tokens, which holds only
+        // when the single template holds the text once (a template may leave it out, or repeat
+        // it).
+        if json["post_processor"]["type"] == "TemplateProcessing" {
+            let single = json["post_processor"]["single"].as_array()?;
+            if single.iter().filter(|piece| piece.get("Sequence").is_some()).count() != 1 {
+                return None;
+            }
+        }
         // Only a matching shape pays for serializing the model (a large vocabulary of another
         // kind is not copied).
         let shape = match (json["model"]["type"].as_str(), json["pre_tokenizer"]["type"].as_str()) {

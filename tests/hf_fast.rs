@@ -146,6 +146,40 @@ fn fixtures_take_the_fast_paths_and_other_pipelines_fall_back() {
     assert_eq!(load(&gpt2).engine(), "tokenizers", "a normalizer before byte-level BPE");
 }
 
+/// The fast paths add the template's special tokens to the text's count, which is right only
+/// when the single template holds the text once: a template without it, or with it twice, is
+/// counted by the crate (the fast path said 3 for "hello world" where the crate says 1).
+#[test]
+fn templates_without_the_text_once_take_the_crate_path() {
+    let eot = json!({"<|endoftext|>": {"id": "<|endoftext|>", "ids": [50256], "tokens": ["<|endoftext|>"]}});
+    let cls = json!({"[CLS]": {"id": "[CLS]", "ids": [101], "tokens": ["[CLS]"]}, "[SEP]": {"id": "[SEP]", "ids": [102], "tokens": ["[SEP]"]}});
+    let a = json!({"Sequence": {"id": "A", "type_id": 0}});
+    let b = json!({"Sequence": {"id": "B", "type_id": 1}});
+    let special = |id: &str| json!({"SpecialToken": {"id": id, "type_id": 0}});
+    for (fixture, tokens, single, path) in [
+        ("gpt2", &eot, json!([special("<|endoftext|>")]), "tokenizers"),
+        ("gpt2", &eot, json!([a, special("<|endoftext|>"), a]), "tokenizers"),
+        ("gpt2", &eot, json!([a, special("<|endoftext|>")]), "fast-bpe"),
+        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]")]), "tokenizers"),
+        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]"), a, special("[SEP]")]), "tokenizers"),
+        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]")]), "fast-wordpiece"),
+    ] {
+        let mut json = fixture_json(fixture);
+        json["post_processor"] = json!({"type": "TemplateProcessing", "single": single, "pair": [a, b], "special_tokens": tokens});
+        let tokenizer = load(&json);
+        let what = format!("{fixture} with single template {single}");
+        assert_eq!(tokenizer.engine(), path, "{what}");
+        for text in ["hello world", "", "Tokenizers count [CLS] text."] {
+            for add_special_tokens in [true, false] {
+                let crate_count = tokenizer.count_with_crate(text, add_special_tokens).unwrap();
+                assert_eq!(tokenizer.count(text, add_special_tokens).unwrap(), crate_count, "{what} on {text:?}");
+                let e = tokenizer.estimate(text, add_special_tokens);
+                assert!(e.lower_bound <= crate_count && crate_count <= e.upper_bound, "{what} on {text:?} (special tokens {add_special_tokens}): {crate_count} outside {e:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn adapters_report_the_path_that_serves() {
     let registry = plain_registry();

@@ -68,6 +68,9 @@ pub struct PipelineBound {
     keeps_alphanumerics: bool,
     /// Special tokens the post-processor adds to a single sequence.
     pub(crate) specials: u64,
+    /// How many times the post-processor's single template holds the text (usually once; a
+    /// `TemplateProcessing` may leave it out or repeat it), with special tokens or without.
+    text_copies: u64,
 }
 
 /// UTF-8 growth factors, checked over every code point by the tests of this module.
@@ -84,6 +87,7 @@ impl PipelineBound {
             ascii_preserved: true,
             keeps_alphanumerics: true,
             specials: 0,
+            text_copies: 1,
         }
     }
 
@@ -113,6 +117,7 @@ impl PipelineBound {
     pub(crate) fn from_json(json: &serde_json::Value, specials: u64) -> Self {
         let mut bound = Self::identity();
         bound.specials = specials;
+        let text_copies = template_copies(&json["post_processor"]);
         bound.normalizer(&json["normalizer"]);
         bound.pre_tokenizer(&json["pre_tokenizer"]);
         let model = &json["model"];
@@ -136,9 +141,9 @@ impl PipelineBound {
                     bound.keeps_alphanumerics = false;
                 }
             }
-            _ => return Self { specials, ..Self::unbounded() },
+            _ => return Self { specials, text_copies, ..Self::unbounded() },
         }
-        bound
+        Self { text_copies, ..bound }
     }
 
     fn normalizer(&mut self, n: &serde_json::Value) {
@@ -230,20 +235,34 @@ impl PipelineBound {
     /// The bounds for a scanned text, with or without the special tokens.
     pub(crate) fn bounds(&self, x: &Features, add_special_tokens: bool) -> (u64, u64) {
         let specials = if add_special_tokens { self.specials } else { 0 };
+        // The crate applies the template's pieces of text with or without the special tokens.
+        let copies = self.text_copies;
         let ascii = (x.bytes - x.non_ascii_bytes) as f64;
         let other = x.non_ascii_bytes as f64;
-        let grown = self.ascii * ascii + self.other * other + self.constant;
+        let grown = (self.ascii * ascii + self.other * other + self.constant) * copies as f64;
         // A NaN (infinity times zero) means a step is unbounded.
         let upper = if grown.is_finite() {
             (grown.ceil() as u64).saturating_add(specials)
         } else if x.bytes == 0 && self.constant.is_finite() {
-            (self.constant.ceil() as u64).saturating_add(specials)
+            ((self.constant * copies as f64).ceil() as u64).saturating_add(specials)
         } else {
             u64::MAX
         };
         let has_alphanumeric = x.values[f::LOWER] + x.values[f::UPPER] + x.values[f::DIGITS] > 0;
-        let lower = specials + u64::from(has_alphanumeric && self.keeps_alphanumerics);
+        let lower = specials + copies.min(1) * u64::from(has_alphanumeric && self.keeps_alphanumerics);
         (lower.min(upper), upper)
+    }
+}
+
+/// How many times a post-processor's single template holds the text: the `Sequence` pieces of a
+/// `TemplateProcessing`, multiplied through a `Sequence` of processors; once for the others.
+fn template_copies(processor: &serde_json::Value) -> u64 {
+    if let Some(processors) = processor.get("processors").and_then(serde_json::Value::as_array) {
+        return processors.iter().map(template_copies).fold(1, u64::saturating_mul);
+    }
+    match processor.get("single").and_then(serde_json::Value::as_array) {
+        Some(single) => single.iter().filter(|piece| piece.get("Sequence").is_some()).count() as u64,
+        None => 1,
     }
 }
 
