@@ -135,6 +135,22 @@ fn file_or_folder(path: &Path) -> Result<TokenizerSource> {
     Ok(TokenizerSource::File(canonical(path)))
 }
 
+/// A ref file's revision: a regular file of at most 256 bytes (a commit hash is 40), read no
+/// further than that, so that a FIFO or a device in the cache cannot block or exhaust memory.
+fn read_ref(path: &Path) -> Option<String> {
+    const MAX_REF_BYTES: u64 = 256;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_REF_BYTES + 1), &mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_REF_BYTES {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// `models--ORG--NAME/snapshots/REV/tokenizer.json`, preferring the revision `refs/main` names,
 /// then the most recently modified snapshot.
 fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
@@ -150,7 +166,7 @@ fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
     }
     let repo_dir = cache.join(format!("models--{}", parts.join("--")));
     let snapshots = repo_dir.join("snapshots");
-    if let Ok(rev) = std::fs::read_to_string(repo_dir.join("refs").join("main")) {
+    if let Some(rev) = read_ref(&repo_dir.join("refs").join("main")) {
         let rev = rev.trim();
         if valid(rev) {
             let file = snapshots.join(rev).join("tokenizer.json");

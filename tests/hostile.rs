@@ -474,6 +474,35 @@ fn devices_fifos_and_folders_in_place_of_a_tokenizer_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A hub cache whose `refs/main` is a FIFO (opening it would block forever) or a symlink to
+/// /dev/zero (reading it would never end): the ref is passed over and the newest snapshot
+/// serves, at once.
+#[test]
+fn devices_and_fifos_in_place_of_a_hub_cache_ref() {
+    let dir = scratch("hub-refs");
+    let hub = dir.join("hub");
+    for (name, make) in [
+        ("fifo", &(|p: &Path| make_fifo(p)) as &dyn Fn(&Path)),
+        ("zero", &|p: &Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap()),
+        ("long", &|p: &Path| std::fs::write(p, "x".repeat(1 << 20)).unwrap()),
+    ] {
+        let repo = hub.join(format!("models--org--{name}"));
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots/rev1")).unwrap();
+        std::fs::write(repo.join("snapshots/rev1/tokenizer.json"), word_level(&["a", "b"], "null")).unwrap();
+        make(&repo.join("refs/main"));
+    }
+    let registry =
+        Registry::from_toml(&format!("[tokenizer.huggingface]\ncache_dir = {:?}\n", hub.to_str().unwrap())).unwrap();
+    for name in ["fifo", "zero", "long"] {
+        let adapter = timed(&format!("hub cache refs/main: {name}"), Duration::from_secs(2), || {
+            registry.resolve(Some("huggingface"), Some(&format!("org/{name}"))).expect("the snapshot serves")
+        });
+        assert_eq!(adapter.count("a").unwrap().count, 1);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The same for config files through Registry::from_config_file: a folder, /dev/zero (which
 /// must not be read forever), /dev/null, a FIFO and a symlink to /dev/zero.
 #[test]
