@@ -357,7 +357,7 @@ fn check_last_error(what: &str, status: KanoStatus) {
         assert!(!message.is_null(), "{what}: {status:?} without a last error");
         // SAFETY: the library returns a NUL-terminated string valid until the next call.
         let _ = unsafe { CStr::from_ptr(message) }.to_bytes().len();
-        let name = kano_status_str(status);
+        let name = kano_status_str(status as u32);
         assert!(!name.is_null(), "{what}: no name for {status:?}");
     }
 }

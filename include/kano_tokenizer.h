@@ -92,7 +92,8 @@ typedef enum {
   /**
    * The text is longer than the registry's `max_input_bytes` (config
    * `tokenizer.max_input_bytes`, `KANO_TOKENIZER_MAX_INPUT_BYTES`; 64 MiB by default). It was
-   * refused before any of it was read.
+   * refused before any of it was read. Also a text that a `tokenizer.json` pipeline could grow
+   * past 256 MiB before its model (a `Replace` normalizer with long content).
    */
   KANO_STATUS_INPUT_TOO_LARGE = 13,
   /**
@@ -336,10 +337,10 @@ const char *kano_version(void);
 /**
  * A short static description of `status`, such as `"unknown model"`.
  *
- * Returns a static string: never NULL, never freed. Thread-safe. `status` must be a
- * `KanoStatus` value.
+ * Returns a static string: never NULL, never freed. Thread-safe. Any value is safe: one that is
+ * no `KanoStatus` of this library (from a newer header, say) gives `"unknown status"`.
  */
-const char *kano_status_str(KanoStatus status);
+const char *kano_status_str(uint32_t status);
 
 /**
  * The message of the most recent failure on the calling thread: which function failed, what

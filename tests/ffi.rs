@@ -83,10 +83,14 @@ fn version_and_status_strings() {
         KanoStatus::IoError,
         KanoStatus::Panic,
     ];
-    let strings: std::collections::HashSet<String> = statuses.iter().map(|&st| cstr(kano_status_str(st))).collect();
+    let strings: std::collections::HashSet<String> = statuses.iter().map(|&st| cstr(kano_status_str(st as u32))).collect();
     assert_eq!(strings.len(), statuses.len());
     for (i, st) in statuses.iter().enumerate() {
         assert_eq!(*st as i32, i as i32, "status values are stable");
+    }
+    // Any integer is safe: one that is no status (from a newer header, say) is described as such.
+    for unknown in [15, 999, u32::MAX] {
+        assert_eq!(cstr(kano_status_str(unknown)), "unknown status");
     }
     assert_eq!(KanoMethod::Heuristic as i32, 0);
     assert_eq!(KanoMethod::Tiktoken as i32, 1);
@@ -301,7 +305,7 @@ fn texts_over_max_input_bytes_are_refused_before_they_are_read() {
     let mut out = KanoCount { count: 0, is_exact: false, method: KanoMethod::Heuristic };
     let status = unsafe { kano_adapter_count(a, b"hi".as_ptr().cast(), usize::MAX / 2 + 1, &mut out) };
     assert_eq!(status, KanoStatus::InvalidArgument);
-    assert_eq!(cstr(kano_status_str(KanoStatus::InputTooLarge)), "input too large");
+    assert_eq!(cstr(kano_status_str(KanoStatus::InputTooLarge as u32)), "input too large");
     assert_eq!(KanoStatus::InputTooLarge as i32, 13, "status values are stable");
     unsafe {
         kano_adapter_free(a);

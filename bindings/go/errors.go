@@ -32,10 +32,10 @@ const (
 // "unknown model".
 func (s Status) String() string {
 	if s < StatusOK || s > StatusBatchPartial {
-		// kano_status_str only takes KanoStatus values.
+		// kano_status_str would say "unknown status"; the number says more.
 		return fmt.Sprintf("status %d", int(s))
 	}
-	return C.GoString(C.kano_status_str(C.KanoStatus(s)))
+	return C.GoString(C.kano_status_str(C.uint32_t(s)))
 }
 
 // Error is a failure reported by the library: the status and the message of

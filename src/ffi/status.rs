@@ -43,12 +43,34 @@ pub enum KanoStatus {
     Closed = 12,
     /// The text is longer than the registry's `max_input_bytes` (config
     /// `tokenizer.max_input_bytes`, `KANO_TOKENIZER_MAX_INPUT_BYTES`; 64 MiB by default). It was
-    /// refused before any of it was read.
+    /// refused before any of it was read. Also a text that a `tokenizer.json` pipeline could grow
+    /// past 256 MiB before its model (a `Replace` normalizer with long content).
     InputTooLarge = 13,
     /// `kano_adapter_count_batch` counted the batch, but at least one text failed: every entry of
     /// `status_out` and `counts_out` was written, the failed texts' statuses say why, and
     /// `kano_last_error()` names the first failed text.
     BatchPartial = 14,
+}
+
+impl KanoStatus {
+    /// Every value, in order (`kano_status_str` maps integers through it).
+    const ALL: [KanoStatus; 15] = [
+        KanoStatus::Ok,
+        KanoStatus::NullPointer,
+        KanoStatus::InvalidUtf8,
+        KanoStatus::InvalidArgument,
+        KanoStatus::UnknownAdapter,
+        KanoStatus::UnknownModel,
+        KanoStatus::AdapterUnavailable,
+        KanoStatus::ConfigError,
+        KanoStatus::IoError,
+        KanoStatus::Panic,
+        KanoStatus::QueueFull,
+        KanoStatus::Timeout,
+        KanoStatus::Closed,
+        KanoStatus::InputTooLarge,
+        KanoStatus::BatchPartial,
+    ];
 }
 
 /// Which adapter produced a count.
@@ -101,10 +123,14 @@ pub extern "C" fn kano_version() -> *const c_char {
 
 /// A short static description of `status`, such as `"unknown model"`.
 ///
-/// Returns a static string: never NULL, never freed. Thread-safe. `status` must be a
-/// `KanoStatus` value.
+/// Returns a static string: never NULL, never freed. Thread-safe. Any value is safe: one that is
+/// no `KanoStatus` of this library (from a newer header, say) gives `"unknown status"`.
 #[no_mangle]
-pub extern "C" fn kano_status_str(status: KanoStatus) -> *const c_char {
+pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
+    // Taken as an integer: an out-of-range value in a Rust enum would be undefined behaviour.
+    let Some(status) = KanoStatus::ALL.into_iter().find(|&s| s as u32 == status) else {
+        return c"unknown status".as_ptr();
+    };
     let s: &'static std::ffi::CStr = match status {
         KanoStatus::Ok => c"ok",
         KanoStatus::NullPointer => c"null pointer",

@@ -466,6 +466,10 @@ static void test_version_and_status_strings(void) {
         }
     }
     CHECK(str_eq(kano_status_str(KANO_STATUS_UNKNOWN_MODEL), "unknown model")); /* the header's example */
+    /* Any integer is safe: a value from a newer header is described as unknown. */
+    CHECK(str_eq(kano_status_str(KANO_STATUS_BATCH_PARTIAL + 1), "unknown status"));
+    CHECK(str_eq(kano_status_str(999), "unknown status"));
+    CHECK(str_eq(kano_status_str(UINT32_MAX), "unknown status"));
 
     /* Values are stable: they are part of the ABI. */
     CHECK(KANO_STATUS_OK == 0 && KANO_STATUS_NULL_POINTER == 1 && KANO_STATUS_INVALID_UTF8 == 2 &&
