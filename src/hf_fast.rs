@@ -434,6 +434,9 @@ struct ByteLevelBpe {
     byte_ids: [u32; 256],
     /// (left id, right id) to (merge rank, merged id).
     merges: FxHashMap<u64, (u32, u32)>,
+    /// With GPT-2's merges, the r50k table, whose linear backtracking encoder counts the long
+    /// pieces (the heap merge takes about a microsecond per byte on a megabyte-long piece).
+    gpt2_table: Option<std::sync::Arc<crate::tiktoken::RankTable>>,
 }
 
 impl ByteLevelBpe {
@@ -470,13 +473,15 @@ impl ByteLevelBpe {
         }
         let mut merges = FxHashMap::default();
         // Serialized by the crate in rank order, as pairs.
-        for (rank, merge) in model["merges"].as_array()?.iter().enumerate() {
+        let merge_list = model["merges"].as_array()?;
+        for (rank, merge) in merge_list.iter().enumerate() {
             let (a, b) = (merge.get(0)?.as_str()?, merge.get(1)?.as_str()?);
             let joined = format!("{a}{b}");
             merges.insert(pair_key(id(a)?, id(b)?), (u32::try_from(rank).ok()?, id(&joined)?));
         }
+        let gpt2_table = gpt2_merges_table(merge_list, &chars);
         let owner = piece_cache::new_owner();
-        Some(ByteLevelBpe { owner, add_prefix_space, byte_ids, merges })
+        Some(ByteLevelBpe { owner, add_prefix_space, byte_ids, merges, gpt2_table })
     }
 
     fn count(&self, segment: &str) -> u64 {
@@ -511,7 +516,10 @@ impl ByteLevelBpe {
         match piece.len() {
             0 | 1 => piece.len(),
             n if n <= SMALL_PIECE => self.count_small(piece),
-            _ => self.count_large(piece),
+            _ => match &self.gpt2_table {
+                Some(table) => table.count_piece_uncached(piece),
+                None => self.count_large(piece),
+            },
         }
     }
 
@@ -619,6 +627,33 @@ impl ByteLevelBpe {
         }
         parts
     }
+}
+
+/// The r50k table when `merges` are GPT-2's: 50,000 merges, the one at index `i` making the token
+/// of r50k rank `256 + i` (its id in GPT-2's vocabulary). Then the merges make each of r50k's
+/// tokens once, in r50k's rank order, which is how tiktoken's r50k reproduces GPT-2's encoder;
+/// `tests/hf_fast.rs` compares the two on long pieces. Checked by content, whatever the ids.
+fn gpt2_merges_table(merges: &[Value], chars: &[char; 256]) -> Option<std::sync::Arc<crate::tiktoken::RankTable>> {
+    const GPT2_MERGES: usize = 50_000;
+    // Cheap tests first: only a file with GPT-2's first merge and count loads the table.
+    if merges.len() != GPT2_MERGES || merges[0] != serde_json::json!(["Ġ", "t"]) {
+        return None;
+    }
+    let byte_of: FxHashMap<char, u8> = chars.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+    let table = crate::tiktoken::shared_r50k()?;
+    let mut bytes = Vec::new();
+    for (i, merge) in merges.iter().enumerate() {
+        bytes.clear();
+        for part in [merge.get(0)?.as_str()?, merge.get(1)?.as_str()?] {
+            for c in part.chars() {
+                bytes.push(*byte_of.get(&c)?);
+            }
+        }
+        if table.rank_of(&bytes)? != 256 + i as u32 {
+            return None;
+        }
+    }
+    Some(table)
 }
 
 #[inline]

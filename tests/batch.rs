@@ -250,7 +250,7 @@ fn c_batch_mixed_valid_and_invalid_entries() {
         "{message}"
     );
     assert_eq!(
-        unsafe { CStr::from_ptr(kano_status_str(KanoStatus::BatchPartial)) }.to_str().unwrap(),
+        unsafe { CStr::from_ptr(kano_status_str(KanoStatus::BatchPartial as u32)) }.to_str().unwrap(),
         "some texts of the batch failed"
     );
     assert_eq!(KanoStatus::BatchPartial as i32, 14, "status values are stable");

@@ -320,6 +320,65 @@ fn megabyte_runs_count_exactly_in_linear_time() {
     }
 }
 
+/// Long pieces of random text (digits, letters without spaces, punctuation, a two-letter
+/// alphabet): GPT-2's merges send them to r50k's backtracking encoder, which must count what the
+/// crate's model counts, in linear time; other merges keep the heap merge, with the same counts.
+#[test]
+fn long_random_pieces_count_like_the_crate_in_linear_time() {
+    let gpt2 = load_fixture("gpt2");
+    let mut json = fixture_json("gpt2");
+    json["model"]["merges"].as_array_mut().unwrap().truncate(49_999);
+    let other_merges = load(&json);
+    let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
+    let other_crate = tokenizers::Tokenizer::from_bytes(serde_json::to_vec(&json).unwrap()).expect("variant");
+    let chars: Vec<char> = {
+        let mut extra = 0;
+        (0..=255u32)
+            .map(|b| {
+                let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
+                char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap()
+            })
+            .collect()
+    };
+    let byte_level = |s: &str| -> String { s.bytes().map(|b| chars[b as usize]).collect() };
+    let mut rng = Rng(31);
+    let alphabets: [(&str, &[u8]); 4] = [
+        ("digits", b"0123456789"),
+        ("letters", b"abcdefghijklmnopqrstuvwxyz"),
+        ("punctuation", b"!#$%&()*+,-./:;<=>?@[]^_{|}~"),
+        ("two letters", b"ab"),
+    ];
+    let size = if cfg!(debug_assertions) { 20_000 } else { 100_000 };
+    for (what, alphabet) in alphabets {
+        let random = |rng: &mut Rng, n: usize| -> String {
+            (0..n).map(|_| alphabet[rng.below(alphabet.len())] as char).collect()
+        };
+        for len in [65, 100, 1000, size] {
+            let text = random(&mut rng, len);
+            let want = gpt2_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
+            assert_eq!(gpt2.count(&text, false).unwrap(), want, "GPT-2 on {len} random {what}");
+            let want = other_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
+            assert_eq!(other_merges.count(&text, false).unwrap(), want, "other merges on {len} random {what}");
+        }
+        if !cfg!(debug_assertions) {
+            let (quarter, whole) = (random(&mut rng, 256 << 10), random(&mut rng, 1 << 20));
+            let time = |t: &str| {
+                (0..3)
+                    .map(|_| {
+                        let start = Instant::now();
+                        gpt2.count(t, false).unwrap();
+                        start.elapsed()
+                    })
+                    .min()
+                    .unwrap()
+            };
+            let (small, large) = (time(&quarter), time(&whole));
+            println!("GPT-2 random {what}: 256 KiB {small:?}, 1 MiB {large:?}");
+            assert!(large < small * 8 + Duration::from_millis(20), "{what}: {large:?} for 1 MiB, {small:?} for 256 KiB");
+        }
+    }
+}
+
 /// Two byte-level models with different merges, counted in turn on one thread: the per-thread
 /// piece cache must keep their counts apart.
 #[test]

@@ -194,6 +194,28 @@ impl RankTable {
     pub fn backtracks(&self) -> bool {
         self.backtracker.is_some()
     }
+
+    /// The rank of a token's bytes, `None` when they are no token.
+    pub(crate) fn rank_of(&self, bytes: &[u8]) -> Option<u32> {
+        let rank = if bytes.len() == 1 { self.ranks.byte(bytes[0]) } else { self.ranks.rank(bytes) };
+        (rank != ranks::NO_RANK).then_some(rank)
+    }
+
+    /// The tokens of one piece of any length, by the backtracking encoder (linear in the piece)
+    /// when the table has one; without the caches, which hold short pieces.
+    pub(crate) fn count_piece_uncached(&self, piece: &[u8]) -> usize {
+        match piece.len() {
+            0 | 1 => piece.len(),
+            _ => self.count_uncached(piece, &mut None),
+        }
+    }
+}
+
+/// The r50k table (GPT-2's vocabulary and merges), loaded once per process for `tokenizer.json`
+/// files with GPT-2's merges, whose long pieces it counts (`hf_fast`); `None` if it cannot load.
+pub(crate) fn shared_r50k() -> Option<Arc<RankTable>> {
+    static R50K: std::sync::OnceLock<Option<Arc<RankTable>>> = std::sync::OnceLock::new();
+    R50K.get_or_init(|| RankTable::load(RankTableId::R50k).ok().map(Arc::new)).clone()
 }
 
 /// Loading goes through tiktoken-rs's encoder, whose maps (tens of MB) are freed once the
