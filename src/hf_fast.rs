@@ -165,11 +165,9 @@ struct WordPiece {
     /// The crate's normalizer, for segments whose canonical reordering could matter.
     normalizer: Option<tokenizers::normalizers::BertNormalizer>,
     /// Every vocabulary entry, for the first piece of a word.
-    start: FxHashSet<Box<[u8]>>,
+    start: Pieces,
     /// Entries starting with the continuing prefix, without it, for the following pieces.
-    cont: FxHashSet<Box<[u8]>>,
-    max_start_len: usize,
-    max_cont_len: usize,
+    cont: Pieces,
     max_input_chars_per_word: usize,
 }
 
@@ -203,11 +201,8 @@ impl WordPiece {
         if !vocab.contains_key(unk) {
             return None;
         }
-        let start: FxHashSet<Box<[u8]>> = vocab.keys().map(|k| Box::from(k.as_bytes())).collect();
-        let cont: FxHashSet<Box<[u8]>> =
-            vocab.keys().filter_map(|k| k.strip_prefix(prefix)).map(|k| Box::from(k.as_bytes())).collect();
-        let max_start_len = start.iter().map(|k| k.len()).max().unwrap_or(0);
-        let max_cont_len = cont.iter().map(|k| k.len()).max().unwrap_or(0);
+        let start = Pieces::new(vocab.keys().map(|k| k.as_bytes()));
+        let cont = Pieces::new(vocab.keys().filter_map(|k| k.strip_prefix(prefix)).map(str::as_bytes));
         Some(WordPiece {
             clean_text,
             handle_chinese_chars,
@@ -216,8 +211,6 @@ impl WordPiece {
             normalizer,
             start,
             cont,
-            max_start_len,
-            max_cont_len,
             max_input_chars_per_word,
         })
     }
@@ -369,31 +362,79 @@ impl WordPiece {
         if chars > self.max_input_chars_per_word {
             return 1;
         }
-        let bytes = word.as_bytes();
         let mut start = 0;
         let mut pieces = 0;
-        while start < bytes.len() {
-            let (set, longest) = if start == 0 { (&self.start, self.max_start_len) } else { (&self.cont, self.max_cont_len) };
-            let mut end = bytes.len().min(start + longest);
-            while end > start && !word.is_char_boundary(end) {
-                end -= 1;
-            }
-            loop {
-                if end <= start {
-                    return 1;
-                }
-                if set.contains(&bytes[start..end]) {
-                    break;
-                }
-                end -= 1;
-                while !word.is_char_boundary(end) {
-                    end -= 1;
-                }
+        while start < word.len() {
+            let set = if start == 0 { &self.start } else { &self.cont };
+            match set.longest_at(word, start) {
+                Some(end) => start = end,
+                None => return 1,
             }
             pieces += 1;
-            start = end;
         }
         pieces
+    }
+}
+
+/// A set of vocabulary pieces for greedy longest-match-first. Lengths over `PREFIX` bytes are
+/// tried only where the text's next `PREFIX` bytes begin an entry that long, and then only the
+/// lengths some entry has: a hostile vocabulary with one entry of 20,000 bytes otherwise made
+/// every position hash 20,000 candidate strings of up to 20,000 bytes (a 32 KB word took 98 s).
+/// Shorter lengths are tried one by one, as before: that is the common case, and the fastest.
+struct Pieces {
+    set: FxHashSet<Box<[u8]>>,
+    /// The distinct lengths over `PREFIX` bytes, longest first.
+    long_lengths: Box<[usize]>,
+    /// The first `PREFIX` bytes of every longer entry.
+    long_prefixes: FxHashSet<[u8; PREFIX]>,
+    /// The longest entry of at most `PREFIX` bytes.
+    max_short: usize,
+}
+
+const PREFIX: usize = 16;
+
+impl Pieces {
+    fn new<'a>(entries: impl Iterator<Item = &'a [u8]>) -> Pieces {
+        let set: FxHashSet<Box<[u8]>> = entries.map(Box::from).collect();
+        let mut long_lengths: Vec<usize> = set.iter().map(|k| k.len()).filter(|&n| n > PREFIX).collect();
+        long_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        long_lengths.dedup();
+        let long_prefixes = set.iter().filter_map(|k| <[u8; PREFIX]>::try_from(k.get(..PREFIX)?).ok()).collect();
+        let max_short = set.iter().map(|k| k.len()).filter(|&n| n <= PREFIX).max().unwrap_or(0);
+        Pieces { set, long_lengths: long_lengths.into(), long_prefixes, max_short }
+    }
+
+    /// The end of the longest entry at `start` in `word` that ends on a character boundary.
+    #[inline]
+    fn longest_at(&self, word: &str, start: usize) -> Option<usize> {
+        let bytes = word.as_bytes();
+        let rest = bytes.len() - start;
+        if rest > PREFIX && !self.long_lengths.is_empty() {
+            let begins_long = <[u8; PREFIX]>::try_from(&bytes[start..start + PREFIX])
+                .is_ok_and(|p| self.long_prefixes.contains(&p));
+            if begins_long {
+                let found = self.long_lengths.iter().filter(|&&len| len <= rest).find(|&&len| {
+                    word.is_char_boundary(start + len) && self.set.contains(&bytes[start..start + len])
+                });
+                if let Some(&len) = found {
+                    return Some(start + len);
+                }
+            }
+        }
+        let mut end = start + rest.min(self.max_short);
+        while end > start && !word.is_char_boundary(end) {
+            end -= 1;
+        }
+        while end > start {
+            if self.set.contains(&bytes[start..end]) {
+                return Some(end);
+            }
+            end -= 1;
+            while !word.is_char_boundary(end) {
+                end -= 1;
+            }
+        }
+        None
     }
 }
 

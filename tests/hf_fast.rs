@@ -379,6 +379,46 @@ fn long_random_pieces_count_like_the_crate_in_linear_time() {
     }
 }
 
+/// A hostile WordPiece vocabulary: continuation entries of 300 and 20,000 bytes, and no word
+/// length limit. Each position used to hash every candidate up to the longest length (a 32 KB
+/// word took 98 s). Counts match the crate (on texts short enough for it: its own search has
+/// the same flaw), and 32 KB words take well under a second.
+#[test]
+fn a_very_long_wordpiece_entry_does_not_make_counting_quadratic() {
+    let mut json = fixture_json("all-MiniLM-L6-v2");
+    json["model"]["max_input_chars_per_word"] = json!(1_000_000_000_000u64);
+    let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+    let next_id = vocab.len();
+    vocab.insert(format!("##{}", "b".repeat(300)), json!(next_id));
+    vocab.insert(format!("##{}x", "a".repeat(40)), json!(next_id + 1));
+    vocab.insert(format!("##{}", "c".repeat(20_000)), json!(next_id + 2));
+    let tokenizer = load(&json);
+    assert_eq!(tokenizer.engine(), "fast-wordpiece");
+    for text in [
+        "a".repeat(300),
+        format!("a{}", "b".repeat(300)),
+        format!("a{}", "b".repeat(299)),
+        format!("a{}", "b".repeat(700)),
+        format!("b{}", "a".repeat(60)),
+        format!("a{}x", "a".repeat(40)),
+        format!("a{}xa", "a".repeat(40)),
+    ] {
+        assert_same(&tokenizer, &text, "a vocabulary with long entries");
+    }
+    // The same word with 20,000 more `c`s is one token more: the long entry is found.
+    let c_word = |extra: usize| format!("a{}", "c".repeat(5_000 + extra));
+    let (shorter, longer) = (tokenizer.count(&c_word(0), false).unwrap(), tokenizer.count(&c_word(20_000), false).unwrap());
+    assert_eq!(longer, shorter + 1, "the 20,000-byte entry serves");
+    for (what, word) in [("a", "a".repeat(32 << 10)), ("c", c_word(32 << 10))] {
+        let start = Instant::now();
+        let count = tokenizer.count(&word, false).unwrap();
+        let took = start.elapsed();
+        println!("a 32 KiB word of {what}: {count} tokens in {took:?}");
+        assert!(count > 1 && count <= word.len() as u64, "{what}: {count}");
+        assert!(took < Duration::from_secs(2), "{what}: {took:?}");
+    }
+}
+
 /// Two byte-level models with different merges, counted in turn on one thread: the per-thread
 /// piece cache must keep their counts apart.
 #[test]
