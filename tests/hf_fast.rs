@@ -276,6 +276,17 @@ fn gpt2_variants_match_the_crate() {
     }
 }
 
+/// A text in GPT-2's byte-to-character mapping, for the crate's model on a whole piece.
+fn byte_level(s: &str) -> String {
+    let mut map = Vec::new();
+    let mut extra = 0;
+    for b in 0..=255u32 {
+        let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
+        map.push(char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap());
+    }
+    s.bytes().map(|b| map[b as usize]).collect()
+}
+
 /// Megabyte runs: exact, and linear (4x the text takes well under 16x the time).
 #[test]
 fn megabyte_runs_count_exactly_in_linear_time() {
@@ -284,16 +295,6 @@ fn megabyte_runs_count_exactly_in_linear_time() {
     let bert = load_fixture("all-MiniLM-L6-v2");
     let gpt2 = load_fixture("gpt2");
     let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
-    let byte_level = |s: &str| -> String {
-        // GPT-2's byte-to-character table, for the crate's model on a whole piece.
-        let mut map = Vec::new();
-        let mut extra = 0;
-        for b in 0..=255u32 {
-            let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
-            map.push(char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap());
-        }
-        s.bytes().map(|b| map[b as usize]).collect()
-    };
     for (what, unit) in runs {
         let text = unit.repeat(mb / unit.len());
         let quarter = unit.repeat(mb / 4 / unit.len());
@@ -331,16 +332,6 @@ fn long_random_pieces_count_like_the_crate_in_linear_time() {
     let other_merges = load(&json);
     let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
     let other_crate = tokenizers::Tokenizer::from_bytes(serde_json::to_vec(&json).unwrap()).expect("variant");
-    let chars: Vec<char> = {
-        let mut extra = 0;
-        (0..=255u32)
-            .map(|b| {
-                let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
-                char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap()
-            })
-            .collect()
-    };
-    let byte_level = |s: &str| -> String { s.bytes().map(|b| chars[b as usize]).collect() };
     let mut rng = Rng(31);
     let alphabets: [(&str, &[u8]); 4] = [
         ("digits", b"0123456789"),
