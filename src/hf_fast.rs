@@ -54,11 +54,8 @@ impl FastCounter {
         // The count is the text's tokens plus the template's special tokens, which holds only
         // when the single template holds the text once (a template may leave it out, or repeat
         // it).
-        if json["post_processor"]["type"] == "TemplateProcessing" {
-            let single = json["post_processor"]["single"].as_array()?;
-            if single.iter().filter(|piece| piece.get("Sequence").is_some()).count() != 1 {
-                return None;
-            }
+        if crate::estimate::template_copies(&json["post_processor"]) != 1 {
+            return None;
         }
         // Only a matching shape pays for serializing the model (a large vocabulary of another
         // kind is not copied).
@@ -558,7 +555,7 @@ impl ByteLevelBpe {
             0 | 1 => piece.len(),
             n if n <= SMALL_PIECE => self.count_small(piece),
             _ => match &self.gpt2_table {
-                Some(table) => table.count_piece_uncached(piece),
+                Some(table) => table.count_long_piece(piece),
                 None => self.count_large(piece),
             },
         }

@@ -237,10 +237,8 @@ impl PipelineBound {
         let specials = if add_special_tokens { self.specials } else { 0 };
         // The crate applies the template's pieces of text with or without the special tokens.
         let copies = self.text_copies;
-        let ascii = (x.bytes - x.non_ascii_bytes) as f64;
-        let other = x.non_ascii_bytes as f64;
-        let grown = (self.ascii * ascii + self.other * other + self.constant) * copies as f64;
-        // A NaN (infinity times zero) means a step is unbounded.
+        let grown = self.grown_bytes(x.bytes - x.non_ascii_bytes, x.non_ascii_bytes) * copies as f64;
+        // Infinite, or NaN (infinity times zero copies): a step is unbounded.
         let upper = if grown.is_finite() {
             (grown.ceil() as u64).saturating_add(specials)
         } else if x.bytes == 0 && self.constant.is_finite() {
@@ -256,7 +254,7 @@ impl PipelineBound {
 
 /// How many times a post-processor's single template holds the text: the `Sequence` pieces of a
 /// `TemplateProcessing`, multiplied through a `Sequence` of processors; once for the others.
-fn template_copies(processor: &serde_json::Value) -> u64 {
+pub(crate) fn template_copies(processor: &serde_json::Value) -> u64 {
     if let Some(processors) = processor.get("processors").and_then(serde_json::Value::as_array) {
         return processors.iter().map(template_copies).fold(1, u64::saturating_mul);
     }

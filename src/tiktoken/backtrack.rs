@@ -203,7 +203,6 @@ impl Backtracker {
             digits: None,
             char3: Box::default(),
         };
-        let rank_of = |bytes: &[u8]| if bytes.len() == 1 { ranks.byte(bytes[0]) } else { ranks.rank(bytes) };
         for r in 0..top as u32 {
             let token = ranks.token(r);
             if token.len() >= 3 {
@@ -216,7 +215,7 @@ impl Backtracker {
             }
             if token.len() >= 2 {
                 bt.shorter[r as usize] =
-                    (1..token.len()).rev().map(|len| rank_of(&token[..len])).find(|&p| p != NO_RANK)?;
+                    (1..token.len()).rev().map(|len| ranks.rank_any(&token[..len])).find(|&p| p != NO_RANK)?;
             }
         }
         // Ranks in increasing order, so both halves of a split already have theirs.
@@ -236,7 +235,7 @@ impl Backtracker {
                     return None;
                 }
                 let left_len = ranks.token_len(left);
-                let right = rank_of(&token[left_len..]);
+                let right = ranks.rank_any(&token[left_len..]);
                 if right != NO_RANK && left < r && right < r && bt.pairs(&AllTokens, ranks, token, left_len, left, right) {
                     break [left, right];
                 }

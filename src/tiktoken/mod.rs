@@ -197,17 +197,14 @@ impl RankTable {
 
     /// The rank of a token's bytes, `None` when they are no token.
     pub(crate) fn rank_of(&self, bytes: &[u8]) -> Option<u32> {
-        let rank = if bytes.len() == 1 { self.ranks.byte(bytes[0]) } else { self.ranks.rank(bytes) };
+        let rank = self.ranks.rank_any(bytes);
         (rank != ranks::NO_RANK).then_some(rank)
     }
 
-    /// The tokens of one piece of any length, by the backtracking encoder (linear in the piece)
-    /// when the table has one; without the caches, which hold short pieces.
-    pub(crate) fn count_piece_uncached(&self, piece: &[u8]) -> usize {
-        match piece.len() {
-            0 | 1 => piece.len(),
-            _ => self.count_uncached(piece, &mut None),
-        }
+    /// The tokens of a long piece (longer than the piece cache holds), by the backtracking
+    /// encoder, linear in the piece, when the table has one.
+    pub(crate) fn count_long_piece(&self, piece: &[u8]) -> usize {
+        self.count_uncached(piece, &mut None)
     }
 }
 

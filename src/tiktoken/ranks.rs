@@ -213,6 +213,15 @@ impl RankMap {
         self.starts.len() - 1
     }
 
+    /// The rank of `bytes` of any non-zero length, or `NO_RANK`.
+    pub(crate) fn rank_any(&self, bytes: &[u8]) -> u32 {
+        if bytes.len() == 1 {
+            self.byte(bytes[0])
+        } else {
+            self.rank(bytes)
+        }
+    }
+
     /// The rank of `bytes` (at least two bytes), or `NO_RANK`.
     #[inline(always)]
     pub(crate) fn rank(&self, bytes: &[u8]) -> u32 {
