@@ -9,6 +9,11 @@
 //!   branch history all stay in the core's caches, which a service never sees;
 //! - 64 different 2 KB requests from the same file, each counted once per round (the piece cache
 //!   warm from earlier rounds, as in a service that has run a while).
+//!
+//! A second table times, in the same run, the exact count of the peers a user would otherwise
+//! call for the same request: tiktoken-rs (`CoreBPE::count_ordinary`, the version this crate
+//! takes its rank files from) for the OpenAI encodings, and the `tokenizers` crate
+//! (`Tokenizer::encode`) for GPT-2's `tokenizer.json`. Their counts are checked against ours.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +46,36 @@ fn request(file: &str) -> String {
         end -= 1;
     }
     text[start..end].to_owned()
+}
+
+/// A peer's exact count of the same request.
+enum Peer {
+    TiktokenRs(tiktoken_rs::CoreBPE),
+    HfTokenizers(Box<tokenizers::Tokenizer>),
+}
+
+impl Peer {
+    fn for_adapter(label: &str) -> (&'static str, Peer) {
+        match label {
+            "cl100k" => ("tiktoken-rs", Peer::TiktokenRs(tiktoken_rs::cl100k_base().expect("tiktoken-rs cl100k"))),
+            "o200k" => ("tiktoken-rs", Peer::TiktokenRs(tiktoken_rs::o200k_base().expect("tiktoken-rs o200k"))),
+            _ => {
+                let path = root().join("tests/fixtures/tokenizers/gpt2/tokenizer.json");
+                let mut tokenizer = tokenizers::Tokenizer::from_file(path).expect("gpt2 tokenizer.json");
+                // Counting means the whole text, as ours counts it.
+                tokenizer.with_truncation(None).expect("no truncation");
+                tokenizer.with_padding(None);
+                ("tokenizers", Peer::HfTokenizers(Box::new(tokenizer)))
+            }
+        }
+    }
+
+    fn count(&self, text: &str) -> u64 {
+        match self {
+            Peer::TiktokenRs(bpe) => bpe.count_ordinary(text) as u64,
+            Peer::HfTokenizers(t) => t.encode(text, true).expect("tokenizers encode").get_ids().len() as u64,
+        }
+    }
 }
 
 fn adapters() -> Vec<(&'static str, Adapter)> {
@@ -90,14 +125,17 @@ fn median_ns(mut f: impl FnMut()) -> f64 {
 
 fn estimate_vs_count(c: &mut Criterion) {
     let adapters = adapters();
+    let peers: Vec<(&str, Peer)> = adapters.iter().map(|(label, _)| Peer::for_adapter(label)).collect();
     let mut ratios = Vec::new();
+    let mut peer_ratios = Vec::new();
     for (content, file) in CONTENT {
         let text = request(file);
         let mut group = c.benchmark_group(format!("estimate_vs_count/2KB/{content}"));
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(900)).sample_size(20);
-        for (label, adapter) in &adapters {
-            adapter.count(&text).expect("count");
+        for ((label, adapter), (peer_name, peer)) in adapters.iter().zip(&peers) {
+            let exact = adapter.count(&text).expect("count").count;
+            assert_eq!(peer.count(&text), exact, "{peer_name} and ours disagree on {content}");
             group.bench_with_input(BenchmarkId::new("estimate", label), &text, |b, t| b.iter(|| adapter.estimate(t)));
             group.bench_with_input(BenchmarkId::new("count", label), &text, |b, t| {
                 b.iter(|| adapter.count(t).expect("count"))
@@ -120,7 +158,14 @@ fn estimate_vs_count(c: &mut Criterion) {
             let varied_count = per_request(&mut |t| {
                 std::hint::black_box(adapter.count(t).expect("count"));
             });
+            let peer_count = median_ns(|| {
+                std::hint::black_box(peer.count(std::hint::black_box(&text)));
+            });
+            let varied_peer = per_request(&mut |t| {
+                std::hint::black_box(peer.count(t));
+            });
             ratios.push((content, *label, text.len(), estimate, count, varied_estimate, varied_count));
+            peer_ratios.push((content, *label, *peer_name, estimate, peer_count, varied_estimate, varied_peer));
         }
         group.finish();
     }
@@ -139,7 +184,41 @@ fn estimate_vs_count(c: &mut Criterion) {
             varied_count / varied_estimate
         );
     }
+    println!(
+        "\nThe peers' exact count of the same requests, against our estimate (the estimate's times \
+         from the table above):\n\n| content | adapter | peer | peer's count | / estimate | varied: peer's count \
+         | / estimate |\n|---|---|---|---:|---:|---:|---:|"
+    );
+    for (content, label, peer, estimate, count, varied_estimate, varied_count) in peer_ratios {
+        println!(
+            "| {content} | {label} | {peer} | {:.1} us | {:.0}x | {:.1} us | {:.0}x |",
+            count / 1e3,
+            count / estimate,
+            varied_count / 1e3,
+            varied_count / varied_estimate
+        );
+    }
 }
 
-criterion_group!(benches, estimate_vs_count);
+/// The estimate's cost by request size, English prose: short requests take blocks of 64 bytes
+/// one by one, longer ones groups of eight blocks (with AVX-512).
+fn estimate_by_size(c: &mut Criterion) {
+    let registry = Registry::with_config(Default::default());
+    let adapter = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("cl100k");
+    let text = std::fs::read_to_string(root().join("bench/corpus/prose_en.txt")).expect("corpus");
+    let mut group = c.benchmark_group("estimate_by_size/en/cl100k");
+    group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(900)).sample_size(20);
+    for size in [100usize, 500, 2048, 8192] {
+        let mut end = size;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let t = &text[..end];
+        group.throughput(Throughput::Bytes(end as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(size), t, |b, t| b.iter(|| adapter.estimate(t)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, estimate_by_size, estimate_vs_count);
 criterion_main!(benches);

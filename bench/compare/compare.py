@@ -7,7 +7,8 @@ Runs the Rust binary (bench/compare/src/main.rs: ours through the Rust API and t
 tiktoken-rs, bpe-openai, the `tokenizers` crate) and the Python peers (quicktok, tiktoken, HF
 tokenizers, and ours through bindings/python) on the same files, pinned to one CPU, and prints
 Markdown tables: throughput per file and encoding, worst-case 1 MB inputs, per-call cost on a
-100-byte text, memory and load time, and tokenizer.json models. Every subject's counts are
+100-byte text, memory and load time, tokenizer.json models, and our estimate of a 2 KB request
+against every subject's exact count of it. Every subject's counts are
 compared; a mismatch is reported loudly and the exit status is 1.
 
 It installs nothing: run it with a Python that has quicktok-v1, tiktoken and tokenizers (`make
@@ -60,7 +61,13 @@ LABELS = {
     "hf-rs": "HF tokenizers (Rust)",
     "hf-py": "HF tokenizers (Python)",
 }
-OURS = {"ours", "ours-cabi", "ours-py", "ours-nospecial", "ours-cabi-nospecial"}
+OURS = {"ours", "ours-cabi", "ours-py", "ours-nospecial", "ours-cabi-nospecial",
+        "ours-estimate", "ours-cabi-estimate", "ours-py-estimate"}
+# Subjects that report our estimate, not a count: left out of the count checks.
+ESTIMATES = {"ours-estimate", "ours-cabi-estimate", "ours-py-estimate"}
+# The estimate section's 2 KB requests: a label and the corpus file each is cut from.
+ESTIMATE_REQUESTS = {"en": "prose_en.txt", "ja": "prose_ja.txt", "zh": "prose_zh.txt", "ru": "prose_ru.txt",
+                     "code": "code_rust.rs", "json": "data_json.json"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,12 +103,15 @@ def _load_python_subject(name, model):
         tok.no_padding()
         special = name == "hf-py"
         fn = lambda text: len(tok.encode(text, add_special_tokens=special).ids)  # noqa: E731
-    elif name == "ours-py":
+    elif name in ("ours-py", "ours-py-estimate"):
         import kano_tokenizer
 
         registry = kano_tokenizer.Registry()
         adapter = registry.resolve("huggingface" if hf else "tiktoken", model)
-        fn = lambda text: adapter.count_tokens(text).count  # noqa: E731
+        if name == "ours-py":
+            fn = lambda text: adapter.count_tokens(text).count  # noqa: E731
+        else:
+            fn = lambda text: adapter.estimate(text).estimate  # noqa: E731
     else:
         raise ValueError(f"unknown subject {name}")
     fn("warm up: Hello, world!")
@@ -112,7 +122,8 @@ def _imports(names):
     """Import the subjects' modules up front, so that memory and load times exclude imports."""
     for name in names:
         module = {"quicktok": "quicktok", "tiktoken": "tiktoken", "hf-py": "tokenizers",
-                  "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer"}.get(name)
+                  "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer",
+                  "ours-py-estimate": "kano_tokenizer"}.get(name)
         if module:
             __import__(module)
 
@@ -371,6 +382,25 @@ def make_inputs():
     return paths, short
 
 
+def make_requests():
+    """2 KB requests (2048 bytes or a little less, at a character boundary) from the middle of
+    corpus files, for the estimate section."""
+    INPUTS.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for label, name in ESTIMATE_REQUESTS.items():
+        data = (CORPUS / name).read_bytes()
+        start = len(data) // 2
+        while start < len(data) and (data[start] & 0xC0) == 0x80:
+            start += 1
+        end = start + 2048
+        while end > start and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        path = INPUTS / f"request_2kb_{label}.txt"
+        path.write_bytes(data[start:end])
+        out[label] = path
+    return out
+
+
 def corpus_files(selection):
     files = sorted(p for p in CORPUS.iterdir() if p.is_file() and p.name != "README.md")
     if selection:
@@ -593,6 +623,45 @@ def huggingface(d, files):
     return "\n".join(lines)
 
 
+def estimate_vs_counts(d, requests, encodings):
+    """Our estimate of each 2 KB request against every subject's exact count of it, per call."""
+    a = d.args
+    models = [e for e in ["cl100k_base", "o200k_base"] if e in encodings]
+    models.append(str(FIXTURES / "gpt2" / "tokenizer.json"))
+    res, counts = {}, {}
+    for rnd in range(a.rounds):
+        for model in models:
+            hf = model.endswith(".json")
+            name = "gpt2" if hf else model
+            print(f"estimate: round {rnd + 1}/{a.rounds}, {name}", file=sys.stderr)
+            rust = ["ours-cabi-estimate", "ours-estimate", "ours-cabi", "ours"] + (["hf-rs"] if hf else rust_peers(model))
+            python = ["ours-py-estimate", "ours-py"] + (["hf-py"] if hf else python_peers(model))
+            opts = ["--min-seconds", a.percall_seconds / 2]
+            for label, path in requests.items():
+                runs = [d.rust("percall", "--model", model, "--subjects", ",".join(rust), *opts, "--batch", 200, path),
+                        d.python("percall", "--model", model, "--subjects", ",".join(python), *opts, "--batch", 50, path)]
+                for rec in [rec for r in runs for rec in d.collect(r, f"estimate {name} {label}")]:
+                    res.setdefault((name, label, rec["subject"]), []).extend(rec["ns_per_call"])
+                    counts.setdefault((name, label), {})[rec["subject"]] = rec["count"]
+    exact = ["ours-cabi", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai", "hf-rs", "hf-py"]
+    lines = ["| model | request | tokens | estimate (C ABI) | "
+             + " | ".join(f"{LABELS[s]}: count, / estimate" for s in exact) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(exact)]
+    for model in models:
+        name = "gpt2" if model.endswith(".json") else model
+        for label in requests:
+            c = counts.get((name, label), {})
+            ok = check_counts(d, f"estimate {name} {label}", {s: v for s, v in c.items() if s not in ESTIMATES})
+            med = {s: median(res.get((name, label, s), [])) for s in exact + ["ours-cabi-estimate"]}
+            est = med["ours-cabi-estimate"]
+            cells = [f"{med[s] / 1e3:.1f} us, {med[s] / est:.0f}x" if med[s] == med[s] else "n/a" for s in exact]
+            lines.append(f"| {name} | {label} | {c.get('ours-cabi') if ok else 'MISMATCH'} | {est:.0f} ns | "
+                         + " | ".join(cells) + " |")
+    sizes = ", ".join(f"{label} {p.stat().st_size} B" for label, p in requests.items())
+    return (f"Requests ({sizes}) from the middle of `bench/corpus` files. Each cell: the subject's exact count "
+            "per call, and that time over our estimate's (C ABI, same model and request).\n\n" + "\n".join(lines))
+
+
 def versions():
     out = {}
     for mod, dist in [("quicktok", "quicktok-v1"), ("tiktoken", "tiktoken"), ("tokenizers", "tokenizers")]:
@@ -622,8 +691,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="a smoke test: one round, short runs, 5 s worst-case limit")
     p.add_argument("--files", help="corpus files (names or stems, comma-separated); default: all of bench/corpus")
     p.add_argument("--encodings", help=f"comma-separated; default: {','.join(ENCODINGS)}")
-    p.add_argument("--sections", default="throughput,worst,percall,memory,hf",
-                   help="which tables (default: all): throughput,worst,percall,memory,hf")
+    p.add_argument("--sections", default="throughput,worst,percall,memory,hf,estimate",
+                   help="which tables (default: all): throughput,worst,percall,memory,hf,estimate")
     p.add_argument("--rounds", type=int, help="times each measurement is repeated, alternating subjects (default 3; --quick 1)")
     p.add_argument("--cpu", type=int, default=0, help="the CPU every process is pinned to (default 0)")
     p.add_argument("--bin", type=Path, default=TARGET / "release" / "kano-compare")
@@ -657,7 +726,7 @@ def main():
     build(a)
     if not a.bin.exists():
         sys.exit(f"compare.py: {a.bin} is missing (cargo build --release in bench/compare)")
-    if "percall" in sections or "memory" in sections:
+    if sections & {"percall", "memory", "estimate"}:
         if not a.lib.exists():
             sys.exit(f"compare.py: {a.lib} is missing: run `make build` (or pass --lib)")
     tiktoken_rs_version = tiktoken_offline()
@@ -683,6 +752,9 @@ def main():
     if "hf" in sections:
         out += ["### tokenizer.json models, MB/s (with the post-processor's special tokens)", "",
                 huggingface(d, files), ""]
+    if "estimate" in sections:
+        out += ["### Our estimate of a 2 KB request against each exact count of it (per call, lower is better)", "",
+                estimate_vs_counts(d, make_requests(), encodings), ""]
     if d.notes:
         out += ["### Peers that failed, crashed or timed out", ""] + [f"- {n}" for n in d.notes] + [""]
     if d.problems:

@@ -412,13 +412,19 @@ trait Classify {
 /// features of its caller.
 #[inline(always)]
 unsafe fn drive<C: Classify>(bytes: &[u8]) -> Features {
-    let mut state = State::new();
+    unsafe { drive_from::<C>(State::new(), bytes, 0) }
+}
+
+/// Scans the blocks from byte `start` (a multiple of 64) on, `state` holding the sums and
+/// carries of the blocks before it.
+#[inline(always)]
+unsafe fn drive_from<C: Classify>(mut state: State, bytes: &[u8], start: usize) -> Features {
     let len = bytes.len();
     // The first block and the last, partial one go through a buffer with the byte before them
     // in front (0 before the text) and zeros after; the rest is read in place. One copy of the
     // block code for all three.
     let mut buf = [0u8; 65];
-    let mut i = 0;
+    let mut i = start;
     while i < len {
         let rest = len - i;
         let (p, valid) = if i > 0 && rest >= 64 {
@@ -769,7 +775,6 @@ mod avx512 {
     /// loads as one vector with a block per 64-bit lane.
     #[repr(C, align(64))]
     struct Group {
-        valid: [u64; 8],
         hibit: [u64; 8],
         lower: [u64; 8],
         upper: [u64; 8],
@@ -844,18 +849,27 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
     pub(super) unsafe fn scan(bytes: &[u8]) -> Features {
         let len = bytes.len();
+        if len < 8 * 64 {
+            // No whole group: block by block, without the groups' setup and final sums.
+            return unsafe { super::drive::<Avx512>(bytes) };
+        }
         let zero = _mm512_setzero_si512();
         // Two groups: one is filled while the other, filled before, is read, so that its loads do
         // not wait on the stores just made (which a vector load cannot take from the store buffer).
         // Not zeroed (4 KB a call): every lane of a group is written before the group is read,
-        // the lanes past the text from a block of zeros, and the first write of each lane
-        // includes its `ge` masks (`ge_dirty` starts with every bit set).
+        // and the first write of each lane includes its `ge` masks (`ge_dirty` starts with every
+        // bit set).
         let mut groups = core::mem::MaybeUninit::<[Group; 2]>::uninit();
         let groups = groups.as_mut_ptr() as *mut Group;
-        static ZEROS: [u8; 65] = [0; 65];
-        let mut acc = [zero; f::COUNT];
-        let mut ge_acc = [zero; NT];
-        let (mut non_ascii, mut letter_runs, mut digit_runs) = (zero, zero, zero);
+        // Every running sum in one array, so that the final sums read it in place: the features,
+        // then the `ge` counts, the non-ASCII bytes and the bound runs, and zeros up to a
+        // multiple of eight.
+        const GE_ACC: usize = f::COUNT;
+        const NON_ASCII_ACC: usize = GE_ACC + NT;
+        const LETTER_RUNS_ACC: usize = NON_ASCII_ACC + 1;
+        const DIGIT_RUNS_ACC: usize = NON_ASCII_ACC + 2;
+        const N: usize = DIGIT_RUNS_ACC + 1;
+        let mut acc = [zero; N.next_multiple_of(8)];
         // Before the text: a separator (see `State::new`).
         let top = _mm512_set_epi64(i64::MIN, 0, 0, 0, 0, 0, 0, 0);
         let mut last = Last {
@@ -881,9 +895,8 @@ mod avx512 {
         let mut ge_dirty = [!0u8; 2];
         // Stores the masks of a block as lane `j` of the group; returns its non-ASCII bytes.
         // Writes through the raw pointer: the group may not be initialized yet.
-        let put = |g: *mut Group, ge_dirty: &mut u8, j: usize, p: *const u8, valid: u64| -> u64 {
+        let put = |g: *mut Group, ge_dirty: &mut u8, j: usize, p: *const u8| -> u64 {
             let m = unsafe { Avx512::classify(p) };
-            unsafe { (*g).valid[j] = valid };
             unsafe { (*g).hibit[j] = m.hibit };
             unsafe { (*g).lower[j] = m.lower };
             unsafe { (*g).upper[j] = m.upper };
@@ -907,21 +920,19 @@ mod avx512 {
                 }
                 *ge_dirty = (*ge_dirty & !(1 << j)) | (u8::from(m.hibit != 0) << j);
             }
-            m.hibit & valid
+            m.hibit
         };
         let mut process = |g: &Group, any_hibit: u64| {
-            let valid = ld(&g.valid);
-            let hibit_all = ld(&g.hibit);
-            let hibit = and(hibit_all, valid);
-            let ascii = but(valid, hibit_all);
-            let lower = and(ld(&g.lower), valid);
-            let upper = and(ld(&g.upper), valid);
-            let digit = and(ld(&g.digit), valid);
-            let space = and(ld(&g.space), valid);
-            let newline_all = ld(&g.newline);
-            let newline = and(newline_all, valid);
+            // Every block of a group is whole: no mask of bytes past the text.
+            let hibit = ld(&g.hibit);
+            let ascii = _mm512_andnot_si512(hibit, _mm512_set1_epi64(-1));
+            let lower = ld(&g.lower);
+            let upper = ld(&g.upper);
+            let digit = ld(&g.digit);
+            let space = ld(&g.space);
+            let newline = ld(&g.newline);
             let whitespace = ld(&g.whitespace);
-            let printable = and(ld(&g.printable), valid);
+            let printable = ld(&g.printable);
             let letter = or(lower, upper);
             let punct = but(printable, or(letter, digit));
             let pop = |m: __m512i| _mm512_popcnt_epi64(m);
@@ -929,13 +940,13 @@ mod avx512 {
 
             let (latin, cjk) = if any_hibit != 0 {
                 for k in 0..NT {
-                    add(&mut ge_acc[k], and(ld(&g.ge[k]), valid));
+                    add(&mut acc[GE_ACC + k], ld(&g.ge[k]));
                 }
-                add(&mut non_ascii, hibit);
-                let lead = and(ld(&g.ge[GE_C0]), valid);
+                add(&mut acc[NON_ASCII_ACC], hibit);
+                let lead = ld(&g.ge[GE_C0]);
                 add(&mut acc[f::NON_ASCII_RUNS], but(lead, shv::<1, 63>(hibit, last.hibit)));
-                let latin = and(but(ld(&g.ge[GE_C3]), ld(&g.ge[GE_CE])), valid);
-                let cjk = and(but(ld(&g.ge[GE_E5]), ld(&g.ge[GE_EA])), valid);
+                let latin = but(ld(&g.ge[GE_C3]), ld(&g.ge[GE_CE]));
+                let cjk = but(ld(&g.ge[GE_E5]), ld(&g.ge[GE_EA]));
                 add(&mut acc[f::CJK_PAIRS], and(cjk, shv::<3, 61>(cjk, last.cjk)));
                 (latin, cjk)
             } else {
@@ -957,20 +968,20 @@ mod avx512 {
             add(&mut acc[f::SPACES], space);
             add(&mut acc[f::SPACE_BEFORE_WORD], and(word_starts, shv::<1, 63>(space, last.space)));
             add(&mut acc[f::NEWLINES], newline);
-            add(&mut acc[f::OTHER_WHITESPACE], and(but(whitespace, newline_all), valid));
+            add(&mut acc[f::OTHER_WHITESPACE], but(whitespace, newline));
             add(&mut acc[f::PUNCT], punct);
             add(&mut acc[f::PUNCT_RUNS], but(punct, shv::<1, 63>(punct, last.punct)));
             add(&mut acc[f::CONTROL], but(ascii, or(or(printable, space), whitespace)));
-            let repeat = and(ld(&g.repeat), valid);
-            let (dash, line) = (and(ld(&g.dash), valid), and(ld(&g.line), valid));
+            let repeat = ld(&g.repeat);
+            let (dash, line) = (ld(&g.dash), ld(&g.line));
             add(&mut acc[f::PUNCT_REPEATS], but(and(repeat, punct), or(dash, line)));
             add(&mut acc[f::DASH_REPEATS], and(repeat, dash));
             add(&mut acc[f::LINE_REPEATS], and(repeat, line));
-            let t = and(ld(&g.t), valid);
-            let h = and(ld(&g.h), valid);
-            let ch_c = and(ld(&g.c), valid);
-            let e = and(ld(&g.e), valid);
-            let ii = and(ld(&g.i), valid);
+            let t = ld(&g.t);
+            let h = ld(&g.h);
+            let ch_c = ld(&g.c);
+            let e = ld(&g.e);
+            let ii = ld(&g.i);
             add(&mut acc[f::BIGRAM_TH], and(h, shv::<1, 63>(t, last.t)));
             add(&mut acc[f::BIGRAM_CH], and(h, shv::<1, 63>(ch_c, last.c)));
             add(&mut acc[f::BIGRAM_EI_IE], or(and(ii, shv::<1, 63>(e, last.e)), and(e, shv::<1, 63>(ii, last.i))));
@@ -985,8 +996,8 @@ mod avx512 {
             let apostrophe = ld(&g.apostrophe);
             let letter_sep = but(but(ascii, letter), apostrophe);
             let digit_sep = but(ascii, digit);
-            add(&mut letter_runs, and(or(letter, cjk), shv::<1, 63>(letter_sep, last.letter_sep)));
-            add(&mut digit_runs, and(digit, or(shv::<1, 63>(digit_sep, last.digit_sep), after_cjk)));
+            add(&mut acc[LETTER_RUNS_ACC], and(or(letter, cjk), shv::<1, 63>(letter_sep, last.letter_sep)));
+            add(&mut acc[DIGIT_RUNS_ACC], and(digit, or(shv::<1, 63>(digit_sep, last.digit_sep), after_cjk)));
             let _ = pop;
 
             last = Last {
@@ -1011,33 +1022,21 @@ mod avx512 {
         let mut i = 0;
         let mut cur = 0;
         let mut pending: Option<u64> = None;
-        while i < len {
+        // Whole groups of eight blocks; the last blocks (fewer than eight, and all of a text
+        // under 512 bytes) go one by one below, which costs less than a group's fixed work.
+        while len - i >= 8 * 64 {
             let (g, dirty) = (unsafe { groups.add(cur) }, &mut ge_dirty[cur]);
             let mut any_hibit = 0u64;
-            if i > 0 && len - i >= 8 * 64 {
-                // Eight whole blocks in place.
-                for j in 0..8 {
-                    any_hibit |= put(g, dirty, j, unsafe { bytes.as_ptr().add(i + 64 * j) }, !0);
-                }
-                i += 8 * 64;
-            } else {
-                for j in 0..8 {
-                    if i >= len {
-                        any_hibit |= put(g, dirty, j, ZEROS[1..].as_ptr(), 0);
-                        continue;
-                    }
-                    let rest = len - i;
-                    any_hibit |= if i > 0 && rest >= 64 {
-                        put(g, dirty, j, unsafe { bytes.as_ptr().add(i) }, !0)
-                    } else {
-                        let n = rest.min(64);
-                        buf[0] = if i > 0 { bytes[i - 1] } else { 0 };
-                        buf[1..1 + n].copy_from_slice(&bytes[i..i + n]);
-                        buf[1 + n..].fill(0);
-                        put(g, dirty, j, unsafe { buf.as_ptr().add(1) }, if n == 64 { !0 } else { (1u64 << n) - 1 })
-                    };
-                    i += 64;
-                }
+            for j in 0..8 {
+                let p = if i == 0 {
+                    // The first block, with a 0 before it: through the buffer.
+                    buf[1..].copy_from_slice(&bytes[..64]);
+                    buf.as_ptr().wrapping_add(1)
+                } else {
+                    unsafe { bytes.as_ptr().add(i) }
+                };
+                any_hibit |= put(g, dirty, j, p);
+                i += 64;
             }
             if let Some(hibit) = pending {
                 process(unsafe { &*groups.add(1 - cur) }, hibit);
@@ -1048,18 +1047,60 @@ mod avx512 {
         if let Some(hibit) = pending {
             process(unsafe { &*groups.add(1 - cur) }, hibit);
         }
-        let sum = |v: __m512i| _mm512_reduce_add_epi64(v) as u64;
+        // The lanes of every running sum added up, eight sums at a time (a horizontal sum of
+        // each costs about three times as many instructions).
+        let mut totals = [0u64; N.next_multiple_of(8)];
+        for (out, vs) in totals.chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
+            _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, sum_lanes(vs.try_into().unwrap()));
+        }
         let mut state = State::new();
-        for (total, &v) in state.v.iter_mut().zip(&acc) {
-            *total = sum(v);
+        {
+            state.v.copy_from_slice(&totals[..f::COUNT]);
+            state.ge.copy_from_slice(&totals[GE_ACC..GE_ACC + NT]);
+            [state.non_ascii_bytes, state.letter_runs, state.digit_runs] =
+                [totals[NON_ASCII_ACC], totals[LETTER_RUNS_ACC], totals[DIGIT_RUNS_ACC]];
+            // The last block's masks (lane 7 of the last group), as `State::add` carries them.
+            let out = |v: __m512i, k: u32| {
+                super::carry_out(_mm256_extract_epi64::<3>(_mm512_extracti64x4_epi64::<1>(v)) as u64, k)
+            };
+            state.carry = super::Carry {
+                word1: out(last.word, 1),
+                word2_2: out(last.word2, 2),
+                word2_4: out(last.word2, 4),
+                word6_6: out(last.word6, 6),
+                lower1: out(last.lower, 1),
+                digit1: out(last.digit, 1),
+                digit2: out(last.digit, 2),
+                space1: out(last.space, 1),
+                punct1: out(last.punct, 1),
+                hibit1: out(last.hibit, 1),
+                latin1: out(last.latin, 1),
+                cjk3: out(last.cjk, 3),
+                letter_sep1: out(last.letter_sep, 1),
+                digit_sep1: out(last.digit_sep, 1),
+                t1: out(last.t, 1),
+                c1: out(last.c, 1),
+                e1: out(last.e, 1),
+                i1: out(last.i, 1),
+            };
         }
-        for (total, &v) in state.ge.iter_mut().zip(&ge_acc) {
-            *total = sum(v);
-        }
-        state.non_ascii_bytes = sum(non_ascii);
-        state.letter_runs = sum(letter_runs);
-        state.digit_runs = sum(digit_runs);
-        state.finish(len)
+        unsafe { super::drive_from::<Avx512>(state, bytes, i) }
+    }
+
+    /// Lane `k` of the result is the sum of the lanes of `v[k]`: pairs of vectors are added
+    /// lane by lane after interleaving them, halving the vectors at each of three steps.
+    #[inline(always)]
+    unsafe fn sum_lanes(v: &[__m512i; 8]) -> __m512i {
+        // Adjacent lanes: (a0+a1, b0+b1, a2+a3, b2+b3, ...).
+        let pairs = |a, b| _mm512_add_epi64(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+        // Adjacent 128-bit chunks of two such vectors: chunks 0 and 2 of each against 1 and 3.
+        let chunks = |a, b| {
+            _mm512_add_epi64(_mm512_shuffle_i64x2::<0b10_00_10_00>(a, b), _mm512_shuffle_i64x2::<0b11_01_11_01>(a, b))
+        };
+        let (ab, cd, ef, gh) = (pairs(v[0], v[1]), pairs(v[2], v[3]), pairs(v[4], v[5]), pairs(v[6], v[7]));
+        // (a0-3, b0-3, a4-7, b4-7, c0-3, d0-3, c4-7, d4-7), and the same for e to h.
+        let (abcd, efgh) = (chunks(ab, cd), chunks(ef, gh));
+        chunks(abcd, efgh)
     }
 
     /// The masks of one block, for the tests.
@@ -1371,6 +1412,33 @@ mod tests {
         assert_eq!(Features::scan(&long), reference(&long));
     }
 
+    /// The AVX-512 scan takes whole groups of eight blocks together and the blocks after them
+    /// one by one: every cut between 448 and 1200 bytes of mixed text, and runs of one class
+    /// across the end of the first groups, give the same features as the portable scan.
+    #[test]
+    fn group_and_block_scans_agree_where_they_meet() {
+        let long: String = random_texts().concat();
+        let mut rng = Rng(7);
+        let mut texts: Vec<String> =
+            (448..1200).filter(|&n| long.is_char_boundary(n)).map(|n| long[..n].to_owned()).collect();
+        for _ in 0..200 {
+            let (c, d) = (random_char(&mut rng), random_char(&mut rng));
+            let run: String = (0..300).map(|i| if i % 29 < 23 { c } else { d }).collect();
+            let before = "x".repeat(380 + rng.below(140) as usize);
+            texts.push(before.clone() + &run);
+            texts.push("y".repeat(1000 + rng.below(30) as usize) + &run);
+        }
+        for t in &texts {
+            let portable = Features::scan_portable(t);
+            assert_eq!(Features::scan(t), portable, "{t:?}");
+            for backend in ["avx512", "avx2"] {
+                if let Some(x) = Features::scan_with(backend, t) {
+                    assert_eq!(x, portable, "{backend} {t:?}");
+                }
+            }
+        }
+    }
+
     /// Random 65-byte buffers: every byte value, with runs of a few values so repeats happen.
     #[cfg(target_arch = "x86_64")]
     fn random_blocks() -> impl Iterator<Item = [u8; 65]> {
@@ -1397,7 +1465,8 @@ mod tests {
         if !avx512 {
             eprintln!("no AVX-512: only the AVX2 classification is checked here");
         }
-        let classifiers: [(&str, unsafe fn(*const u8) -> Masks); 2] = [("avx2", avx2::masks), ("avx512", avx512::masks)];
+        let classifiers: [(&str, unsafe fn(*const u8) -> Masks); 2] =
+            [("avx2", avx2::masks), ("avx512", avx512::masks)];
         for (name, masks) in &classifiers[..if avx512 { 2 } else { 1 }] {
             for buf in random_blocks() {
                 let p = unsafe { buf.as_ptr().add(1) };

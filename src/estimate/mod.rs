@@ -120,12 +120,23 @@ impl Family {
     pub fn weigh(self, x: &Features) -> f64 {
         // Through i64: one instruction per conversion (every count is below 2^63). Four running
         // sums, so the additions do not wait on each other one by one.
+        // Four sums in locals, not an array indexed by `k % 4`: the compiler kept that array
+        // in memory, each addition waiting on the store before it (half the cost of a short
+        // text's estimate).
         let (w, v) = (self.weights(), &x.values);
-        let mut sums = [0.0f64; 4];
-        for k in 0..feature::COUNT {
-            sums[k % 4] += w[k] * v[k] as i64 as f64;
+        let (mut s0, mut s1, mut s2, mut s3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (wc, vc) = (w.chunks_exact(4), v.chunks_exact(4));
+        let (w_rest, v_rest) = (wc.remainder(), vc.remainder());
+        for (w, v) in wc.zip(vc) {
+            s0 += w[0] * v[0] as i64 as f64;
+            s1 += w[1] * v[1] as i64 as f64;
+            s2 += w[2] * v[2] as i64 as f64;
+            s3 += w[3] * v[3] as i64 as f64;
         }
-        ((sums[0] + sums[1]) + (sums[2] + sums[3])).max(0.0)
+        for (w, &v) in w_rest.iter().zip(v_rest) {
+            s0 += w * v as i64 as f64;
+        }
+        ((s0 + s1) + (s2 + s3)).max(0.0)
     }
 }
 

@@ -12,7 +12,9 @@
 //! Subjects: `ours` (the Rust API), `ours-cabi` (the exported `extern "C"` functions, as a C
 //! program calls them), `ours-nospecial` and `ours-cabi-nospecial` (tokenizer.json models without
 //! the post-processor's special tokens), `tiktoken-rs`, `bpe-openai`, `hf-rs` and
-//! `hf-rs-nospecial` (the `tokenizers` crate). `--model` is an OpenAI encoding name
+//! `hf-rs-nospecial` (the `tokenizers` crate); `ours-estimate` and `ours-cabi-estimate` time the
+//! estimate instead of the count (`Adapter::estimate`, `kano_adapter_estimate`) and report the
+//! estimate where the others report their count. `--model` is an OpenAI encoding name
 //! (`cl100k_base`...) or a `tokenizer.json` path.
 
 use std::collections::BTreeMap;
@@ -25,7 +27,8 @@ use serde_json::json;
 /// Something that counts tokens.
 enum Subject {
     Ours(kano_tokenizer::Adapter),
-    OursCabi { registry: *mut ffi::KanoRegistry, adapter: *mut ffi::KanoAdapter },
+    OursEstimate(kano_tokenizer::Adapter),
+    OursCabi { registry: *mut ffi::KanoRegistry, adapter: *mut ffi::KanoAdapter, estimate: bool },
     TiktokenRs(&'static tiktoken_rs::CoreBPE),
     BpeOpenai(&'static bpe_openai::Tokenizer),
     HfRs { tokenizer: tokenizers::Tokenizer, add_special_tokens: bool },
@@ -57,12 +60,18 @@ impl Subject {
         let hf = is_tokenizer_json(model);
         let adapter_kind = if hf { "huggingface" } else { "tiktoken" };
         let subject = match name {
-            "ours" | "ours-nospecial" => {
-                let registry = ours_registry(name == "ours");
-                Subject::Ours(registry.resolve(Some(adapter_kind), Some(model)).map_err(|e| e.to_string())?)
+            "ours" | "ours-nospecial" | "ours-estimate" => {
+                let registry = ours_registry(name != "ours-nospecial");
+                let adapter = registry.resolve(Some(adapter_kind), Some(model)).map_err(|e| e.to_string())?;
+                if name == "ours-estimate" {
+                    Subject::OursEstimate(adapter)
+                } else {
+                    Subject::Ours(adapter)
+                }
             }
-            "ours-cabi" | "ours-cabi-nospecial" => {
-                let toml = format!("[tokenizer.huggingface]\nadd_special_tokens = {}\n", name == "ours-cabi");
+            "ours-cabi" | "ours-cabi-nospecial" | "ours-cabi-estimate" => {
+                let toml =
+                    format!("[tokenizer.huggingface]\nadd_special_tokens = {}\n", name != "ours-cabi-nospecial");
                 let mut registry = std::ptr::null_mut();
                 // SAFETY: valid pointer and length; `registry` is an out parameter.
                 let status = unsafe { ffi::kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), &mut registry) };
@@ -81,7 +90,7 @@ impl Subject {
                     unsafe { ffi::kano_registry_free(registry) };
                     return Err(format!("kano_registry_resolve: {message}"));
                 }
-                Subject::OursCabi { registry, adapter }
+                Subject::OursCabi { registry, adapter, estimate: name == "ours-cabi-estimate" }
             }
             "tiktoken-rs" => Subject::TiktokenRs(match model {
                 "cl100k_base" => tiktoken_rs::cl100k_base_singleton(),
@@ -114,6 +123,17 @@ impl Subject {
     fn count(&self, text: &str) -> Result<u64, String> {
         Ok(match self {
             Subject::Ours(adapter) => adapter.count(text).map_err(|e| e.to_string())?.count,
+            Subject::OursEstimate(adapter) => adapter.estimate(text).estimate,
+            Subject::OursCabi { adapter, estimate: true, .. } => {
+                let mut out = ffi::KanoEstimate { estimate: 0, lower_bound: 0, upper_bound: 0 };
+                // SAFETY: live adapter, `text.len()` readable bytes, out parameter.
+                let status =
+                    unsafe { ffi::kano_adapter_estimate(*adapter, text.as_ptr().cast(), text.len(), &mut out) };
+                if status != ffi::KanoStatus::Ok {
+                    return Err(format!("kano_adapter_estimate: {}", last_error()));
+                }
+                out.estimate
+            }
             Subject::OursCabi { adapter, .. } => {
                 let mut out = ffi::KanoCount { count: 0, is_exact: false, method: ffi::KanoMethod::Heuristic };
                 // SAFETY: live adapter, `text.len()` readable bytes, out parameter.
@@ -134,7 +154,7 @@ impl Subject {
 
 impl Drop for Subject {
     fn drop(&mut self) {
-        if let Subject::OursCabi { registry, adapter } = self {
+        if let Subject::OursCabi { registry, adapter, .. } = self {
             // SAFETY: created in `load`, freed once.
             unsafe {
                 ffi::kano_adapter_free(*adapter);
