@@ -320,7 +320,7 @@ impl Adapter {
     /// Checks the input limit, then UTF-8 (naming the offset of the first bad byte).
     pub fn text_from_bytes<'t>(&self, text: &'t [u8]) -> Result<&'t str> {
         self.check_input_len(text.len())?;
-        std::str::from_utf8(text).map_err(|e| Error::invalid_utf8("text", e))
+        crate::utf8::validate(text).map_err(|e| Error::invalid_utf8("text", e))
     }
 }
 

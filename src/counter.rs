@@ -207,7 +207,7 @@ impl Counter {
             self.shared.state.lock().stats.rejected += 1;
             return Err(Error::new(e.kind(), format!("request {request_id}: {}", e.message())));
         }
-        let text = match std::str::from_utf8(text) {
+        let text = match crate::utf8::validate(text) {
             Ok(text) => text,
             Err(e) => {
                 self.shared.state.lock().stats.rejected += 1;

@@ -23,6 +23,7 @@ pub mod huggingface;
 mod hf_fast;
 pub mod registry;
 pub mod tiktoken;
+mod utf8;
 
 pub use adapter::{Adapter, AdapterName, Count, Method};
 pub use config::Config;

@@ -252,7 +252,7 @@ fn check_array<T>(ptr: *const T, n: usize, what: &str) -> FfiResult<()> {
 pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> FfiResult<&'a str> {
     // SAFETY: forwarded contract.
     let bytes = unsafe { bytes(ptr, len, what) }?;
-    std::str::from_utf8(bytes).map_err(|e| Error::invalid_utf8(what, e).into())
+    crate::utf8::validate(bytes).map_err(|e| Error::invalid_utf8(what, e).into())
 }
 
 #[cfg(test)]
