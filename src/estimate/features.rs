@@ -13,7 +13,9 @@
 //! - AVX-512 (F, BW, VPOPCNTDQ): each mask is one byte compare of the whole block; the masks of
 //!   eight blocks are stored side by side, so that the features of the eight blocks are computed
 //!   together, one block per 64-bit lane, the carries coming from the lane before, and counted
-//!   with one vector popcount per feature. About twice as fast as AVX2.
+//!   with one vector popcount per feature. About twice as fast as AVX2. Only whole groups of
+//!   eight blocks go this way: the blocks after the last one (all of a text under 512 bytes) go
+//!   one at a time, as with AVX2, which spares short texts the groups' fixed cost.
 //! - AVX2: byte compares 32 at a time and `movemask`, the features one block at a time.
 //! - Portable: a table of class bits per byte builds the same masks byte by byte.
 //!
