@@ -453,6 +453,8 @@ static SHARED_REGISTRY: LazyLock<SharedRegistry> = LazyLock::new(|| {
 unsafe fn check_adapter(adapter: *const KanoAdapter, text: &[u8]) {
     unsafe {
         assert!(!kano_adapter_name(adapter).is_null() && !kano_adapter_model(adapter).is_null());
+        let reason = kano_adapter_fallback_reason(adapter);
+        assert!(reason.is_null() || !CStr::from_ptr(reason).to_bytes().is_empty());
 
         let utf8 = std::str::from_utf8(text).is_ok();
         let mut count = std::mem::zeroed::<KanoCount>();

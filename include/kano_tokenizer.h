@@ -426,6 +426,15 @@ const char *kano_adapter_name(const KanoAdapter *adapter);
 const char *kano_adapter_model(const KanoAdapter *adapter);
 
 /**
+ * Why `auto` passed over the adapters of the fallback chain before the one that serves:
+ * `"adapter: why"` for each, joined by `"; "` (a `tokenizer.json` that does not load, a model
+ * no encoding knows). NULL when the first adapter of the chain served or the adapter was asked
+ * for by name, and for a NULL adapter, which also sets the last error. Owned by the adapter,
+ * valid until it is freed.
+ */
+const char *kano_adapter_fallback_reason(const KanoAdapter *adapter);
+
+/**
  * Counts the tokens of `len` bytes of UTF-8 text at `text` (not NUL-terminated; may contain
  * NUL bytes). `text` may be NULL when `len` is 0.
  *

@@ -104,6 +104,8 @@ pub struct Adapter {
     model: String,
     max_input_bytes: u64,
     batch_threads: usize,
+    /// Why `auto` passed over the adapters before this one.
+    fallback_reason: Option<String>,
 }
 
 impl Adapter {
@@ -113,7 +115,23 @@ impl Adapter {
             model,
             max_input_bytes: crate::config::DEFAULT_MAX_INPUT_BYTES,
             batch_threads: crate::batch::default_threads(),
+            fallback_reason: None,
         }
+    }
+
+    /// The same adapter, served by `auto` after the adapters before it in the fallback chain
+    /// failed for `reason`.
+    pub(crate) fn with_fallback_reason(mut self, reason: String) -> Self {
+        self.fallback_reason = Some(reason);
+        self
+    }
+
+    /// Why `auto` passed over the adapters of the fallback chain before the one that serves:
+    /// `"adapter: why"` for each, joined by `"; "` (a `tokenizer.json` that does not load, a
+    /// model no encoding knows). `None` when the first adapter of the chain served, or the
+    /// adapter was asked for by name.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
     }
 
     /// The same adapter with another input limit (the registry's `max_input_bytes`).

@@ -156,7 +156,8 @@ impl Registry {
         let mut reasons = Vec::new();
         for &method in &self.config.fallback_chain {
             match self.resolve_name(method.into(), model) {
-                Ok(adapter) => return Ok(adapter),
+                Ok(adapter) if reasons.is_empty() => return Ok(adapter),
+                Ok(adapter) => return Ok(adapter.with_fallback_reason(reasons.join("; "))),
                 Err(e) => reasons.push(format!("{method}: {}", e.message())),
             }
         }

@@ -238,6 +238,17 @@ fn the_ratio_changes_the_heuristic_and_the_encoding_changes_test() {
     assert!(stdout(&o).contains("model: p50k_base"), "{}", stdout(&o));
     let o = s.run(&["test", "--adapter", "tiktoken", "--model", "gpt-4o", "--format", "json"]);
     assert_eq!(json(&o)["results"][0]["model"], "o200k_base");
+    assert_eq!(json(&o)["results"][0]["fallback_reason"], Value::Null);
+
+    // auto on a tokenizer.json that does not load: the heuristic serves, and `test` says why.
+    let broken = s.write("tokenizer.json", "{ \"model\": [");
+    let o = s.run(&["test", "--adapter", "auto", "--model", broken.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(out.contains("served by: heuristic") && out.contains("passed over: tiktoken: "), "{out}");
+    assert!(out.contains("; huggingface: ") && out.contains("tokenizer.json"), "{out}");
+    let o = s.run(&["test", "--adapter", "auto", "--model", broken.to_str().unwrap(), "--format", "json"]);
+    let reason = json(&o)["results"][0]["fallback_reason"].as_str().map(str::to_owned);
+    assert!(reason.is_some_and(|r| r.contains("; huggingface: ")), "{}", stdout(&o));
 }
 
 #[test]

@@ -125,6 +125,8 @@ fn null_pointers_are_reported() {
         assert!(last_error().contains("registry"), "{}", last_error());
         assert!(kano_adapter_name(null()).is_null());
         assert!(kano_adapter_model(null()).is_null());
+        assert!(kano_adapter_fallback_reason(null()).is_null());
+        assert!(last_error().contains("kano_adapter_fallback_reason: adapter is NULL"), "{}", last_error());
         let mut out = KanoCount { count: 7, is_exact: true, method: KanoMethod::Tiktoken };
         assert_eq!(kano_adapter_count(null(), null(), 0, &mut out), KanoStatus::NullPointer);
         assert_eq!(out.count, 7);
@@ -188,6 +190,15 @@ fn names_and_resolution() {
         unsafe {
             assert_eq!(cstr(kano_adapter_name(a)), name);
             assert_eq!(cstr(kano_adapter_model(a)), resolved);
+            // `auto` says why it passed over the adapters before the one that serves.
+            let reason = kano_adapter_fallback_reason(a);
+            if adapter == Some("auto") && name != "tiktoken" {
+                let reason = cstr(reason);
+                assert!(reason.starts_with("tiktoken: "), "{reason}");
+                assert_eq!(reason.contains("; huggingface: "), name == "heuristic", "{reason}");
+            } else {
+                assert!(reason.is_null(), "{adapter:?} {model:?}: {}", cstr(reason));
+            }
             kano_adapter_free(a);
         }
     }

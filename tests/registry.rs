@@ -117,6 +117,29 @@ fn auto_walks_the_fallback_chain_and_says_who_served() {
     assert!(e.message().contains("tiktoken:") && e.message().contains("huggingface:"), "{e}");
 }
 
+/// `auto` says why it passed over the adapters before the one that serves: here a
+/// `tokenizer.json` that does not load, which would otherwise show only as a heuristic count.
+#[test]
+fn auto_keeps_the_reason_it_fell_back() {
+    let registry = plain_registry();
+    let dir = scratch("fallback-reason");
+    let broken = dir.join("tokenizer.json");
+    std::fs::write(&broken, "{ \"model\": [not json").unwrap();
+    let model = broken.to_str().unwrap();
+    let a = registry.resolve(Some("auto"), Some(model)).unwrap();
+    assert_eq!(a.name(), "heuristic");
+    let reason = a.fallback_reason().expect("a reason");
+    assert!(reason.starts_with("tiktoken: ") && reason.contains("; huggingface: "), "{reason}");
+    assert!(reason.contains("tokenizer.json"), "{reason}");
+    // The first adapter of the chain served, or the adapter was asked for by name: no reason.
+    assert_eq!(registry.resolve(Some("auto"), Some("gpt-4o")).unwrap().fallback_reason(), None);
+    assert_eq!(registry.resolve(Some("heuristic"), Some(model)).unwrap().fallback_reason(), None);
+    // A model that only the heuristic serves: why the others could not.
+    let mystery = registry.resolve(Some("auto"), Some("mystery-model")).unwrap();
+    assert!(mystery.fallback_reason().is_some_and(|r| r.contains("mystery-model")), "{mystery:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn each_encoding_loads_once_and_is_shared() {
     let registry = Arc::new(plain_registry());

@@ -226,6 +226,18 @@ class Adapter {
     /// valid as long as the adapter.
     std::string_view model() const { return detail::check(kano_adapter_model(handle_)); }
 
+    /// Why "auto" passed over the adapters of the fallback chain before the one that serves:
+    /// "adapter: why" for each, joined by "; " (a tokenizer.json that does not load, a model no
+    /// encoding knows). Empty when the first adapter of the chain served or the adapter was asked
+    /// for by name; valid as long as the adapter. Throws for a moved-from adapter, as name() does.
+    std::string_view fallback_reason() const {
+        if (handle_ == nullptr) {
+            detail::check(kano_adapter_name(handle_)); // throws, with the library's message
+        }
+        const char *reason = kano_adapter_fallback_reason(handle_);
+        return reason != nullptr ? std::string_view(reason) : std::string_view();
+    }
+
     /// The C handle, still owned by this object (NULL when moved from).
     const KanoAdapter *get() const noexcept { return handle_; }
     explicit operator bool() const noexcept { return handle_ != nullptr; }

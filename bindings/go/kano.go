@@ -181,6 +181,9 @@ func (r *Registry) Resolve(adapter, model string) (*Adapter, error) {
 		name:  C.GoString(C.kano_adapter_name(ptr)),
 		model: C.GoString(C.kano_adapter_model(ptr)),
 	}
+	if reason := C.kano_adapter_fallback_reason(ptr); reason != nil {
+		a.fallbackReason = C.GoString(reason)
+	}
 	runtime.SetFinalizer(a, (*Adapter).Close)
 	return a, nil
 }
@@ -202,9 +205,10 @@ func (r *Registry) Close() error {
 // Adapter is a resolved adapter for one model (KanoAdapter). It may be used by many goroutines
 // at once.
 type Adapter struct {
-	mu          sync.RWMutex // read-held by Count, write-held by Close
-	ptr         *C.KanoAdapter
-	name, model string
+	mu             sync.RWMutex // read-held by Count, write-held by Close
+	ptr            *C.KanoAdapter
+	name, model    string
+	fallbackReason string
 }
 
 // Name is the adapter's name: "heuristic", "tiktoken" or "huggingface" (for "auto", the one
@@ -215,6 +219,12 @@ func (a *Adapter) Name() string { return a.name }
 // path or "embedded:sentence-transformers/all-MiniLM-L6-v2"), or for the heuristic the model
 // asked for.
 func (a *Adapter) Model() string { return a.model }
+
+// FallbackReason says why "auto" passed over the adapters of the fallback chain before the one
+// that serves: "adapter: why" for each, joined by "; " (a tokenizer.json that does not load, a
+// model no encoding knows). It is "" when the first adapter of the chain served or the adapter
+// was asked for by name.
+func (a *Adapter) FallbackReason() string { return a.fallbackReason }
 
 // Count counts the tokens of text, which must be UTF-8 (kano_adapter_count). The text is passed
 // to the library without a copy. Invalid UTF-8 is ErrInvalidUTF8, and the message gives the

@@ -141,6 +141,15 @@ func TestEveryAdapterCounts(t *testing.T) {
 		if a.Name() != tc.name || a.Model() != tc.resolvedTo {
 			t.Errorf("%s/%s resolved to %s/%s, want %s/%s", tc.adapter, tc.model, a.Name(), a.Model(), tc.name, tc.resolvedTo)
 		}
+		// auto says why it passed over the adapters before the one that serves.
+		reason := a.FallbackReason()
+		if tc.adapter == "auto" && tc.name != "tiktoken" {
+			if !strings.HasPrefix(reason, "tiktoken: ") || strings.Contains(reason, "; huggingface: ") != (tc.name == "heuristic") {
+				t.Errorf("%s/%s: fallback reason %q", tc.adapter, tc.model, reason)
+			}
+		} else if reason != "" {
+			t.Errorf("%s/%s: fallback reason %q, want none", tc.adapter, tc.model, reason)
+		}
 		c := mustCount(t, a, sentence)
 		if c.IsExact != tc.exact || c.Method != tc.method {
 			t.Errorf("%s/%s: %+v, want exact=%v method=%s", tc.adapter, tc.model, c, tc.exact, tc.method)

@@ -19,6 +19,7 @@ pub struct KanoAdapter {
     adapter: Adapter,
     name: CString,
     model: CString,
+    fallback_reason: Option<CString>,
 }
 
 impl KanoAdapter {
@@ -27,7 +28,11 @@ impl KanoAdapter {
             CString::new(s)
                 .map_err(|_| FfiError::new(KanoStatus::InvalidArgument, format!("name {s:?} contains a NUL byte")))
         };
-        Ok(KanoAdapter { name: c(adapter.name())?, model: c(adapter.model())?, adapter })
+        // A reason quotes error messages, which may quote file content: NUL bytes are shown as
+        // `\0`, not refused.
+        let fallback_reason =
+            adapter.fallback_reason().map(|r| CString::new(r.replace('\0', "\\0")).expect("no NUL byte is left"));
+        Ok(KanoAdapter { name: c(adapter.name())?, model: c(adapter.model())?, fallback_reason, adapter })
     }
 
     pub(crate) fn adapter(&self) -> &Adapter {
@@ -66,6 +71,20 @@ pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *con
     ffi_boundary!("kano_adapter_model", fallback = std::ptr::null(), {
         // SAFETY: the caller passes NULL or a live adapter.
         Ok(unsafe { handle(adapter, "adapter") }?.model.as_ptr())
+    })
+}
+
+/// Why `auto` passed over the adapters of the fallback chain before the one that serves:
+/// `"adapter: why"` for each, joined by `"; "` (a `tokenizer.json` that does not load, a model
+/// no encoding knows). NULL when the first adapter of the chain served or the adapter was asked
+/// for by name, and for a NULL adapter, which also sets the last error. Owned by the adapter,
+/// valid until it is freed.
+#[no_mangle]
+pub unsafe extern "C" fn kano_adapter_fallback_reason(adapter: *const KanoAdapter) -> *const c_char {
+    ffi_boundary!("kano_adapter_fallback_reason", fallback = std::ptr::null(), {
+        // SAFETY: the caller passes NULL or a live adapter.
+        let adapter = unsafe { handle(adapter, "adapter") }?;
+        Ok(adapter.fallback_reason.as_ref().map_or(std::ptr::null(), |r| r.as_ptr()))
     })
 }
 

@@ -668,6 +668,8 @@ static void test_null_pointers(const KanoRegistry *registry) {
     CHECK(contains(kano_last_error(), "kano_adapter_name: adapter is NULL"));
     CHECK(kano_adapter_model(NULL) == NULL);
     CHECK(contains(kano_last_error(), "kano_adapter_model: adapter is NULL"));
+    CHECK(kano_adapter_fallback_reason(NULL) == NULL);
+    CHECK(contains(kano_last_error(), "kano_adapter_fallback_reason: adapter is NULL"));
     kano_adapter_free(NULL);
     kano_registry_free(NULL);
     CHECK(kano_last_error() != NULL);
@@ -936,6 +938,7 @@ static void test_resolve_and_count(const KanoRegistry *registry) {
     /* auto: the first adapter of the chain that can serve. */
     adapter = RESOLVE(registry, "auto", "gpt-4", "tiktoken", "cl100k_base");
     CHECK_KIND(adapter, true, KANO_METHOD_TIKTOKEN);
+    CHECK(kano_adapter_fallback_reason(adapter) == NULL); /* the first of the chain served */
     kano_adapter_free(adapter);
     adapter = RESOLVE(registry, "auto", "all-MiniLM-L6-v2", "huggingface",
                       "embedded:sentence-transformers/all-MiniLM-L6-v2");
@@ -943,6 +946,11 @@ static void test_resolve_and_count(const KanoRegistry *registry) {
     kano_adapter_free(adapter);
     adapter = RESOLVE(registry, "auto", "no-such-model-anywhere", "heuristic", "no-such-model-anywhere");
     CHECK_KIND(adapter, false, KANO_METHOD_HEURISTIC);
+    /* Why tiktoken and huggingface could not serve it. */
+    CHECK(kano_adapter_fallback_reason(adapter) != NULL &&
+          strncmp(kano_adapter_fallback_reason(adapter), "tiktoken: ", 10) == 0 &&
+          contains(kano_adapter_fallback_reason(adapter), "; huggingface: ") &&
+          contains(kano_adapter_fallback_reason(adapter), "no-such-model-anywhere"));
     kano_adapter_free(adapter);
 
     /* Failures: the status, the function and the name that failed. */
@@ -1094,6 +1102,7 @@ static void test_adapters_outlive_registry(void) {
     CHECK(str_eq(kano_adapter_model(tik), "o200k_base"));
     CHECK(ends_with(kano_adapter_model(hf), "/tokenizers/gpt2/tokenizer.json"));
     CHECK(str_eq(kano_adapter_model(heu), "gpt-4o"));
+    CHECK(kano_adapter_fallback_reason(tik) == NULL && kano_adapter_fallback_reason(heu) == NULL);
     CHECK_GOLDENS(tik, col_o200k);
     CHECK_GOLDENS(hf, col_gpt2);
     KanoCount estimate = SENTINEL_COUNT; /* an estimate: at least 1 and at most a token per byte */

@@ -124,8 +124,12 @@ static void test_every_adapter(const kano::Registry &registry) {
     c = automatic.count(sentence);
     CHECK(automatic.name() == "tiktoken" && automatic.model() == "cl100k_base");
     CHECK(c.count == 10 && c.method == KANO_METHOD_TIKTOKEN);
+    CHECK(automatic.fallback_reason().empty());
     kano::Adapter fallback = registry.resolve("auto", "no-such-model");
     CHECK(fallback.name() == "heuristic" && fallback.count(sentence).method == KANO_METHOD_HEURISTIC);
+    // Why tiktoken and huggingface could not serve it.
+    CHECK(fallback.fallback_reason().rfind("tiktoken: ", 0) == 0 &&
+          fallback.fallback_reason().find("; huggingface: ") != std::string_view::npos);
 
     // Golden counts (tests/fixtures/golden.jsonl, id prose_en.txt:16:0).
     CHECK(registry.resolve("tiktoken", "cl100k_base").count("ut removing any ").count == 4);

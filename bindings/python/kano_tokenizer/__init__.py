@@ -482,7 +482,10 @@ class Adapter:
     """A resolved adapter for one model (KanoAdapter), from :meth:`Registry.resolve`.
 
     ``name`` is the adapter that serves ("heuristic", "tiktoken" or "huggingface"), ``model``
-    what it resolved to (an encoding, a tokenizer file, or the heuristic's model). It may be
+    what it resolved to (an encoding, a tokenizer file, or the heuristic's model), and
+    ``fallback_reason`` why ``auto`` passed over the adapters of the fallback chain before it
+    ("adapter: why" for each, joined by "; "; None when the first served or the adapter was
+    asked for by name). It may be
     used from many threads at once, outlives its registry, and pickles (the unpickling process
     resolves it again from the same registry source and names).
     """
@@ -497,6 +500,8 @@ class Adapter:
         adapter._recipe = recipe
         adapter.name = lib.kano_adapter_name(ptr).decode()
         adapter.model = lib.kano_adapter_model(ptr).decode()
+        reason = lib.kano_adapter_fallback_reason(ptr)
+        adapter.fallback_reason = reason.decode("utf-8", "replace") if reason is not None else None
         return adapter
 
     def count_tokens(self, text):

@@ -110,6 +110,7 @@ _PROTOTYPES = {
     "kano_adapter_free": (None, [AdapterPtr]),
     "kano_adapter_name": (ctypes.c_char_p, [AdapterPtr]),
     "kano_adapter_model": (ctypes.c_char_p, [AdapterPtr]),
+    "kano_adapter_fallback_reason": (ctypes.c_char_p, [AdapterPtr]),
     "kano_adapter_count": (
         ctypes.c_int,
         [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoCount)],

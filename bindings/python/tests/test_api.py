@@ -57,6 +57,12 @@ def test_every_adapter(registry, adapter_name, model_name, name, model, count, e
     else:
         assert 5 <= result.count <= 20  # an estimate of the 10 tokens
     assert repr(adapter) == f"<kano_tokenizer.Adapter {adapter.name} {adapter.model}>"
+    # auto says why it passed over the adapters before the one that serves.
+    if adapter_name == "auto" and name != "tiktoken":
+        assert adapter.fallback_reason.startswith("tiktoken: ")
+        assert ("; huggingface: " in adapter.fallback_reason) == (name == "heuristic")
+    else:
+        assert adapter.fallback_reason is None
 
 
 def test_fixture_tokenizer_by_path(registry, root):

@@ -476,6 +476,9 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
                     if adapter.name() != name {
                         outln!("served by: {}", adapter.name());
                     }
+                    if let Some(reason) = adapter.fallback_reason() {
+                        outln!("passed over: {reason}");
+                    }
                     outln!("model: {}", adapter.model());
                     outln!("engine: {}", adapter.engine_path());
                     outln!("tokens: {}", count.count);
@@ -486,6 +489,7 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
                 results.push(json!({
                     "adapter": name,
                     "served_by": adapter.name(),
+                    "fallback_reason": adapter.fallback_reason(),
                     "model": adapter.model(),
                     "engine": adapter.engine_path(),
                     "count": count.count,
