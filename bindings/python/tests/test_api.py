@@ -1,5 +1,6 @@
 """The Python API: every call, every error, threads, closing, pickling and processes."""
 
+import dataclasses
 import multiprocessing
 import os
 import pathlib
@@ -268,3 +269,23 @@ def test_processes(method, registry, root):
         assert counted == [kano.TokenCount(10, True, "tiktoken")]
         with pytest.raises(kano.UnknownModelError, match="not-a-model"):
             pool.apply(workers.raise_from_worker, ("not-a-model",))
+
+
+def test_results_are_the_frozen_dataclasses(registry):
+    """count_tokens, estimate and check_limit build their results without the dataclasses'
+    __init__: they must still compare, hash, print and refuse changes as the dataclasses do."""
+    adapter = registry.resolve("tiktoken", model_name="gpt-4o")
+    c = adapter.count_tokens(SENTENCE)
+    assert c == kano.TokenCount(10, True, "tiktoken")
+    assert hash(c) == hash(kano.TokenCount(10, True, "tiktoken"))
+    assert repr(c) == "TokenCount(count=10, is_exact=True, method='tiktoken')"
+    assert dataclasses.asdict(c) == {"count": 10, "is_exact": True, "method": "tiktoken"}
+    e = adapter.estimate(SENTENCE)
+    assert e == kano.Estimate(e.estimate, e.lower_bound, e.upper_bound)
+    assert e.lower_bound <= 10 <= e.upper_bound and type(e.estimate) is int
+    limit = adapter.check_limit(SENTENCE, 5)
+    assert limit == kano.LimitCheck(False, limit.tokens, limit.is_exact)
+    assert type(limit.within_limit) is bool and type(limit.is_exact) is bool
+    for result, field in [(c, "count"), (e, "estimate"), (limit, "tokens")]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(result, field, 3)
