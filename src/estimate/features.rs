@@ -1055,17 +1055,17 @@ mod avx512 {
         for (out, vs) in totals.chunks_exact_mut(8).zip(acc.chunks_exact(8)) {
             _mm512_storeu_si512(out.as_mut_ptr() as *mut __m512i, sum_lanes(vs.try_into().unwrap()));
         }
-        let mut state = State::new();
-        {
-            state.v.copy_from_slice(&totals[..f::COUNT]);
-            state.ge.copy_from_slice(&totals[GE_ACC..GE_ACC + NT]);
-            [state.non_ascii_bytes, state.letter_runs, state.digit_runs] =
-                [totals[NON_ASCII_ACC], totals[LETTER_RUNS_ACC], totals[DIGIT_RUNS_ACC]];
-            // The last block's masks (lane 7 of the last group), as `State::add` carries them.
-            let out = |v: __m512i, k: u32| {
-                super::carry_out(_mm256_extract_epi64::<3>(_mm512_extracti64x4_epi64::<1>(v)) as u64, k)
-            };
-            state.carry = super::Carry {
+        // The last block's masks (lane 7 of the last group), as `State::add` carries them.
+        let out = |v: __m512i, k: u32| {
+            super::carry_out(_mm256_extract_epi64::<3>(_mm512_extracti64x4_epi64::<1>(v)) as u64, k)
+        };
+        let state = State {
+            v: totals[..f::COUNT].try_into().unwrap(),
+            ge: totals[GE_ACC..GE_ACC + NT].try_into().unwrap(),
+            non_ascii_bytes: totals[NON_ASCII_ACC],
+            letter_runs: totals[LETTER_RUNS_ACC],
+            digit_runs: totals[DIGIT_RUNS_ACC],
+            carry: super::Carry {
                 word1: out(last.word, 1),
                 word2_2: out(last.word2, 2),
                 word2_4: out(last.word2, 4),
@@ -1084,8 +1084,8 @@ mod avx512 {
                 c1: out(last.c, 1),
                 e1: out(last.e, 1),
                 i1: out(last.i, 1),
-            };
-        }
+            },
+        };
         unsafe { super::drive_from::<Avx512>(state, bytes, i) }
     }
 
