@@ -194,7 +194,10 @@ def _load():
 
 
 _lock = threading.Lock()
-_loaded = {}  # pid -> (CDLL, path)
+# (CDLL, path) once loaded. A forked child inherits it with the address space; spawned and
+# forkserver children load it themselves. One global read per call: the process id it was
+# keyed by before cost a system call on every count.
+_loaded = None
 
 
 def _reset_after_fork():
@@ -208,13 +211,11 @@ if hasattr(os, "register_at_fork"):
 
 def library():
     """The loaded library and where it was found, loading it on first use in this process."""
-    pid = os.getpid()
-    entry = _loaded.get(pid)
+    global _loaded
+    entry = _loaded
     if entry is None:
         with _lock:
-            entry = _loaded.get(pid)
-            if entry is None:
-                entry = _load()
-                _loaded.clear()
-                _loaded[pid] = entry
+            if _loaded is None:
+                _loaded = _load()
+            entry = _loaded
     return entry

@@ -6,7 +6,9 @@ import os
 import pathlib
 import pickle
 import re
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -233,6 +235,78 @@ def test_close_while_counting():
         for t in threads:
             t.join()
         assert set(outcomes) <= {10, "closed"} and len(outcomes) == 200
+
+
+class _FakePointer:
+    freed = False
+
+
+class _YieldingList(list):
+    """A list that lets other threads run before each append and pop, so that the test meets
+    every order of the handle's steps, not only those the interpreter happens to switch at."""
+
+    def append(self, item):
+        time.sleep(0)
+        super().append(item)
+
+    def pop(self, *index):
+        time.sleep(0)
+        return super().pop(*index)
+
+
+@pytest.mark.parametrize("handle_class", [kano._Handle, kano._LockedHandle])
+def test_handles_free_once_and_never_under_a_call(handle_class):
+    """Both handle guards (the lock-free one under the GIL, the locked one for free-threaded
+    Python), with threads switching every microsecond: the pointer is freed exactly once, never
+    while a call holds it, and calls after close() raise ClosedError."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for n in range(200):
+            frees, misuse, outcomes = [], [], []
+            pointer = _FakePointer()
+
+            def free(p):
+                if p.freed:
+                    misuse.append("double free")
+                p.freed = True
+                frees.append(p)
+                time.sleep(0)  # the library's free runs without the GIL
+
+            handle = handle_class(pointer, free, "thing")
+            if hasattr(handle, "_calls"):
+                handle._calls = _YieldingList()
+
+            def call():
+                for _ in range(30):
+                    try:
+                        p = handle.acquire("call")
+                    except kano.ClosedError:
+                        outcomes.append("closed")
+                        continue
+                    for _ in range(3):
+                        if p.freed:
+                            misuse.append("used after free")
+                        time.sleep(0)
+                    handle.release()
+                    outcomes.append("ok")
+
+            threads = [threading.Thread(target=call) for _ in range(1 + n % 4)]
+            for t in threads:
+                t.start()
+            close_after = n * 7 % (30 * len(threads))  # a different point in each round
+            while len(outcomes) < close_after:
+                time.sleep(0)
+            handle.close()
+            handle.close()
+            for t in threads:
+                t.join()
+            assert misuse == [] and frees == [pointer] and handle.closed
+            assert len(outcomes) == 30 * len(threads) and set(outcomes) <= {"ok", "closed"}
+            with pytest.raises(kano.ClosedError, match="call: the thing is closed"):
+                handle.acquire("call")
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_pickle_round_trip(registry, root):
