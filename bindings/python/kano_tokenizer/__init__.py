@@ -238,6 +238,9 @@ def _text_bytes(text):
     return bytes(text)  # bytearray, memoryview...
 
 
+_U64_END = 1 << 64
+
+
 def _unsigned(value, bits, what):
     """An int in [0, 2**bits): TypeError for non-integers, InvalidArgumentError out of range."""
     number = operator.index(value)
@@ -799,7 +802,7 @@ class _CounterHandle:
         with self._lock:
             if self._closed:
                 raise ClosedError(Status.CLOSED, f"{call}: the counter is closed")
-            if self.pid != os.getpid():
+            if self.pid != _pid:
                 raise ClosedError(
                     Status.CLOSED,
                     f"{call}: the counter belongs to process {self.pid}: its worker threads do not survive fork",
@@ -810,7 +813,8 @@ class _CounterHandle:
     def release(self):
         with self._lock:
             self._busy -= 1
-            if self._busy == 0:
+            # Only close() waits, and it sets _closed first (under the lock): no notify per call.
+            if self._busy == 0 and self._closed:
                 self._idle.notify_all()
 
     def close(self):
@@ -925,14 +929,20 @@ class Counter:
         :meth:`poll`), :class:`InvalidUTF8Error` (with the byte offset),
         :class:`InputTooLargeError` (over the registry's ``max_input_bytes``),
         :class:`ClosedError`."""
-        request = _unsigned(request_id, 64, "request_id")
-        data = _text_bytes(text)
+        if type(request_id) is int and 0 <= request_id < _U64_END:
+            request = request_id
+        else:
+            request = _unsigned(request_id, 64, "request_id")
+        data = text.encode("utf-8", "surrogatepass") if type(text) is str else _text_bytes(text)
         lib = _lib()
-        ptr = self._handle.acquire("Counter.submit")
+        handle = self._handle
+        ptr = handle.acquire("Counter.submit")
         try:
-            _check(lib, lib.kano_counter_submit(ptr, request, data, len(data)))
+            status = lib.kano_counter_submit(ptr, request, data, len(data))
         finally:
-            self._handle.release()
+            handle.release()
+        if status:
+            _check(lib, status)
 
     def poll(self, max=256):  # noqa: A002 - the C API's name
         """Takes up to ``max`` delivered results, oldest first, as a list of
@@ -1031,9 +1041,15 @@ _registries_lock = threading.Lock()
 _registries = {}  # (pid, source) -> Registry
 
 
+# This process's id, kept current through fork: os.getpid() is a system call, and a counter
+# checks on every call that it runs in the process that made it.
+_pid = os.getpid()
+
+
 def _reset_after_fork():
-    global _registries_lock
+    global _registries_lock, _pid
     _registries_lock = threading.Lock()
+    _pid = os.getpid()
 
 
 if hasattr(os, "register_at_fork"):

@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import pickle
 import threading
+import time
 
 import pytest
 
@@ -320,6 +321,51 @@ def test_close(adapter):
     for t in closers:
         t.join()
     assert len(delivered) == 100
+
+
+def test_close_waits_for_calls_in_progress(adapter):
+    """close() from one thread while others submit and one waits in flush(): it returns once
+    they have left, every accepted request is delivered once, and later calls are refused."""
+    for _ in range(5):
+        delivered, accepted, refused = [], [], []
+
+        def slow(result):
+            time.sleep(0.0005)
+            delivered.append(result.request_id)
+
+        counter = adapter.counter(workers=1, callback=slow)
+
+        def submit(first):
+            for request_id in range(first, first + 300):
+                try:
+                    counter.submit(request_id, text_for(request_id))
+                    accepted.append(request_id)
+                except kano.ClosedError:
+                    refused.append(request_id)
+
+        def flush():
+            try:
+                counter.flush(timeout=30)
+            except kano.ClosedError:
+                pass
+
+        submitters = [threading.Thread(target=submit, args=(k * 1000,)) for k in range(3)]
+        for t in submitters:
+            t.start()
+        while len(accepted) < 100:
+            time.sleep(0.001)
+        flusher = threading.Thread(target=flush)
+        flusher.start()
+        time.sleep(0.01)
+        closer = threading.Thread(target=counter.close, daemon=True)
+        closer.start()
+        closer.join(timeout=60)
+        assert not closer.is_alive(), "close() did not return"
+        for t in submitters + [flusher]:
+            t.join()
+        assert sorted(delivered) == sorted(accepted) and len(accepted) + len(refused) == 900
+        with pytest.raises(kano.ClosedError):
+            counter.submit(1, "x")
 
 
 def test_callback_exceptions_are_caught_logged_and_kept(adapter, caplog):
