@@ -31,8 +31,16 @@ def mean_ms(group_dir: pathlib.Path, bench: str) -> float:
     return estimates["mean"]["point_estimate"] / 1e6
 
 
-def fmt_ms(ms: float) -> str:
-    return f"{ms:.3f}" if ms < 1 else f"{ms:.1f}"
+def fmt_time(ms: float) -> str:
+    """Milliseconds, or microseconds under 0.1 ms (a 1 KB count takes a few)."""
+    if ms < 0.1:
+        return f"{ms * 1000:.2g} us" if ms < 0.001 else f"{ms * 1000:.1f} us"
+    return f"{ms:.3f} ms" if ms < 1 else f"{ms:.1f} ms"
+
+
+def fmt_share(ms: float, target: float) -> str:
+    share = ms / target
+    return f"{share:.0%}" if share >= 0.01 else f"{share:.2%}"
 
 
 def main() -> int:
@@ -56,7 +64,7 @@ def main() -> int:
             target = TARGETS_MS[family][size]
             ok = ms < target
             failures += not ok
-            cells.append(f"{fmt_ms(ms)} ms ({ms / target:.0%} of <{target} ms){'' if ok else ' MISSED'}")
+            cells.append(f"{fmt_time(ms)} ({fmt_share(ms, target)} of <{target} ms){'' if ok else ' MISSED'}")
         print(f"| {subject} | " + " | ".join(cells) + " |")
 
     patho = CRITERION / "pathological_1MB"
@@ -69,7 +77,7 @@ def main() -> int:
             cells = []
             for case in cases:
                 try:
-                    cells.append(f"{fmt_ms(mean_ms(patho / subject, case))} ms")
+                    cells.append(fmt_time(mean_ms(patho / subject, case)))
                 except FileNotFoundError:
                     cells.append("missing")
             print(f"| {subject} | " + " | ".join(cells) + " |")

@@ -615,10 +615,10 @@ class Adapter:
         ptr = handle.acquire("Adapter.count_tokens")
         try:
             status = lib.kano_adapter_count(ptr, data, len(data), out)
+            if status:
+                _check(lib, status)  # before release(), which may free the handle
         finally:
             handle.release()
-        if status:
-            _check(lib, status)
         return _token_count(out)
 
     def count_batch(self, texts):
@@ -668,10 +668,10 @@ class Adapter:
         ptr = handle.acquire("Adapter.estimate")
         try:
             status = lib.kano_adapter_estimate(ptr, data, len(data), out)
+            if status:
+                _check(lib, status)  # before release(), which may free the handle
         finally:
             handle.release()
-        if status:
-            _check(lib, status)
         return _estimate(out)
 
     def check_limit(self, text, max_tokens):
@@ -686,10 +686,10 @@ class Adapter:
         ptr = handle.acquire("Adapter.check_limit")
         try:
             status = lib.kano_adapter_check_limit(ptr, data, len(data), limit, out)
+            if status:
+                _check(lib, status)  # before release(), which may free the handle
         finally:
             handle.release()
-        if status:
-            _check(lib, status)
         return _limit_check(out)
 
     def counter(self, **options):
@@ -939,10 +939,10 @@ class Counter:
         ptr = handle.acquire("Counter.submit")
         try:
             status = lib.kano_counter_submit(ptr, request, data, len(data))
+            if status:
+                _check(lib, status)  # before release(), which may free the handle
         finally:
             handle.release()
-        if status:
-            _check(lib, status)
 
     def poll(self, max=256):  # noqa: A002 - the C API's name
         """Takes up to ``max`` delivered results, oldest first, as a list of
