@@ -32,6 +32,7 @@ import math
 import operator
 import os
 import sys
+import sysconfig
 import threading
 import weakref
 from dataclasses import dataclass
@@ -270,9 +271,9 @@ def _c_name(value, what):
     return data
 
 
-# Whether one thread at a time runs Python code: False on a free-threaded build with the GIL
-# off (it can be turned on later, never off again).
-_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
+# Whether this Python always runs one thread at a time: not a free-threaded build, where the GIL
+# may be off, and may go off again after an import turned it on for a while.
+_GIL = not sysconfig.get_config_var("Py_GIL_DISABLED")
 
 
 class _Handle:
@@ -283,9 +284,10 @@ class _Handle:
     ``_calls`` before it reads ``_closed``; close() sets ``_closed`` before it reads ``_calls``.
     Under the GIL those steps happen in one order for all threads, and list append and pop are
     atomic, so a call that found the handle open is in ``_calls`` when close() looks, and
-    whichever comes last, the call leaving or close(), frees: once, as ``_ptrs.pop()`` hands the
-    pointer to only one of them. Without the GIL the two reads could pass the two writes, so
-    :class:`_LockedHandle` serves instead.
+    whichever leaves ``_calls`` empty after close() (close() itself, the last call, or a call
+    refused as closed) frees: once, as ``_ptrs.pop()`` hands the pointer to only one of them.
+    On free-threaded builds the two reads could pass the two writes, so :class:`_LockedHandle`
+    serves instead.
     """
 
     __slots__ = ("ptr", "_ptrs", "_free", "_what", "_calls", "_closed")
@@ -338,7 +340,7 @@ class _Handle:
 
 
 class _LockedHandle:
-    """:class:`_Handle` for free-threaded Python with the GIL off: every step under a lock."""
+    """:class:`_Handle` for free-threaded Python builds: every step under a lock."""
 
     __slots__ = ("ptr", "_free", "_what", "_lock", "_busy", "_closed")
 
@@ -616,7 +618,7 @@ class Adapter:
         try:
             status = lib.kano_adapter_count(ptr, data, len(data), out)
             if status:
-                _check(lib, status)  # before release(), which may free the handle
+                _check(lib, status)  # read before release() calls the library again
         finally:
             handle.release()
         return _token_count(out)
@@ -669,7 +671,7 @@ class Adapter:
         try:
             status = lib.kano_adapter_estimate(ptr, data, len(data), out)
             if status:
-                _check(lib, status)  # before release(), which may free the handle
+                _check(lib, status)  # read before release() calls the library again
         finally:
             handle.release()
         return _estimate(out)
@@ -687,7 +689,7 @@ class Adapter:
         try:
             status = lib.kano_adapter_check_limit(ptr, data, len(data), limit, out)
             if status:
-                _check(lib, status)  # before release(), which may free the handle
+                _check(lib, status)  # read before release() calls the library again
         finally:
             handle.release()
         return _limit_check(out)
@@ -822,8 +824,15 @@ class _CounterHandle:
             first = not self._closed
             self._closed = True
             if first:
-                while self._busy:
-                    self._idle.wait()
+                try:
+                    while self._busy:
+                        self._idle.wait()
+                except BaseException:
+                    # Interrupted (KeyboardInterrupt) while calls were in progress: the counter
+                    # stays open, so that a later close(), or the one at exit, frees it instead
+                    # of waiting forever for this one.
+                    self._closed = False
+                    raise
                 ptr, self.ptr = self.ptr, None
         if not first:
             self._freed.wait()  # another thread is freeing it: wait for its deliveries too
@@ -940,7 +949,7 @@ class Counter:
         try:
             status = lib.kano_counter_submit(ptr, request, data, len(data))
             if status:
-                _check(lib, status)  # before release(), which may free the handle
+                _check(lib, status)  # read before release() calls the library again
         finally:
             handle.release()
 
@@ -1041,8 +1050,9 @@ _registries_lock = threading.Lock()
 _registries = {}  # (pid, source) -> Registry
 
 
-# This process's id, kept current through fork: os.getpid() is a system call, and a counter
-# checks on every call that it runs in the process that made it.
+# This process's id, kept current through every fork that runs Python's at-fork hooks (os.fork,
+# multiprocessing, subprocess): os.getpid() is a system call, and a counter checks on every call
+# that it runs in the process that made it.
 _pid = os.getpid()
 
 

@@ -194,9 +194,9 @@ def _load():
 
 
 _lock = threading.Lock()
-# (CDLL, path) once loaded. A forked child inherits it with the address space; spawned and
-# forkserver children load it themselves. One global read per call: the process id it was
-# keyed by before cost a system call on every count.
+# (CDLL, path) once loaded. A forked child inherits it with the address space (the library is
+# mapped there already); a spawned child loads it itself. One global read per call: the process
+# id it was keyed by before cost a system call on every count.
 _loaded = None
 
 

@@ -368,6 +368,38 @@ def test_close_waits_for_calls_in_progress(adapter):
             counter.submit(1, "x")
 
 
+def test_close_interrupted_while_a_call_is_in_progress(adapter):
+    """A KeyboardInterrupt in close() while it waits for a call in progress leaves the counter
+    open: a later close() (or the one at exit) frees it and delivers everything, instead of
+    waiting forever for the interrupted one."""
+    delivered = []
+    counter = adapter.counter(workers=1, callback=lambda r: delivered.append(r.request_id))
+    for request_id in range(20):
+        counter.submit(request_id, text_for(request_id))
+    handle = counter._handle
+    condition = handle._idle
+
+    class Interrupted:
+        def wait(self, *args):
+            raise KeyboardInterrupt
+
+        def notify_all(self):
+            condition.notify_all()
+
+    handle.acquire("a call in progress")
+    handle._idle = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        counter.close()
+    handle._idle = condition
+    assert not counter.closed
+    handle.release()
+    closer = threading.Thread(target=counter.close, daemon=True)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive(), "close() after an interrupted one did not return"
+    assert counter.closed and sorted(delivered) == list(range(20))
+
+
 def test_callback_exceptions_are_caught_logged_and_kept(adapter, caplog):
     calls = collections.Counter()
 
