@@ -339,18 +339,15 @@ class _Handle:
             pass
 
 
-class _LockedHandle:
+class _LockedHandle(_Handle):
     """:class:`_Handle` for free-threaded Python builds: every step under a lock."""
 
-    __slots__ = ("ptr", "_free", "_what", "_lock", "_busy", "_closed")
+    __slots__ = ("_lock", "_busy")
 
     def __init__(self, ptr, free, what):
-        self.ptr = ptr
-        self._free = free
-        self._what = what
+        super().__init__(ptr, free, what)
         self._lock = threading.Lock()
         self._busy = 0
-        self._closed = False
 
     def acquire(self, call):
         with self._lock:
@@ -367,25 +364,9 @@ class _LockedHandle:
 
     def close(self):
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                if self._busy == 0:
-                    self._free_now()
-
-    @property
-    def closed(self):
-        return self._closed
-
-    def _free_now(self):
-        ptr, self.ptr = self.ptr, None
-        if ptr:
-            self._free(ptr)
-
-    def __del__(self):
-        try:
-            self._free_now()
-        except Exception:  # interpreter shutdown
-            pass
+            self._closed = True
+            if self._busy == 0:
+                self._free_now()
 
 
 _handle = _Handle if _GIL else _LockedHandle
