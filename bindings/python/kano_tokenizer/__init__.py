@@ -239,11 +239,10 @@ def _text_bytes(text):
     return bytes(text)  # bytearray, memoryview...
 
 
-_U64_END = 1 << 64
-
-
 def _unsigned(value, bits, what):
     """An int in [0, 2**bits): TypeError for non-integers, InvalidArgumentError out of range."""
+    if type(value) is int and 0 <= value < 1 << bits:
+        return value  # the common case, without operator.index
     number = operator.index(value)
     if not 0 <= number < 1 << bits:
         raise InvalidArgumentError(Status.INVALID_ARGUMENT, f"{what} {number} is not in [0, 2**{bits})")
@@ -290,10 +289,10 @@ class _Handle:
     serves instead.
     """
 
-    __slots__ = ("ptr", "_ptrs", "_free", "_what", "_calls", "_closed")
+    # The pointer lives in a one-element list until it is freed: pop() hands it out once.
+    __slots__ = ("_ptrs", "_free", "_what", "_calls", "_closed")
 
     def __init__(self, ptr, free, what):
-        self.ptr = ptr
         self._ptrs = [ptr]
         self._free = free
         self._what = what
@@ -305,7 +304,7 @@ class _Handle:
         if self._closed:
             self.release()
             raise ClosedError(Status.CLOSED, f"{call}: the {self._what} is closed")
-        return self.ptr
+        return self._ptrs[0]
 
     def release(self):
         calls = self._calls
@@ -327,7 +326,6 @@ class _Handle:
             ptr = self._ptrs.pop()
         except IndexError:  # freed already
             return
-        self.ptr = None
         if ptr:
             self._free(ptr)
 
@@ -354,7 +352,7 @@ class _LockedHandle(_Handle):
             if self._closed:
                 raise ClosedError(Status.CLOSED, f"{call}: the {self._what} is closed")
             self._busy += 1
-            return self.ptr
+            return self._ptrs[0]
 
     def release(self):
         with self._lock:
@@ -591,7 +589,7 @@ class Adapter:
         """Counts the tokens of ``text`` (str, or UTF-8 bytes) and returns a
         :class:`TokenCount`. Bytes are passed without a copy. Invalid UTF-8 raises
         :class:`InvalidUTF8Error`, whose message gives the byte offset."""
-        data = text.encode("utf-8", "surrogatepass") if type(text) is str else _text_bytes(text)
+        data = _text_bytes(text)
         lib = _lib()
         out = _native.KanoCount()
         handle = self._handle
@@ -644,7 +642,7 @@ class Adapter:
         """A fast :class:`Estimate` of the tokens of ``text`` (str or UTF-8 bytes), in one pass
         and without allocating: for exact adapters ``lower_bound <= count_tokens(text).count <=
         upper_bound``. Raises like :meth:`count_tokens`."""
-        data = text.encode("utf-8", "surrogatepass") if type(text) is str else _text_bytes(text)
+        data = _text_bytes(text)
         lib = _lib()
         out = _native.KanoEstimate()
         handle = self._handle
@@ -662,7 +660,7 @@ class Adapter:
         right for exact adapters (the bounds decide when they can, otherwise the count, which
         stops past the limit for OpenAI encodings). Raises like :meth:`count_tokens`."""
         limit = _unsigned(max_tokens, 64, "max_tokens")
-        data = text.encode("utf-8", "surrogatepass") if type(text) is str else _text_bytes(text)
+        data = _text_bytes(text)
         lib = _lib()
         out = _native.KanoLimitCheck()
         handle = self._handle
@@ -919,11 +917,8 @@ class Counter:
         :meth:`poll`), :class:`InvalidUTF8Error` (with the byte offset),
         :class:`InputTooLargeError` (over the registry's ``max_input_bytes``),
         :class:`ClosedError`."""
-        if type(request_id) is int and 0 <= request_id < _U64_END:
-            request = request_id
-        else:
-            request = _unsigned(request_id, 64, "request_id")
-        data = text.encode("utf-8", "surrogatepass") if type(text) is str else _text_bytes(text)
+        request = _unsigned(request_id, 64, "request_id")
+        data = _text_bytes(text)
         lib = _lib()
         handle = self._handle
         ptr = handle.acquire("Counter.submit")
