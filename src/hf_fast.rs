@@ -25,7 +25,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
-use crate::piece_cache;
+use crate::bpe::piece_cache;
 use crate::tiktoken::split::SplitPattern;
 
 /// A count-only counter for one recognised pipeline.

@@ -16,7 +16,7 @@ pub mod batch;
 pub mod config;
 pub mod counter;
 pub mod error;
-mod piece_cache;
+mod bpe;
 pub mod estimate;
 pub mod ffi;
 pub mod huggingface;

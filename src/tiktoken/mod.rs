@@ -5,12 +5,8 @@
 //! module's linear-time splitter and merge, which give the same tokens as tiktoken; the tests
 //! check that against tiktoken-rs and against reference data from the Python package.
 
-mod backtrack;
-mod bpe;
 mod classes;
-mod digits;
 mod models;
-mod ranks;
 pub(crate) mod split;
 
 use std::ops::ControlFlow;
@@ -18,9 +14,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::estimate::{self, Estimate, Family, Features};
-use crate::piece_cache::{self as cache, PieceCache};
-use backtrack::Backtracker;
-use bpe::RankMap;
+use crate::bpe::backtrack::{self, Backtracker};
+use crate::bpe::merge as bpe;
+use crate::bpe::piece_cache::{self as cache, PieceCache};
+use crate::bpe::ranks::{self, RankMap};
 pub use models::{encoding_for_model, model_table, prefix_table};
 use split::SplitPattern;
 
@@ -115,7 +112,7 @@ impl std::fmt::Display for EncodingName {
 pub struct RankTable {
     /// This table's entries in the per-thread piece cache.
     cache_owner: u64,
-    ranks: RankMap,
+    pub(crate) ranks: RankMap,
     /// The linear-time encoder for long pieces (`None`: the table does not allow it, and the
     /// heap merge serves them).
     backtracker: Option<Backtracker>,

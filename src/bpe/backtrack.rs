@@ -132,7 +132,7 @@ thread_local! {
 /// never reused), or with none while the thread ends or when the memo is in use further up
 /// the stack.
 pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -> R) -> R {
-    crate::piece_cache::with_thread_local(&PAIR_MEMOS, |memos| {
+    super::piece_cache::with_thread_local(&PAIR_MEMOS, |memos| {
         f(memos.map(|memos| {
             let at = match memos.iter().position(|(o, _)| *o == owner) {
                 Some(at) => at,
@@ -520,7 +520,7 @@ impl Backtracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiktoken::bpe;
+    use crate::bpe::merge as bpe;
 
     fn toy_ranks() -> RankMap {
         let mut tokens: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();

@@ -1,0 +1,15 @@
+//! The byte-pair encoding core shared by both exact engines: the OpenAI encodings
+//! (`tiktoken`, fed by `.tiktoken` rank files) and `tokenizer.json` BPE models (`huggingface`,
+//! fed by their vocabulary and merges).
+//!
+//! - [`ranks`]: a token table (bytes to id) as compact read-only arrays;
+//! - [`merge`]: tiktoken's rank-order merge for short pieces, and a heap merge for long ones;
+//! - [`backtrack`]: the linear-time backtracking encoder for long pieces;
+//! - [`digits`]: small tables for long runs of digits in r50k and p50k;
+//! - [`piece_cache`]: a bounded per-thread cache of piece counts, keyed by vocabulary.
+
+pub(crate) mod backtrack;
+pub(crate) mod digits;
+pub(crate) mod merge;
+pub(crate) mod piece_cache;
+pub(crate) mod ranks;
