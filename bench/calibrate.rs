@@ -163,7 +163,8 @@ fn synthetic_samples(rng: &mut Rng) -> Vec<Sample> {
         let n = rng.range(5, 8000);
         push("digits", random(rng, "0123456789", n));
         for c in ["a", "x", ".", "-", "=", "*", "#", "_", "0", "z"] {
-            let category = if std::env::var_os("BY_CHAR").is_some() { format!("one-char-run:{c}") } else { "one-char-run".into() };
+            let category =
+                if std::env::var_os("BY_CHAR").is_some() { format!("one-char-run:{c}") } else { "one-char-run".into() };
             push(&category, c.repeat(rng.range(50, 30000)));
         }
         push("spaces-run", " ".repeat(rng.range(50, 30000)) + "x");

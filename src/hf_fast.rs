@@ -407,12 +407,13 @@ impl Pieces {
         let bytes = word.as_bytes();
         let rest = bytes.len() - start;
         if rest > PREFIX && !self.long_lengths.is_empty() {
-            let begins_long = <[u8; PREFIX]>::try_from(&bytes[start..start + PREFIX])
-                .is_ok_and(|p| self.long_prefixes.contains(&p));
+            let begins_long =
+                <[u8; PREFIX]>::try_from(&bytes[start..start + PREFIX]).is_ok_and(|p| self.long_prefixes.contains(&p));
             if begins_long {
-                let found = self.long_lengths.iter().filter(|&&len| len <= rest).find(|&&len| {
-                    word.is_char_boundary(start + len) && self.set.contains(&bytes[start..start + len])
-                });
+                let found =
+                    self.long_lengths.iter().filter(|&&len| len <= rest).find(|&&len| {
+                        word.is_char_boundary(start + len) && self.set.contains(&bytes[start..start + len])
+                    });
                 if let Some(&len) = found {
                     return Some(start + len);
                 }

@@ -13,14 +13,14 @@
 
 pub mod adapter;
 pub mod batch;
+mod bpe;
 pub mod config;
 pub mod counter;
 pub mod error;
-mod bpe;
 pub mod estimate;
 pub mod ffi;
-pub mod huggingface;
 mod hf_fast;
+pub mod huggingface;
 pub mod registry;
 pub mod tiktoken;
 mod utf8;

@@ -83,7 +83,8 @@ fn version_and_status_strings() {
         KanoStatus::IoError,
         KanoStatus::Panic,
     ];
-    let strings: std::collections::HashSet<String> = statuses.iter().map(|&st| cstr(kano_status_str(st as u32))).collect();
+    let strings: std::collections::HashSet<String> =
+        statuses.iter().map(|&st| cstr(kano_status_str(st as u32))).collect();
     assert_eq!(strings.len(), statuses.len());
     for (i, st) in statuses.iter().enumerate() {
         assert_eq!(*st as i32, i as i32, "status values are stable");

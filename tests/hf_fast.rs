@@ -43,18 +43,120 @@ impl Rng {
 /// every kind of whitespace, contractions, added-token text, and the musical-symbol combining
 /// marks whose canonical reordering the BERT path hands to the crate.
 const FRAGMENTS: &[&str] = &[
-    "the", "The", "QUICK", "brown", "fox", "jumps", "unbelievably", "tokenization", "x", "a", "I",
-    "Hello", "world", "internationalization", "naïve", "café", "cafe\u{301}", "Ñandú", "straße",
-    "ΣΊΣΥΦΟΣ", "İstanbul", "ǅ", "ﬁ", "Ångström", "über", "résumé", "東京", "漢字", "中文分词",
-    "\u{f900}", "ひらがな", "カタカナ", "한국어", "😀", "👩\u{200d}💻", "🇩🇪", "\u{0}", "\u{1}",
-    "\u{7f}", "\u{85}", "\u{200b}", "\u{feff}", "\u{fffd}", "\u{e000}", "\u{1d165}\u{1d16d}",
-    "a\u{1d16d}\u{1d165}\u{301}", "\u{301}", " ", "  ", "   ", "\t", "\n", "\r\n", "\u{b}", "\u{c}",
-    "\u{a0}", "\u{3000}", "\u{2028}", "\u{1680}", "'s", "'ll", "'re", "'ve", "'d", "'m", "'t", "'",
-    "'S", ".", ",", "!?", "...", "--", "(", ")", "[", "]", "{}", "<", ">", "|", "$", "€", "¿", "«»",
-    "、", "。", "0", "7", "42", "3.14159", "1,000,000", "٣", "²", "[CLS]", "[SEP]", "[MASK]",
-    "[UNK]", "[PAD]", "[cls]", "[SEP", "<|endoftext|>", "<|endoftext", "endoftext", "\u{1f}",
-    "fn main() { println!(\"hi\"); }", "x+=1;", "https://example.com/a?b=c", "e-mail",
-    "supercalifragilisticexpialidocious", "a\u{300}\u{316}", "\u{fb01}", "Å", "Ω",
+    "the",
+    "The",
+    "QUICK",
+    "brown",
+    "fox",
+    "jumps",
+    "unbelievably",
+    "tokenization",
+    "x",
+    "a",
+    "I",
+    "Hello",
+    "world",
+    "internationalization",
+    "naïve",
+    "café",
+    "cafe\u{301}",
+    "Ñandú",
+    "straße",
+    "ΣΊΣΥΦΟΣ",
+    "İstanbul",
+    "ǅ",
+    "ﬁ",
+    "Ångström",
+    "über",
+    "résumé",
+    "東京",
+    "漢字",
+    "中文分词",
+    "\u{f900}",
+    "ひらがな",
+    "カタカナ",
+    "한국어",
+    "😀",
+    "👩\u{200d}💻",
+    "🇩🇪",
+    "\u{0}",
+    "\u{1}",
+    "\u{7f}",
+    "\u{85}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{fffd}",
+    "\u{e000}",
+    "\u{1d165}\u{1d16d}",
+    "a\u{1d16d}\u{1d165}\u{301}",
+    "\u{301}",
+    " ",
+    "  ",
+    "   ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u{b}",
+    "\u{c}",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{1680}",
+    "'s",
+    "'ll",
+    "'re",
+    "'ve",
+    "'d",
+    "'m",
+    "'t",
+    "'",
+    "'S",
+    ".",
+    ",",
+    "!?",
+    "...",
+    "--",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{}",
+    "<",
+    ">",
+    "|",
+    "$",
+    "€",
+    "¿",
+    "«»",
+    "、",
+    "。",
+    "0",
+    "7",
+    "42",
+    "3.14159",
+    "1,000,000",
+    "٣",
+    "²",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "[UNK]",
+    "[PAD]",
+    "[cls]",
+    "[SEP",
+    "<|endoftext|>",
+    "<|endoftext",
+    "endoftext",
+    "\u{1f}",
+    "fn main() { println!(\"hi\"); }",
+    "x+=1;",
+    "https://example.com/a?b=c",
+    "e-mail",
+    "supercalifragilisticexpialidocious",
+    "a\u{300}\u{316}",
+    "\u{fb01}",
+    "Å",
+    "Ω",
 ];
 
 fn generate(rng: &mut Rng, target_len: usize) -> String {
@@ -165,7 +267,8 @@ fn templates_without_the_text_once_take_the_crate_path() {
         ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]")]), "fast-wordpiece"),
     ] {
         let mut json = fixture_json(fixture);
-        json["post_processor"] = json!({"type": "TemplateProcessing", "single": single, "pair": [a, b], "special_tokens": tokens});
+        json["post_processor"] =
+            json!({"type": "TemplateProcessing", "single": single, "pair": [a, b], "special_tokens": tokens});
         let tokenizer = load(&json);
         let what = format!("{fixture} with single template {single}");
         assert_eq!(tokenizer.engine(), path, "{what}");
@@ -174,7 +277,10 @@ fn templates_without_the_text_once_take_the_crate_path() {
                 let crate_count = tokenizer.count_with_crate(text, add_special_tokens).unwrap();
                 assert_eq!(tokenizer.count(text, add_special_tokens).unwrap(), crate_count, "{what} on {text:?}");
                 let e = tokenizer.estimate(text, add_special_tokens);
-                assert!(e.lower_bound <= crate_count && crate_count <= e.upper_bound, "{what} on {text:?} (special tokens {add_special_tokens}): {crate_count} outside {e:?}");
+                assert!(
+                    e.lower_bound <= crate_count && crate_count <= e.upper_bound,
+                    "{what} on {text:?} (special tokens {add_special_tokens}): {crate_count} outside {e:?}"
+                );
             }
         }
     }
@@ -221,10 +327,22 @@ fn gpt2_matches_the_crate_on_generated_text() {
 #[test]
 fn bert_variants_match_the_crate() {
     let variants = [
-        ("cased", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": false})),
-        ("strip, cased", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": true, "lowercase": false})),
-        ("no strip", json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": false, "lowercase": true})),
-        ("raw", json!({"type": "BertNormalizer", "clean_text": false, "handle_chinese_chars": false, "strip_accents": false, "lowercase": false})),
+        (
+            "cased",
+            json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": false}),
+        ),
+        (
+            "strip, cased",
+            json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": true, "lowercase": false}),
+        ),
+        (
+            "no strip",
+            json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": false, "lowercase": true}),
+        ),
+        (
+            "raw",
+            json!({"type": "BertNormalizer", "clean_text": false, "handle_chinese_chars": false, "strip_accents": false, "lowercase": false}),
+        ),
         ("none", Value::Null),
     ];
     for (i, (what, normalizer)) in variants.into_iter().enumerate() {
@@ -282,7 +400,15 @@ fn byte_level(s: &str) -> String {
     let mut extra = 0;
     for b in 0..=255u32 {
         let printable = matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
-        map.push(char::from_u32(if printable { b } else { extra += 1; 255 + extra }).unwrap());
+        map.push(
+            char::from_u32(if printable {
+                b
+            } else {
+                extra += 1;
+                255 + extra
+            })
+            .unwrap(),
+        );
     }
     s.bytes().map(|b| map[b as usize]).collect()
 }
@@ -291,7 +417,8 @@ fn byte_level(s: &str) -> String {
 #[test]
 fn megabyte_runs_count_exactly_in_linear_time() {
     let mb = if cfg!(debug_assertions) { 256 << 10 } else { 1 << 20 };
-    let runs: [(&str, &str); 5] = [("one letter", "a"), ("spaces", " "), ("digits", "7"), ("CJK", "漢"), ("newlines", "\n")];
+    let runs: [(&str, &str); 5] =
+        [("one letter", "a"), ("spaces", " "), ("digits", "7"), ("CJK", "漢"), ("newlines", "\n")];
     let bert = load_fixture("all-MiniLM-L6-v2");
     let gpt2 = load_fixture("gpt2");
     let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
@@ -365,7 +492,10 @@ fn long_random_pieces_count_like_the_crate_in_linear_time() {
             };
             let (small, large) = (time(&quarter), time(&whole));
             println!("GPT-2 random {what}: 256 KiB {small:?}, 1 MiB {large:?}");
-            assert!(large < small * 8 + Duration::from_millis(20), "{what}: {large:?} for 1 MiB, {small:?} for 256 KiB");
+            assert!(
+                large < small * 8 + Duration::from_millis(20),
+                "{what}: {large:?} for 1 MiB, {small:?} for 256 KiB"
+            );
         }
     }
 }
@@ -398,7 +528,8 @@ fn a_very_long_wordpiece_entry_does_not_make_counting_quadratic() {
     }
     // The same word with 20,000 more `c`s is one token more: the long entry is found.
     let c_word = |extra: usize| format!("a{}", "c".repeat(5_000 + extra));
-    let (shorter, longer) = (tokenizer.count(&c_word(0), false).unwrap(), tokenizer.count(&c_word(20_000), false).unwrap());
+    let (shorter, longer) =
+        (tokenizer.count(&c_word(0), false).unwrap(), tokenizer.count(&c_word(20_000), false).unwrap());
     assert_eq!(longer, shorter + 1, "the 20,000-byte entry serves");
     for (what, word) in [("a", "a".repeat(32 << 10)), ("c", c_word(32 << 10))] {
         let start = Instant::now();

@@ -162,7 +162,9 @@ fn catastrophic_split_regexes_are_bounded() {
 #[test]
 fn split_regexes_that_need_backtracking_are_refused() {
     let dir = scratch("backtracking");
-    for (i, pattern) in [r"a|(b+)+\1c", r"(a+)+(?=c)", r"(a+)+\1c", r"(?<=a)b", r"(?>a+)b", r"\s+(?!\S)|(?!x)a"].iter().enumerate() {
+    for (i, pattern) in
+        [r"a|(b+)+\1c", r"(a+)+(?=c)", r"(a+)+\1c", r"(?<=a)b", r"(?>a+)b", r"\s+(?!\S)|(?!x)a"].iter().enumerate()
+    {
         let path = dir.join(format!("backtracking-{i}.json"));
         std::fs::write(&path, word_level(&["a", "b"], &split(pattern))).unwrap();
         let message = assert_tokenizer_error(&path, ErrorKind::AdapterUnavailable, Duration::from_secs(10));
@@ -191,7 +193,8 @@ fn a_normalizer_that_grows_text_cannot_exhaust_memory() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("growth");
     let path = dir.join("tokenizer.json");
-    let normalizer = format!(r#"{{"type": "Replace", "pattern": {{"String": "a"}}, "content": "{}"}}"#, "b".repeat(10_000));
+    let normalizer =
+        format!(r#"{{"type": "Replace", "pattern": {{"String": "a"}}, "content": "{}"}}"#, "b".repeat(10_000));
     std::fs::write(&path, word_level_normalized(&normalizer, "null")).unwrap();
     let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads");
     let small = "a".repeat(10);
@@ -552,7 +555,8 @@ fn backtracking_split_regexes_refuse_runs_they_could_miscount() {
         serde_json::from_slice(&std::fs::read(common::tokenizer_path("gpt2")).unwrap()).unwrap();
     json["model"]["dropout"] = serde_json::json!(0.0);
     let crate_gpt2 =
-        kano_tokenizer::huggingface::HfTokenizer::from_bytes(&serde_json::to_vec(&json).unwrap(), "gpt2, dropout 0").unwrap();
+        kano_tokenizer::huggingface::HfTokenizer::from_bytes(&serde_json::to_vec(&json).unwrap(), "gpt2, dropout 0")
+            .unwrap();
     assert_eq!(crate_gpt2.engine(), "tokenizers");
     assert!(crate_gpt2.count(&" ".repeat(100_000), false).is_err());
     assert!(crate_gpt2.count(&"word ".repeat(100_000), false).unwrap() >= 100_000);

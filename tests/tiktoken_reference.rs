@@ -335,7 +335,8 @@ fn interleaved_tables_on_one_thread_count_like_tiktoken_rs() {
             start = end;
         }
     }
-    let distinct = |e: &EncodingName| !matches!(e, EncodingName::Gpt2 | EncodingName::P50kEdit | EncodingName::O200kHarmony);
+    let distinct =
+        |e: &EncodingName| !matches!(e, EncodingName::Gpt2 | EncodingName::P50kEdit | EncodingName::O200kHarmony);
     let names: Vec<EncodingName> = EncodingName::ALL.into_iter().filter(distinct).collect();
     let registries = [plain_registry(), plain_registry()];
     let mut compared = 0;

@@ -47,9 +47,13 @@ trait Lookup {
     fn shorter(&self, bt: &Backtracker, id: u32) -> u32;
     /// Pair checks this lookup keeps itself, in place of the encoder's memo.
     fn known_pairs(&self) -> Option<KnownPairs<'_>>;
+    /// When BPE makes token `id` by its last merge (`split`): the rank of that merge. Merges are
+    /// compared by it. In a tiktoken table a token's rank is its merge's rank; in a
+    /// `tokenizer.json` model it is the merge's index in the merge list.
+    fn merge_rank(&self, bt: &Backtracker, id: u32) -> u32;
 }
 
-/// Any piece: the whole rank table.
+/// Any piece of a tiktoken table: the whole rank table.
 struct AllTokens;
 
 impl Lookup for AllTokens {
@@ -82,6 +86,55 @@ impl Lookup for AllTokens {
     fn known_pairs(&self) -> Option<KnownPairs<'_>> {
         None
     }
+
+    #[inline(always)]
+    fn merge_rank(&self, _: &Backtracker, id: u32) -> u32 {
+        id
+    }
+}
+
+/// Any piece of a `tokenizer.json` model: the whole table, with each token's last merge and
+/// its rank (`merges.rs`).
+struct ByMerges<'a> {
+    split: &'a [[u32; 2]],
+    merge_rank: &'a [u32],
+}
+
+impl Lookup for ByMerges<'_> {
+    #[inline(always)]
+    fn id(&self, ranks: &RankMap, bytes: &[u8]) -> u32 {
+        ranks.rank(bytes)
+    }
+
+    #[inline(always)]
+    fn longest(&self, bt: &Backtracker, ranks: &RankMap, rest: &[u8]) -> (u32, usize) {
+        bt.longest(ranks, rest)
+    }
+
+    #[inline(always)]
+    fn len(&self, ranks: &RankMap, id: u32) -> usize {
+        ranks.token_len(id)
+    }
+
+    #[inline(always)]
+    fn split(&self, _: &Backtracker, id: u32) -> [u32; 2] {
+        self.split[id as usize]
+    }
+
+    #[inline(always)]
+    fn shorter(&self, bt: &Backtracker, id: u32) -> u32 {
+        bt.shorter[id as usize]
+    }
+
+    #[inline(always)]
+    fn known_pairs(&self) -> Option<KnownPairs<'_>> {
+        None
+    }
+
+    #[inline(always)]
+    fn merge_rank(&self, _: &Backtracker, id: u32) -> u32 {
+        self.merge_rank[id as usize]
+    }
 }
 
 impl Lookup for DigitRanks {
@@ -113,6 +166,12 @@ impl Lookup for DigitRanks {
     #[inline(always)]
     fn known_pairs(&self) -> Option<KnownPairs<'_>> {
         Some(DigitRanks::known_pairs(self))
+    }
+
+    /// Digit ids are numbered in rank order, and the tables are tiktoken's.
+    #[inline(always)]
+    fn merge_rank(&self, _: &Backtracker, id: u32) -> u32 {
+        id
     }
 }
 
@@ -154,10 +213,13 @@ pub(crate) fn with_pair_memo<R>(owner: u64, f: impl FnOnce(Option<&mut [u64]>) -
 const RUN_SAMPLE: usize = 512;
 
 pub(crate) struct Backtracker {
-    /// The two tokens BPE last merged into each rank; `[r, r]` for a single byte, `[NO_RANK; 2]`
-    /// for a rank that is not an ordinary token.
+    /// The two tokens BPE last merged into each rank; `[r, r]` for a base token (a single byte,
+    /// or a single character in a `tokenizer.json` model over characters), `[NO_RANK; 2]` for a
+    /// rank that is not an ordinary token.
+    /// Empty for a `tokenizer.json` model, whose splits the caller passes
+    /// (`count_by_merges`).
     split: Box<[[u32; 2]]>,
-    /// Each token's longest proper prefix that is a token (`NO_RANK` for a single byte).
+    /// Each token's longest proper prefix that is a token (`NO_RANK` for a base token).
     shorter: Box<[u32]>,
     /// Bit `a << 8 | b`: the two bytes `a b` begin a token of three bytes or more.
     pair_begins_token: Box<[u64]>,
@@ -191,6 +253,62 @@ impl Backtracker {
     /// piece (r50k, p50k), which then get their own tables (`DigitRanks`).
     pub(crate) fn build(ranks: &RankMap, digit_runs: bool) -> Option<Backtracker> {
         let top = ranks.rank_limit();
+        let mut bt = Backtracker::prefix_tables(ranks);
+        // Every token of two bytes or more begins with a shorter one.
+        for r in 0..top as u32 {
+            if ranks.token_len(r) >= 2 && bt.shorter[r as usize] == NO_RANK {
+                return None;
+            }
+        }
+        // Ranks in increasing order, so both halves of a split already have theirs.
+        for r in 0..top as u32 {
+            let token = ranks.token(r);
+            match token.len() {
+                0 => continue,
+                1 => {
+                    bt.split[r as usize] = [r, r];
+                    continue;
+                }
+                _ => {}
+            }
+            let mut left = bt.shorter[r as usize];
+            bt.split[r as usize] = loop {
+                if left == NO_RANK {
+                    return None;
+                }
+                let left_len = ranks.token_len(left);
+                let right = ranks.rank_any(&token[left_len..]);
+                if right != NO_RANK
+                    && left < r
+                    && right < r
+                    && bt.pairs(&AllTokens, ranks, token, left_len, left, right)
+                {
+                    break [left, right];
+                }
+                left = bt.shorter[left as usize];
+            };
+        }
+        if digit_runs {
+            bt.digits = DigitRanks::build(ranks, &bt.split, &bt.shorter);
+        }
+        bt.build_char3(ranks);
+        Some(bt)
+    }
+
+    /// The encoder for a `tokenizer.json` BPE model (`merges.rs`): `ranks` holds the tokens BPE
+    /// can give, by dense id; each one's last merge comes with every count
+    /// (`count_by_merges`).
+    pub(crate) fn for_merges(ranks: &RankMap) -> Backtracker {
+        let mut bt = Backtracker::prefix_tables(ranks);
+        bt.split = Box::default();
+        bt.build_char3(ranks);
+        bt
+    }
+
+    /// The tables every encoder has: `shorter`, the pair bits and the filter; the splits left
+    /// unset.
+    fn prefix_tables(ranks: &RankMap) -> Backtracker {
+        let top = ranks.rank_limit();
         let strings: usize = (0..top as u32).map(|r| ranks.token_len(r).saturating_sub(2)).sum();
         // About eight bits per string (two set per word at most): few false positives.
         let words = (strings / 8).next_power_of_two().max(64);
@@ -214,41 +332,23 @@ impl Backtracker {
                 }
             }
             if token.len() >= 2 {
-                bt.shorter[r as usize] =
-                    (1..token.len()).rev().map(|len| ranks.rank_any(&token[..len])).find(|&p| p != NO_RANK)?;
+                bt.shorter[r as usize] = (1..token.len())
+                    .rev()
+                    .map(|len| ranks.rank_any(&token[..len]))
+                    .find(|&p| p != NO_RANK)
+                    .unwrap_or(NO_RANK);
             }
         }
-        // Ranks in increasing order, so both halves of a split already have theirs.
-        for r in 0..top as u32 {
-            let token = ranks.token(r);
-            match token.len() {
-                0 => continue,
-                1 => {
-                    bt.split[r as usize] = [r, r];
-                    continue;
-                }
-                _ => {}
-            }
-            let mut left = bt.shorter[r as usize];
-            bt.split[r as usize] = loop {
-                if left == NO_RANK {
-                    return None;
-                }
-                let left_len = ranks.token_len(left);
-                let right = ranks.rank_any(&token[left_len..]);
-                if right != NO_RANK && left < r && right < r && bt.pairs(&AllTokens, ranks, token, left_len, left, right) {
-                    break [left, right];
-                }
-                left = bt.shorter[left as usize];
-            };
-        }
-        if digit_runs {
-            bt.digits = DigitRanks::build(ranks, &bt.split, &bt.shorter);
-        }
-        bt.char3 = (0x800..0x10000u32)
+        bt
+    }
+
+    fn build_char3(&mut self, ranks: &RankMap) {
+        let bt = &*self;
+        let char3 = (0x800..0x10000u32)
             .map(|c| {
                 let mut utf8 = [0; 4];
-                let bytes = char::from_u32(c).map_or(&[0xEF, 0xBF, 0xBF][..], |ch| ch.encode_utf8(&mut utf8).as_bytes());
+                let bytes =
+                    char::from_u32(c).map_or(&[0xEF, 0xBF, 0xBF][..], |ch| ch.encode_utf8(&mut utf8).as_bytes());
                 // Surrogates are never in a &str; their entries are never read.
                 match bt.longest_searched(ranks, bytes) {
                     (token, 1..=3) => token,
@@ -256,7 +356,7 @@ impl Backtracker {
                 }
             })
             .collect();
-        Some(bt)
+        self.char3 = char3;
     }
 
     /// The longest token at the start of `rest` (not empty), and how many bytes of `rest`
@@ -314,7 +414,15 @@ impl Backtracker {
     /// Whether BPE encodes `left` followed by `right` as exactly these two tokens. Their bytes
     /// are `text[at - len(left)..at + len(right)]`.
     #[inline(always)]
-    fn pairs<L: Lookup>(&self, look: &L, ranks: &RankMap, text: &[u8], at: usize, mut left: u32, mut right: u32) -> bool {
+    fn pairs<L: Lookup>(
+        &self,
+        look: &L,
+        ranks: &RankMap,
+        text: &[u8],
+        at: usize,
+        mut left: u32,
+        mut right: u32,
+    ) -> bool {
         let max = ranks.max_token_bytes();
         let mut left_len = look.len(ranks, left);
         let mut right_len = look.len(ranks, right);
@@ -323,7 +431,10 @@ impl Backtracker {
         loop {
             if left_len + right_len <= max {
                 let joined = look.id(ranks, &text[at - left_len..at + right_len]);
-                if joined < limit && look.split(self, joined) == [left, right] {
+                if joined != NO_RANK
+                    && look.merge_rank(self, joined) < limit
+                    && look.split(self, joined) == [left, right]
+                {
                     return false;
                 }
             }
@@ -335,12 +446,12 @@ impl Backtracker {
             let right_head = look.split(self, right)[0];
             let left_splits = left_tail != left;
             let right_splits = right_head != right;
-            if left_splits && (left > right || !right_splits) {
-                limit = left;
+            if left_splits && (look.merge_rank(self, left) > look.merge_rank(self, right) || !right_splits) {
+                limit = look.merge_rank(self, left);
                 left = left_tail;
                 left_len = look.len(ranks, left);
             } else if right_splits {
-                limit = right + 1;
+                limit = look.merge_rank(self, right) + 1;
                 right = right_head;
                 right_len = look.len(ranks, right);
             } else {
@@ -386,6 +497,33 @@ impl Backtracker {
     /// `build` checks (never for a table it accepted).
     /// `shared_memo` is the thread's memo for this table (`with_pair_memo`), if any.
     pub(crate) fn count(&self, ranks: &RankMap, piece: &[u8], shared_memo: Option<&mut [u64]>) -> Option<usize> {
+        self.count_by(&AllTokens, ranks, piece, shared_memo)
+    }
+
+    /// `count` for a `tokenizer.json` model (`for_merges`): `split[id]` and `merge_rank[id]` are
+    /// token `id`'s last merge, as BPE makes the token from its own bytes (`[id, id]` for a base
+    /// token). A merge that makes a token some other way never happens: the bytes inside a final
+    /// token are merged as they are alone. The ranks must follow the order merges are made in:
+    /// a token's last merge ranks above those that made its parts.
+    pub(crate) fn count_by_merges(
+        &self,
+        ranks: &RankMap,
+        piece: &[u8],
+        shared_memo: Option<&mut [u64]>,
+        split: &[[u32; 2]],
+        merge_rank: &[u32],
+    ) -> Option<usize> {
+        self.count_by(&ByMerges { split, merge_rank }, ranks, piece, shared_memo)
+    }
+
+    #[inline(always)]
+    fn count_by<L: Lookup>(
+        &self,
+        look: &L,
+        ranks: &RankMap,
+        piece: &[u8],
+        shared_memo: Option<&mut [u64]>,
+    ) -> Option<usize> {
         // Pieces up to this many bytes keep their working memory on the stack.
         const ON_STACK: usize = 256;
         let n = piece.len();
@@ -397,11 +535,11 @@ impl Backtracker {
                 Some(memo) => memo,
                 None => &mut own_memo[..],
             };
-            self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, memo)
+            self.encode(look, ranks, piece, &mut dead, &mut tokens, memo)
         } else {
             // A run of one byte: `piece[1..] == piece[..n - 1]` holds exactly then.
             if n >= 4 * RUN_SAMPLE && piece[1..] == piece[..n - 1] {
-                if let Some(count) = self.count_run(ranks, piece) {
+                if let Some(count) = self.count_run(look, ranks, piece) {
                     return Some(count);
                 }
             }
@@ -413,7 +551,7 @@ impl Backtracker {
                 }
                 _ => {
                     let mut memo = vec![u64::MAX; (n / 8).next_power_of_two().clamp(64, 1 << 16)];
-                    self.encode(&AllTokens, ranks, piece, &mut dead, &mut tokens, &mut memo)
+                    self.encode(look, ranks, piece, &mut dead, &mut tokens, &mut memo)
                 }
             }
         }
@@ -427,23 +565,23 @@ impl Backtracker {
     /// `None` when the guess does not hold; the piece is then encoded whole. Spaces in
     /// `p50k_base` need this: it has space tokens of up to 25 bytes, which the encoder tries
     /// first at every position of a run that BPE encodes in 16-space tokens.
-    fn count_run(&self, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
+    fn count_run<L: Lookup>(&self, look: &L, ranks: &RankMap, piece: &[u8]) -> Option<usize> {
         let n = piece.len();
         let mut dead = [0u64; 2 * RUN_SAMPLE / 64 + 1];
         let mut tokens = [0u32; 2 * RUN_SAMPLE];
         let mut memo = [u64::MAX; 256];
-        let sampled = self.encode(&AllTokens, ranks, &piece[..RUN_SAMPLE], &mut dead, &mut tokens, &mut memo)?;
+        let sampled = self.encode(look, ranks, &piece[..RUN_SAMPLE], &mut dead, &mut tokens, &mut memo)?;
         let bulk = tokens[sampled / 2];
         let bulk_len = ranks.token_len(bulk);
         // The short run: at least RUN_SAMPLE bytes, the rest a whole number of bulk tokens.
         let short = RUN_SAMPLE + (n - RUN_SAMPLE) % bulk_len;
         let repeats = (n - short) / bulk_len;
         dead.fill(0);
-        let tail = self.encode(&AllTokens, ranks, &piece[..short], &mut dead, &mut tokens, &mut memo)?;
+        let tail = self.encode(look, ranks, &piece[..short], &mut dead, &mut tokens, &mut memo)?;
         // Both checks read their tokens' bytes from the start of the run (all bytes are equal).
         let holds = repeats > 0
-            && self.pairs(&AllTokens, ranks, piece, bulk_len, bulk, bulk)
-            && self.pairs(&AllTokens, ranks, piece, bulk_len, bulk, tokens[0]);
+            && self.pairs(look, ranks, piece, bulk_len, bulk, bulk)
+            && self.pairs(look, ranks, piece, bulk_len, bulk, tokens[0]);
         holds.then_some(repeats + tail)
     }
 
@@ -479,7 +617,8 @@ impl Backtracker {
             loop {
                 let end = pos + look.len(ranks, token);
                 let fits = dead[end >> 6] >> (end & 63) & 1 == 0
-                    && (len == 0 || self.pair_fits(look, ranks, piece, pos, tokens[len - 1], token, known.as_ref(), memo));
+                    && (len == 0
+                        || self.pair_fits(look, ranks, piece, pos, tokens[len - 1], token, known.as_ref(), memo));
                 if fits {
                     tokens[len] = token;
                     len += 1;
@@ -573,7 +712,12 @@ mod tests {
             let bt = Backtracker::build(&table.ranks, id.digit_runs()).expect("OpenAI tables qualify");
             for piece in [&ideographs, &letters] {
                 let expected = bpe::count_large(piece.as_bytes(), &table.ranks);
-                assert_eq!(bt.count(&table.ranks, piece.as_bytes(), None), Some(expected), "{id:?}, {} bytes", piece.len());
+                assert_eq!(
+                    bt.count(&table.ranks, piece.as_bytes(), None),
+                    Some(expected),
+                    "{id:?}, {} bytes",
+                    piece.len()
+                );
             }
         }
     }
@@ -591,7 +735,7 @@ mod tests {
                 for n in (4 * RUN_SAMPLE..4 * RUN_SAMPLE + 70).chain([5000, 65_537, 300_001]) {
                     let run = vec![byte; n];
                     let expected = bpe::count_large(&run, &table.ranks);
-                    if let Some(count) = bt.count_run(&table.ranks, &run) {
+                    if let Some(count) = bt.count_run(&AllTokens, &table.ranks, &run) {
                         assert_eq!(count, expected, "{id:?}, {n} x {:?}", byte as char);
                         taken += 1;
                     }

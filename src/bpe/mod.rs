@@ -4,6 +4,7 @@
 //!
 //! - [`ranks`]: a token table (bytes to id) as compact read-only arrays;
 //! - [`merge`]: tiktoken's rank-order merge for short pieces, and a heap merge for long ones;
+//! - [`merges`]: BPE by a merge list (`tokenizer.json` models), on the same encoder;
 //! - [`backtrack`]: the linear-time backtracking encoder for long pieces;
 //! - [`digits`]: small tables for long runs of digits in r50k and p50k;
 //! - [`piece_cache`]: a bounded per-thread cache of piece counts, keyed by vocabulary.
@@ -11,5 +12,6 @@
 pub(crate) mod backtrack;
 pub(crate) mod digits;
 pub(crate) mod merge;
+pub(crate) mod merges;
 pub(crate) mod piece_cache;
 pub(crate) mod ranks;

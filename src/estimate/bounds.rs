@@ -180,7 +180,8 @@ impl PipelineBound {
                 }
                 // A letter or digit replaced by content without one (empty, or only spaces and
                 // punctuation, which a later pre-tokenizer may drop) may leave no token.
-                let content_alphanumeric = n["content"].as_str().is_some_and(|c| c.chars().any(|c| c.is_ascii_alphanumeric()));
+                let content_alphanumeric =
+                    n["content"].as_str().is_some_and(|c| c.chars().any(|c| c.is_ascii_alphanumeric()));
                 self.keeps_alphanumerics &= content_alphanumeric;
             }
             // Each byte becomes one character of at most two bytes.

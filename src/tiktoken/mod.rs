@@ -12,12 +12,12 @@ pub(crate) mod split;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::estimate::{self, Estimate, Family, Features};
 use crate::bpe::backtrack::{self, Backtracker};
 use crate::bpe::merge as bpe;
 use crate::bpe::piece_cache::{self as cache, PieceCache};
 use crate::bpe::ranks::{self, RankMap};
+use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::{self, Estimate, Family, Features};
 pub use models::{encoding_for_model, model_table, prefix_table};
 use split::SplitPattern;
 
