@@ -19,7 +19,6 @@ pub mod counter;
 pub mod error;
 pub mod estimate;
 pub mod ffi;
-mod hf_fast;
 pub mod huggingface;
 pub mod registry;
 pub mod tiktoken;

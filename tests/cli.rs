@@ -260,9 +260,9 @@ fn test_prints_adapter_model_count_and_exactness() {
     assert!(out.contains("adapter: huggingface") && out.contains("models--bert-base-uncased"), "{out}");
     assert!(out.contains("tokens: 4") && out.contains("exact: true"), "{out}");
     // The count-only WordPiece path served, and says so.
-    assert!(out.contains("engine: fast-wordpiece"), "{out}");
+    assert!(out.contains("engine: kano-wordpiece"), "{out}");
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizers");
-    for (fixture, engine) in [("gpt2", "fast-bpe"), ("t5-style-unigram", "tokenizers")] {
+    for (fixture, engine) in [("gpt2", "kano-bpe"), ("t5-style-unigram", "kano-unigram")] {
         let path = fixtures.join(fixture).join("tokenizer.json");
         let o = s.run(&["test", "--adapter", "huggingface", "--model", path.to_str().unwrap(), "--format", "json"]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -547,8 +547,9 @@ fn inputs_over_the_limit_are_refused_with_the_limit_and_how_to_raise_it() {
         assert!(err.contains(part), "{part:?} in {err}");
     }
     assert!(!err.contains("panicked"));
-    // The other file is still counted.
-    assert!(stdout(&o).lines().last().unwrap().trim_start().starts_with("4 "), "{}", stdout(&o));
+    // The other file is still counted, and no total is given without the first.
+    assert!(stdout(&o).lines().any(|l| l.trim_start().starts_with("4 ")), "{}", stdout(&o));
+    assert!(stdout(&o).lines().last().unwrap().contains("no total"), "{}", stdout(&o));
     let v = json(&s.run_env(&env, &["count", big.to_str().unwrap(), "--format", "json"]));
     assert!(v["files"][0]["error"].as_str().unwrap().contains("1 KiB"), "{v}");
     // Standard input is read no further than the limit.
@@ -791,6 +792,21 @@ fn count_files_and_stdin() {
 
     let o = s.run_with_stdin(&["count", "--model", "cl100k_base"], b"Hello, world!");
     assert!(stdout(&o).contains("4  (stdin)"), "{}", stdout(&o));
+
+    // A file that fails: no total that leaves it out, in text or JSON, and a failing exit.
+    let missing = s.dir.join("missing.txt");
+    let args = ["count", a.to_str().unwrap(), missing.to_str().unwrap(), b.to_str().unwrap(), "--model", "cl100k_base"];
+    let o = s.run(&args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let last = stdout(&o).lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("no total: 1 of 3 files could not be counted"), "{last}");
+    assert!(!last.contains(&(expected + 4).to_string()), "{last}");
+    let o = s.run(&[&args[..], &["--format", "json"]].concat());
+    let v = json(&o);
+    assert!(v["total"].is_null(), "{v}");
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["files"][1]["path"], missing.to_str().unwrap());
+    assert!(v["files"][1]["error"].is_string(), "{v}");
 }
 
 #[test]

@@ -45,10 +45,11 @@ fn every_saved_regression_input_passes_its_target() {
     assert!(replayed >= 4, "only {replayed} regression inputs found");
 }
 
-fn assert_refused(data: &[u8], needle: &str) {
+/// Refused, with a message holding one of the `|`-separated `needles`.
+fn assert_refused(data: &[u8], needles: &str) {
     let e = HfTokenizer::from_bytes(data, "fuzz regression").err().expect("refused, not loaded");
     assert_eq!(e.kind(), ErrorKind::AdapterUnavailable, "{e}");
-    assert!(e.message().contains(needle), "{needle:?} not in {e}");
+    assert!(needles.split('|').any(|n| e.message().contains(n)), "none of {needles:?} in {e}");
 }
 
 /// `{"decoder":` made the `tokenizers` crate panic (`expect("Helper")` in its decoder
@@ -127,12 +128,21 @@ fn bpe_byte_level_with_partial_vocabulary_has_a_zero_lower_bound() {
 #[test]
 fn bpe_merges_that_cannot_fit_are_refused() {
     for (name, needle) in [
-        ("regression-bpe-merge-longer-than-vocab", "longer than every vocabulary entry"),
-        ("regression-bpe-merge-longer-than-vocab-found", "longer than every vocabulary entry"),
+        // The merged token is no vocabulary entry: our engine names the merge and its index;
+        // a file it leaves to the crate is refused before the crate's loader panics.
+        ("regression-bpe-merge-longer-than-vocab", "is not in the vocabulary|longer than every vocabulary entry"),
+        ("regression-bpe-merge-longer-than-vocab-found", "is not in the vocabulary|longer than every vocabulary entry"),
         ("regression-bpe-merge-without-prefix", "does not start with the continuing_subword_prefix"),
-        // The `tokenizers` crate reads a model without a string "type" as BPE when it can.
-        ("regression-bpe-untyped-merge-longer-than-vocab", "longer than every vocabulary entry"),
-        ("regression-bpe-non-string-type-merge-without-prefix", "does not start with the continuing_subword_prefix"),
+        // The `tokenizers` crate reads a model without "type" as BPE when it can; one whose
+        // "type" is not a string is malformed.
+        (
+            "regression-bpe-untyped-merge-longer-than-vocab",
+            "is not in the vocabulary|longer than every vocabulary entry",
+        ),
+        (
+            "regression-bpe-non-string-type-merge-without-prefix",
+            "not a string|does not start with the continuing_subword_prefix",
+        ),
     ] {
         let data = regression("tokenizer_json", name);
         fuzz_common::check_tokenizer_json(&data);
@@ -140,12 +150,15 @@ fn bpe_merges_that_cannot_fit_are_refused() {
     }
 }
 
-/// A WordPiece vocabulary with one id of 1,450,022,000: serializing the model for the fast path
-/// walked every id up to it (minutes, a fuzz timeout). Such a file now keeps the crate's path.
+/// A WordPiece vocabulary with one id of 1,450,022,000: an earlier fast path walked every id up
+/// to it (minutes, a fuzz timeout). Ids are not indexes in our engine: it loads at once.
 #[test]
-fn sparse_vocabulary_ids_keep_the_crate_path() {
+fn sparse_vocabulary_ids_load_at_once() {
     let data = regression("tokenizer_json", "regression-sparse-vocabulary-id");
     fuzz_common::check_tokenizer_json(&data);
+    let start = std::time::Instant::now();
     let tokenizer = HfTokenizer::from_bytes(&data, "sparse vocabulary").expect("loads");
-    assert_eq!(tokenizer.engine(), "tokenizers");
+    println!("loaded in {:?}", start.elapsed());
+    assert_eq!(tokenizer.engine(), "kano-wordpiece");
+    assert!(tokenizer.count("hello world", false).is_ok());
 }

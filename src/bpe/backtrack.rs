@@ -295,6 +295,11 @@ impl Backtracker {
         Some(bt)
     }
 
+    /// The two tokens BPE last merges into `rank` (a table from `build`).
+    pub(crate) fn split_of(&self, rank: u32) -> [u32; 2] {
+        self.split.get(rank as usize).copied().unwrap_or([NO_RANK; 2])
+    }
+
     /// The encoder for a `tokenizer.json` BPE model (`merges.rs`): `ranks` holds the tokens BPE
     /// can give, by dense id; each one's last merge comes with every count
     /// (`count_by_merges`).

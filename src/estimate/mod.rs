@@ -9,7 +9,7 @@ mod bounds;
 mod features;
 mod tables;
 
-pub(crate) use bounds::{template_copies, tiktoken as bounds_tiktoken, PipelineBound};
+pub(crate) use bounds::{tiktoken as bounds_tiktoken, PipelineBound};
 pub use features::{f as feature, Features};
 
 /// A fast estimate and bounds on the exact count.

@@ -20,12 +20,17 @@ pub(crate) const UPPERISH: u8 = 8;
 /// `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`: o200k's lower-case-like word characters.
 pub(crate) const LOWERISH: u8 = 16;
 
-const SETS: [(u8, &str); 5] = [
+/// `\w` as the Rust regex crate has it (Alphabetic, marks, decimal numbers, connector
+/// punctuation, join controls): the `Whitespace` pre-tokenizer of `tokenizer.json` files.
+pub(crate) const WORD: u8 = 32;
+
+const SETS: [(u8, &str); 6] = [
     (LETTER, r"\p{L}"),
     (NUMBER, r"\p{N}"),
     (SPACE, r"\s"),
     (UPPERISH, r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"),
     (LOWERISH, r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"),
+    (WORD, r"\w"),
 ];
 
 struct Tables {
@@ -43,11 +48,13 @@ static ASCII: [u8; 128] = {
     while c < 128 {
         let b = c as u8;
         t[c] = if b.is_ascii_uppercase() {
-            LETTER | UPPERISH
+            LETTER | UPPERISH | WORD
         } else if b.is_ascii_lowercase() {
-            LETTER | LOWERISH
+            LETTER | LOWERISH | WORD
         } else if b.is_ascii_digit() {
-            NUMBER
+            NUMBER | WORD
+        } else if b == b'_' {
+            WORD
         } else if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
             SPACE
         } else {

@@ -5,7 +5,7 @@
 //! module's linear-time splitter and merge, which give the same tokens as tiktoken; the tests
 //! check that against tiktoken-rs and against reference data from the Python package.
 
-mod classes;
+pub(crate) mod classes;
 mod models;
 pub(crate) mod split;
 
@@ -198,18 +198,44 @@ impl RankTable {
         (rank != ranks::NO_RANK).then_some(rank)
     }
 
-    /// The tokens of a long piece (longer than the piece cache holds), by the backtracking
-    /// encoder, linear in the piece, when the table has one.
-    pub(crate) fn count_long_piece(&self, piece: &[u8]) -> usize {
-        self.count_uncached(piece, &mut None)
+    /// The bytes of the token of `rank` (empty past the last).
+    pub(crate) fn token(&self, rank: u32) -> &[u8] {
+        if (rank as usize) < self.ranks.rank_limit() {
+            self.ranks.token(rank)
+        } else {
+            &[]
+        }
+    }
+
+    /// The two tokens BPE last merges into `rank`, when the table has the backtracking encoder.
+    pub(crate) fn split_of(&self, rank: u32) -> Option<[u32; 2]> {
+        self.backtracker.as_ref().map(|bt| bt.split_of(rank))
+    }
+
+    /// The tokens of one piece, through this thread's piece cache and pair memo (for a
+    /// `tokenizer.json` model whose merges are this table's: `huggingface/bpe.rs`).
+    pub(crate) fn count_piece(&self, piece: &[u8]) -> usize {
+        cache::with_cache(|mut cache| {
+            backtrack::with_pair_memo(self.cache_owner, |mut memo| match piece.len() {
+                0 | 1 => piece.len(),
+                2 | 3 => bpe::count_tiny(piece, &self.ranks),
+                n => match cache.as_deref_mut() {
+                    Some(cache) if n <= cache::MAX_PIECE => {
+                        cache.get_or_count(self.cache_owner, piece, || self.count_uncached(piece, &mut memo))
+                    }
+                    _ => self.count_uncached(piece, &mut memo),
+                },
+            })
+        })
     }
 }
 
-/// The r50k table (GPT-2's vocabulary and merges), loaded once per process for `tokenizer.json`
-/// files with GPT-2's merges, whose long pieces it counts (`hf_fast`); `None` if it cannot load.
-pub(crate) fn shared_r50k() -> Option<Arc<RankTable>> {
-    static R50K: std::sync::OnceLock<Option<Arc<RankTable>>> = std::sync::OnceLock::new();
-    R50K.get_or_init(|| RankTable::load(RankTableId::R50k).ok().map(Arc::new)).clone()
+/// A rank table loaded once per process, for `tokenizer.json` files whose merges are an OpenAI
+/// encoding's (GPT-2's are r50k's, OLMo 2's cl100k's, gpt-oss's o200k's); `None` if it cannot
+/// load.
+pub(crate) fn shared_table(id: RankTableId) -> Option<Arc<RankTable>> {
+    static TABLES: [std::sync::OnceLock<Option<Arc<RankTable>>>; 4] = [const { std::sync::OnceLock::new() }; 4];
+    TABLES[id as usize].get_or_init(|| RankTable::load(id).ok().map(Arc::new)).clone()
 }
 
 /// Loading goes through tiktoken-rs's encoder, whose maps (tens of MB) are freed once the

@@ -26,9 +26,52 @@ pub(crate) enum SplitPattern {
     /// `[^\r\n\p{L}\p{N}]?U*L+(?i:'s|'t|'re|'ve|'m|'ll|'d)?` then `[^\r\n\p{L}\p{N}]?U+L*(?i:...)?`,
     /// followed by `\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`
     O200k,
+    /// cl100k_base's pattern as `tokenizer.json` files (Llama 3, OLMo 2, GLM) write it:
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+    /// ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`. Without tiktoken's `\s++$`,
+    /// white space that ends the text is cut after its last newline, as anywhere else.
+    Llama3,
+    /// `Llama3` with single digits (`\p{N}` for `\p{N}{1,3}`): Qwen 2 and 3.
+    Qwen,
+    /// `O200k` without the contractions and with single digits: Mistral's Tekken (Nemo).
+    Tekken,
 }
 
+/// `tokenizer.json` split regexes that are one of these patterns, as their files write them:
+/// each matches, at every position, what the scanner's piece is.
+const KNOWN_REGEXES: [(&str, SplitPattern); 6] = [
+    // GPT-2 (and a ByteLevel pre-tokenizer's own regex).
+    (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", SplitPattern::R50k),
+    // cl100k_base as tiktoken writes it, and as Llama 3, OLMo 2 and others write it.
+    (
+        r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s",
+        SplitPattern::Cl100k,
+    ),
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        SplitPattern::Llama3,
+    ),
+    (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        SplitPattern::Qwen,
+    ),
+    (
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        SplitPattern::Tekken,
+    ),
+    // o200k_base (gpt-oss, Llama 4).
+    (
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        SplitPattern::O200k,
+    ),
+];
+
 impl SplitPattern {
+    /// The scanner for a `tokenizer.json` split regex written as one of these patterns is.
+    pub(crate) fn for_regex(regex: &str) -> Option<SplitPattern> {
+        KNOWN_REGEXES.iter().find(|(known, _)| *known == regex).map(|&(_, pattern)| pattern)
+    }
+
     /// Calls `piece` with each piece of `text`, in order, until it breaks. The pieces cover the
     /// text.
     pub(crate) fn for_each_piece(self, text: &str, mut piece: impl FnMut(&[u8]) -> ControlFlow<()>) {
@@ -51,6 +94,9 @@ impl SplitPattern {
             SplitPattern::R50k => pieces!(r50k),
             SplitPattern::Cl100k => pieces!(cl100k),
             SplitPattern::O200k => pieces!(o200k),
+            SplitPattern::Llama3 => pieces!(llama3),
+            SplitPattern::Qwen => pieces!(qwen),
+            SplitPattern::Tekken => pieces!(tekken),
         }
     }
 }
@@ -226,6 +272,21 @@ impl Scanner<'_> {
     }
 
     fn cl100k(&self, i: usize) -> usize {
+        self.cl100k_like::<true, 3>(i)
+    }
+
+    fn llama3(&self, i: usize) -> usize {
+        self.cl100k_like::<false, 3>(i)
+    }
+
+    fn qwen(&self, i: usize) -> usize {
+        self.cl100k_like::<false, 1>(i)
+    }
+
+    /// cl100k's alternatives; `END_RUN`: tiktoken's `\s++$` (white space to the end of the
+    /// text is one piece); `DIGITS`: at most this many numbers in a piece (1 or 3).
+    #[inline(always)]
+    fn cl100k_like<const END_RUN: bool, const DIGITS: usize>(&self, i: usize) -> usize {
         if let Some(end) = self.contraction_at(i, true) {
             return end;
         }
@@ -244,7 +305,7 @@ impl Scanner<'_> {
         }
         // `\p{N}{1,3}`
         if f0 & NUMBER != 0 {
-            return self.up_to_three_numbers(i, l0);
+            return if DIGITS == 1 { next } else { self.up_to_three_numbers(i, l0) };
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
         if is_other(f0) {
@@ -259,7 +320,7 @@ impl Scanner<'_> {
         // `\s+$`, then `\s*[\r\n]` (backtracking ends just after the run's last newline), then
         // `\s+(?!\S)|\s`.
         let run = self.space_run(i);
-        if run.end == self.b.len() {
+        if END_RUN && run.end == self.b.len() {
             return run.end;
         }
         if let Some(newline) = run.last_newline {
@@ -269,6 +330,17 @@ impl Scanner<'_> {
     }
 
     fn o200k(&self, i: usize) -> usize {
+        self.o200k_like::<true, 3>(i)
+    }
+
+    fn tekken(&self, i: usize) -> usize {
+        self.o200k_like::<false, 1>(i)
+    }
+
+    /// o200k's alternatives; `CONTRACTIONS`: the words take `(?i:'s|'t|'re|'ve|'m|'ll|'d)?`;
+    /// `DIGITS`: at most this many numbers in a piece (1 or 3).
+    #[inline(always)]
+    fn o200k_like<const CONTRACTIONS: bool, const DIGITS: usize>(&self, i: usize) -> usize {
         let b0 = self.b[i];
         let (f0, l0) = self.at(i);
         let next = i + l0;
@@ -276,25 +348,25 @@ impl Scanner<'_> {
         let prefix = f0 & (LETTER | NUMBER) == 0 && !is_newline(b0);
         if prefix {
             if let Some(end) = self.lower_word(next) {
-                return self.o200k_contraction(end);
+                return if CONTRACTIONS { self.o200k_contraction(end) } else { end };
             }
         }
         if f0 & (UPPERISH | LOWERISH) != 0 {
             if let Some(end) = self.lower_word(i) {
-                return self.o200k_contraction(end);
+                return if CONTRACTIONS { self.o200k_contraction(end) } else { end };
             }
         }
         if prefix {
             if let Some(end) = self.upper_word(next) {
-                return self.o200k_contraction(end);
+                return if CONTRACTIONS { self.o200k_contraction(end) } else { end };
             }
         }
         if let Some(end) = self.upper_word(i) {
-            return self.o200k_contraction(end);
+            return if CONTRACTIONS { self.o200k_contraction(end) } else { end };
         }
         // `\p{N}{1,3}`
         if f0 & NUMBER != 0 {
-            return self.up_to_three_numbers(i, l0);
+            return if DIGITS == 1 { next } else { self.up_to_three_numbers(i, l0) };
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
         let newline_or_slash = |b: u8| is_newline(b) || b == b'/';

@@ -805,14 +805,24 @@ pub fn count(ctx: &Context, files: &[PathBuf], adapter: Option<String>) -> Outco
             }
         }
     }
+    // A total that leaves out a file is no total: it is not given when one failed.
+    let failures = entries.iter().filter(|e| e.get("error").is_some()).count();
     match ctx.format {
         Format::Json => output::json(&json!({
             "adapter": adapter.name(),
             "model": adapter.model(),
             "is_exact": adapter.is_exact(),
             "files": entries,
-            "total": total,
+            "total": if failed { Value::Null } else { json!(total) },
+            "failed": failures,
         })),
+        Format::Text if failed => outln!(
+            "{:>10}  no total: {failures} of {} files could not be counted ({} {})",
+            "-",
+            files.len(),
+            adapter.name(),
+            adapter.model()
+        ),
         Format::Text => outln!(
             "{total:>10}  total ({} {}, {})",
             adapter.name(),

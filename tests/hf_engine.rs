@@ -1,9 +1,10 @@
-//! The count-only paths for tokenizer.json (src/hf_fast.rs): which pipelines take them, and
-//! differential tests against the `tokenizers` crate on generated text.
+//! Our tokenizer.json engine (src/huggingface/) against the `tokenizers` crate on generated
+//! text: the fixtures and variants of them, long runs and long random pieces, hostile
+//! vocabularies, and models sharing the per-thread caches.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use kano_tokenizer::huggingface::HfTokenizer;
@@ -14,11 +15,35 @@ fn fixture_json(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(tokenizer_path(name)).expect("fixture")).expect("JSON")
 }
 
-fn load(json: &Value) -> HfTokenizer {
-    HfTokenizer::from_bytes(&serde_json::to_vec(json).expect("serialize"), "test").expect("loads")
+/// A file loaded by our engine and by the crate.
+struct Both {
+    ours: HfTokenizer,
+    reference: tokenizers::Tokenizer,
 }
 
-fn load_fixture(name: &str) -> HfTokenizer {
+impl std::ops::Deref for Both {
+    type Target = HfTokenizer;
+    fn deref(&self) -> &HfTokenizer {
+        &self.ours
+    }
+}
+
+impl Both {
+    fn crate_count(&self, text: &str, add_special_tokens: bool) -> u64 {
+        self.reference.encode(text, add_special_tokens).expect("the crate counts").len() as u64
+    }
+}
+
+fn load(json: &Value) -> Both {
+    let bytes = serde_json::to_vec(json).expect("serialize");
+    let ours = HfTokenizer::from_bytes(&bytes, "test").expect("loads");
+    let mut reference = tokenizers::Tokenizer::from_bytes(&bytes).expect("the crate loads it");
+    reference.with_truncation(None).expect("no truncation");
+    reference.with_padding(None);
+    Both { ours, reference }
+}
+
+fn load_fixture(name: &str) -> Both {
     load(&fixture_json(name))
 }
 
@@ -180,9 +205,9 @@ fn generate(rng: &mut Rng, target_len: usize) -> String {
     text
 }
 
-fn assert_same(tokenizer: &HfTokenizer, text: &str, what: &str) {
+fn assert_same(tokenizer: &Both, text: &str, what: &str) {
     for specials in [true, false] {
-        let expected = tokenizer.count_with_crate(text, specials).expect("the crate counts");
+        let expected = tokenizer.crate_count(text, specials);
         let got = tokenizer.count(text, specials).expect("counts");
         assert_eq!(got, expected, "{what}, add_special_tokens={specials}, text {:?}", preview(text));
     }
@@ -200,7 +225,7 @@ fn preview(text: &str) -> String {
 }
 
 /// Random texts of a few sizes, with a few large ones; smaller in debug builds.
-fn differential(tokenizer: &HfTokenizer, what: &str, seed: u64) {
+fn differential(tokenizer: &Both, what: &str, seed: u64) {
     let scale = if cfg!(debug_assertions) { 1 } else { 4 };
     let mut rng = Rng(seed);
     for case in 0..250 * scale {
@@ -221,50 +246,83 @@ fn differential(tokenizer: &HfTokenizer, what: &str, seed: u64) {
 }
 
 #[test]
-fn fixtures_take_the_fast_paths_and_other_pipelines_fall_back() {
-    assert_eq!(load_fixture("all-MiniLM-L6-v2").engine(), "fast-wordpiece");
-    assert_eq!(load_fixture("gpt2").engine(), "fast-bpe");
-    assert_eq!(load_fixture("llama-style-bpe").engine(), "tokenizers");
-    assert_eq!(load_fixture("t5-style-unigram").engine(), "tokenizers");
+fn fixtures_and_their_variants_are_counted_by_our_engine() {
+    assert_eq!(load_fixture("all-MiniLM-L6-v2").engine(), "kano-wordpiece");
+    assert_eq!(load_fixture("gpt2").engine(), "kano-bpe");
+    assert_eq!(load_fixture("llama-style-bpe").engine(), "kano-bpe");
+    assert_eq!(load_fixture("t5-style-unigram").engine(), "kano-unigram");
 
-    // Shapes just outside the covered ones.
+    // Shapes that the earlier count-only paths left to the crate: each is ours, and counts as
+    // the crate does.
+    let mut variants = Vec::new();
     let mut bert = fixture_json("all-MiniLM-L6-v2");
     bert["pre_tokenizer"] = json!({"type": "Whitespace"});
-    assert_eq!(load(&bert).engine(), "tokenizers", "another pre-tokenizer");
+    variants.push(("another pre-tokenizer", bert, "kano-wordpiece"));
     let mut bert = fixture_json("all-MiniLM-L6-v2");
     bert["normalizer"] = json!({"type": "Lowercase"});
-    assert_eq!(load(&bert).engine(), "tokenizers", "another normalizer");
+    variants.push(("another normalizer", bert, "kano-wordpiece"));
     let mut bert = fixture_json("all-MiniLM-L6-v2");
     bert["added_tokens"][1]["lstrip"] = json!(true);
-    assert_eq!(load(&bert).engine(), "tokenizers", "an added token that strips");
+    bert["added_tokens"][2]["rstrip"] = json!(true);
+    bert["added_tokens"][3]["single_word"] = json!(true);
+    variants.push(("added tokens that strip and stand alone", bert, "kano-wordpiece"));
     let mut gpt2 = fixture_json("gpt2");
     gpt2["pre_tokenizer"]["use_regex"] = json!(false);
-    assert_eq!(load(&gpt2).engine(), "tokenizers", "byte-level without the split regex");
-    let mut gpt2 = fixture_json("gpt2");
-    gpt2["model"]["dropout"] = json!(0.5);
-    assert_eq!(load(&gpt2).engine(), "tokenizers", "BPE dropout");
+    variants.push(("byte-level without the split regex", gpt2, "kano-bpe"));
     let mut gpt2 = fixture_json("gpt2");
     gpt2["normalizer"] = json!({"type": "NFC"});
-    assert_eq!(load(&gpt2).engine(), "tokenizers", "a normalizer before byte-level BPE");
+    variants.push(("a normalizer before byte-level BPE", gpt2, "kano-bpe"));
+    let mut rng = Rng(99);
+    for (what, json, engine) in variants {
+        let tokenizer = load(&json);
+        assert_eq!(tokenizer.engine(), engine, "{what}");
+        for _ in 0..200 {
+            let len = rng.below(600);
+            assert_same(&tokenizer, &generate(&mut rng, len), what);
+        }
+    }
 }
 
-/// The fast paths add the template's special tokens to the text's count, which is right only
-/// when the single template holds the text once: a template without it, or with it twice, is
-/// counted by the crate (the fast path said 3 for "hello world" where the crate says 1).
+/// Dropout picks merges at random while training; a count is that of the model without it,
+/// the same on every call (the crate gives a different one each time).
 #[test]
-fn templates_without_the_text_once_take_the_crate_path() {
+fn bpe_dropout_is_ignored() {
+    let plain = load_fixture("gpt2");
+    let mut json = fixture_json("gpt2");
+    json["model"]["dropout"] = json!(0.5);
+    let dropout = load(&json);
+    assert_eq!(dropout.engine(), "kano-bpe");
+    let text = generate(&mut Rng(5), 2000);
+    let want = plain.crate_count(&text, false);
+    for _ in 0..5 {
+        assert_eq!(dropout.count(&text, false).unwrap(), want);
+    }
+    json["model"]["dropout"] = json!(1.5);
+    let e = HfTokenizer::from_bytes(&serde_json::to_vec(&json).unwrap(), "dropout 1.5").err().expect("refused");
+    assert!(e.to_string().contains("dropout 1.5"), "{e}");
+}
+
+/// A template without the text, or with it twice, gives the text's tokens that many times (an
+/// earlier fast path said 3 for "hello world" where the crate says 1).
+#[test]
+fn templates_that_hold_the_text_any_number_of_times() {
     let eot = json!({"<|endoftext|>": {"id": "<|endoftext|>", "ids": [50256], "tokens": ["<|endoftext|>"]}});
     let cls = json!({"[CLS]": {"id": "[CLS]", "ids": [101], "tokens": ["[CLS]"]}, "[SEP]": {"id": "[SEP]", "ids": [102], "tokens": ["[SEP]"]}});
     let a = json!({"Sequence": {"id": "A", "type_id": 0}});
     let b = json!({"Sequence": {"id": "B", "type_id": 1}});
     let special = |id: &str| json!({"SpecialToken": {"id": id, "type_id": 0}});
     for (fixture, tokens, single, path) in [
-        ("gpt2", &eot, json!([special("<|endoftext|>")]), "tokenizers"),
-        ("gpt2", &eot, json!([a, special("<|endoftext|>"), a]), "tokenizers"),
-        ("gpt2", &eot, json!([a, special("<|endoftext|>")]), "fast-bpe"),
-        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]")]), "tokenizers"),
-        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]"), a, special("[SEP]")]), "tokenizers"),
-        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]")]), "fast-wordpiece"),
+        ("gpt2", &eot, json!([special("<|endoftext|>")]), "kano-bpe"),
+        ("gpt2", &eot, json!([a, special("<|endoftext|>"), a]), "kano-bpe"),
+        ("gpt2", &eot, json!([a, special("<|endoftext|>")]), "kano-bpe"),
+        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]")]), "kano-wordpiece"),
+        (
+            "all-MiniLM-L6-v2",
+            &cls,
+            json!([special("[CLS]"), a, special("[SEP]"), a, special("[SEP]")]),
+            "kano-wordpiece",
+        ),
+        ("all-MiniLM-L6-v2", &cls, json!([special("[CLS]"), a, special("[SEP]")]), "kano-wordpiece"),
     ] {
         let mut json = fixture_json(fixture);
         json["post_processor"] =
@@ -274,7 +332,7 @@ fn templates_without_the_text_once_take_the_crate_path() {
         assert_eq!(tokenizer.engine(), path, "{what}");
         for text in ["hello world", "", "Tokenizers count [CLS] text."] {
             for add_special_tokens in [true, false] {
-                let crate_count = tokenizer.count_with_crate(text, add_special_tokens).unwrap();
+                let crate_count = tokenizer.crate_count(text, add_special_tokens);
                 assert_eq!(tokenizer.count(text, add_special_tokens).unwrap(), crate_count, "{what} on {text:?}");
                 let e = tokenizer.estimate(text, add_special_tokens);
                 assert!(
@@ -290,13 +348,13 @@ fn templates_without_the_text_once_take_the_crate_path() {
 fn adapters_report_the_path_that_serves() {
     let registry = plain_registry();
     let minilm = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).expect("embedded");
-    assert_eq!(minilm.engine_path(), "fast-wordpiece");
+    assert_eq!(minilm.engine_path(), "kano-wordpiece");
     let gpt2 = tokenizer_path("gpt2");
     let gpt2 = registry.resolve(Some("huggingface"), gpt2.to_str()).expect("fixture");
-    assert_eq!(gpt2.engine_path(), "fast-bpe");
+    assert_eq!(gpt2.engine_path(), "kano-bpe");
     let t5 = tokenizer_path("t5-style-unigram");
     let t5 = registry.resolve(Some("huggingface"), t5.to_str()).expect("fixture");
-    assert_eq!(t5.engine_path(), "tokenizers");
+    assert_eq!(t5.engine_path(), "kano-unigram");
     let tiktoken = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("built in");
     assert_eq!(tiktoken.engine_path(), "tiktoken");
 }
@@ -308,7 +366,7 @@ fn special_token_text_counts_as_the_crate_counts_it() {
     assert_eq!(bert.count("[SEP]", false).unwrap(), 1);
     assert_eq!(bert.count("[SEP]", true).unwrap(), 3);
     assert_eq!(bert.count("a[CLS]b", false).unwrap(), 3);
-    assert_eq!(bert.count("[cls]", false).unwrap(), bert.count_with_crate("[cls]", false).unwrap());
+    assert_eq!(bert.count("[cls]", false).unwrap(), bert.crate_count("[cls]", false));
     for text in ["[SEP][SEP]", "[[SEP]]", "x[MASK]y [PAD]", "[UNK ]", "[CLS"] {
         assert_same(&bert, text, "MiniLM");
     }
@@ -355,7 +413,7 @@ fn bert_variants_match_the_crate() {
             .unwrap()
             .push(json!({"id": 30522, "content": "fox", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false}));
         let tokenizer = load(&json);
-        assert_eq!(tokenizer.engine(), "fast-wordpiece", "{what}");
+        assert_eq!(tokenizer.engine(), "kano-wordpiece", "{what}");
         assert_eq!(tokenizer.count("foxes", false).unwrap(), 1 + tokenizer.count("es", false).unwrap());
         let mut rng = Rng(1000 + i as u64);
         for _ in 0..300 {
@@ -378,7 +436,7 @@ fn gpt2_variants_match_the_crate() {
         }
         let tokenizer = load(&json);
         let what = format!("GPT-2 add_prefix_space={prefix} added={added}");
-        assert_eq!(tokenizer.engine(), "fast-bpe", "{what}");
+        assert_eq!(tokenizer.engine(), "kano-bpe", "{what}");
         if added {
             assert_eq!(tokenizer.count("<|endoftext|>", false).unwrap(), 1);
             assert_eq!(tokenizer.count("<|end", false).unwrap(), 1);
@@ -413,52 +471,34 @@ fn byte_level(s: &str) -> String {
     s.bytes().map(|b| map[b as usize]).collect()
 }
 
-/// Megabyte runs: exact, and linear (4x the text takes well under 16x the time).
+/// Megabyte runs, exact (how long they take is measured in `benches/hf_fast.rs`). GPT-2's
+/// split regex gives up on runs this long in the crate, so its model is the reference on the
+/// one piece the run is (the split makes one piece of a run that ends the text).
 #[test]
-fn megabyte_runs_count_exactly_in_linear_time() {
+fn megabyte_runs_count_exactly() {
     let mb = if cfg!(debug_assertions) { 256 << 10 } else { 1 << 20 };
     let runs: [(&str, &str); 5] =
         [("one letter", "a"), ("spaces", " "), ("digits", "7"), ("CJK", "漢"), ("newlines", "\n")];
     let bert = load_fixture("all-MiniLM-L6-v2");
     let gpt2 = load_fixture("gpt2");
-    let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
     for (what, unit) in runs {
         let text = unit.repeat(mb / unit.len());
-        let quarter = unit.repeat(mb / 4 / unit.len());
-        // BERT: the crate has no backtracking, so it is the reference on the whole text.
         assert_same(&bert, &text, what);
-        // GPT-2: the crate's split regex gives up on runs this long, so its model counts the one
-        // piece the run is (the split regex makes one piece of a run that ends the text).
-        let expected = gpt2_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
+        let expected = gpt2.reference.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
         assert_eq!(gpt2.count(&text, false).unwrap(), expected, "GPT-2 {what}");
-        for tokenizer in [&bert, &gpt2] {
-            let time = |t: &str| {
-                let start = Instant::now();
-                tokenizer.count(t, false).unwrap();
-                start.elapsed()
-            };
-            let small = (0..3).map(|_| time(&quarter)).min().unwrap();
-            let large = (0..3).map(|_| time(&text)).min().unwrap();
-            assert!(
-                large < small * 16 + Duration::from_millis(50),
-                "{} {what}: {large:?} for the whole run, {small:?} for a quarter",
-                tokenizer.engine()
-            );
-        }
     }
 }
 
 /// Long pieces of random text (digits, letters without spaces, punctuation, a two-letter
-/// alphabet): GPT-2's merges send them to r50k's backtracking encoder, which must count what the
-/// crate's model counts, in linear time; other merges keep the heap merge, with the same counts.
+/// alphabet) go through the backtracking encoder, which must count what the crate's model
+/// counts, for GPT-2's merges and for a variant without its last merge.
 #[test]
-fn long_random_pieces_count_like_the_crate_in_linear_time() {
+fn long_random_pieces_count_like_the_crate() {
     let gpt2 = load_fixture("gpt2");
     let mut json = fixture_json("gpt2");
     json["model"]["merges"].as_array_mut().unwrap().truncate(49_999);
     let other_merges = load(&json);
-    let gpt2_crate = tokenizers::Tokenizer::from_file(tokenizer_path("gpt2")).expect("fixture");
-    let other_crate = tokenizers::Tokenizer::from_bytes(serde_json::to_vec(&json).unwrap()).expect("variant");
+    let (gpt2_crate, other_crate) = (&gpt2.reference, &other_merges.reference);
     let mut rng = Rng(31);
     let alphabets: [(&str, &[u8]); 4] = [
         ("digits", b"0123456789"),
@@ -478,32 +518,13 @@ fn long_random_pieces_count_like_the_crate_in_linear_time() {
             let want = other_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
             assert_eq!(other_merges.count(&text, false).unwrap(), want, "other merges on {len} random {what}");
         }
-        if !cfg!(debug_assertions) {
-            let (quarter, whole) = (random(&mut rng, 256 << 10), random(&mut rng, 1 << 20));
-            let time = |t: &str| {
-                (0..3)
-                    .map(|_| {
-                        let start = Instant::now();
-                        gpt2.count(t, false).unwrap();
-                        start.elapsed()
-                    })
-                    .min()
-                    .unwrap()
-            };
-            let (small, large) = (time(&quarter), time(&whole));
-            println!("GPT-2 random {what}: 256 KiB {small:?}, 1 MiB {large:?}");
-            assert!(
-                large < small * 8 + Duration::from_millis(20),
-                "{what}: {large:?} for 1 MiB, {small:?} for 256 KiB"
-            );
-        }
     }
 }
 
 /// A hostile WordPiece vocabulary: continuation entries of 300 and 20,000 bytes, and no word
 /// length limit. Each position used to hash every candidate up to the longest length (a 32 KB
 /// word took 98 s). Counts match the crate (on texts short enough for it: its own search has
-/// the same flaw), and 32 KB words take well under a second.
+/// the same flaw), and 32 KB words count.
 #[test]
 fn a_very_long_wordpiece_entry_does_not_make_counting_quadratic() {
     let mut json = fixture_json("all-MiniLM-L6-v2");
@@ -514,7 +535,7 @@ fn a_very_long_wordpiece_entry_does_not_make_counting_quadratic() {
     vocab.insert(format!("##{}x", "a".repeat(40)), json!(next_id + 1));
     vocab.insert(format!("##{}", "c".repeat(20_000)), json!(next_id + 2));
     let tokenizer = load(&json);
-    assert_eq!(tokenizer.engine(), "fast-wordpiece");
+    assert_eq!(tokenizer.engine(), "kano-wordpiece");
     for text in [
         "a".repeat(300),
         format!("a{}", "b".repeat(300)),
@@ -534,10 +555,8 @@ fn a_very_long_wordpiece_entry_does_not_make_counting_quadratic() {
     for (what, word) in [("a", "a".repeat(32 << 10)), ("c", c_word(32 << 10))] {
         let start = Instant::now();
         let count = tokenizer.count(&word, false).unwrap();
-        let took = start.elapsed();
-        println!("a 32 KiB word of {what}: {count} tokens in {took:?}");
+        println!("a 32 KiB word of {what}: {count} tokens in {:?}", start.elapsed());
         assert!(count > 1 && count <= word.len() as u64, "{what}: {count}");
-        assert!(took < Duration::from_secs(2), "{what}: {took:?}");
     }
 }
 
@@ -549,13 +568,46 @@ fn models_sharing_a_thread_keep_their_own_piece_counts() {
     let mut json = fixture_json("gpt2");
     json["model"]["merges"].as_array_mut().unwrap().truncate(300);
     let few = load(&json);
-    assert_eq!(few.engine(), "fast-bpe");
+    assert_eq!(few.engine(), "kano-bpe");
     let text = "the quick brown fox jumps over the lazy dog, internationalization and tokenization";
     let (a, b) = (full.count(text, false).unwrap(), few.count(text, false).unwrap());
     assert!(b > a, "fewer merges give more tokens: {a} vs {b}");
     for _ in 0..3 {
-        assert_eq!(full.count(text, false).unwrap(), full.count_with_crate(text, false).unwrap());
-        assert_eq!(few.count(text, false).unwrap(), few.count_with_crate(text, false).unwrap());
+        assert_eq!(full.count(text, false).unwrap(), full.crate_count(text, false));
+        assert_eq!(few.count(text, false).unwrap(), few.crate_count(text, false));
     }
     assert_same(&few, &generate(&mut Rng(7), 20_000), "GPT-2 with 300 merges");
+}
+
+/// Errors that say what to do: a Git LFS pointer in place of the file, a byte-order mark, a
+/// merge that names no token (with its index), a text too large for a growing normalizer.
+#[test]
+fn load_errors_name_their_cause() {
+    let refuse = |bytes: &[u8]| HfTokenizer::from_bytes(bytes, "test").err().expect("refused").to_string();
+    let pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:4a5b\nsize 7031645\n";
+    assert!(refuse(pointer).contains("Git LFS pointer"), "{}", refuse(pointer));
+    let gpt2 = std::fs::read(tokenizer_path("gpt2")).unwrap();
+    let bom = [&b"\xEF\xBB\xBF"[..], &gpt2].concat();
+    assert!(refuse(&bom).contains("byte-order mark"), "{}", refuse(&bom));
+    let mut json = fixture_json("gpt2");
+    json["model"]["merges"][1234] = json!(["Ġ", "zzzqqq"]);
+    let e = refuse(&serde_json::to_vec(&json).unwrap());
+    assert!(e.contains("model.merges[1234]") && e.contains("zzzqqq"), "{e}");
+    let mut json = fixture_json("gpt2");
+    json["model"]["merges"][7] = json!(["Ġ", "t", "x"]);
+    let e = refuse(&serde_json::to_vec(&json).unwrap());
+    assert!(e.contains("model.merges[7]"), "{e}");
+}
+
+/// Over-long input is `InputTooLarge`, never `AdapterUnavailable`: a `Replace` that grows text
+/// 10,000-fold refuses a megabyte before the work, and counts a short text.
+#[test]
+fn growth_past_the_limit_is_input_too_large() {
+    let mut json = fixture_json("gpt2");
+    json["normalizer"] = json!({"type": "Replace", "pattern": {"String": "a"}, "content": "b".repeat(10_000)});
+    let tokenizer = load(&json);
+    assert_eq!(tokenizer.engine(), "kano-bpe");
+    assert_eq!(tokenizer.count("a", false).unwrap(), tokenizer.crate_count("a", false));
+    let e = tokenizer.count(&"a".repeat(1 << 20), false).unwrap_err();
+    assert_eq!(e.kind(), kano_tokenizer::ErrorKind::InputTooLarge, "{e}");
 }

@@ -1,0 +1,586 @@
+//! The `BPE` model of `tokenizer.json`, count-only, on the shared BPE core (`crate::bpe`).
+//!
+//! The model sees each piece as characters: the byte-level alphabet's (one per byte) after a
+//! `ByteLevel` pre-tokenizer, the text's own otherwise (SentencePiece-style BPE). Characters in
+//! the vocabulary are the base symbols; the others become `<0xXX>` byte tokens
+//! (`byte_fallback`), the unknown token (consecutive ones fused with `fuse_unk`), or nothing.
+//! The merge list then applies, lowest rank first.
+//!
+//! Counting runs on the piece's bytes: in byte-level models each byte is a character of the
+//! alphabet, and elsewhere a token's bytes are its characters' UTF-8. Runs of base symbols go
+//! through a [`MergeTable`] (the merge on the stack for short runs, the linear backtracking
+//! encoder for long ones), and whole pieces through the per-thread piece cache. Models whose
+//! symbols are not the text's bytes (a `continuing_subword_prefix` or `end_of_word_suffix`), or
+//! whose merges involve the unknown or byte tokens, take the plain merge of ids
+//! ([`PairMerges`]), as the `tokenizers` crate does.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Value;
+
+use super::byte_level;
+use super::load::LoadError;
+use crate::bpe::backtrack::with_pair_memo;
+use crate::bpe::merges::{utf8_len, MergeTable, PairMerges};
+use crate::bpe::piece_cache::{self, with_cache};
+
+pub(crate) struct Bpe {
+    /// This model's entries in the per-thread piece cache and pair memo.
+    owner: u64,
+    /// The model's characters are bytes of the byte-level alphabet.
+    byte_level: bool,
+    path: Path,
+    unknown: Unknown,
+    /// With `ignore_merges`, a piece that is a vocabulary entry is that one token. Entries BPE
+    /// gives as one token anyway need no check: these are the others.
+    whole_words: Option<FxHashSet<Box<[u8]>>>,
+}
+
+enum Path {
+    /// Base symbols are the text's bytes or characters.
+    Table {
+        table: MergeTable,
+        /// Which bytes (byte-level) or ASCII characters are base symbols.
+        known: [bool; 256],
+        /// A byte-level model with every byte a base symbol: no piece has an unknown one.
+        all_known: bool,
+        /// Characters models over characters can be cut before (`Cut`).
+        cut: Option<Cut>,
+    },
+    /// The `tokenizers` crate's own procedure, over ids.
+    Ids(Box<IdModel>),
+    /// A byte-level model whose merges are an OpenAI encoding's: that encoding's rank table,
+    /// shared with the `tiktoken` adapters.
+    Tiktoken(std::sync::Arc<crate::tiktoken::RankTable>),
+}
+
+/// A model over characters never merges across a `▁` that follows a character which no token
+/// has right before a `▁`: the text can be cut there into pieces counted on their own (and
+/// cached), which turns SentencePiece-style texts that are one piece (no pre-tokenizer) into
+/// words.
+struct Cut {
+    /// The characters some token has right before a `▁`.
+    before: Vec<char>,
+}
+
+const METASPACE: char = '\u{2581}';
+
+/// What becomes of a character that is not a base symbol.
+struct Unknown {
+    /// `byte_fallback`: which bytes have a `<0xXX>` token.
+    fallback: Option<[bool; 256]>,
+    /// The unknown token is set (and in the vocabulary).
+    unk: bool,
+    fuse_unk: bool,
+}
+
+/// The crate's merge of ids, for models the table cannot serve.
+struct IdModel {
+    vocab: FxHashMap<String, u32>,
+    merges: PairMerges,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    /// Ids of the `<0xXX>` tokens.
+    fallback_ids: Option<[Option<u32>; 256]>,
+    unk_id: Option<u32>,
+    fuse_unk: bool,
+    ignore_merges: bool,
+}
+
+impl Bpe {
+    /// From the `model` value; `byte_level`: the pipeline gives the model byte-level
+    /// characters (as bytes).
+    pub(crate) fn from_json(model: &Value, byte_level: bool) -> Result<Bpe, LoadError> {
+        let invalid = |m: String| LoadError::Invalid(format!("model: {m}"));
+        if let Some(d) = model.get("dropout").filter(|d| !d.is_null()) {
+            let d = d.as_f64().ok_or_else(|| invalid("dropout must be a number".into()))?;
+            if !(0.0..=1.0).contains(&d) {
+                return Err(invalid(format!("dropout {d} is not between 0 and 1")));
+            }
+            // Dropout skips merges at random, to train on varied splits: counting with it
+            // would give a different count on every call. The text's count is that of the
+            // model without dropout.
+        }
+        let opt_str = |key: &str| -> Result<Option<&str>, LoadError> {
+            match model.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(invalid(format!("{key} must be a string or null"))),
+            }
+        };
+        let opt_bool = |key: &str| -> Result<bool, LoadError> {
+            match model.get(key) {
+                None | Some(Value::Null) => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(invalid(format!("{key} must be a boolean"))),
+            }
+        };
+        let unk_token = opt_str("unk_token")?;
+        let prefix = opt_str("continuing_subword_prefix")?.filter(|p| !p.is_empty());
+        let suffix = opt_str("end_of_word_suffix")?.filter(|s| !s.is_empty());
+        let fuse_unk = opt_bool("fuse_unk")?;
+        let byte_fallback = opt_bool("byte_fallback")?;
+        let ignore_merges = opt_bool("ignore_merges")?;
+
+        let vocab_map = model["vocab"].as_object().ok_or_else(|| invalid("a BPE vocab must be an object".into()))?;
+        let mut vocab: FxHashMap<&str, u32> = FxHashMap::with_capacity_and_hasher(vocab_map.len(), Default::default());
+        let mut ids_seen = FxHashSet::default();
+        for (token, id) in vocab_map {
+            let id = id
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| invalid(format!("the id of {token:?} is not an integer below 2^32")))?;
+            if !ids_seen.insert(id) {
+                return Err(LoadError::Unsupported(format!("two vocabulary entries share the id {id}")));
+            }
+            vocab.insert(token, id);
+        }
+        drop(ids_seen);
+        // Dense ids, in the file's id order.
+        let mut by_id: Vec<(u32, &str)> = vocab.iter().map(|(&t, &i)| (i, t)).collect();
+        by_id.sort_unstable();
+        let dense: FxHashMap<&str, u32> = by_id.iter().enumerate().map(|(d, &(_, t))| (t, d as u32)).collect();
+        drop(vocab);
+
+        let merge_list = parse_merges(&model["merges"], &dense, prefix.unwrap_or(""))?;
+        let merges = PairMerges::new(&merge_list);
+        let fallback_ids: Option<[Option<u32>; 256]> = byte_fallback.then(|| {
+            let mut ids = [None; 256];
+            for (b, slot) in ids.iter_mut().enumerate() {
+                *slot = dense.get(format!("<0x{b:02X}>").as_str()).copied();
+            }
+            ids
+        });
+        let unk_id = match unk_token {
+            Some(unk) => Some(*dense.get(unk).ok_or_else(|| {
+                LoadError::Unsupported(format!("the unknown token {unk:?} is not in the vocabulary"))
+            })?),
+            None => None,
+        };
+        let unknown =
+            Unknown { fallback: fallback_ids.map(|ids| ids.map(|i| i.is_some())), unk: unk_id.is_some(), fuse_unk };
+        let owner = piece_cache::new_owner();
+        let special_ids: Vec<u32> = fallback_ids.iter().flatten().flatten().copied().chain(unk_id).collect();
+        let merges_touch_specials = special_ids.iter().any(|&id| merges.involves(id));
+        if prefix.is_some() || suffix.is_some() || merges_touch_specials {
+            let id_model = IdModel {
+                vocab: dense.iter().map(|(&t, &i)| (t.to_string(), i)).collect(),
+                merges,
+                prefix: prefix.map(str::to_string),
+                suffix: suffix.map(str::to_string),
+                fallback_ids,
+                unk_id,
+                fuse_unk,
+                ignore_merges,
+            };
+            return Ok(Bpe { owner, byte_level, path: Path::Ids(Box::new(id_model)), unknown, whole_words: None });
+        }
+
+        // The tokens as the bytes the model sees, and which are base symbols.
+        let mut tokens: Vec<Vec<u8>> = Vec::with_capacity(by_id.len());
+        let mut base = Vec::with_capacity(by_id.len());
+        for &(_, token) in &by_id {
+            let bytes =
+                if byte_level { byte_level::to_bytes(token).unwrap_or_default() } else { token.as_bytes().to_vec() };
+            let single = if byte_level { bytes.len() == 1 } else { token.chars().count() == 1 };
+            base.push(single && !bytes.is_empty());
+            tokens.push(bytes);
+        }
+        let simple = byte_level && !ignore_merges && merges.len() == merge_list.len();
+        if let Some(table) = simple.then(|| openai_table(&tokens, &merge_list)).flatten() {
+            return Ok(Bpe { owner, byte_level, path: Path::Tiktoken(table), unknown, whole_words: None });
+        }
+        let table = MergeTable::build(&tokens, &base, &merges, !byte_level);
+        let mut known = [false; 256];
+        for (b, slot) in known.iter_mut().enumerate() {
+            *slot = if byte_level { table.contains(&[b as u8]) } else { b < 0x80 && table.contains(&[b as u8]) };
+        }
+        let whole_words = ignore_merges.then(|| {
+            tokens
+                .iter()
+                .filter(|t| !t.is_empty() && !table.contains(t))
+                .map(|t| t.clone().into_boxed_slice())
+                .collect()
+        });
+        let cut = (!byte_level).then(|| cut_rule(&table, &tokens)).flatten();
+        let all_known = byte_level && known.iter().all(|&k| k);
+        Ok(Bpe { owner, byte_level, path: Path::Table { table, known, all_known, cut }, unknown, whole_words })
+    }
+
+    /// The number of tokens of one piece (its bytes: byte-level characters in a byte-level
+    /// model, else UTF-8).
+    pub(crate) fn count(&self, piece: &[u8]) -> u64 {
+        if piece.is_empty() {
+            return 0;
+        }
+        match &self.path {
+            Path::Ids(model) => model.count(piece, self.byte_level) as u64,
+            Path::Tiktoken(table) => table.count_piece(piece) as u64,
+            Path::Table { table, known, all_known, cut } => {
+                if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
+                    return 1;
+                }
+                if *all_known {
+                    return with_cache(|cache| match cache {
+                        Some(cache) if piece.len() <= piece_cache::MAX_PIECE => {
+                            cache.get_or_count(self.owner, piece, || self.count_run(table, piece) as usize) as u64
+                        }
+                        _ => self.count_run(table, piece),
+                    });
+                }
+                if let Some(cut) = cut {
+                    if piece.len() > piece_cache::MAX_PIECE {
+                        return self.count_cut(table, known, cut, piece);
+                    }
+                }
+                self.count_cached(table, known, piece)
+            }
+        }
+    }
+
+    /// Cuts a long piece at the safe `▁`s and counts each part.
+    fn count_cut(&self, table: &MergeTable, known: &[bool; 256], cut: &Cut, piece: &[u8]) -> u64 {
+        const MARK: [u8; 3] = [0xE2, 0x96, 0x81];
+        let mut total = 0;
+        let mut start = 0;
+        let mut i = 1;
+        while i + 3 <= piece.len() {
+            if piece[i..i + 3] == MARK {
+                let before = last_char(&piece[..i]);
+                let mut buf = [0; 4];
+                let before_bytes = before.encode_utf8(&mut buf).as_bytes();
+                // A character that is no base symbol may vanish, and its neighbours meet.
+                let known_before = if before_bytes.len() == 1 {
+                    known[before_bytes[0] as usize]
+                } else {
+                    table.contains(before_bytes)
+                };
+                if known_before && !cut.before.contains(&before) {
+                    total += self.count_cached(table, known, &piece[start..i]);
+                    start = i;
+                }
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        total + self.count_cached(table, known, &piece[start..])
+    }
+
+    fn count_cached(&self, table: &MergeTable, known: &[bool; 256], piece: &[u8]) -> u64 {
+        if piece.len() <= piece_cache::MAX_PIECE {
+            return with_cache(|cache| match cache {
+                Some(cache) => {
+                    cache.get_or_count(self.owner, piece, || self.count_word(table, known, piece) as usize) as u64
+                }
+                None => self.count_word(table, known, piece),
+            });
+        }
+        self.count_word(table, known, piece)
+    }
+
+    /// The tokens of a piece (or of a part of one cut by `Cut`): its runs of base symbols
+    /// merged, and what the others become.
+    fn count_word(&self, table: &MergeTable, known: &[bool; 256], piece: &[u8]) -> u64 {
+        let mut total = 0u64;
+        // An unknown token not yet counted (it may fuse with the next unknown character).
+        let mut pending_unk = false;
+        let mut run_start = 0;
+        // The run so far without the characters dropped from it (no unknown token, no byte
+        // fallback): its neighbours then meet, and may merge.
+        let mut spliced: Option<Vec<u8>> = None;
+        let mut i = 0;
+        let n = piece.len();
+        while i < n {
+            let len = if self.byte_level { 1 } else { utf8_len(piece[i]).min(n - i) };
+            let is_known =
+                if self.byte_level || len == 1 { known[piece[i] as usize] } else { table.contains(&piece[i..i + len]) };
+            if is_known {
+                if pending_unk {
+                    total += 1;
+                    pending_unk = false;
+                }
+                if let Some(run) = &mut spliced {
+                    run.extend_from_slice(&piece[i..i + len]);
+                }
+                i += len;
+                continue;
+            }
+            let unknown_bytes =
+                if self.byte_level { unknown_char_bytes(piece[i]) } else { CharBytes::new(&piece[i..i + len]) };
+            if self.unknown.drops(unknown_bytes.as_slice()) {
+                spliced.get_or_insert_with(|| piece[run_start..i].to_vec());
+                i += len;
+                continue;
+            }
+            total += self.count_run(table, spliced.take().as_deref().unwrap_or(&piece[run_start..i]));
+            total += self.unknown.count(unknown_bytes.as_slice(), &mut pending_unk);
+            i += len;
+            run_start = i;
+        }
+        total += self.count_run(table, spliced.as_deref().unwrap_or(&piece[run_start..]));
+        total + u64::from(pending_unk)
+    }
+
+    /// A run of base symbols.
+    fn count_run(&self, table: &MergeTable, run: &[u8]) -> u64 {
+        if run.is_empty() {
+            return 0;
+        }
+        if run.len() <= crate::bpe::merges::SMALL_PIECE {
+            return table.count(run, None) as u64;
+        }
+        with_pair_memo(self.owner, |memo| table.count(run, memo)) as u64
+    }
+}
+
+impl Unknown {
+    /// Whether an unknown character (of UTF-8 `bytes`) becomes nothing at all.
+    fn drops(&self, bytes: &[u8]) -> bool {
+        !self.unk && !self.fallback.as_ref().is_some_and(|f| bytes.iter().all(|&b| f[b as usize]))
+    }
+
+    /// The tokens an unknown character (of UTF-8 `bytes`) adds now; `pending_unk` carries an
+    /// unknown token to the next character, with which it may fuse.
+    fn count(&self, bytes: &[u8], pending_unk: &mut bool) -> u64 {
+        if let Some(fallback) = &self.fallback {
+            // The byte tokens do not end a run of unknown tokens to fuse.
+            if bytes.iter().all(|&b| fallback[b as usize]) {
+                return bytes.len() as u64;
+            }
+        }
+        if !self.unk {
+            return 0;
+        }
+        if *pending_unk && !self.fuse_unk {
+            return 1;
+        }
+        *pending_unk = true;
+        0
+    }
+}
+
+/// Up to 4 bytes of one character.
+struct CharBytes {
+    bytes: [u8; 4],
+    len: usize,
+}
+
+impl CharBytes {
+    fn new(s: &[u8]) -> CharBytes {
+        let mut bytes = [0; 4];
+        let len = s.len().min(4);
+        bytes[..len].copy_from_slice(&s[..len]);
+        CharBytes { bytes, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The OpenAI rank table a byte-level model's merges are, if they are one: merge `i` makes the
+/// table's token `256 + i` from the two tokens the table's BPE last merges into it, and every
+/// byte is a token. Then both make the same merges in the same order (a merge only ever fires
+/// as some token's last merge), and the table, with its encoder and caches, counts the model.
+/// Only a list as long as a table's is checked against it, which loads the table once per
+/// process.
+fn openai_table(tokens: &[Vec<u8>], merges: &[(u32, u32, u32)]) -> Option<std::sync::Arc<crate::tiktoken::RankTable>> {
+    use crate::tiktoken::RankTableId;
+    let id = match merges.len() {
+        50_000 => RankTableId::R50k,
+        50_024 => RankTableId::P50k,
+        100_000 => RankTableId::Cl100k,
+        199_742 => RankTableId::O200k,
+        _ => return None,
+    };
+    let bytes_of = |id: u32| tokens.get(id as usize).map(Vec::as_slice).filter(|b| !b.is_empty());
+    // The first merge, before the table loads.
+    let (a, b, _) = merges[0];
+    let first = [bytes_of(a)?, bytes_of(b)?].concat();
+    let expected_first: &[u8] = match id {
+        RankTableId::R50k | RankTableId::P50k => b" t",
+        RankTableId::Cl100k | RankTableId::O200k => b"  ",
+    };
+    if first != expected_first {
+        return None;
+    }
+    let table = crate::tiktoken::shared_table(id)?;
+    if table.len() != merges.len() + 256 || (0..=255u8).any(|b| !tokens.iter().any(|t| t.as_slice() == [b])) {
+        return None;
+    }
+    let mut joined = Vec::new();
+    for (i, &(a, b, _)) in merges.iter().enumerate() {
+        let rank = 256 + i as u32;
+        let (left, right) = (bytes_of(a)?, bytes_of(b)?);
+        joined.clear();
+        joined.extend_from_slice(left);
+        joined.extend_from_slice(right);
+        if table.token(rank) != joined.as_slice()
+            || table.split_of(rank)? != [table.rank_of(left)?, table.rank_of(right)?]
+        {
+            return None;
+        }
+    }
+    Some(table)
+}
+
+/// The UTF-8 of the byte-level character that stands for byte `b`: what byte fallback encodes
+/// when that character is not in the vocabulary.
+fn unknown_char_bytes(b: u8) -> CharBytes {
+    let mut buf = [0; 4];
+    CharBytes::new(byte_level::BYTE_CHARS[b as usize].encode_utf8(&mut buf).as_bytes())
+}
+
+/// The last character of `bytes` (valid UTF-8 up to a character boundary).
+fn last_char(bytes: &[u8]) -> char {
+    let mut start = bytes.len().saturating_sub(1);
+    while start > 0 && bytes[start] & 0xC0 == 0x80 {
+        start -= 1;
+    }
+    std::str::from_utf8(&bytes[start..]).ok().and_then(|s| s.chars().next()).unwrap_or('\0')
+}
+
+/// Where pieces of a model over characters may be cut: before a `▁` unless the character
+/// before it is one some token has right before a `▁`. `None` when `▁` is no base symbol or
+/// too many characters come before one inside tokens to make cutting worth it.
+fn cut_rule(table: &MergeTable, tokens: &[Vec<u8>]) -> Option<Cut> {
+    let mark = METASPACE.to_string();
+    if !table.contains(mark.as_bytes()) {
+        return None;
+    }
+    let mut before: Vec<char> = Vec::new();
+    for token in tokens {
+        if token.len() <= 3 || !table.contains(token) {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(token) else { continue };
+        let mut prev = None;
+        for c in text.chars() {
+            if c == METASPACE {
+                if let Some(p) = prev {
+                    if !before.contains(&p) {
+                        before.push(p);
+                        if before.len() > 16 {
+                            return None;
+                        }
+                    }
+                }
+            }
+            prev = Some(c);
+        }
+    }
+    Some(Cut { before })
+}
+
+/// The merge list as `(left, right, merged)` dense ids in rank order, as the `tokenizers` crate
+/// reads it: pairs, or strings `"left right"` (lines starting `#version` skipped). The merged
+/// token is `left` then `right` without the continuing-subword prefix.
+fn parse_merges(value: &Value, vocab: &FxHashMap<&str, u32>, prefix: &str) -> Result<Vec<(u32, u32, u32)>, LoadError> {
+    let list =
+        value.as_array().ok_or_else(|| LoadError::Invalid("model: a BPE model needs a \"merges\" array".into()))?;
+    // The crate reads the list as all strings or all pairs.
+    let strings = list.iter().filter(|m| m.is_string()).count();
+    if strings != 0 && strings != list.len() {
+        return Err(LoadError::Invalid("model.merges mixes \"left right\" strings and [left, right] pairs".into()));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut joined = String::new();
+    for (index, merge) in list.iter().enumerate() {
+        let (left, right) = match merge {
+            Value::String(line) => {
+                if line.starts_with("#version") {
+                    continue;
+                }
+                let mut parts = line.split(' ');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(a), Some(b), None) => (a, b),
+                    _ => {
+                        return Err(LoadError::Invalid(format!(
+                            "model.merges[{index}] ({line:?}) is not two tokens separated by one space"
+                        )))
+                    }
+                }
+            }
+            Value::Array(pair) => {
+                match (pair.first().and_then(Value::as_str), pair.get(1).and_then(Value::as_str), pair.len()) {
+                    (Some(a), Some(b), 2) => (a, b),
+                    _ => return Err(LoadError::Invalid(format!("model.merges[{index}] is not a pair of strings"))),
+                }
+            }
+            _ => return Err(LoadError::Invalid(format!("model.merges[{index}] is not a string or a pair"))),
+        };
+        let id = |token: &str| {
+            vocab.get(token).copied().ok_or_else(|| {
+                LoadError::Invalid(format!(
+                    "model.merges[{index}] ({left:?} {right:?}): {token:?} is not in the vocabulary"
+                ))
+            })
+        };
+        let (a, b) = (id(left)?, id(right)?);
+        let Some(rest) = right.strip_prefix(prefix) else {
+            return Err(LoadError::Invalid(format!(
+                "model.merges[{index}]: {right:?} does not start with the continuing_subword_prefix {prefix:?}"
+            )));
+        };
+        joined.clear();
+        joined.push_str(left);
+        joined.push_str(rest);
+        let merged = id(&joined)?;
+        out.push((a, b, merged));
+    }
+    Ok(out)
+}
+
+impl IdModel {
+    /// The crate's `merge_word` and merge, counting.
+    fn count(&self, piece: &[u8], byte_level: bool) -> usize {
+        let text: std::borrow::Cow<'_, str> =
+            if byte_level { byte_level::to_chars(piece).into() } else { String::from_utf8_lossy(piece) };
+        if self.ignore_merges && self.vocab.contains_key(text.as_ref()) {
+            return 1;
+        }
+        let mut symbols: Vec<u32> = Vec::with_capacity(text.len());
+        let mut pending_unk: Option<u32> = None;
+        let mut chars = text.char_indices().peekable();
+        let mut s = String::new();
+        while let Some((i, c)) = chars.next() {
+            let is_last = chars.peek().is_none();
+            s.clear();
+            if i > 0 {
+                if let Some(prefix) = &self.prefix {
+                    s.push_str(prefix);
+                }
+            }
+            s.push(c);
+            if is_last {
+                if let Some(suffix) = &self.suffix {
+                    s.push_str(suffix);
+                }
+            }
+            if let Some(&id) = self.vocab.get(s.as_str()) {
+                if let Some(unk) = pending_unk.take() {
+                    symbols.push(unk);
+                }
+                symbols.push(id);
+                continue;
+            }
+            if let Some(ids) = &self.fallback_ids {
+                let bytes: Option<Vec<u32>> = s.bytes().map(|b| ids[b as usize]).collect();
+                if let Some(bytes) = bytes {
+                    symbols.extend(bytes);
+                    continue;
+                }
+            }
+            if let Some(unk) = self.unk_id {
+                if pending_unk.is_some() && !self.fuse_unk {
+                    symbols.push(unk);
+                }
+                pending_unk = Some(unk);
+            }
+        }
+        if let Some(unk) = pending_unk {
+            symbols.push(unk);
+        }
+        self.merges.count(&mut symbols)
+    }
+}

@@ -1,0 +1,210 @@
+//! The `tokenizers` crate as the fallback counter, for a `tokenizer.json` with a part our
+//! engine does not have (`engine: tokenizers`). The checks here keep the crate from the
+//! inputs fuzzing found it panics on, or counts wrongly.
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A `tokenizer.json` loaded by the `tokenizers` crate, with truncation and padding off.
+pub(crate) struct CrateTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    /// Set when a split or replace regex needs the crate's backtracking engine, which gives up
+    /// after a million steps and then silently ends the split: texts with a run longer than
+    /// this (of whitespace, or of anything else) are refused rather than miscounted.
+    max_run_bytes: Option<usize>,
+}
+
+/// The longest run a backtracking split regex is trusted with. The standard patterns (GPT-2's,
+/// Llama 3's) take about one step per byte of a run, so 700,000 spaces still count correctly and
+/// 1,000,000 do not; this leaves a margin of more than ten.
+const MAX_BACKTRACKING_RUN_BYTES: usize = 64 * 1024;
+
+impl CrateTokenizer {
+    /// Loads `bytes` (already parsed as `json`); `label` names the file in errors.
+    pub(crate) fn load(bytes: &[u8], json: &serde_json::Value, label: &str) -> Result<CrateTokenizer> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
+        };
+        check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
+        check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
+        if let Some(pattern) = unbounded_backtracking_regex(json) {
+            return Err(unavailable(&format!(
+                "the regex {pattern:?} needs a backtracking engine (look-around or back-references \
+                 beyond the standard `\\s+(?!\\S)`), which the tokenizers crate stops after a million \
+                 steps and then silently ends the split: counts would not be exact"
+            )));
+        }
+        // The checks above cover the panics fuzzing has found in the `tokenizers` crate's loader;
+        // any other one becomes an error here rather than unwinding into the caller.
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
+            .map_err(|_| unavailable(&"the tokenizers crate panicked while loading it"))?;
+        let mut tokenizer = loaded.map_err(|e| unavailable(&e))?;
+        tokenizer.with_truncation(None).map_err(|e| unavailable(&e))?;
+        tokenizer.with_padding(None);
+        // The BPE model's word cache lives in a thread-local map keyed by model instance, whose
+        // entries outlive the model: with registries created and freed over time it grows
+        // without bound (up to 10,000 words per model per thread). Counting goes without it.
+        let mut model = tokenizer.get_model().clone();
+        model.resize_cache(0);
+        tokenizer.with_model(model);
+        let max_run_bytes = needs_backtracking(json).then_some(MAX_BACKTRACKING_RUN_BYTES);
+        Ok(CrateTokenizer { tokenizer, max_run_bytes })
+    }
+
+    /// The ids the post-processor adds to one sequence with special tokens.
+    pub(crate) fn specials(&self) -> u64 {
+        self.tokenizer.get_post_processor().map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)) as u64
+    }
+
+    pub(crate) fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        if let Some(limit) = self.max_run_bytes {
+            let run = longest_run(text);
+            if run > limit {
+                return Err(Error::new(
+                    ErrorKind::InputTooLarge,
+                    format!(
+                        "the text has a run of {run} bytes without a change between whitespace and \
+                         other characters; this tokenizer's split regex needs the tokenizers crate's \
+                         backtracking engine, which is only exact on runs up to {limit} bytes"
+                    ),
+                ));
+            }
+        }
+        let encoding = self.tokenizer.encode(text, add_special_tokens).map_err(|e| {
+            Error::new(ErrorKind::AdapterUnavailable, format!("the tokenizer could not encode the text: {e}"))
+        })?;
+        Ok(encoding.len() as u64)
+    }
+}
+
+/// Whether a `Split` pre-tokenizer or `Replace` normalizer (at any depth of a `Sequence`) has a
+/// regex that a linear-time engine cannot run (look-around, back-references), or a byte-level
+/// pre-tokenizer uses GPT-2's pattern, so that the `tokenizers` crate runs it on its
+/// backtracking engine.
+fn needs_backtracking(json: &serde_json::Value) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(map) => {
+                let regex = map.get("pattern").and_then(|p| p.get("Regex")).and_then(serde_json::Value::as_str);
+                if regex.is_some_and(|r| regex_automata::meta::Regex::new(r).is_err()) {
+                    return true;
+                }
+                // A byte-level pre-tokenizer splits with GPT-2's pattern, whose `\s+(?!\S)` needs
+                // look-ahead, unless `use_regex` is off.
+                if map.get("type").and_then(serde_json::Value::as_str) == Some("ByteLevel")
+                    && map.get("use_regex") != Some(&serde_json::Value::Bool(false))
+                {
+                    return true;
+                }
+                map.values().any(walk)
+            }
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    walk(&json["pre_tokenizer"]) || walk(&json["normalizer"])
+}
+
+/// The first `Split` or `Replace` regex (at any depth of a `Sequence`) that needs backtracking for
+/// more than the standard `\s+(?!\S)` of GPT-2-style patterns. That look-ahead takes about one
+/// step per byte of a whitespace run, which `max_run_bytes` bounds; other look-around and
+/// back-references can take a million steps on a few dozen bytes, and the crate then ends the
+/// split early without an error, so no run length makes them safe.
+fn unbounded_backtracking_regex(json: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Object(map) => {
+                let regex = map.get("pattern").and_then(|p| p.get("Regex")).and_then(serde_json::Value::as_str);
+                if let Some(r) = regex {
+                    let standard = r.replace(r"\s+(?!\S)", r"\s+");
+                    if regex_automata::meta::Regex::new(&standard).is_err() {
+                        return Some(r.to_string());
+                    }
+                }
+                map.values().find_map(walk)
+            }
+            serde_json::Value::Array(items) => items.iter().find_map(walk),
+            _ => None,
+        }
+    }
+    walk(&json["pre_tokenizer"]).or_else(|| walk(&json["normalizer"]))
+}
+
+/// The longest run of whitespace, or of other characters, in bytes: no match of a split pattern
+/// is longer than that plus one character.
+fn longest_run(text: &str) -> usize {
+    let (mut longest, mut start, mut in_space) = (0, 0, None);
+    for (i, c) in text.char_indices() {
+        let space = c.is_whitespace();
+        if in_space != Some(space) {
+            longest = longest.max(i - start);
+            start = i;
+            in_space = Some(space);
+        }
+    }
+    longest.max(text.len() - start)
+}
+
+/// Rejects a `TemplateProcessing` post-processor (at any depth of a `Sequence`) that the
+/// `tokenizers` crate would accept but then panic on while encoding: its deserializer skips the
+/// checks its builder makes. Found by fuzzing (fuzz/corpus/tokenizer_json/regression-template-*):
+/// a template naming a special token missing from `special_tokens`, or a single-sequence
+/// template that uses sequence `B`.
+fn check_templates(processor: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    if let Some(processors) = processor.get("processors").and_then(Value::as_array) {
+        return processors.iter().try_for_each(check_templates);
+    }
+    let Some(object) = processor.as_object() else { return Ok(()) };
+    if !object.contains_key("single") && !object.contains_key("pair") {
+        return Ok(());
+    }
+    let special = object.get("special_tokens").and_then(Value::as_object);
+    for key in ["single", "pair"] {
+        for piece in object.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = piece.get("SpecialToken").and_then(|t| t.get("id")).and_then(Value::as_str) {
+                if !special.is_some_and(|s| s.contains_key(id)) {
+                    return Err(format!("post_processor: the {key} template uses {id:?}, not in special_tokens"));
+                }
+            }
+            let sequence = piece.get("Sequence").and_then(|s| s.get("id")).and_then(Value::as_str);
+            if key == "single" && sequence.is_some_and(|id| id != "A") {
+                return Err("post_processor: the single template uses a second sequence".to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rejects BPE merges the `tokenizers` crate would panic on while building the model (found by
+/// fuzzing, fuzz/corpus/tokenizer_json/regression-bpe-merge-*): it joins each merge's tokens in a
+/// buffer as long as the longest vocabulary entry, without checking that they fit, and cuts the
+/// `continuing_subword_prefix`'s length off the second token without checking that it starts
+/// with the prefix (which could also cut a character). Such merges could never name a token of
+/// the vocabulary anyway.
+fn check_merges(model: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    // Without a string "type" the `tokenizers` crate tries the model as BPE first, so those are
+    // checked too (a fuzzed file without "type" reached the same panic).
+    if model["type"].as_str().is_some_and(|kind| kind != "BPE") {
+        return Ok(());
+    }
+    let prefix = model["continuing_subword_prefix"].as_str().unwrap_or("");
+    let longest = model["vocab"].as_object().map_or(0, |v| v.keys().map(String::len).max().unwrap_or(0));
+    for merge in model["merges"].as_array().into_iter().flatten() {
+        let pair = match merge {
+            Value::String(pair) => pair.split_once(' '),
+            Value::Array(pair) => pair.first().and_then(Value::as_str).zip(pair.get(1).and_then(Value::as_str)),
+            _ => None,
+        };
+        let Some((first, second)) = pair else { continue };
+        if !second.starts_with(prefix) {
+            return Err(format!(
+                "model.merges: {second:?} does not start with the continuing_subword_prefix {prefix:?}"
+            ));
+        }
+        if first.len() + second.len() - prefix.len() > longest {
+            return Err(format!("model.merges: {first:?} + {second:?} is longer than every vocabulary entry"));
+        }
+    }
+    Ok(())
+}

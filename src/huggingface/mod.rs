@@ -1,0 +1,395 @@
+//! `tokenizer.json` files: where they are found and how they count.
+//!
+//! A model is a path to a `tokenizer.json` (or a folder holding one), a name mapped to a path in
+//! `[tokenizer.huggingface.models]`, a repository name in the local Hugging Face hub cache, or
+//! the embedded `all-MiniLM-L6-v2`. Nothing is ever downloaded, and no code from a model
+//! repository is ever run: only `tokenizer.json` is read, by our own count-only engine (`engine.rs`), or by the Rust
+//! `tokenizers` crate for a part the engine lacks.
+
+mod added;
+mod bpe;
+mod byte_level;
+mod crate_path;
+mod engine;
+mod load;
+mod normalizer;
+mod post;
+mod pre_tokenizer;
+mod precompiled;
+mod split_regex;
+mod unigram;
+mod wordpiece;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{EnvLookup, HuggingfaceConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::{Estimate, Family, Features, PipelineBound};
+
+/// The seed's embedding model, built into the library so it needs no files.
+const EMBEDDED_MINILM: &[u8] = include_bytes!("../../assets/all-MiniLM-L6-v2/tokenizer.json");
+const EMBEDDED_MINILM_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Model names that resolve to the embedded tokenizer when no file is found for them.
+pub const EMBEDDED_MODELS: [&str; 2] = ["all-MiniLM-L6-v2", EMBEDDED_MINILM_ID];
+
+/// `tokenizer.json` files larger than this are refused before they are read.
+pub const MAX_TOKENIZER_FILE_BYTES: u64 = 256 << 20;
+
+/// Where a tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerSource {
+    /// Built into the library.
+    Embedded(&'static str),
+    /// A `tokenizer.json` on disk (canonical path).
+    File(PathBuf),
+}
+
+impl TokenizerSource {
+    /// A stable description: `embedded:ORG/NAME` or the file's path.
+    pub fn identity(&self) -> String {
+        match self {
+            TokenizerSource::Embedded(id) => format!("embedded:{id}"),
+            TokenizerSource::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The hub cache to search: `$HF_HUB_CACHE`, else `$HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`,
+/// else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
+pub fn hub_cache_dir(env: EnvLookup<'_>) -> Option<PathBuf> {
+    hub_cache_candidates(None, env).into_iter().next().map(|(_, path)| path)
+}
+
+/// Every hub cache location that applies, in the order the registry considers them: the
+/// config's `cache_dir` (when given), then the variables of [`hub_cache_dir`] that are set and
+/// not empty. The first is the one searched; the others are overridden by it. Each comes with
+/// where it was taken from (`tokenizer.huggingface.cache_dir`, `HF_HUB_CACHE`, `HF_HOME/hub`...).
+pub fn hub_cache_candidates(cache_dir: Option<&Path>, env: EnvLookup<'_>) -> Vec<(&'static str, PathBuf)> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    let mut found = Vec::new();
+    if let Some(dir) = cache_dir {
+        found.push(("tokenizer.huggingface.cache_dir", dir.to_path_buf()));
+    }
+    for name in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"] {
+        if let Some(dir) = set(name) {
+            found.push((name, PathBuf::from(dir)));
+        }
+    }
+    if let Some(home) = set("HF_HOME") {
+        found.push(("HF_HOME/hub", Path::new(&home).join("hub")));
+    }
+    if let Some(xdg) = set("XDG_CACHE_HOME") {
+        found.push(("XDG_CACHE_HOME/huggingface/hub", Path::new(&xdg).join("huggingface").join("hub")));
+    }
+    if let Some(home) = set("HOME") {
+        found.push(("~/.cache/huggingface/hub", Path::new(&home).join(".cache").join("huggingface").join("hub")));
+    }
+    found
+}
+
+/// Finds the tokenizer for `model`.
+pub fn locate(model: &str, config: &HuggingfaceConfig, hub_cache: Option<&Path>) -> Result<TokenizerSource> {
+    if let Some(path) = config.models.get(model) {
+        return file_or_folder(path).map_err(|e| {
+            Error::new(e.kind(), format!("model {model:?} in [tokenizer.huggingface.models]: {}", e.message()))
+        });
+    }
+    let as_path = Path::new(model);
+    if as_path.exists() {
+        return file_or_folder(as_path);
+    }
+    if looks_like_path(model) {
+        return Err(Error::new(ErrorKind::Io, format!("no tokenizer file at {model}: no such file or directory")));
+    }
+    if let Some(cache) = hub_cache {
+        if let Some(path) = find_in_hub_cache(cache, model) {
+            return Ok(TokenizerSource::File(canonical(&path)));
+        }
+    }
+    if EMBEDDED_MODELS.contains(&model) {
+        return Ok(TokenizerSource::Embedded(EMBEDDED_MINILM_ID));
+    }
+    let searched = match hub_cache {
+        Some(cache) => format!("the Hugging Face cache at {}", cache.display()),
+        None => "the Hugging Face cache (none of cache_dir, HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME, XDG_CACHE_HOME or HOME is set)".to_string(),
+    };
+    Err(Error::new(
+        ErrorKind::UnknownModel,
+        format!(
+            "no tokenizer.json for model {model:?}: it is not a file, not in [tokenizer.huggingface.models], \
+             and not in {searched}; nothing is downloaded"
+        ),
+    ))
+}
+
+fn looks_like_path(model: &str) -> bool {
+    let p = Path::new(model);
+    p.is_absolute()
+        || model.starts_with("./")
+        || model.starts_with("../")
+        || model.starts_with("~/")
+        || model.ends_with(".json")
+        || model.contains('\\')
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn file_or_folder(path: &Path) -> Result<TokenizerSource> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot open tokenizer file {}: {e}", path.display())))?;
+    if meta.is_dir() {
+        let file = path.join("tokenizer.json");
+        if !file.is_file() {
+            return Err(Error::new(ErrorKind::Io, format!("folder {} holds no tokenizer.json", path.display())));
+        }
+        return Ok(TokenizerSource::File(canonical(&file)));
+    }
+    Ok(TokenizerSource::File(canonical(path)))
+}
+
+/// A ref file's revision: a regular file of at most 256 bytes (a commit hash is 40), read no
+/// further than that, so that a FIFO or a device in the cache cannot block or exhaust memory.
+fn read_ref(path: &Path) -> Option<String> {
+    const MAX_REF_BYTES: u64 = 256;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_REF_BYTES + 1), &mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_REF_BYTES {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// `models--ORG--NAME/snapshots/REV/tokenizer.json`, preferring the revision `refs/main` names,
+/// then the most recently modified snapshot.
+fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    let parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|p| valid(p)) {
+        return None;
+    }
+    let repo_dir = cache.join(format!("models--{}", parts.join("--")));
+    let snapshots = repo_dir.join("snapshots");
+    if let Some(rev) = read_ref(&repo_dir.join("refs").join("main")) {
+        let rev = rev.trim();
+        if valid(rev) {
+            let file = snapshots.join(rev).join("tokenizer.json");
+            if file.is_file() {
+                return Some(file);
+            }
+        }
+    }
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|entry| {
+            let file = entry.ok()?.path().join("tokenizer.json");
+            let modified = std::fs::metadata(&file).ok().filter(|m| m.is_file())?.modified().ok()?;
+            Some((modified, file))
+        })
+        .collect();
+    candidates.sort();
+    candidates.pop().map(|(_, file)| file)
+}
+
+/// A loaded `tokenizer.json`, counted as `encode` would count it with truncation and padding
+/// switched off.
+pub struct HfTokenizer {
+    counter: Counter,
+    /// How far the pipeline can grow a text, for the estimate's bounds.
+    bound: PipelineBound,
+    family: Family,
+}
+
+enum Counter {
+    /// Our own engine (`engine.rs`).
+    Engine(Box<engine::Engine>),
+    /// The `tokenizers` crate, for a file with a part our engine lacks: the part, and the crate.
+    Crate { reason: String, tokenizer: Box<crate_path::CrateTokenizer> },
+}
+
+/// The most bytes the pipeline may be able to hand the model for one text, when its
+/// normalizer or pre-tokenizer can make text many times longer (the `tokenizers` crate keeps
+/// about 17 bytes of alignment per byte: 256 MiB is about 4.5 GB at worst).
+pub const MAX_GROWN_BYTES: u64 = engine::MAX_GROWN_BYTES;
+
+/// The start of a Git LFS pointer file, which a clone without LFS leaves in place of a large
+/// file.
+const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
+
+impl HfTokenizer {
+    pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
+        Self::load_with_limit(source, MAX_TOKENIZER_FILE_BYTES)
+    }
+
+    /// As [`HfTokenizer::load`], refusing files larger than `max_file_bytes`.
+    pub fn load_with_limit(source: &TokenizerSource, max_file_bytes: u64) -> Result<HfTokenizer> {
+        let bytes: std::borrow::Cow<'static, [u8]> = match source {
+            TokenizerSource::Embedded(_) => EMBEDDED_MINILM.into(),
+            TokenizerSource::File(path) => read_tokenizer_file(path, max_file_bytes)?.into(),
+        };
+        Self::from_bytes(&bytes, &source.identity())
+    }
+
+    /// Parses `tokenizer.json` content; `label` names it in errors.
+    pub fn from_bytes(bytes: &[u8], label: &str) -> Result<HfTokenizer> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
+        };
+        if bytes.starts_with(LFS_POINTER) {
+            return Err(unavailable(
+                &"this is a Git LFS pointer file, not the tokenizer itself: fetch the file with `git lfs pull` \
+                  (or download it again)",
+            ));
+        }
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            // Python's `tokenizers` refuses such a file too ("expected value at line 1 column 1").
+            return Err(unavailable(
+                &"the file starts with a UTF-8 byte-order mark, which JSON does not allow (the tokenizers \
+                  package refuses it too): save it without one",
+            ));
+        }
+        // Parsed as plain JSON first: the `tokenizers` crate panics (instead of returning an
+        // error) on some malformed JSON, e.g. a truncated `"decoder"` value (found by fuzzing,
+        // fuzz/corpus/tokenizer_json/regression-decoder-truncated). Only well-formed JSON reaches it.
+        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| unavailable(&e))?;
+        let family = match json["model"]["type"].as_str() {
+            Some("Unigram") => Family::Unigram,
+            Some("BPE") if json["model"]["byte_fallback"] == true => Family::ByteFallbackBpe,
+            Some("BPE") => Family::ByteLevelBpe,
+            _ if json["model"]["merges"].is_array() => Family::ByteLevelBpe,
+            _ => Family::WordPiece,
+        };
+        let counter = match engine::Engine::from_json(&json) {
+            Ok(engine) => Counter::Engine(Box::new(engine)),
+            Err(load::LoadError::Invalid(message)) => return Err(unavailable(&message)),
+            Err(load::LoadError::Unsupported(reason)) => {
+                let tokenizer = crate_path::CrateTokenizer::load(bytes, &json, label)?;
+                Counter::Crate { reason, tokenizer: Box::new(tokenizer) }
+            }
+        };
+        let specials = match &counter {
+            Counter::Engine(engine) => engine.post().specials,
+            Counter::Crate { tokenizer, .. } => tokenizer.specials(),
+        };
+        let bound = PipelineBound::from_json(&json, specials);
+        Ok(HfTokenizer { counter, bound, family })
+    }
+
+    /// Which path counts: our engine, by model (`"kano-bpe"`, `"kano-unigram"`,
+    /// `"kano-wordpiece"`, `"kano-wordlevel"`), or `"tokenizers"` for the `tokenizers` crate.
+    pub fn engine(&self) -> &'static str {
+        match &self.counter {
+            Counter::Engine(engine) => engine.name(),
+            Counter::Crate { .. } => "tokenizers",
+        }
+    }
+
+    /// Why the `tokenizers` crate counts this file (the part our engine lacks), or `None`.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        match &self.counter {
+            Counter::Engine(_) => None,
+            Counter::Crate { reason, .. } => Some(reason),
+        }
+    }
+
+    /// The estimator family of this tokenizer's model type.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
+    pub fn estimate(&self, text: &str, add_special_tokens: bool) -> Estimate {
+        let x = Features::scan(text);
+        let specials = if add_special_tokens { self.bound.specials } else { 0 };
+        let value = self.family.weigh(&x) + specials as f64;
+        crate::estimate::estimate_within(value, &x, self.bound.bounds(&x, add_special_tokens))
+    }
+
+    /// The exact number of ids `encode(text, add_special_tokens)` gives.
+    pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        match &self.counter {
+            Counter::Engine(engine) => engine.count(text, add_special_tokens).map_err(|e| match e {
+                engine::CountError::TooLarge(grown) => Error::new(
+                    ErrorKind::InputTooLarge,
+                    format!(
+                        "this tokenizer's normalizer and pre-tokenizer can grow the text's {} bytes to {grown} \
+                         bytes, over the limit of {} bytes on what the model is given",
+                        text.len(),
+                        MAX_GROWN_BYTES.max(18 * text.len() as u64)
+                    ),
+                ),
+                engine::CountError::Unknown(piece) => Error::new(
+                    ErrorKind::AdapterUnavailable,
+                    format!(
+                        "the tokenizer could not encode the text: {piece:?} holds something not in the \
+                         vocabulary, and the model has no unknown token"
+                    ),
+                ),
+            }),
+            Counter::Crate { tokenizer, .. } => {
+                // A normalizer that grows text (a `Replace` with long content) could make a
+                // small input take gigabytes in the crate, and running out of memory aborts the
+                // process: refuse what the pipeline's bound says could grow past the limit.
+                let other = text.bytes().filter(|&b| b >= 0x80).count() as u64;
+                let grown = self.bound.grown_bytes(text.len() as u64 - other, other);
+                if grown.is_finite() && grown > MAX_GROWN_BYTES as f64 {
+                    return Err(Error::new(
+                        ErrorKind::InputTooLarge,
+                        format!(
+                            "this tokenizer's normalizer and pre-tokenizer can grow the text's {} bytes to \
+                             {grown:.0} bytes, over the {MAX_GROWN_BYTES}-byte limit on what the model is given",
+                            text.len()
+                        ),
+                    ));
+                }
+                tokenizer.count(text, add_special_tokens)
+            }
+        }
+    }
+}
+
+fn read_tokenizer_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let io_err =
+        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::Io, format!("tokenizer file {} is not a regular file", path.display())));
+    }
+    if meta.len() > limit {
+        return Err(Error::new(
+            ErrorKind::AdapterUnavailable,
+            format!(
+                "tokenizer file {} is {} bytes; the limit is {limit} (tokenizer.huggingface.max_file_bytes)",
+                path.display(),
+                meta.len()
+            ),
+        ));
+    }
+    // The metadata's size can lie (files under /proc report 0; a file may grow while read), so
+    // the read itself stops one byte past the limit.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes))
+        .map_err(io_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::new(
+            ErrorKind::AdapterUnavailable,
+            format!(
+                "tokenizer file {} is larger than the limit of {limit} bytes (tokenizer.huggingface.max_file_bytes)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
