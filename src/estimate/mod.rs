@@ -7,6 +7,7 @@
 
 mod bounds;
 mod features;
+pub(crate) mod fit;
 mod tables;
 
 pub(crate) use bounds::{tiktoken as bounds_tiktoken, PipelineBound};

@@ -209,6 +209,9 @@ pub struct HfTokenizer {
     /// How far the pipeline can grow a text, for the estimate's bounds.
     bound: PipelineBound,
     family: Family,
+    /// The estimator's weights, fitted to this tokenizer's counts when it loaded
+    /// (`estimate/fit.rs`); `None`: the family's table.
+    weights: Option<Box<[f64; crate::estimate::feature::COUNT]>>,
 }
 
 enum Counter {
@@ -283,7 +286,10 @@ impl HfTokenizer {
             Counter::Crate { tokenizer, .. } => tokenizer.specials(),
         };
         let bound = PipelineBound::from_json(&json, specials);
-        Ok(HfTokenizer { counter, bound, family })
+        let mut tokenizer = HfTokenizer { counter, bound, family, weights: None };
+        tokenizer.weights =
+            crate::estimate::fit::fit(family.weights(), |text| tokenizer.count(text, false).ok()).map(Box::new);
+        Ok(tokenizer)
     }
 
     /// Which path counts: our engine, by model (`"kano-bpe"`, `"kano-unigram"`,
@@ -312,7 +318,10 @@ impl HfTokenizer {
     pub fn estimate(&self, text: &str, add_special_tokens: bool) -> Estimate {
         let x = Features::scan(text);
         let specials = if add_special_tokens { self.bound.specials } else { 0 };
-        let value = self.family.weigh(&x) + specials as f64;
+        let value = match &self.weights {
+            Some(weights) => crate::estimate::fit::weigh(weights, &x),
+            None => self.family.weigh(&x),
+        } + specials as f64;
         crate::estimate::estimate_within(value, &x, self.bound.bounds(&x, add_special_tokens))
     }
 
