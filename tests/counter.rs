@@ -299,11 +299,13 @@ fn queue_full_by_bytes_and_by_requests_then_flush_timeout() {
     let s = counter.stats();
     assert_eq!((s.completed, s.pending), (3, 0));
     // A text larger than the byte cap is accepted when nothing else is pending, and then
-    // nothing else fits until it is counted.
+    // nothing else fits until it is done (the gate, closed again, holds it until then).
+    *gate.0.lock().unwrap() = false;
     let huge = "x ".repeat(600_000);
     counter.submit(6, huge.as_bytes()).unwrap();
     let err = counter.submit(7, b"a").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QueueFull);
+    open(&gate);
     counter.flush(Duration::from_secs(30)).unwrap();
     counter.submit(8, big.as_bytes()).unwrap();
     counter.flush(Duration::from_secs(30)).unwrap();

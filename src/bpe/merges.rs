@@ -56,9 +56,10 @@ impl PairMerges {
         self.merges.len()
     }
 
-    /// Whether any merge has `id` on either side.
-    pub(crate) fn involves(&self, id: u32) -> bool {
-        self.merges.keys().any(|&k| (k >> 32) as u32 == id || k as u32 == id)
+    /// Whether any merge has one of `ids` on either side.
+    pub(crate) fn involves_any(&self, ids: &[u32]) -> bool {
+        let ids: rustc_hash::FxHashSet<u32> = ids.iter().copied().collect();
+        !ids.is_empty() && self.merges.keys().any(|&k| ids.contains(&((k >> 32) as u32)) || ids.contains(&(k as u32)))
     }
 
     /// Merges `symbols` in place; returns the last merge applied as `(left, right, rank)`.

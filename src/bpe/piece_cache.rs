@@ -1,25 +1,25 @@
 //! A per-thread cache of token counts for short pieces, shared by the byte-pair merges (the
-//! OpenAI encodings and the byte-level BPE fast path for `tokenizer.json`).
+//! OpenAI encodings and the `tokenizer.json` models).
 //!
 //! Text repeats its words, and a piece's count only depends on its bytes and the vocabulary,
 //! so a hit saves the merge and its lookups. Each vocabulary takes an owner id from
 //! [`new_owner`], and an entry holds its whole key (owner and bytes), so a hit is always for the
-//! same piece of the same vocabulary. The cache is direct-mapped with a fixed number of entries:
-//! its memory is bounded (`ENTRIES` x 40 bytes per thread that counts,
-//! allocated on first use and freed when the thread ends), a colliding piece just replaces the
-//! entry, and no input can make it grow.
+//! same piece of the same vocabulary. The cache is two-way set-associative with a fixed number
+//! of entries: its memory is bounded (`SETS` x 2 x 40 bytes, 320 KiB, per thread that counts,
+//! allocated on first use and freed when the thread ends); a new piece replaces the older entry
+//! of its set, and no input can make it grow.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
 pub(crate) const MAX_PIECE: usize = 24;
-const ENTRIES: usize = 4096;
+const SETS: usize = 4096;
 
 #[derive(Clone, Copy)]
 struct Entry {
-    /// The piece, zero-padded.
-    key: [u8; MAX_PIECE],
+    /// The piece's bytes as three little-endian words, zero-padded.
+    key: [u64; 3],
     /// The vocabulary the count belongs to.
     owner: u64,
     /// The piece's length, 0 for an empty entry (pieces are never empty).
@@ -27,7 +27,7 @@ struct Entry {
     count: u16,
 }
 
-const EMPTY: Entry = Entry { key: [0; MAX_PIECE], owner: 0, len: 0, count: 0 };
+const EMPTY: Entry = Entry { key: [0; 3], owner: 0, len: 0, count: 0 };
 
 static OWNERS: AtomicU64 = AtomicU64::new(1);
 
@@ -37,12 +37,46 @@ pub(crate) fn new_owner() -> u64 {
 }
 
 pub(crate) struct PieceCache {
+    /// Set `i` is entries `2i` (the newer) and `2i + 1`.
     entries: Box<[Entry]>,
+}
+
+#[inline(always)]
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or_default()) as u64
+}
+
+/// Bytes `at..` of `b` (at most 8 of them) as a zero-padded little-endian word, without a copy.
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    let n = b.len();
+    if at >= n {
+        return 0;
+    }
+    let rest = n - at;
+    if rest >= 8 {
+        return read_u64(b, at);
+    }
+    if n >= 8 {
+        // The last 8 bytes hold the rest at their top: shift the bytes before it out.
+        return read_u64(b, n - 8) >> (8 * (8 - rest));
+    }
+    // The whole piece is shorter than 8 bytes (and `at` is 0).
+    if n >= 4 {
+        // Two overlapping reads; the overlap has the same bytes in both.
+        return read_u32(b, 0) | read_u32(b, n - 4) << (8 * (n - 4));
+    }
+    b[0] as u64 | (b[n / 2] as u64) << (8 * (n / 2)) | (b[n - 1] as u64) << (8 * (n - 1))
 }
 
 impl PieceCache {
     fn new() -> Self {
-        PieceCache { entries: vec![EMPTY; ENTRIES].into_boxed_slice() }
+        PieceCache { entries: vec![EMPTY; 2 * SETS].into_boxed_slice() }
     }
 
     /// The count of `piece` (at most `MAX_PIECE` bytes) in `owner`'s vocabulary, computed by
@@ -50,19 +84,24 @@ impl PieceCache {
     #[inline(always)]
     pub(crate) fn get_or_count(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
         debug_assert!(!piece.is_empty() && piece.len() <= MAX_PIECE);
-        let mut key = [0u8; MAX_PIECE];
-        key[..piece.len()].copy_from_slice(piece);
-        let word = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or_default());
-        let mut h = (piece.len() as u64) << 56 ^ owner;
-        for w in [word(0), word(8), word(16)] {
+        let key = [word(piece, 0), word(piece, 8), word(piece, 16)];
+        let len = piece.len() as u8;
+        let mut h = (len as u64) << 56 ^ owner;
+        for w in key {
             h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
-        let slot = &mut self.entries[(h >> 52) as usize & (ENTRIES - 1)];
-        if slot.len as usize == piece.len() && slot.owner == owner && slot.key == key {
-            return slot.count as usize;
+        let set = 2 * ((h >> 40) as usize & (SETS - 1));
+        let hit = |e: &Entry| e.len == len && e.key == key && e.owner == owner;
+        if hit(&self.entries[set]) {
+            return self.entries[set].count as usize;
+        }
+        if hit(&self.entries[set + 1]) {
+            return self.entries[set + 1].count as usize;
         }
         let n = count();
-        *slot = Entry { key, owner, len: piece.len() as u8, count: n as u16 };
+        // The newer entry moves to the second way, the new one takes the first.
+        self.entries[set + 1] = self.entries[set];
+        self.entries[set] = Entry { key, owner, len, count: n as u16 };
         n
     }
 }
@@ -98,6 +137,21 @@ pub(crate) fn with_thread_local<T: 'static, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `word` reads exactly the zero-padded bytes, at every length and offset.
+    #[test]
+    fn words_are_the_padded_bytes() {
+        let bytes: Vec<u8> = (1..=24u8).map(|b| b.wrapping_mul(37)).collect();
+        for n in 1..=24 {
+            let piece = &bytes[..n];
+            let mut padded = [0u8; 24];
+            padded[..n].copy_from_slice(piece);
+            for at in [0, 8, 16] {
+                let want = u64::from_le_bytes(padded[at..at + 8].try_into().unwrap());
+                assert_eq!(word(piece, at), want, "length {n}, at {at}");
+            }
+        }
+    }
 
     #[test]
     fn hits_return_the_stored_count_and_collisions_recount() {

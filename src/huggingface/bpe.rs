@@ -21,11 +21,14 @@ use super::byte_level;
 use super::load::LoadError;
 use crate::bpe::backtrack::with_pair_memo;
 use crate::bpe::merges::{utf8_len, MergeTable, PairMerges};
-use crate::bpe::piece_cache::{self, with_cache};
+use crate::bpe::piece_cache::{self, PieceCache};
 
 pub(crate) struct Bpe {
-    /// This model's entries in the per-thread piece cache and pair memo.
+    /// This model's entries in the per-thread piece cache (whole pieces) and pair memo.
     owner: u64,
+    /// Its entries for the parts `Cut` makes of long pieces, which `ignore_merges` does not
+    /// look up whole.
+    part_owner: u64,
     /// The model's characters are bytes of the byte-level alphabet.
     byte_level: bool,
     path: Path,
@@ -159,8 +162,9 @@ impl Bpe {
         let unknown =
             Unknown { fallback: fallback_ids.map(|ids| ids.map(|i| i.is_some())), unk: unk_id.is_some(), fuse_unk };
         let owner = piece_cache::new_owner();
+        let part_owner = piece_cache::new_owner();
         let special_ids: Vec<u32> = fallback_ids.iter().flatten().flatten().copied().chain(unk_id).collect();
-        let merges_touch_specials = special_ids.iter().any(|&id| merges.involves(id));
+        let merges_touch_specials = merges.involves_any(&special_ids);
         if prefix.is_some() || suffix.is_some() || merges_touch_specials {
             let id_model = IdModel {
                 vocab: dense.iter().map(|(&t, &i)| (t.to_string(), i)).collect(),
@@ -172,7 +176,14 @@ impl Bpe {
                 fuse_unk,
                 ignore_merges,
             };
-            return Ok(Bpe { owner, byte_level, path: Path::Ids(Box::new(id_model)), unknown, whole_words: None });
+            return Ok(Bpe {
+                owner,
+                part_owner,
+                byte_level,
+                path: Path::Ids(Box::new(id_model)),
+                unknown,
+                whole_words: None,
+            });
         }
 
         // The tokens as the bytes the model sees, and which are base symbols.
@@ -187,7 +198,7 @@ impl Bpe {
         }
         let simple = byte_level && !ignore_merges && merges.len() == merge_list.len();
         if let Some(table) = simple.then(|| openai_table(&tokens, &merge_list)).flatten() {
-            return Ok(Bpe { owner, byte_level, path: Path::Tiktoken(table), unknown, whole_words: None });
+            return Ok(Bpe { owner, part_owner, byte_level, path: Path::Tiktoken(table), unknown, whole_words: None });
         }
         let table = MergeTable::build(&tokens, &base, &merges, !byte_level);
         let mut known = [false; 256];
@@ -203,46 +214,74 @@ impl Bpe {
         });
         let cut = (!byte_level).then(|| cut_rule(&table, &tokens)).flatten();
         let all_known = byte_level && known.iter().all(|&k| k);
-        Ok(Bpe { owner, byte_level, path: Path::Table { table, known, all_known, cut }, unknown, whole_words })
+        Ok(Bpe {
+            owner,
+            part_owner,
+            byte_level,
+            path: Path::Table { table, known, all_known, cut },
+            unknown,
+            whole_words,
+        })
     }
 
     /// The number of tokens of one piece (its bytes: byte-level characters in a byte-level
-    /// model, else UTF-8).
-    pub(crate) fn count(&self, piece: &[u8]) -> u64 {
+    /// model, else UTF-8). `cache` is the thread's piece cache, taken once per text.
+    #[inline]
+    pub(crate) fn count(&self, piece: &[u8], cache: &mut Option<&mut PieceCache>) -> u64 {
         if piece.is_empty() {
             return 0;
         }
         match &self.path {
             Path::Ids(model) => model.count(piece, self.byte_level) as u64,
-            Path::Tiktoken(table) => table.count_piece(piece) as u64,
+            Path::Tiktoken(table) => table.count_piece_cached(piece, cache) as u64,
             Path::Table { table, known, all_known, cut } => {
-                if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
-                    return 1;
-                }
-                if *all_known {
-                    return with_cache(|cache| match cache {
-                        Some(cache) if piece.len() <= piece_cache::MAX_PIECE => {
-                            cache.get_or_count(self.owner, piece, || self.count_run(table, piece) as usize) as u64
-                        }
-                        _ => self.count_run(table, piece),
-                    });
-                }
                 if let Some(cut) = cut {
                     if piece.len() > piece_cache::MAX_PIECE {
-                        return self.count_cut(table, known, cut, piece);
+                        if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
+                            return 1;
+                        }
+                        return self.count_cut(table, known, cut, piece, cache);
                     }
                 }
-                self.count_cached(table, known, piece)
+                // The whole-word rule is part of a whole piece's cached count.
+                let count = || {
+                    if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
+                        1
+                    } else if *all_known {
+                        self.count_run(table, piece)
+                    } else {
+                        self.count_word(table, known, piece)
+                    }
+                };
+                match cache {
+                    Some(cache) if piece.len() <= piece_cache::MAX_PIECE => {
+                        cache.get_or_count(self.owner, piece, || count() as usize) as u64
+                    }
+                    _ => count(),
+                }
             }
         }
     }
 
     /// Cuts a long piece at the safe `▁`s and counts each part.
-    fn count_cut(&self, table: &MergeTable, known: &[bool; 256], cut: &Cut, piece: &[u8]) -> u64 {
+    fn count_cut(
+        &self,
+        table: &MergeTable,
+        known: &[bool; 256],
+        cut: &Cut,
+        piece: &[u8],
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
         const MARK: [u8; 3] = [0xE2, 0x96, 0x81];
         let mut total = 0;
         let mut start = 0;
         let mut i = 1;
+        let mut part = |part: &[u8]| match cache.as_deref_mut() {
+            Some(cache) if part.len() <= piece_cache::MAX_PIECE => {
+                cache.get_or_count(self.part_owner, part, || self.count_word(table, known, part) as usize) as u64
+            }
+            _ => self.count_word(table, known, part),
+        };
         while i + 3 <= piece.len() {
             if piece[i..i + 3] == MARK {
                 let before = last_char(&piece[..i]);
@@ -255,7 +294,7 @@ impl Bpe {
                     table.contains(before_bytes)
                 };
                 if known_before && !cut.before.contains(&before) {
-                    total += self.count_cached(table, known, &piece[start..i]);
+                    total += part(&piece[start..i]);
                     start = i;
                 }
                 i += 3;
@@ -263,19 +302,7 @@ impl Bpe {
                 i += 1;
             }
         }
-        total + self.count_cached(table, known, &piece[start..])
-    }
-
-    fn count_cached(&self, table: &MergeTable, known: &[bool; 256], piece: &[u8]) -> u64 {
-        if piece.len() <= piece_cache::MAX_PIECE {
-            return with_cache(|cache| match cache {
-                Some(cache) => {
-                    cache.get_or_count(self.owner, piece, || self.count_word(table, known, piece) as usize) as u64
-                }
-                None => self.count_word(table, known, piece),
-            });
-        }
-        self.count_word(table, known, piece)
+        total + part(&piece[start..])
     }
 
     /// The tokens of a piece (or of a part of one cut by `Cut`): its runs of base symbols

@@ -69,7 +69,17 @@ impl CrateTokenizer {
                 ));
             }
         }
-        let encoding = self.tokenizer.encode(text, add_special_tokens).map_err(|e| {
+        // The crate panics on some texts (an added token whose strips overlap the next one's
+        // span: "AddedVocabulary bad split"); that is an error of this text, not a crash.
+        let encoded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(text, add_special_tokens)))
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::AdapterUnavailable,
+                        "the tokenizers crate panicked while encoding the text".to_string(),
+                    )
+                })?;
+        let encoding = encoded.map_err(|e| {
             Error::new(ErrorKind::AdapterUnavailable, format!("the tokenizer could not encode the text: {e}"))
         })?;
         Ok(encoding.len() as u64)

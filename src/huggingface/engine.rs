@@ -25,6 +25,7 @@ use super::post::PostCount;
 use super::pre_tokenizer::PreTokenizer;
 use super::unigram::Unigram;
 use super::wordpiece::{WordLevel, WordPiece};
+use crate::bpe::piece_cache::{with_cache, PieceCache};
 
 pub(crate) enum Model {
     Bpe(Bpe),
@@ -156,60 +157,65 @@ impl Engine {
     /// The number of ids `encode(text, add_special_tokens)` gives.
     pub(crate) fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64, CountError> {
         let budget = MAX_GROWN_BYTES.max(PLAIN_GROWTH.saturating_mul(text.len() as u64));
-        let mut run = Run { engine: self, budget, total: 0, failure: None };
-        let _ = match &self.added.raw {
-            Some(set) => set.segments(text, true, &mut |segment| match segment {
-                Segment::Token => {
-                    run.total += 1;
-                    ControlFlow::Continue(())
-                }
-                Segment::Text(t, at_start) => run.stretch(t, at_start),
-            }),
-            None => run.stretch(text, true),
-        };
-        if let Some(failure) = run.failure {
-            return Err(failure);
-        }
-        Ok(self.post.apply(run.total, add_special_tokens))
+        // The thread's piece cache, taken once for the whole text.
+        let total = with_cache(|cache| {
+            let mut run = Run { engine: self, budget, total: 0, failure: None, cache };
+            let _ = match &self.added.raw {
+                Some(set) => set.segments(text, true, &mut |segment| match segment {
+                    Segment::Token => {
+                        run.total += 1;
+                        ControlFlow::Continue(())
+                    }
+                    Segment::Text(t, at_start) => run.stretch(t, at_start),
+                }),
+                None => run.stretch(text, true),
+            };
+            match run.failure {
+                Some(failure) => Err(failure),
+                None => Ok(run.total),
+            }
+        })?;
+        Ok(self.post.apply(total, add_special_tokens))
     }
 
     #[inline]
-    fn count_piece(&self, piece: &str) -> Result<u64, CountError> {
+    fn count_piece(&self, piece: &str, cache: &mut Option<&mut PieceCache>) -> Result<u64, CountError> {
         Ok(match (&self.model, self.form) {
-            (Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) => bpe.count(piece.as_bytes()),
+            (Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) => bpe.count(piece.as_bytes(), cache),
             // Only the alphabet's characters reach the model (`from_json` refuses steps after a
             // `ByteLevel` that add others).
             (Model::Bpe(bpe), PieceForm::DecodeChars) => match byte_level::to_bytes(piece) {
-                Some(bytes) => bpe.count(&bytes),
+                Some(bytes) => bpe.count(&bytes, cache),
                 None => return Err(CountError::Unknown(piece.to_string())),
             },
-            (model, PieceForm::BuildChars) => self.count_text(model, &byte_level::to_chars(piece.as_bytes()))?,
-            (model, _) => self.count_text(model, piece)?,
+            (model, PieceForm::BuildChars) => self.count_text(model, &byte_level::to_chars(piece.as_bytes()), cache)?,
+            (model, _) => self.count_text(model, piece, cache)?,
         })
     }
 
-    fn count_text(&self, model: &Model, piece: &str) -> Result<u64, CountError> {
+    fn count_text(&self, model: &Model, piece: &str, cache: &mut Option<&mut PieceCache>) -> Result<u64, CountError> {
         Ok(match model {
-            Model::Bpe(bpe) => bpe.count(piece.as_bytes()),
+            Model::Bpe(bpe) => bpe.count(piece.as_bytes(), cache),
             Model::Unigram(unigram) => {
                 unigram.try_count(piece).map_err(|_| CountError::Unknown(piece.to_string()))? as u64
             }
-            Model::WordPiece(wp) => wp.count(piece),
+            Model::WordPiece(wp) => wp.count(piece, cache),
             Model::WordLevel(wl) => wl.count(piece).ok_or_else(|| CountError::Unknown(piece.to_string()))?,
         })
     }
 }
 
 /// One count in progress.
-struct Run<'e> {
+struct Run<'e, 'c> {
     engine: &'e Engine,
     /// The most bytes a stretch may grow to.
     budget: u64,
     total: u64,
     failure: Option<CountError>,
+    cache: Option<&'c mut PieceCache>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// A stretch between added tokens with `normalized: false`: normalized, then cut at the
     /// others.
     fn stretch(&mut self, s: &str, at_start: bool) -> ControlFlow<()> {
@@ -245,13 +251,16 @@ impl Run<'_> {
     /// Pre-tokenizes a stretch and counts its pieces.
     fn pieces(&mut self, text: &str, at_start: bool) -> ControlFlow<()> {
         let engine = self.engine;
-        engine.pre.run(text, at_start, &mut |piece| match engine.count_piece(piece) {
+        let cache = &mut self.cache;
+        let total = &mut self.total;
+        let failure = &mut self.failure;
+        engine.pre.run(text, at_start, &mut |piece| match engine.count_piece(piece, cache) {
             Ok(n) => {
-                self.total += n;
+                *total += n;
                 ControlFlow::Continue(())
             }
             Err(e) => {
-                self.failure = Some(e);
+                *failure = Some(e);
                 ControlFlow::Break(())
             }
         })

@@ -7,7 +7,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
-use unicode_normalization_alignments::UnicodeNormalization;
+use unicode_normalization_alignments::{
+    is_nfc_quick, is_nfd_quick, is_nfkc_quick, is_nfkd_quick, IsNormalized, UnicodeNormalization,
+};
 
 use super::load::{field_bool, field_str, kind_of, LoadError};
 use super::precompiled::Precompiled;
@@ -142,6 +144,12 @@ impl Normalizer {
             Normalizer::Nfd if text.is_ascii() => Cow::Borrowed(text),
             Normalizer::Nfkc if text.is_ascii() => Cow::Borrowed(text),
             Normalizer::Nfkd if text.is_ascii() => Cow::Borrowed(text),
+            // A text the quick check finds in the form already stays as it is; the check reads
+            // one table entry a character, the full form decomposes and recomposes.
+            Normalizer::Nfc if is_nfc_quick(text.chars()) == IsNormalized::Yes => Cow::Borrowed(text),
+            Normalizer::Nfd if is_nfd_quick(text.chars()) == IsNormalized::Yes => Cow::Borrowed(text),
+            Normalizer::Nfkc if is_nfkc_quick(text.chars()) == IsNormalized::Yes => Cow::Borrowed(text),
+            Normalizer::Nfkd if is_nfkd_quick(text.chars()) == IsNormalized::Yes => Cow::Borrowed(text),
             Normalizer::Nfc => Cow::Owned(text.nfc().map(|(c, _)| c).collect()),
             Normalizer::Nfd => Cow::Owned(text.nfd().map(|(c, _)| c).collect()),
             Normalizer::Nfkc => Cow::Owned(text.nfkc().map(|(c, _)| c).collect()),
@@ -349,7 +357,16 @@ fn bert(text: &str, clean_text: bool, chinese_chars: bool, strip_accents: bool, 
         current = Cow::Owned(out);
     }
     if strip_accents && !current.is_ascii() {
-        current = Cow::Owned(current.nfd().map(|(c, _)| c).filter(|c| !c.is_mark_nonspacing()).collect());
+        let keep = |c: &char| c.is_ascii() || !c.is_mark_nonspacing();
+        current = if is_nfd_quick(current.chars()) == IsNormalized::Yes {
+            if current.chars().all(|c| keep(&c)) {
+                current
+            } else {
+                Cow::Owned(current.chars().filter(keep).collect())
+            }
+        } else {
+            Cow::Owned(current.nfd().map(|(c, _)| c).filter(keep).collect())
+        };
     }
     if lowercase_it {
         current = match lowercase(&current) {
@@ -361,14 +378,19 @@ fn bert(text: &str, clean_text: bool, chinese_chars: bool, strip_accents: bool, 
 }
 
 /// The BERT normalizer's whitespace: `\t`, `\n`, `\r` and Unicode White_Space.
+#[inline]
 fn bert_whitespace(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
 }
 
 /// The BERT normalizer's control characters: the "other" categories (Cc, Cf, Cn, Co, Cs)
-/// except `\t`, `\n`, `\r`.
+/// except `\t`, `\n`, `\r`. In ASCII, only Cc is "other".
+#[inline]
 fn bert_control(c: char) -> bool {
-    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+    if c.is_ascii() {
+        return (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}';
+    }
+    c.is_other()
 }
 
 /// The `tokenizers` crate's "Chinese character" ranges (CJK ideograph blocks).

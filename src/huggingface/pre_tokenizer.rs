@@ -86,6 +86,10 @@ pub(crate) enum Step {
 /// A pre-tokenizer: its steps in order (a `Sequence` flattened).
 pub(crate) struct PreTokenizer {
     steps: Vec<Step>,
+    /// The common shape where one scanner's pieces are the final pieces (a `Split` on a known
+    /// pattern, or a `ByteLevel` with its regex, then at most a `ByteLevel` that changes nothing
+    /// but the alphabet): they go straight to the model.
+    direct: Option<SplitPattern>,
 }
 
 impl PreTokenizer {
@@ -94,7 +98,8 @@ impl PreTokenizer {
         if !value.is_null() {
             parse_into(value, &mut steps)?;
         }
-        Ok(PreTokenizer { steps })
+        let direct = direct_scanner(&steps);
+        Ok(PreTokenizer { steps, direct })
     }
 
     pub(crate) fn steps(&self) -> &[Step] {
@@ -144,14 +149,25 @@ impl PreTokenizer {
     }
 
     /// Runs the steps on `text` (which starts the whole text when `at_start`), calling `piece`
-    /// with each final piece and whether it is in the byte-level alphabet's bytes (the last
-    /// step was a `ByteLevel` not yet applied: its bytes are the model's characters).
+    /// with each final piece (after a last `ByteLevel`, its bytes are the model's characters).
     pub(crate) fn run(
         &self,
         text: &str,
         at_start: bool,
         piece: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
+        if let Some(pattern) = self.direct {
+            let mut flow = ControlFlow::Continue(());
+            let mut pos = 0;
+            pattern.for_each_piece(text, |p| {
+                // Scanner pieces end on character boundaries.
+                let start = pos;
+                pos += p.len();
+                flow = piece(&text[start..pos]);
+                flow
+            });
+            return flow;
+        }
         self.run_from(0, text, at_start, piece)
     }
 
@@ -231,6 +247,29 @@ impl PreTokenizer {
                 ControlFlow::Continue(())
             }
         }
+    }
+}
+
+/// The scanner whose pieces are the final pieces of `steps`, if that is their shape.
+fn direct_scanner(steps: &[Step]) -> Option<SplitPattern> {
+    let plain_byte_level = |s: &Step| matches!(s, Step::ByteLevel { add_prefix_space: false, use_regex: false });
+    let (first, rest) = steps.split_first()?;
+    if rest.len() > 1 || !rest.iter().all(plain_byte_level) {
+        return None;
+    }
+    match first {
+        // A scanner's matches cover the text, so every behavior keeps them as they are but
+        // `Contiguous` (one piece) and `Removed` without `invert` (none).
+        Step::Split { matcher: Matcher::Scanner(pattern), behavior, invert } => {
+            let keeps = match behavior {
+                Behavior::Contiguous => false,
+                Behavior::Removed => *invert,
+                _ => true,
+            };
+            keeps.then_some(*pattern)
+        }
+        Step::ByteLevel { add_prefix_space: false, use_regex: true } if rest.is_empty() => Some(SplitPattern::R50k),
+        _ => None,
     }
 }
 
@@ -383,8 +422,12 @@ fn is_word(c: char) -> bool {
 
 /// The punctuation of the `Punctuation` and BERT pre-tokenizers: ASCII punctuation and the
 /// Unicode punctuation categories.
+#[inline]
 pub(crate) fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.is_punctuation()
+    if c.is_ascii() {
+        return c.is_ascii_punctuation();
+    }
+    c.is_punctuation()
 }
 
 /// Cuts before every `delimiter` (`MergedWithNext` on one character).

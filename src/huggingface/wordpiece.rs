@@ -4,6 +4,7 @@ use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 use super::load::LoadError;
+use crate::bpe::piece_cache::{self, PieceCache};
 
 /// Greedy longest-match-first: the longest vocabulary entry at the start of the word, then the
 /// longest entry with the continuing prefix at each following position; a word with a part
@@ -14,6 +15,8 @@ pub(crate) struct WordPiece {
     /// Entries starting with the continuing prefix, without it, for the following pieces.
     cont: Pieces,
     max_input_chars_per_word: usize,
+    /// This model's entries in the per-thread piece cache.
+    owner: u64,
 }
 
 impl WordPiece {
@@ -35,10 +38,20 @@ impl WordPiece {
         }
         let start = Pieces::new(vocab.keys().map(|k| k.as_bytes()));
         let cont = Pieces::new(vocab.keys().filter_map(|k| k.strip_prefix(prefix)).map(str::as_bytes));
-        Ok(WordPiece { start, cont, max_input_chars_per_word })
+        Ok(WordPiece { start, cont, max_input_chars_per_word, owner: piece_cache::new_owner() })
     }
 
-    pub(crate) fn count(&self, word: &str) -> u64 {
+    /// The tokens of one word; `cache` is the thread's piece cache.
+    pub(crate) fn count(&self, word: &str, cache: &mut Option<&mut PieceCache>) -> u64 {
+        match cache {
+            Some(cache) if !word.is_empty() && word.len() <= piece_cache::MAX_PIECE => {
+                cache.get_or_count(self.owner, word.as_bytes(), || self.count_uncached(word) as usize) as u64
+            }
+            _ => self.count_uncached(word),
+        }
+    }
+
+    fn count_uncached(&self, word: &str) -> u64 {
         if word.is_empty() {
             return 0;
         }

@@ -212,21 +212,21 @@ impl RankTable {
         self.backtracker.as_ref().map(|bt| bt.split_of(rank))
     }
 
-    /// The tokens of one piece, through this thread's piece cache and pair memo (for a
-    /// `tokenizer.json` model whose merges are this table's: `huggingface/bpe.rs`).
-    pub(crate) fn count_piece(&self, piece: &[u8]) -> usize {
-        cache::with_cache(|mut cache| {
-            backtrack::with_pair_memo(self.cache_owner, |mut memo| match piece.len() {
-                0 | 1 => piece.len(),
-                2 | 3 => bpe::count_tiny(piece, &self.ranks),
-                n => match cache.as_deref_mut() {
-                    Some(cache) if n <= cache::MAX_PIECE => {
-                        cache.get_or_count(self.cache_owner, piece, || self.count_uncached(piece, &mut memo))
-                    }
-                    _ => self.count_uncached(piece, &mut memo),
-                },
-            })
-        })
+    /// The tokens of one piece, through the thread's piece cache (`cache`: taken once per
+    /// text) and, for a long piece, its pair memo (for a `tokenizer.json` model whose merges are
+    /// this table's: `huggingface/bpe.rs`).
+    #[inline]
+    pub(crate) fn count_piece_cached(&self, piece: &[u8], cache: &mut Option<&mut PieceCache>) -> usize {
+        match piece.len() {
+            0 | 1 => piece.len(),
+            2 | 3 => bpe::count_tiny(piece, &self.ranks),
+            n => match cache.as_deref_mut() {
+                Some(cache) if n <= cache::MAX_PIECE => {
+                    cache.get_or_count(self.cache_owner, piece, || self.count_uncached(piece, &mut None))
+                }
+                _ => backtrack::with_pair_memo(self.cache_owner, |mut memo| self.count_uncached(piece, &mut memo)),
+            },
+        }
     }
 }
 
