@@ -245,7 +245,7 @@ COMPARE_ARGS ?=
 $(COMPARE_PY):
 	$(PYTHON) -m venv $(COMPARE_VENV)
 	$(COMPARE_PY) -m pip install --quiet --upgrade pip
-	$(COMPARE_PY) -m pip install --quiet quicktok-v1 tiktoken tokenizers
+	$(COMPARE_PY) -m pip install --quiet quicktok-v1==0.4.0 tiktoken==0.14.0 tokenizers==0.23.3 gigatoken==0.10.0
 
 compare-venv: $(COMPARE_PY)
 

@@ -189,14 +189,23 @@ impl Adapter {
     }
 
     /// Which counting path serves this adapter: `"heuristic"`, `"tiktoken"`, and for
-    /// `tokenizer.json` models `"fast-wordpiece"` or `"fast-bpe"` (the count-only paths for BERT
-    /// WordPiece and GPT-2 byte-level BPE pipelines) or `"tokenizers"` (the `tokenizers` crate,
-    /// for every other pipeline).
+    /// `tokenizer.json` models our engine by model (`"kano-bpe"`, `"kano-unigram"`,
+    /// `"kano-wordpiece"`, `"kano-wordlevel"`) or `"tokenizers"` (the `tokenizers` crate, for a
+    /// file with a part our engine lacks: [`Adapter::engine_fallback_reason`]).
     pub fn engine_path(&self) -> &'static str {
         match &self.engine {
             Engine::Heuristic(_) => "heuristic",
             Engine::Tiktoken(_) => "tiktoken",
             Engine::Huggingface { tokenizer, .. } => tokenizer.engine(),
+        }
+    }
+
+    /// Why the `tokenizers` crate counts this `tokenizer.json` rather than our engine (the part
+    /// the engine lacks); `None` for every other adapter.
+    pub fn engine_fallback_reason(&self) -> Option<&str> {
+        match &self.engine {
+            Engine::Huggingface { tokenizer, .. } => tokenizer.fallback_reason(),
+            _ => None,
         }
     }
 

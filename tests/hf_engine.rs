@@ -611,3 +611,16 @@ fn growth_past_the_limit_is_input_too_large() {
     let e = tokenizer.count(&"a".repeat(1 << 20), false).unwrap_err();
     assert_eq!(e.kind(), kano_tokenizer::ErrorKind::InputTooLarge, "{e}");
 }
+
+/// A part our engine lacks leaves the file to the crate, and says which part.
+#[test]
+fn a_part_the_engine_lacks_falls_back_to_the_crate_and_says_so() {
+    let mut json = fixture_json("all-MiniLM-L6-v2");
+    json["pre_tokenizer"] = json!({"type": "UnicodeScripts"});
+    let tokenizer = load(&json);
+    assert_eq!(tokenizer.engine(), "tokenizers");
+    let reason = tokenizer.fallback_reason().expect("a reason");
+    assert!(reason.contains("UnicodeScripts"), "{reason}");
+    assert_same(&tokenizer, "Hello world, 東京 and Москва", "UnicodeScripts");
+    assert!(load_fixture("gpt2").fallback_reason().is_none());
+}

@@ -60,6 +60,10 @@ LABELS = {
     "bpe-openai": "bpe-openai",
     "hf-rs": "HF tokenizers (Rust)",
     "hf-py": "HF tokenizers (Python)",
+    "ours-nospecial": "ours (Rust API)",
+    "hf-py-nospecial": "HF tokenizers (Python)",
+    "hf-rs-nospecial": "HF tokenizers (Rust)",
+    "gigatoken": "gigatoken (Python)",
 }
 OURS = {"ours", "ours-cabi", "ours-py", "ours-nospecial", "ours-cabi-nospecial",
         "ours-estimate", "ours-cabi-estimate", "ours-py-estimate"}
@@ -103,6 +107,12 @@ def _load_python_subject(name, model):
         tok.no_padding()
         special = name == "hf-py"
         fn = lambda text: len(tok.encode(text, add_special_tokens=special).ids)  # noqa: E731
+    elif name == "gigatoken":
+        import gigatoken
+
+        # gigatoken's encode adds no special tokens: it is timed against the counts without them.
+        tok = gigatoken.Tokenizer(model)
+        fn = lambda text: len(tok.encode(text))  # noqa: E731
     elif name in ("ours-py", "ours-py-estimate"):
         import kano_tokenizer
 
@@ -121,7 +131,7 @@ def _load_python_subject(name, model):
 def _imports(names):
     """Import the subjects' modules up front, so that memory and load times exclude imports."""
     for name in names:
-        module = {"quicktok": "quicktok", "tiktoken": "tiktoken", "hf-py": "tokenizers",
+        module = {"quicktok": "quicktok", "tiktoken": "tiktoken", "hf-py": "tokenizers", "gigatoken": "gigatoken",
                   "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer",
                   "ours-py-estimate": "kano_tokenizer"}.get(name)
         if module:
@@ -194,15 +204,29 @@ def worker(argv):
                    "count": counts[n], "ns_per_call": samples[n]})
         return 0
 
-    # mode == "time"
+    # mode == "time"; `--chunk N`: the text as requests of about N bytes, each counted on its
+    # own (the stream regime: with one run, each request is counted once).
     min_reps = int(float(opts.get("min-reps", 5)))
     min_seconds = float(opts.get("min-seconds", 1.0))
     max_seconds = float(opts.get("max-seconds", 30.0))
+    chunk = int(float(opts.get("chunk", 0)))
     for file in files:
         text = Path(file).read_text(encoding="utf-8")
         nbytes = len(text.encode())
+        if chunk:
+            raw = text.encode()
+            pieces, start = [], 0
+            while start < len(raw):
+                end = min(start + chunk, len(raw))
+                while end < len(raw) and (raw[end] & 0xC0) == 0x80:
+                    end += 1
+                pieces.append(raw[start:end].decode())
+                start = end
+            timed = [(n, (lambda f: lambda _t: sum(f(p) for p in pieces))(fn), load) for n, fn, load in subjects]
+        else:
+            timed = subjects
         counts, samples, done = [], [], []
-        for n, fn, _ in subjects:
+        for n, fn, _ in timed:
             t = time.perf_counter()
             counts.append(fn(text))
             dt = time.perf_counter() - t
@@ -210,7 +234,7 @@ def worker(argv):
             samples.append([dt] if enough else [])
             done.append(enough)
         while not all(done):
-            for i, (n, fn, _) in enumerate(subjects):
+            for i, (n, fn, _) in enumerate(timed):
                 if done[i]:
                     continue
                 t = time.perf_counter()
@@ -219,7 +243,7 @@ def worker(argv):
                 assert c == counts[i], f"{n}: count changed between runs"
                 total = sum(samples[i])
                 done[i] = (len(samples[i]) >= min_reps and total >= min_seconds) or total >= max_seconds
-        for i, (n, _, load) in enumerate(subjects):
+        for i, (n, _, load) in enumerate(timed):
             _emit({"mode": "time", "subject": n, "model": model, "file": file, "bytes": nbytes,
                    "count": counts[i], "samples": samples[i], "load_seconds": load})
     return 0
@@ -584,43 +608,108 @@ def memory(d, encodings):
             "process's VmHWM.\n\n" + "\n".join(lines))
 
 
+def hf_models():
+    """Every tokenizer.json the tests know: the ten real published files (tests/fixtures/real,
+    gunzipped into target/inputs/real) and the four fixtures."""
+    import gzip
+    out = {}
+    real = ROOT / "tests" / "fixtures" / "real"
+    (INPUTS / "real").mkdir(parents=True, exist_ok=True)
+    for gz in sorted(real.glob("*.json.gz")):
+        name = gz.name[: -len(".json.gz")]
+        path = INPUTS / "real" / f"{name}.json"
+        if not path.exists():
+            path.write_bytes(gzip.decompress(gz.read_bytes()))
+        out[name] = path
+    for name in ["all-MiniLM-L6-v2", "gpt2", "llama-style-bpe", "t5-style-unigram"]:
+        out[f"fixture {name}"] = FIXTURES / name / "tokenizer.json"
+    return out
+
+
+def hf_texts(files):
+    """The warm regime's texts: 50 KB from the middle of each corpus file."""
+    out = []
+    (INPUTS / "hf50k").mkdir(parents=True, exist_ok=True)
+    for f in files:
+        data = f.read_bytes()
+        start = len(data) // 3
+        while start < len(data) and (data[start] & 0xC0) == 0x80:
+            start += 1
+        end = min(len(data), start + 50_000)
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end += 1
+        path = INPUTS / "hf50k" / f.name
+        path.write_bytes(data[start:end])
+        out.append(path)
+    return out
+
+
+HF_TIMED = ["ours-nospecial", "gigatoken", "hf-py-nospecial", "hf-rs-nospecial"]
+
+
 def huggingface(d, files):
+    """Every tokenizer.json model on 50 KB texts counted again and again (warm), and on whole
+    corpus files cut into 2 KB requests each counted once (stream), counts without the
+    post-processor's special tokens (gigatoken adds none); then load time and memory."""
     a = d.args
+    models = hf_models()
+    warm_files = hf_texts(files)
     samples, counts, sizes = {}, {}, {}
     for rnd in range(a.rounds):
-        for label, name in HF_MODELS.items():
-            path = FIXTURES / name / "tokenizer.json"
+        for name, path in models.items():
             print(f"tokenizer.json: round {rnd + 1}/{a.rounds}, {name}", file=sys.stderr)
-            timing = ["--min-reps", min(a.min_reps, 3), "--min-seconds", a.min_seconds, "--max-seconds", 30]
-            runs = [d.rust("time", "--model", path, "--subjects", "ours,ours-cabi,hf-rs", *timing, *files),
-                    d.python("time", "--model", path, "--subjects", "hf-py", *timing, *files)]
-            if rnd == 0:
-                # Without the special tokens: the counts only (one run each).
-                once = ["--min-reps", 1, "--min-seconds", 0, "--max-seconds", 30]
-                runs += [d.rust("time", "--model", path, "--subjects", "ours-nospecial,ours-cabi-nospecial,hf-rs-nospecial",
-                                *once, *files),
-                         d.python("time", "--model", path, "--subjects", "hf-py-nospecial", *once, *files)]
-            for rec in [rec for r in runs for rec in d.collect(r, f"tokenizer.json {name}")]:
-                key = (rec["file"], name, rec["subject"])
-                samples.setdefault(key, []).extend(rec["samples"])
-                counts[key] = rec["count"]
-                sizes[rec["file"]] = rec["bytes"]
-    timed = ["ours", "ours-cabi", "hf-rs", "hf-py"]
-    lines = ["| file | tokenizer | " + " | ".join(LABELS[s] for s in timed)
-             + " | ours/HF Rust | ours/HF Python | tokens (with specials) | tokens (without) |",
-             "|---|---|" + "---:|" * (len(timed) + 4)]
-    for f in files:
-        for label, name in HF_MODELS.items():
-            med = {s: median(samples.get((str(f), name, s), [])) for s in timed}
-            with_sp = {s: counts.get((str(f), name, s)) for s in ["ours", "ours-cabi", "hf-rs", "hf-py"]}
-            without = {s: counts.get((str(f), name, s + "-nospecial")) for s in ["ours", "ours-cabi", "hf-rs", "hf-py"]}
-            ok1 = check_counts(d, f"{f.name} {name} (special tokens)", {k: v for k, v in with_sp.items() if v is not None})
-            ok2 = check_counts(d, f"{f.name} {name} (no special tokens)", {k: v for k, v in without.items() if v is not None})
-            size = sizes.get(str(f), 0)
-            lines.append(f"| {f.name} | {name} | " + " | ".join(fmt_mbs(size, med[s]) for s in timed)
-                         + f" | {fmt_ratio(med['hf-rs'] / med['ours'])} | {fmt_ratio(med['hf-py'] / med['ours'])}"
-                         + f" | {with_sp['ours'] if ok1 else 'MISMATCH'} | {without['ours'] if ok2 else 'MISMATCH'} |")
-    return "\n".join(lines)
+            warm = ["--min-reps", a.min_reps, "--min-seconds", a.min_seconds, "--max-seconds", 30]
+            stream = ["--chunk", 2048, "--min-reps", 1, "--min-seconds", 0, "--max-seconds", 60]
+            runs = []
+            for regime, opts, texts in [("warm", warm, warm_files), ("stream", stream, files)]:
+                runs.append((regime, d.rust("time", "--model", path, "--subjects", "ours-nospecial,hf-rs-nospecial", *opts, *texts)))
+                runs.append((regime, d.python("time", "--model", path, "--subjects", "gigatoken,hf-py-nospecial", *opts, *texts)))
+            for regime, r in runs:
+                for rec in d.collect(r, f"tokenizer.json {name} {regime}"):
+                    key = (regime, Path(rec["file"]).name, name, rec["subject"])
+                    samples.setdefault(key, []).extend(rec["samples"])
+                    counts[key] = rec["count"]
+                    sizes[(regime, Path(rec["file"]).name)] = rec["bytes"]
+    head = ("| model | text | " + " | ".join(f"warm {LABELS.get(s, s)}" for s in HF_TIMED[:3])
+            + " | warm ours/gigatoken | warm ours/HF Py | " + " | ".join(f"stream {LABELS.get(s, s)}" for s in HF_TIMED[:3])
+            + " | stream ours/gigatoken | stream ours/HF Py | tokens (warm text) |")
+    lines = [head, "|---|---|" + "---:|" * 11]
+    for name in models:
+        for f in files:
+            cells, ok_all = [], True
+            for regime in ["warm", "stream"]:
+                med = {s: median(samples.get((regime, f.name, name, s), [])) for s in HF_TIMED}
+                got = {s: counts.get((regime, f.name, name, s)) for s in HF_TIMED}
+                ok = check_counts(d, f"{f.name} {name} ({regime})", {k: v for k, v in got.items() if v is not None})
+                ok_all = ok_all and ok
+                size = sizes.get((regime, f.name), 0)
+                cells += [fmt_mbs(size, med[s]) for s in HF_TIMED[:3]]
+                cells += [fmt_ratio(med["gigatoken"] / med["ours-nospecial"]), fmt_ratio(med["hf-py-nospecial"] / med["ours-nospecial"])]
+            tokens = counts.get(("warm", f.name, name, "ours-nospecial"))
+            lines.append(f"| {name} | {f.name} | " + " | ".join(cells) + f" | {tokens if ok_all else 'MISMATCH'} |")
+    # Load time and memory, each model alone in a fresh process.
+    load = ["", "Load time and memory, each model alone in a fresh process (median of the rounds):", "",
+            "| model | ours load | HF Python load | gigatoken load | ours peak RSS (MB) | HF Python peak RSS (MB) | gigatoken peak RSS (MB) |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, path in models.items():
+        res = {}
+        for _ in range(a.rounds):
+            for kind, s in [("rust", "ours"), ("python", "hf-py"), ("python", "gigatoken")]:
+                call = d.rust if kind == "rust" else d.python
+                for rec in d.collect(call("memory", "--subject", s, "--models", path), f"memory {name}"):
+                    res.setdefault(s, []).append(rec)
+        def cell(s, f):
+            recs = res.get(s)
+            return f(recs) if recs else "n/a"
+        load.append(f"| {name} | " + " | ".join([
+            cell("ours", lambda r: fmt_time(median([x["load_seconds"] for x in r]))),
+            cell("hf-py", lambda r: fmt_time(median([x["load_seconds"] for x in r]))),
+            cell("gigatoken", lambda r: fmt_time(median([x["load_seconds"] for x in r]))),
+            cell("ours", lambda r: f"{median([(x['hwm_kb'] - x['rss_before_kb']) / 1024 for x in r]):.0f}"),
+            cell("hf-py", lambda r: f"{median([(x['hwm_kb'] - x['rss_before_kb']) / 1024 for x in r]):.0f}"),
+            cell("gigatoken", lambda r: f"{median([(x['hwm_kb'] - x['rss_before_kb']) / 1024 for x in r]):.0f}"),
+        ]) + " |")
+    return "\n".join(lines + load)
 
 
 def estimate_vs_counts(d, requests, encodings):
@@ -750,7 +839,7 @@ def main():
     if "memory" in sections:
         out += ["### Memory and load time: cl100k_base + o200k_base loaded together", "", memory(d, encodings), ""]
     if "hf" in sections:
-        out += ["### tokenizer.json models, MB/s (with the post-processor's special tokens)", "",
+        out += ["### tokenizer.json models, MB/s (counts without the post-processor's special tokens)", "",
                 huggingface(d, files), ""]
     if "estimate" in sections:
         out += ["### Our estimate of a 2 KB request against each exact count of it (per call, lower is better)", "",

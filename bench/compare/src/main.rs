@@ -238,15 +238,19 @@ fn time_mode(args: &Args) {
     let min_seconds = args.num("min-seconds", 1.0);
     let max_seconds = args.num("max-seconds", 30.0);
     let subjects = load_subjects(&args.list("subjects"), model, "time");
+    // `--chunk N`: the text as requests of about N bytes, each counted on its own (the stream
+    // regime: with one run, each request is counted once).
+    let chunk = args.num("chunk", 0.0) as usize;
     for file in &args.files {
         let text = read_text(file);
+        let chunks = split_chunks(&text, chunk);
         // First call of each subject: the count, timed (for a worst case it may be the only run).
         let mut counts = Vec::new();
         let mut samples: Vec<Vec<f64>> = Vec::new();
         let mut done = Vec::new();
         for (name, subject, _) in &subjects {
             let start = Instant::now();
-            let result = subject.count(&text);
+            let result = count_all(subject, &chunks);
             let seconds = start.elapsed().as_secs_f64();
             if let Err(e) = &result {
                 emit(json!({"mode": "time", "subject": name, "model": model, "file": file, "error": e}));
@@ -264,7 +268,7 @@ fn time_mode(args: &Args) {
                     continue;
                 }
                 let start = Instant::now();
-                let n = subject.count(&text).unwrap_or(u64::MAX);
+                let n = count_all(subject, &chunks).unwrap_or(u64::MAX);
                 let seconds = start.elapsed().as_secs_f64();
                 assert_eq!(n, counts[i], "{}: count changed between runs", subjects[i].0);
                 samples[i].push(seconds);
@@ -282,6 +286,29 @@ fn time_mode(args: &Args) {
             }));
         }
     }
+}
+
+/// `text` cut into pieces of about `chunk` bytes (on character boundaries); all of it for 0.
+fn split_chunks(text: &str, chunk: usize) -> Vec<&str> {
+    if chunk == 0 {
+        return vec![text];
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + chunk).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// The sum of the counts of `chunks`.
+fn count_all(subject: &Subject, chunks: &[&str]) -> Result<u64, String> {
+    chunks.iter().map(|c| subject.count(c)).sum()
 }
 
 /// Nanoseconds per call on a short text: batches of `--batch` calls, interleaved across subjects,

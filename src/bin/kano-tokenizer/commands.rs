@@ -158,6 +158,9 @@ impl Health {
             Ok(adapter) => {
                 v["model"] = json!(adapter.model());
                 v["engine"] = json!(adapter.engine_path());
+                if let Some(reason) = adapter.engine_fallback_reason() {
+                    v["engine_fallback"] = json!(reason);
+                }
                 v["is_exact"] = json!(adapter.is_exact());
             }
             Err(f) => {
@@ -480,7 +483,10 @@ pub fn test(ctx: &Context, adapter: Option<String>, text: Option<String>, file: 
                         outln!("passed over: {reason}");
                     }
                     outln!("model: {}", adapter.model());
-                    outln!("engine: {}", adapter.engine_path());
+                    match adapter.engine_fallback_reason() {
+                        Some(reason) => outln!("engine: {} (our engine lacks {reason})", adapter.engine_path()),
+                        None => outln!("engine: {}", adapter.engine_path()),
+                    }
                     outln!("tokens: {}", count.count);
                     outln!("exact: {}", count.is_exact);
                     outln!("characters: {}", text.chars().count());
