@@ -51,9 +51,9 @@ enum Path {
     },
     /// The `tokenizers` crate's own procedure, over ids.
     Ids(Box<IdModel>),
-    /// A byte-level model whose merges are an OpenAI encoding's: that encoding's rank table,
-    /// shared with the `tiktoken` adapters.
-    Tiktoken(std::sync::Arc<crate::tiktoken::RankTable>),
+    /// A byte-level model whose merge list is a rank table (GPT-2's, OLMo 2's, gpt-oss's, Qwen's
+    /// are): counted as the OpenAI encodings are (`RankTable::from_merge_list`).
+    RankTable(Box<crate::tiktoken::RankTable>),
 }
 
 /// A model over characters never merges across a `▁` that follows a character which no token
@@ -197,8 +197,16 @@ impl Bpe {
             tokens.push(bytes);
         }
         let simple = byte_level && !ignore_merges && merges.len() == merge_list.len();
-        if let Some(table) = simple.then(|| openai_table(&tokens, &merge_list)).flatten() {
-            return Ok(Bpe { owner, part_owner, byte_level, path: Path::Tiktoken(table), unknown, whole_words: None });
+        if let Some(table) = simple.then(|| crate::tiktoken::RankTable::from_merge_list(&tokens, &merge_list)).flatten()
+        {
+            return Ok(Bpe {
+                owner,
+                part_owner,
+                byte_level,
+                path: Path::RankTable(Box::new(table)),
+                unknown,
+                whole_words: None,
+            });
         }
         let table = MergeTable::build(&tokens, &base, &merges, !byte_level);
         let mut known = [false; 256];
@@ -233,7 +241,7 @@ impl Bpe {
         }
         match &self.path {
             Path::Ids(model) => model.count(piece, self.byte_level) as u64,
-            Path::Tiktoken(table) => table.count_piece_cached(piece, cache) as u64,
+            Path::RankTable(table) => table.count_piece_cached(piece, cache) as u64,
             Path::Table { table, known, all_known, cut } => {
                 if let Some(cut) = cut {
                     if piece.len() > piece_cache::MAX_PIECE {
@@ -403,52 +411,6 @@ impl CharBytes {
     fn as_slice(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
-}
-
-/// The OpenAI rank table a byte-level model's merges are, if they are one: merge `i` makes the
-/// table's token `256 + i` from the two tokens the table's BPE last merges into it, and every
-/// byte is a token. Then both make the same merges in the same order (a merge only ever fires
-/// as some token's last merge), and the table, with its encoder and caches, counts the model.
-/// Only a list as long as a table's is checked against it, which loads the table once per
-/// process.
-fn openai_table(tokens: &[Vec<u8>], merges: &[(u32, u32, u32)]) -> Option<std::sync::Arc<crate::tiktoken::RankTable>> {
-    use crate::tiktoken::RankTableId;
-    let id = match merges.len() {
-        50_000 => RankTableId::R50k,
-        50_024 => RankTableId::P50k,
-        100_000 => RankTableId::Cl100k,
-        199_742 => RankTableId::O200k,
-        _ => return None,
-    };
-    let bytes_of = |id: u32| tokens.get(id as usize).map(Vec::as_slice).filter(|b| !b.is_empty());
-    // The first merge, before the table loads.
-    let (a, b, _) = merges[0];
-    let first = [bytes_of(a)?, bytes_of(b)?].concat();
-    let expected_first: &[u8] = match id {
-        RankTableId::R50k | RankTableId::P50k => b" t",
-        RankTableId::Cl100k | RankTableId::O200k => b"  ",
-    };
-    if first != expected_first {
-        return None;
-    }
-    let table = crate::tiktoken::shared_table(id)?;
-    if table.len() != merges.len() + 256 || (0..=255u8).any(|b| !tokens.iter().any(|t| t.as_slice() == [b])) {
-        return None;
-    }
-    let mut joined = Vec::new();
-    for (i, &(a, b, _)) in merges.iter().enumerate() {
-        let rank = 256 + i as u32;
-        let (left, right) = (bytes_of(a)?, bytes_of(b)?);
-        joined.clear();
-        joined.extend_from_slice(left);
-        joined.extend_from_slice(right);
-        if table.token(rank) != joined.as_slice()
-            || table.split_of(rank)? != [table.rank_of(left)?, table.rank_of(right)?]
-        {
-            return None;
-        }
-    }
-    Some(table)
 }
 
 /// The UTF-8 of the byte-level character that stands for byte `b`: what byte fallback encodes

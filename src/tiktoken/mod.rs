@@ -119,6 +119,49 @@ pub struct RankTable {
 }
 
 impl RankTable {
+    /// The table of a byte-level `tokenizer.json` BPE model whose merge list is a rank table:
+    /// every byte is a token (`tokens[id]` its bytes), merge `i` makes a token of its own, and
+    /// that token's last merge, as this table's BPE makes it from its bytes, is merge `i`. Then
+    /// the merge list and tiktoken's rule (merge any pair whose bytes are a token, lowest rank
+    /// first) make the same merges in the same order, since a merge only ever fires as some
+    /// token's last merge; the table counts the model with its encoder, digit tables and
+    /// caches. `None` when the list is not such a table.
+    pub(crate) fn from_merge_list(tokens: &[Vec<u8>], merges: &[(u32, u32, u32)]) -> Option<RankTable> {
+        let mut rank_of_id = vec![ranks::NO_RANK; tokens.len()];
+        let mut table: Vec<(Vec<u8>, u32)> = Vec::with_capacity(merges.len() + 256);
+        for (id, t) in tokens.iter().enumerate() {
+            if let [b] = t.as_slice() {
+                rank_of_id[id] = *b as u32;
+                table.push((t.clone(), *b as u32));
+            }
+        }
+        if table.len() != 256 {
+            return None;
+        }
+        for (i, &(_, _, merged)) in merges.iter().enumerate() {
+            let slot = rank_of_id.get_mut(merged as usize)?;
+            if *slot != ranks::NO_RANK {
+                // Made twice, or a byte.
+                return None;
+            }
+            *slot = 256 + i as u32;
+            table.push((tokens[merged as usize].clone(), *slot));
+        }
+        if table.iter().any(|&(_, rank)| rank >= 1 << 24) {
+            return None;
+        }
+        let ranks = RankMap::build(&table);
+        drop(table);
+        let backtracker = Backtracker::build(&ranks, true)?;
+        for (i, &(a, b, _)) in merges.iter().enumerate() {
+            let parts = [rank_of_id.get(a as usize).copied()?, rank_of_id.get(b as usize).copied()?];
+            if backtracker.split_of(256 + i as u32) != parts {
+                return None;
+            }
+        }
+        Some(RankTable { cache_owner: cache::new_owner(), ranks, backtracker: Some(backtracker) })
+    }
+
     /// Builds the table from the rank file that tiktoken-rs embeds.
     pub(crate) fn load(id: RankTableId) -> Result<RankTable> {
         let core = match id {
@@ -192,26 +235,6 @@ impl RankTable {
         self.backtracker.is_some()
     }
 
-    /// The rank of a token's bytes, `None` when they are no token.
-    pub(crate) fn rank_of(&self, bytes: &[u8]) -> Option<u32> {
-        let rank = self.ranks.rank_any(bytes);
-        (rank != ranks::NO_RANK).then_some(rank)
-    }
-
-    /// The bytes of the token of `rank` (empty past the last).
-    pub(crate) fn token(&self, rank: u32) -> &[u8] {
-        if (rank as usize) < self.ranks.rank_limit() {
-            self.ranks.token(rank)
-        } else {
-            &[]
-        }
-    }
-
-    /// The two tokens BPE last merges into `rank`, when the table has the backtracking encoder.
-    pub(crate) fn split_of(&self, rank: u32) -> Option<[u32; 2]> {
-        self.backtracker.as_ref().map(|bt| bt.split_of(rank))
-    }
-
     /// The tokens of one piece, through the thread's piece cache (`cache`: taken once per
     /// text) and, for a long piece, its pair memo (for a `tokenizer.json` model whose merges are
     /// this table's: `huggingface/bpe.rs`).
@@ -228,14 +251,6 @@ impl RankTable {
             },
         }
     }
-}
-
-/// A rank table loaded once per process, for `tokenizer.json` files whose merges are an OpenAI
-/// encoding's (GPT-2's are r50k's, OLMo 2's cl100k's, gpt-oss's o200k's); `None` if it cannot
-/// load.
-pub(crate) fn shared_table(id: RankTableId) -> Option<Arc<RankTable>> {
-    static TABLES: [std::sync::OnceLock<Option<Arc<RankTable>>>; 4] = [const { std::sync::OnceLock::new() }; 4];
-    TABLES[id as usize].get_or_init(|| RankTable::load(id).ok().map(Arc::new)).clone()
 }
 
 /// Loading goes through tiktoken-rs's encoder, whose maps (tens of MB) are freed once the
