@@ -4,17 +4,22 @@
 //! Text repeats its words, and a piece's count only depends on its bytes and the vocabulary,
 //! so a hit saves the merge and its lookups. Each vocabulary takes an owner id from
 //! [`new_owner`], and an entry holds its whole key (owner and bytes), so a hit is always for the
-//! same piece of the same vocabulary. The cache is two-way set-associative with a fixed number
-//! of entries: its memory is bounded (`SETS` x 2 x 40 bytes, 320 KiB, per thread that counts,
-//! allocated on first use and freed when the thread ends); a new piece replaces the older entry
-//! of its set, and no input can make it grow.
+//! same piece of the same vocabulary. Two tables, each two-way set-associative with a fixed
+//! number of entries: pieces of up to 24 bytes (`SETS` x 2 x 40 bytes, 320 KiB) and of 25 to 64
+//! bytes (`LONG_SETS` x 2 x 80 bytes, 160 KiB: SentencePiece words of three-byte `▁`s, code
+//! indentation). Their memory is bounded (480 KiB per thread that counts, allocated on first use
+//! and freed when the thread ends); a new piece replaces the older entry of its set, and no input
+//! can make them grow.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
+/// Pieces up to this many bytes go in the short table (and count as short pieces elsewhere).
 pub(crate) const MAX_PIECE: usize = 24;
+/// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
+pub(crate) const MAX_CACHED: usize = 64;
 const SETS: usize = 4096;
+const LONG_SETS: usize = 1024;
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -29,6 +34,17 @@ struct Entry {
 
 const EMPTY: Entry = Entry { key: [0; 3], owner: 0, len: 0, count: 0 };
 
+/// An entry of the long table: the same with eight words of key.
+#[derive(Clone, Copy)]
+struct LongEntry {
+    key: [u64; 8],
+    owner: u64,
+    len: u8,
+    count: u16,
+}
+
+const LONG_EMPTY: LongEntry = LongEntry { key: [0; 8], owner: 0, len: 0, count: 0 };
+
 static OWNERS: AtomicU64 = AtomicU64::new(1);
 
 /// A new owner id for a vocabulary's entries (never 0, never reused).
@@ -39,6 +55,7 @@ pub(crate) fn new_owner() -> u64 {
 pub(crate) struct PieceCache {
     /// Set `i` is entries `2i` (the newer) and `2i + 1`.
     entries: Box<[Entry]>,
+    long: Box<[LongEntry]>,
 }
 
 #[inline(always)]
@@ -76,14 +93,20 @@ fn word(b: &[u8], at: usize) -> u64 {
 
 impl PieceCache {
     fn new() -> Self {
-        PieceCache { entries: vec![EMPTY; 2 * SETS].into_boxed_slice() }
+        PieceCache {
+            entries: vec![EMPTY; 2 * SETS].into_boxed_slice(),
+            long: vec![LONG_EMPTY; 2 * LONG_SETS].into_boxed_slice(),
+        }
     }
 
-    /// The count of `piece` (at most `MAX_PIECE` bytes) in `owner`'s vocabulary, computed by
+    /// The count of `piece` (1 to `MAX_CACHED` bytes) in `owner`'s vocabulary, computed by
     /// `count` on a miss.
     #[inline(always)]
     pub(crate) fn get_or_count(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
-        debug_assert!(!piece.is_empty() && piece.len() <= MAX_PIECE);
+        debug_assert!(!piece.is_empty() && piece.len() <= MAX_CACHED);
+        if piece.len() > MAX_PIECE {
+            return self.get_or_count_long(owner, piece, count);
+        }
         let key = [word(piece, 0), word(piece, 8), word(piece, 16)];
         let len = piece.len() as u8;
         let mut h = (len as u64) << 56 ^ owner;
@@ -102,6 +125,31 @@ impl PieceCache {
         // The newer entry moves to the second way, the new one takes the first.
         self.entries[set + 1] = self.entries[set];
         self.entries[set] = Entry { key, owner, len, count: n as u16 };
+        n
+    }
+
+    #[inline(never)]
+    fn get_or_count_long(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+        let mut key = [0u64; 8];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = word(piece, 8 * i);
+        }
+        let len = piece.len() as u8;
+        let mut h = (len as u64) << 56 ^ owner;
+        for w in key {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let set = 2 * ((h >> 40) as usize & (LONG_SETS - 1));
+        let hit = |e: &LongEntry| e.len == len && e.key == key && e.owner == owner;
+        if hit(&self.long[set]) {
+            return self.long[set].count as usize;
+        }
+        if hit(&self.long[set + 1]) {
+            return self.long[set + 1].count as usize;
+        }
+        let n = count();
+        self.long[set + 1] = self.long[set];
+        self.long[set] = LongEntry { key, owner, len, count: n as u16 };
         n
     }
 }
@@ -141,12 +189,12 @@ mod tests {
     /// `word` reads exactly the zero-padded bytes, at every length and offset.
     #[test]
     fn words_are_the_padded_bytes() {
-        let bytes: Vec<u8> = (1..=24u8).map(|b| b.wrapping_mul(37)).collect();
-        for n in 1..=24 {
+        let bytes: Vec<u8> = (1..=64u8).map(|b| b.wrapping_mul(37)).collect();
+        for n in 1..=64 {
             let piece = &bytes[..n];
-            let mut padded = [0u8; 24];
+            let mut padded = [0u8; 64];
             padded[..n].copy_from_slice(piece);
-            for at in [0, 8, 16] {
+            for at in (0..64).step_by(8) {
                 let want = u64::from_le_bytes(padded[at..at + 8].try_into().unwrap());
                 assert_eq!(word(piece, at), want, "length {n}, at {at}");
             }

@@ -42,8 +42,8 @@ enum Path {
     /// Base symbols are the text's bytes or characters.
     Table {
         table: MergeTable,
-        /// Which bytes (byte-level) or ASCII characters are base symbols.
-        known: [bool; 256],
+        /// Which bytes or characters are base symbols.
+        known: Known,
         /// A byte-level model with every byte a base symbol: no piece has an unknown one.
         all_known: bool,
         /// Characters models over characters can be cut before (`Cut`).
@@ -61,11 +61,39 @@ enum Path {
 /// cached), which turns SentencePiece-style texts that are one piece (no pre-tokenizer) into
 /// words.
 struct Cut {
-    /// The characters some token has right before a `▁`.
-    before: Vec<char>,
+    /// The characters some token has right before a `▁`; `None`: no cut at `▁`s (it is no base
+    /// symbol, or too many characters come right before it in tokens).
+    before: Option<Vec<char>>,
 }
 
 const METASPACE: char = '\u{2581}';
+
+/// Which bytes (byte-level) or characters are base symbols, looked up without a hash for bytes
+/// and characters of the Basic Multilingual Plane.
+struct Known {
+    bytes: [bool; 256],
+    /// A bit per code point below U+10000 (models over characters; empty otherwise).
+    bmp: Box<[u64]>,
+}
+
+impl Known {
+    /// Whether the byte or character of `len` bytes at the start of `bytes` is a base symbol.
+    #[inline(always)]
+    fn at(&self, table: &MergeTable, bytes: &[u8], len: usize) -> bool {
+        match len {
+            1 => self.bytes[bytes[0] as usize],
+            2 | 3 if !self.bmp.is_empty() => {
+                let c = if len == 2 {
+                    (u32::from(bytes[0]) & 0x1F) << 6 | u32::from(bytes[1]) & 0x3F
+                } else {
+                    (u32::from(bytes[0]) & 0x0F) << 12 | (u32::from(bytes[1]) & 0x3F) << 6 | u32::from(bytes[2]) & 0x3F
+                } as usize;
+                self.bmp[c >> 6] >> (c & 63) & 1 == 1
+            }
+            _ => table.contains(&bytes[..len]),
+        }
+    }
+}
 
 /// What becomes of a character that is not a base symbol.
 struct Unknown {
@@ -209,10 +237,20 @@ impl Bpe {
             });
         }
         let table = MergeTable::build(&tokens, &base, &merges, !byte_level);
-        let mut known = [false; 256];
-        for (b, slot) in known.iter_mut().enumerate() {
+        let mut bytes = [false; 256];
+        for (b, slot) in bytes.iter_mut().enumerate() {
             *slot = if byte_level { table.contains(&[b as u8]) } else { b < 0x80 && table.contains(&[b as u8]) };
         }
+        let mut bmp = if byte_level { Vec::new() } else { vec![0u64; 0x10000 / 64] };
+        if !byte_level {
+            for (token, &is_base) in tokens.iter().zip(&base) {
+                let c = std::str::from_utf8(token).ok().and_then(|t| t.chars().next()).map_or(u32::MAX, |c| c as u32);
+                if is_base && c < 0x10000 {
+                    bmp[c as usize >> 6] |= 1 << (c & 63);
+                }
+            }
+        }
+        let known = Known { bytes, bmp: bmp.into_boxed_slice() };
         let whole_words = ignore_merges.then(|| {
             tokens
                 .iter()
@@ -220,8 +258,8 @@ impl Bpe {
                 .map(|t| t.clone().into_boxed_slice())
                 .collect()
         });
-        let cut = (!byte_level).then(|| cut_rule(&table, &tokens)).flatten();
-        let all_known = byte_level && known.iter().all(|&k| k);
+        let cut = (!byte_level).then(|| Cut { before: cut_rule(&table, &tokens) });
+        let all_known = byte_level && known.bytes.iter().all(|&k| k);
         Ok(Bpe {
             owner,
             part_owner,
@@ -244,7 +282,7 @@ impl Bpe {
             Path::RankTable(table) => table.count_piece_cached(piece, cache) as u64,
             Path::Table { table, known, all_known, cut } => {
                 if let Some(cut) = cut {
-                    if piece.len() > piece_cache::MAX_PIECE {
+                    if piece.len() > piece_cache::MAX_CACHED {
                         if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
                             return 1;
                         }
@@ -262,7 +300,7 @@ impl Bpe {
                     }
                 };
                 match cache {
-                    Some(cache) if piece.len() <= piece_cache::MAX_PIECE => {
+                    Some(cache) if piece.len() <= piece_cache::MAX_CACHED => {
                         cache.get_or_count(self.owner, piece, || count() as usize) as u64
                     }
                     _ => count(),
@@ -271,51 +309,70 @@ impl Bpe {
         }
     }
 
-    /// Cuts a long piece at the safe `▁`s and counts each part.
+    /// Cuts a long piece where no merge can cross and counts each part (cached): before a `▁`
+    /// after a base symbol that no token has right before a `▁` (`Cut`), and on either side of
+    /// a character that takes byte fallback next to a base symbol (byte tokens merge with
+    /// nothing, and a base symbol before the cut has counted any unknown token waiting to fuse).
     fn count_cut(
         &self,
         table: &MergeTable,
-        known: &[bool; 256],
+        known: &Known,
         cut: &Cut,
         piece: &[u8],
         cache: &mut Option<&mut PieceCache>,
     ) -> u64 {
-        const MARK: [u8; 3] = [0xE2, 0x96, 0x81];
-        let mut total = 0;
-        let mut start = 0;
-        let mut i = 1;
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Class {
+            Base,
+            Fallback,
+            Other,
+        }
         let mut part = |part: &[u8]| match cache.as_deref_mut() {
-            Some(cache) if part.len() <= piece_cache::MAX_PIECE => {
+            Some(cache) if part.len() <= piece_cache::MAX_CACHED => {
                 cache.get_or_count(self.part_owner, part, || self.count_word(table, known, part) as usize) as u64
             }
             _ => self.count_word(table, known, part),
         };
-        while i + 3 <= piece.len() {
-            if piece[i..i + 3] == MARK {
-                let before = last_char(&piece[..i]);
-                let mut buf = [0; 4];
-                let before_bytes = before.encode_utf8(&mut buf).as_bytes();
-                // A character that is no base symbol may vanish, and its neighbours meet.
-                let known_before = if before_bytes.len() == 1 {
-                    known[before_bytes[0] as usize]
-                } else {
-                    table.contains(before_bytes)
+        const MARK: &[u8] = "\u{2581}".as_bytes();
+        let n = piece.len();
+        let mut total = 0;
+        let mut start = 0;
+        // The class of the character before `i`, and where it starts.
+        let (mut prev, mut prev_at) = (Class::Other, 0);
+        let mut i = 0;
+        while i < n {
+            let len = utf8_len(piece[i]).min(n - i);
+            let bytes = &piece[i..i + len];
+            let class = if known.at(table, bytes, len) {
+                Class::Base
+            } else if self.unknown.falls_back(bytes) {
+                Class::Fallback
+            } else {
+                Class::Other
+            };
+            if i > start {
+                let at_cut = match (prev, class) {
+                    (Class::Base, Class::Base) => {
+                        bytes == MARK
+                            && cut.before.as_ref().is_some_and(|b| !b.contains(&last_char(&piece[prev_at..i])))
+                    }
+                    (Class::Base, Class::Fallback) | (Class::Fallback, Class::Base) => true,
+                    _ => false,
                 };
-                if known_before && !cut.before.contains(&before) {
+                if at_cut {
                     total += part(&piece[start..i]);
                     start = i;
                 }
-                i += 3;
-            } else {
-                i += 1;
             }
+            (prev, prev_at) = (class, i);
+            i += len;
         }
         total + part(&piece[start..])
     }
 
     /// The tokens of a piece (or of a part of one cut by `Cut`): its runs of base symbols
     /// merged, and what the others become.
-    fn count_word(&self, table: &MergeTable, known: &[bool; 256], piece: &[u8]) -> u64 {
+    fn count_word(&self, table: &MergeTable, known: &Known, piece: &[u8]) -> u64 {
         let mut total = 0u64;
         // An unknown token not yet counted (it may fuse with the next unknown character).
         let mut pending_unk = false;
@@ -327,8 +384,7 @@ impl Bpe {
         let n = piece.len();
         while i < n {
             let len = if self.byte_level { 1 } else { utf8_len(piece[i]).min(n - i) };
-            let is_known =
-                if self.byte_level || len == 1 { known[piece[i] as usize] } else { table.contains(&piece[i..i + len]) };
+            let is_known = known.at(table, &piece[i..], if self.byte_level { 1 } else { len });
             if is_known {
                 if pending_unk {
                     total += 1;
@@ -369,6 +425,11 @@ impl Bpe {
 }
 
 impl Unknown {
+    /// Whether an unknown character (of UTF-8 `bytes`) becomes `<0xXX>` byte tokens.
+    fn falls_back(&self, bytes: &[u8]) -> bool {
+        self.fallback.as_ref().is_some_and(|f| bytes.iter().all(|&b| f[b as usize]))
+    }
+
     /// Whether an unknown character (of UTF-8 `bytes`) becomes nothing at all.
     fn drops(&self, bytes: &[u8]) -> bool {
         !self.unk && !self.fallback.as_ref().is_some_and(|f| bytes.iter().all(|&b| f[b as usize]))
@@ -432,7 +493,7 @@ fn last_char(bytes: &[u8]) -> char {
 /// Where pieces of a model over characters may be cut: before a `▁` unless the character
 /// before it is one some token has right before a `▁`. `None` when `▁` is no base symbol or
 /// too many characters come before one inside tokens to make cutting worth it.
-fn cut_rule(table: &MergeTable, tokens: &[Vec<u8>]) -> Option<Cut> {
+fn cut_rule(table: &MergeTable, tokens: &[Vec<u8>]) -> Option<Vec<char>> {
     let mark = METASPACE.to_string();
     if !table.contains(mark.as_bytes()) {
         return None;
@@ -458,7 +519,7 @@ fn cut_rule(table: &MergeTable, tokens: &[Vec<u8>]) -> Option<Cut> {
             prev = Some(c);
         }
     }
-    Some(Cut { before })
+    Some(before)
 }
 
 /// The merge list as `(left, right, merged)` dense ids in rank order, as the `tokenizers` crate

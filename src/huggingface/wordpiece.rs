@@ -44,7 +44,7 @@ impl WordPiece {
     /// The tokens of one word; `cache` is the thread's piece cache.
     pub(crate) fn count(&self, word: &str, cache: &mut Option<&mut PieceCache>) -> u64 {
         match cache {
-            Some(cache) if !word.is_empty() && word.len() <= piece_cache::MAX_PIECE => {
+            Some(cache) if !word.is_empty() && word.len() <= piece_cache::MAX_CACHED => {
                 cache.get_or_count(self.owner, word.as_bytes(), || self.count_uncached(word) as usize) as u64
             }
             _ => self.count_uncached(word),

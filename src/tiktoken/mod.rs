@@ -244,7 +244,7 @@ impl RankTable {
             0 | 1 => piece.len(),
             2 | 3 => bpe::count_tiny(piece, &self.ranks),
             n => match cache.as_deref_mut() {
-                Some(cache) if n <= cache::MAX_PIECE => {
+                Some(cache) if n <= cache::MAX_CACHED => {
                     cache.get_or_count(self.cache_owner, piece, || self.count_uncached(piece, &mut None))
                 }
                 _ => backtrack::with_pair_memo(self.cache_owner, |mut memo| self.count_uncached(piece, &mut memo)),
@@ -327,7 +327,7 @@ impl Encoding {
         match cache {
             _ if piece.len() == 1 => 1,
             _ if piece.len() <= 3 => bpe::count_tiny(piece, &self.table.ranks),
-            Some(cache) if piece.len() <= cache::MAX_PIECE => {
+            Some(cache) if piece.len() <= cache::MAX_CACHED => {
                 cache.get_or_count(self.table.cache_owner, piece, || self.table.count_uncached(piece, memo))
             }
             _ => self.table.count_uncached(piece, memo),
