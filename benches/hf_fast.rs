@@ -1,6 +1,6 @@
-//! `cargo bench --bench hf_fast`: the count-only tokenizer.json paths against the `tokenizers`
+//! `cargo bench --bench hf_fast`: our tokenizer.json engine against the `tokenizers`
 //! crate's `encode` on the same 100 KB texts, for the BERT WordPiece (all-MiniLM-L6-v2) and
-//! GPT-2 byte-level BPE fixtures, and the fast paths on 1 MB runs of one character. The ratio of
+//! GPT-2 byte-level BPE fixtures, and our engine on 1 MB runs of one character. The ratio of
 //! the two `.../tokenizers-crate` and `.../kano` times per text is the speed-up.
 
 use std::path::PathBuf;
