@@ -4,46 +4,56 @@
 //! Text repeats its words, and a piece's count only depends on its bytes and the vocabulary,
 //! so a hit saves the merge and its lookups. Each vocabulary takes an owner id from
 //! [`new_owner`], and an entry holds its whole key (owner and bytes), so a hit is always for the
-//! same piece of the same vocabulary. Two tables, each two-way set-associative with a fixed
-//! number of entries: pieces of up to 24 bytes (`SETS` x 2 x 40 bytes, 320 KiB) and of 25 to 64
-//! bytes (`LONG_SETS` x 2 x 80 bytes, 160 KiB: SentencePiece words of three-byte `▁`s, code
-//! indentation). Their memory is bounded (480 KiB per thread that counts, allocated on first use
-//! and freed when the thread ends); a new piece replaces the older entry of its set, and no input
-//! can make them grow.
+//! same piece of the same vocabulary. Three tables, each two-way set-associative with a fixed
+//! number of entries, by piece length:
+//! - up to 8 bytes (most words of prose with their space): a set in half a cache line,
+//!   `TINY_SETS` x 32 bytes = 128 KiB;
+//! - 9 to 24 bytes: a set in one cache line, `SHORT_SETS` x 64 bytes = 128 KiB;
+//! - 25 to 64 bytes (SentencePiece words of three-byte `▁`s, code indentation): `LONG_SETS`
+//!   x 144 bytes = 144 KiB.
+//!
+//! Their memory is bounded (400 KiB per thread that counts, allocated on first use and freed
+//! when the thread ends); a new piece replaces the older entry of its set, and no input can
+//! make them grow.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Pieces up to this many bytes go in the tiny table.
+const MAX_TINY: usize = 8;
 /// Pieces up to this many bytes go in the short table (and count as short pieces elsewhere).
 pub(crate) const MAX_PIECE: usize = 24;
 /// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
 pub(crate) const MAX_CACHED: usize = 64;
-const SETS: usize = 4096;
+const TINY_SETS: usize = 4096;
+const SHORT_SETS: usize = 2048;
 const LONG_SETS: usize = 1024;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    /// The piece's bytes as three little-endian words, zero-padded.
-    key: [u64; 3],
-    /// The vocabulary the count belongs to.
-    owner: u64,
-    /// The piece's length, 0 for an empty entry (pieces are never empty).
-    len: u8,
-    count: u16,
+/// An entry's tag: the owner in the low 40 bits, the piece's length in the next 8; the count
+/// takes the top 16 bits of the same word. An empty entry is all zeros (owners are never 0).
+const TAG_BITS: u64 = (1 << 48) - 1;
+/// Owners that fit a tag (all of them in practice: one per loaded vocabulary). Pieces of a
+/// later owner are counted without the cache.
+const CACHED_OWNERS: u64 = 1 << 40;
+
+/// The two ways of a set: each the piece's bytes as zero-padded little-endian words, and its
+/// tag and count. The newer entry is first.
+macro_rules! set {
+    ($name:ident, $words:literal, $align:literal) => {
+        #[derive(Clone, Copy)]
+        #[repr(C, align($align))]
+        struct $name {
+            ways: [([u64; $words], u64); 2],
+        }
+
+        impl $name {
+            const EMPTY: $name = $name { ways: [([0; $words], 0); 2] };
+        }
+    };
 }
-
-const EMPTY: Entry = Entry { key: [0; 3], owner: 0, len: 0, count: 0 };
-
-/// An entry of the long table: the same with eight words of key.
-#[derive(Clone, Copy)]
-struct LongEntry {
-    key: [u64; 8],
-    owner: u64,
-    len: u8,
-    count: u16,
-}
-
-const LONG_EMPTY: LongEntry = LongEntry { key: [0; 8], owner: 0, len: 0, count: 0 };
+set!(TinySet, 1, 32);
+set!(ShortSet, 3, 64);
+set!(LongSet, 8, 8);
 
 static OWNERS: AtomicU64 = AtomicU64::new(1);
 
@@ -53,9 +63,9 @@ pub(crate) fn new_owner() -> u64 {
 }
 
 pub(crate) struct PieceCache {
-    /// Set `i` is entries `2i` (the newer) and `2i + 1`.
-    entries: Box<[Entry]>,
-    long: Box<[LongEntry]>,
+    tiny: Box<[TinySet]>,
+    short: Box<[ShortSet]>,
+    long: Box<[LongSet]>,
 }
 
 #[inline(always)]
@@ -91,11 +101,56 @@ fn word(b: &[u8], at: usize) -> u64 {
     b[0] as u64 | (b[n / 2] as u64) << (8 * (n / 2)) | (b[n - 1] as u64) << (8 * (n - 1))
 }
 
+const MIX: [u64; 3] = [0x9e37_79b9_7f4a_7c15, 0xc2b2_ae3d_27d4_eb4f, 0x1656_67b1_9e37_79f9];
+
+/// The set of a key among `sets` (a power of two), from the top bits of a multiply per word.
+#[inline(always)]
+fn set_of<const W: usize>(key: &[u64; W], tag: u64, sets: usize) -> usize {
+    let mut h = (key[0] ^ tag.rotate_left(23)).wrapping_mul(MIX[0]);
+    for (i, &w) in key.iter().enumerate().skip(1) {
+        h ^= w.wrapping_mul(MIX[i % 3] | 1).rotate_left(i as u32 * 7);
+    }
+    (h >> 40) as usize & (sets - 1)
+}
+
+/// The count in a set's ways, or `count`'s, kept in the first way.
+#[inline(always)]
+fn probe<const W: usize>(
+    ways: &mut [([u64; W], u64); 2],
+    key: [u64; W],
+    tag: u64,
+    count: impl FnOnce() -> usize,
+) -> usize {
+    for (k, meta) in ways.iter() {
+        if *k == key && meta & TAG_BITS == tag {
+            return (meta >> 48) as usize;
+        }
+    }
+    miss(ways, key, tag, count)
+}
+
+/// Counts a piece and keeps its count, out of the loop of hits.
+#[inline(never)]
+fn miss<const W: usize>(
+    ways: &mut [([u64; W], u64); 2],
+    key: [u64; W],
+    tag: u64,
+    count: impl FnOnce() -> usize,
+) -> usize {
+    let n = count();
+    if n < 1 << 16 {
+        ways[1] = ways[0];
+        ways[0] = (key, tag | (n as u64) << 48);
+    }
+    n
+}
+
 impl PieceCache {
     fn new() -> Self {
         PieceCache {
-            entries: vec![EMPTY; 2 * SETS].into_boxed_slice(),
-            long: vec![LONG_EMPTY; 2 * LONG_SETS].into_boxed_slice(),
+            tiny: vec![TinySet::EMPTY; TINY_SETS].into_boxed_slice(),
+            short: vec![ShortSet::EMPTY; SHORT_SETS].into_boxed_slice(),
+            long: vec![LongSet::EMPTY; LONG_SETS].into_boxed_slice(),
         }
     }
 
@@ -104,53 +159,57 @@ impl PieceCache {
     #[inline(always)]
     pub(crate) fn get_or_count(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
         debug_assert!(!piece.is_empty() && piece.len() <= MAX_CACHED);
-        if piece.len() > MAX_PIECE {
-            return self.get_or_count_long(owner, piece, count);
+        let tag = owner | (piece.len() as u64) << 40;
+        if piece.len() <= MAX_TINY && owner < CACHED_OWNERS {
+            let key = [word(piece, 0)];
+            let set = set_of(&key, tag, TINY_SETS);
+            return probe(&mut self.tiny[set].ways, key, tag, count);
         }
-        let key = [word(piece, 0), word(piece, 8), word(piece, 16)];
-        let len = piece.len() as u8;
-        let mut h = (len as u64) << 56 ^ owner;
-        for w in key {
-            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        let set = 2 * ((h >> 40) as usize & (SETS - 1));
-        let hit = |e: &Entry| e.len == len && e.key == key && e.owner == owner;
-        if hit(&self.entries[set]) {
-            return self.entries[set].count as usize;
-        }
-        if hit(&self.entries[set + 1]) {
-            return self.entries[set + 1].count as usize;
-        }
-        let n = count();
-        // The newer entry moves to the second way, the new one takes the first.
-        self.entries[set + 1] = self.entries[set];
-        self.entries[set] = Entry { key, owner, len, count: n as u16 };
-        n
+        self.get_or_count_longer(owner, piece, count)
     }
 
+    /// `get_or_count` for the piece `text[from..end]`: a tiny piece with 8 bytes of text from
+    /// its start is read in one load and masked to its length, with no branch on the length.
+    #[inline(always)]
+    pub(crate) fn get_or_count_at(
+        &mut self,
+        owner: u64,
+        text: &[u8],
+        from: usize,
+        end: usize,
+        count: impl FnOnce() -> usize,
+    ) -> usize {
+        let n = end - from;
+        debug_assert!(n > 0 && end <= text.len());
+        match text.get(from..from + 8) {
+            Some(bytes) if n <= MAX_TINY && owner < CACHED_OWNERS => {
+                let key = [u64::from_le_bytes(bytes.try_into().unwrap_or_default()) & (!0u64 >> (64 - 8 * n))];
+                let tag = owner | (n as u64) << 40;
+                let set = set_of(&key, tag, TINY_SETS);
+                probe(&mut self.tiny[set].ways, key, tag, count)
+            }
+            _ => self.get_or_count(owner, &text[from..end], count),
+        }
+    }
+
+    /// Pieces of 9 to 64 bytes, out of the tiny pieces' loop.
     #[inline(never)]
-    fn get_or_count_long(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+    fn get_or_count_longer(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+        if owner >= CACHED_OWNERS {
+            return count();
+        }
+        let tag = owner | (piece.len() as u64) << 40;
+        if piece.len() <= MAX_PIECE {
+            let key = [word(piece, 0), word(piece, 8), word(piece, 16)];
+            let set = set_of(&key, tag, SHORT_SETS);
+            return probe(&mut self.short[set].ways, key, tag, count);
+        }
         let mut key = [0u64; 8];
         for (i, k) in key.iter_mut().enumerate() {
             *k = word(piece, 8 * i);
         }
-        let len = piece.len() as u8;
-        let mut h = (len as u64) << 56 ^ owner;
-        for w in key {
-            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        let set = 2 * ((h >> 40) as usize & (LONG_SETS - 1));
-        let hit = |e: &LongEntry| e.len == len && e.key == key && e.owner == owner;
-        if hit(&self.long[set]) {
-            return self.long[set].count as usize;
-        }
-        if hit(&self.long[set + 1]) {
-            return self.long[set + 1].count as usize;
-        }
-        let n = count();
-        self.long[set + 1] = self.long[set];
-        self.long[set] = LongEntry { key, owner, len, count: n as u16 };
-        n
+        let set = set_of(&key, tag, LONG_SETS);
+        probe(&mut self.long[set].ways, key, tag, count)
     }
 }
 
@@ -213,11 +272,48 @@ mod tests {
         // Many pieces: every answer is the computed one, whatever was evicted.
         for i in 0..20_000u32 {
             let piece = format!("p{i}");
-            assert_eq!(cache.get_or_count(0, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
+            assert_eq!(cache.get_or_count(3, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
         }
         for i in 0..20_000u32 {
             let piece = format!("p{i}");
-            assert_eq!(cache.get_or_count(0, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
+            assert_eq!(cache.get_or_count(3, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
         }
+    }
+
+    /// Pieces read in place from a text are the same entries as the pieces alone.
+    #[test]
+    fn pieces_read_in_place_are_the_same_entries() {
+        let mut cache = PieceCache::new();
+        let text: Vec<u8> = (0..200u8).map(|b| b.wrapping_mul(31) ^ 0x55).collect();
+        for from in 0..150 {
+            for n in 1..=MAX_CACHED.min(text.len() - from) {
+                let piece = &text[from..from + n];
+                let want = from * 100 + n;
+                assert_eq!(cache.get_or_count(9, piece, || want), want);
+                assert_eq!(cache.get_or_count_at(9, &text, from, from + n, || unreachable!("cached")), want);
+            }
+        }
+    }
+
+    /// Every length of every table: a piece and the same bytes with a zero byte after them
+    /// are different pieces, and so are the same bytes of two owners.
+    #[test]
+    fn every_length_keeps_its_own_count() {
+        let mut cache = PieceCache::new();
+        let bytes: Vec<u8> = (0..=MAX_CACHED as u8).map(|b| b.wrapping_mul(97)).collect();
+        for n in 1..MAX_CACHED {
+            let piece = &bytes[..n];
+            let mut padded = piece.to_vec();
+            padded.push(0);
+            assert_eq!(cache.get_or_count(5, piece, || n), n);
+            assert_eq!(cache.get_or_count(5, &padded, || n + 1000), n + 1000);
+            assert_eq!(cache.get_or_count(6, piece, || n + 2000), n + 2000);
+            assert_eq!(cache.get_or_count(5, piece, || unreachable!("cached")), n);
+            assert_eq!(cache.get_or_count(5, &padded, || unreachable!("cached")), n + 1000);
+            assert_eq!(cache.get_or_count(6, piece, || unreachable!("cached")), n + 2000);
+        }
+        // An owner past the tags' range is never cached.
+        assert_eq!(cache.get_or_count(CACHED_OWNERS, b"x", || 1), 1);
+        assert_eq!(cache.get_or_count(CACHED_OWNERS, b"x", || 2), 2);
     }
 }

@@ -272,8 +272,58 @@ impl Bpe {
 
     /// The number of tokens of one piece (its bytes: byte-level characters in a byte-level
     /// model, else UTF-8). `cache` is the thread's piece cache, taken once per text.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count(&self, piece: &[u8], cache: &mut Option<&mut PieceCache>) -> u64 {
+        // The hits of the piece cache inline, everything else out of the caller's loop.
+        match (&self.path, cache.as_deref_mut()) {
+            (Path::RankTable(table), _) => return table.count_piece_cached(piece, cache) as u64,
+            (Path::Table { .. }, Some(cache)) if !piece.is_empty() && piece.len() <= piece_cache::MAX_CACHED => {
+                return cache.get_or_count(self.owner, piece, || self.count_whole(piece) as usize) as u64;
+            }
+            _ => {}
+        }
+        self.count_slow(piece, cache)
+    }
+
+    /// The tokens of a batch of pieces (`SplitPattern::for_each_batch`).
+    #[inline(always)]
+    pub(crate) fn count_batch(
+        &self,
+        text: &[u8],
+        mut from: usize,
+        ends: &[usize],
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
+        if let Path::RankTable(table) = &self.path {
+            return table.count_batch(text, from, ends, cache);
+        }
+        let mut total = 0;
+        for &end in ends {
+            total += self.count(&text[from..end], cache);
+            from = end;
+        }
+        total
+    }
+
+    /// A whole piece's count with a table's merges, uncached.
+    #[inline(never)]
+    fn count_whole(&self, piece: &[u8]) -> u64 {
+        match &self.path {
+            Path::Table { table, known, all_known, .. } => {
+                if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
+                    1
+                } else if *all_known {
+                    self.count_run(table, piece)
+                } else {
+                    self.count_word(table, known, piece)
+                }
+            }
+            _ => self.count_slow(piece, &mut None),
+        }
+    }
+
+    #[inline(never)]
+    fn count_slow(&self, piece: &[u8], cache: &mut Option<&mut PieceCache>) -> u64 {
         if piece.is_empty() {
             return 0;
         }

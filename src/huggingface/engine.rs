@@ -252,6 +252,20 @@ impl Run<'_, '_> {
     fn pieces(&mut self, text: &str, at_start: bool) -> ControlFlow<()> {
         let engine = self.engine;
         let cache = &mut self.cache;
+        // The common byte-level case in one loop, with no call through the pre-tokenizer's
+        // callback per piece: a split scanner, then the merges.
+        if let (Some(pattern), Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) =
+            (engine.pre.direct(), &engine.model, engine.form)
+        {
+            let b = text.as_bytes();
+            let mut total = 0;
+            pattern.for_each_batch(text, |from, ends| {
+                total += bpe.count_batch(b, from, ends, cache);
+                ControlFlow::Continue(())
+            });
+            self.total += total;
+            return ControlFlow::Continue(());
+        }
         let total = &mut self.total;
         let failure = &mut self.failure;
         engine.pre.run(text, at_start, &mut |piece| match engine.count_piece(piece, cache) {

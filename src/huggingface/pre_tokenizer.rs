@@ -150,6 +150,11 @@ impl PreTokenizer {
 
     /// Runs the steps on `text` (which starts the whole text when `at_start`), calling `piece`
     /// with each final piece (after a last `ByteLevel`, its bytes are the model's characters).
+    /// The scanner that does all of this pre-tokenizer's work, if one does.
+    pub(crate) fn direct(&self) -> Option<SplitPattern> {
+        self.direct
+    }
+
     pub(crate) fn run(
         &self,
         text: &str,

@@ -5,8 +5,10 @@
 //! module's linear-time splitter and merge, which give the same tokens as tiktoken; the tests
 //! check that against tiktoken-rs and against reference data from the Python package.
 
+pub(crate) mod class_maps;
 pub(crate) mod classes;
 mod models;
+mod piece_starts;
 pub(crate) mod split;
 
 use std::ops::ControlFlow;
@@ -238,17 +240,73 @@ impl RankTable {
     /// The tokens of one piece, through the thread's piece cache (`cache`: taken once per
     /// text) and, for a long piece, its pair memo (for a `tokenizer.json` model whose merges are
     /// this table's: `huggingface/bpe.rs`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count_piece_cached(&self, piece: &[u8], cache: &mut Option<&mut PieceCache>) -> usize {
         match piece.len() {
             0 | 1 => piece.len(),
-            2 | 3 => bpe::count_tiny(piece, &self.ranks),
             n => match cache.as_deref_mut() {
                 Some(cache) if n <= cache::MAX_CACHED => {
-                    cache.get_or_count(self.cache_owner, piece, || self.count_uncached(piece, &mut None))
+                    cache.get_or_count(self.cache_owner, piece, || self.count_cache_miss(piece))
                 }
-                _ => backtrack::with_pair_memo(self.cache_owner, |mut memo| self.count_uncached(piece, &mut memo)),
+                _ => self.count_without_cache(piece),
             },
+        }
+    }
+
+    /// The tokens of a batch of pieces (`SplitPattern::for_each_batch`): `text[from..ends[0]]`,
+    /// `text[ends[0]..ends[1]]`, ... The cache and the table are looked up once for the batch.
+    #[inline(always)]
+    pub(crate) fn count_batch(
+        &self,
+        text: &[u8],
+        mut from: usize,
+        ends: &[usize],
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
+        let mut total = 0u64;
+        match cache.as_deref_mut() {
+            Some(cache) => {
+                let owner = self.cache_owner;
+                for &end in ends {
+                    let start = from;
+                    from = end;
+                    total += if end - start <= cache::MAX_CACHED {
+                        cache.get_or_count_at(owner, text, start, end, || self.count_cache_miss(&text[start..end]))
+                    } else {
+                        self.count_without_cache(&text[start..end])
+                    } as u64;
+                }
+            }
+            None => {
+                for &end in ends {
+                    total += self.count_without_cache(&text[from..end]) as u64;
+                    from = end;
+                }
+            }
+        }
+        total
+    }
+
+    /// A cached piece's count, out of the loop of hits.
+    #[inline(never)]
+    fn count_cache_miss(&self, piece: &[u8]) -> usize {
+        if piece.len() <= 1 {
+            piece.len()
+        } else if piece.len() <= 3 {
+            bpe::count_tiny(piece, &self.ranks)
+        } else {
+            self.count_uncached(piece, &mut None)
+        }
+    }
+
+    #[inline(never)]
+    fn count_without_cache(&self, piece: &[u8]) -> usize {
+        if piece.len() <= 1 {
+            piece.len()
+        } else if piece.len() <= 3 {
+            bpe::count_tiny(piece, &self.ranks)
+        } else {
+            backtrack::with_pair_memo(self.cache_owner, |mut memo| self.count_uncached(piece, &mut memo))
         }
     }
 }
@@ -286,10 +344,14 @@ impl Encoding {
 
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
+        let b = text.as_bytes();
         self.with_thread_state(|cache, memo| {
             let mut total = 0u64;
-            self.name.pattern().for_each_piece(text, |piece| {
-                total += self.count_piece(cache, memo, piece) as u64;
+            self.name.pattern().for_each_batch(text, |mut from, ends| {
+                for &end in ends {
+                    total += self.count_piece(cache, memo, &b[from..end]) as u64;
+                    from = end;
+                }
                 ControlFlow::Continue(())
             });
             total
@@ -326,10 +388,16 @@ impl Encoding {
     fn count_piece(&self, cache: &mut Option<&mut PieceCache>, memo: &mut Option<&mut [u64]>, piece: &[u8]) -> usize {
         match cache {
             _ if piece.len() == 1 => 1,
-            _ if piece.len() <= 3 => bpe::count_tiny(piece, &self.table.ranks),
             Some(cache) if piece.len() <= cache::MAX_CACHED => {
-                cache.get_or_count(self.table.cache_owner, piece, || self.table.count_uncached(piece, memo))
+                cache.get_or_count(self.table.cache_owner, piece, || {
+                    if piece.len() <= 3 {
+                        bpe::count_tiny(piece, &self.table.ranks)
+                    } else {
+                        self.table.count_uncached(piece, memo)
+                    }
+                })
             }
+            _ if piece.len() <= 3 => bpe::count_tiny(piece, &self.table.ranks),
             _ => self.table.count_uncached(piece, memo),
         }
     }

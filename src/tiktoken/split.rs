@@ -10,7 +10,16 @@
 
 use std::ops::ControlFlow;
 
+use super::class_maps::{self, Class, ClassMaps};
 use super::classes::{self, LETTER, LOWERISH, NUMBER, SPACE, UPPERISH};
+use super::piece_starts::{self, Starts};
+
+/// Pieces handed over at a time (`for_each_batch`).
+const BATCH: usize = 256;
+
+/// Texts shorter than this are scanned without class maps (filling them would cost more
+/// than it saves).
+const MAPPED_FROM: usize = 128;
 
 /// The split pattern families of the OpenAI encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,28 +84,117 @@ impl SplitPattern {
     /// Calls `piece` with each piece of `text`, in order, until it breaks. The pieces cover the
     /// text.
     pub(crate) fn for_each_piece(self, text: &str, mut piece: impl FnMut(&[u8]) -> ControlFlow<()>) {
-        let scan = Scanner { b: text.as_bytes() };
-        // One loop per pattern, so each scanner is inlined into its own loop.
+        let b = text.as_bytes();
+        self.for_each_batch(text, |mut from, ends| {
+            for &end in ends {
+                piece(&b[from..end])?;
+                from = end;
+            }
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Calls `batch(from, ends)` with the pieces of `text` a batch at a time, in order, until it
+    /// breaks: `text[from..ends[0]]`, `text[ends[0]..ends[1]]`, and so on. A caller that loops
+    /// over a batch itself keeps its work on a piece in its own loop, with no call per piece.
+    #[inline(always)]
+    pub(crate) fn for_each_batch(self, text: &str, batch: impl FnMut(usize, &[usize]) -> ControlFlow<()>) {
+        self.for_each_batch_in_windows(text, class_maps::WINDOW, batch)
+    }
+
+    /// `for_each_batch` with class maps of `window` bytes (smaller ones in tests).
+    #[inline(always)]
+    fn for_each_batch_in_windows(
+        self,
+        text: &str,
+        window: usize,
+        mut batch: impl FnMut(usize, &[usize]) -> ControlFlow<()>,
+    ) {
+        let b = text.as_bytes();
+        let mut ends = [0usize; BATCH];
+        let mut n = 0;
+        // The start of the batch being gathered.
+        let mut from = 0;
+        macro_rules! push {
+            ($end:expr) => {{
+                let end = $end;
+                debug_assert!(text.is_char_boundary(end));
+                ends[n] = end;
+                n += 1;
+                if n == BATCH {
+                    if batch(from, &ends).is_break() {
+                        return;
+                    }
+                    from = end;
+                    n = 0;
+                }
+            }};
+        }
+        // One loop per pattern, so each scanner is inlined into its own loop. Long texts are
+        // mapped a window at a time, from the piece that starts past the last window.
         macro_rules! pieces {
             ($next:ident) => {{
                 let mut pos = 0;
-                while pos < scan.b.len() {
-                    let end = scan.$next(pos);
-                    debug_assert!(end > pos && text.is_char_boundary(end));
-                    if piece(&scan.b[pos..end]).is_break() {
-                        return;
+                if b.len() < MAPPED_FROM {
+                    while pos < b.len() {
+                        pos = Scanner { b, maps: &ClassMaps::EMPTY }.$next(pos);
+                        push!(pos);
                     }
-                    pos = end;
+                } else {
+                    let mut maps = ClassMaps::new();
+                    while pos < b.len() {
+                        if pos >= maps.end() {
+                            maps.fill(b, pos, window);
+                        }
+                        pos = Scanner { b, maps: &maps }.$next(pos);
+                        push!(pos);
+                    }
+                }
+            }};
+            // Patterns with piece starts for a whole window (`piece_starts.rs`): the pieces
+            // between its starts, then the last one, which may run past it, by the scanner.
+            ($next:ident, $starts:path) => {{
+                if b.len() < MAPPED_FROM {
+                    pieces!($next);
+                } else {
+                    let mut maps = ClassMaps::new();
+                    let mut starts = Starts::new();
+                    let mut pos = 0;
+                    while pos < b.len() {
+                        maps.fill(b, pos, window);
+                        $starts(&maps, b, &mut starts);
+                        let decided = starts.decided;
+                        let mut last = pos;
+                        for k in 0..decided.div_ceil(64) {
+                            let mut bits = starts.bits[k];
+                            if decided - 64 * k < 64 {
+                                bits &= (1u64 << (decided - 64 * k)) - 1;
+                            }
+                            if k == 0 {
+                                bits &= !1;
+                            }
+                            while bits != 0 {
+                                last = pos + 64 * k + bits.trailing_zeros() as usize;
+                                bits &= bits - 1;
+                                push!(last);
+                            }
+                        }
+                        pos = Scanner { b, maps: &maps }.$next(last);
+                        push!(pos);
+                    }
                 }
             }};
         }
         match self {
-            SplitPattern::R50k => pieces!(r50k),
+            SplitPattern::R50k => pieces!(r50k, piece_starts::r50k),
             SplitPattern::Cl100k => pieces!(cl100k),
             SplitPattern::O200k => pieces!(o200k),
             SplitPattern::Llama3 => pieces!(llama3),
             SplitPattern::Qwen => pieces!(qwen),
             SplitPattern::Tekken => pieces!(tekken),
+        }
+        if n > 0 {
+            let _ = batch(from, &ends[..n]);
         }
     }
 }
@@ -120,12 +218,37 @@ struct SpaceRun {
     last_newline: Option<usize>,
 }
 
-/// The text as UTF-8 bytes (valid: it comes from a `&str`).
-struct Scanner<'t> {
-    b: &'t [u8],
+/// Whether a character with `flags` is in `class`.
+#[inline(always)]
+fn member(class: Class, flags: u8) -> bool {
+    match class {
+        Class::Letter => flags & LETTER != 0,
+        Class::Number => flags & NUMBER != 0,
+        Class::Space => flags & SPACE != 0,
+        Class::Upperish => flags & UPPERISH != 0,
+        Class::Lowerish => flags & LOWERISH != 0,
+        Class::Other => is_other(flags),
+    }
 }
 
-impl Scanner<'_> {
+/// The text as UTF-8 bytes (valid: it comes from a `&str`), and its class maps around the
+/// piece being scanned.
+struct Scanner<'t, 'm> {
+    b: &'t [u8],
+    maps: &'m ClassMaps,
+}
+
+impl Scanner<'_, '_> {
+    /// The end of the run of `class` from `i`: found in the maps inside their window, one
+    /// character at a time past it.
+    #[inline(always)]
+    fn class_run(&self, i: usize, class: Class) -> usize {
+        match self.maps.run_end(i, class) {
+            Ok(end) => end,
+            Err(at) => self.run(at, |f| member(class, f)),
+        }
+    }
+
     /// The class flags and UTF-8 length of the character at `i`.
     #[inline(always)]
     fn at(&self, i: usize) -> (u8, usize) {
@@ -192,6 +315,14 @@ impl Scanner<'_> {
     }
 
     fn space_run(&self, i: usize) -> SpaceRun {
+        if let Ok(end) = self.maps.run_end(i, Class::Space) {
+            // The run's last character starts at its last byte unless that continues one.
+            let mut last_start = end - 1;
+            while self.b[last_start] & 0xC0 == 0x80 {
+                last_start -= 1;
+            }
+            return SpaceRun { end, last_start, last_newline: self.maps.last_newline(i, end) };
+        }
         let mut run = SpaceRun { end: i, last_start: i, last_newline: None };
         while run.end < self.b.len() {
             let (flags, len) = self.at(run.end);
@@ -259,13 +390,13 @@ impl Scanner<'_> {
             _ => (f0, i + l0),
         };
         if flags & LETTER != 0 {
-            return self.run(from, |f| f & LETTER != 0);
+            return self.class_run(from, Class::Letter);
         }
         if flags & NUMBER != 0 {
-            return self.run(from, |f| f & NUMBER != 0);
+            return self.class_run(from, Class::Number);
         }
         if is_other(flags) {
-            return self.run(from, is_other);
+            return self.class_run(from, Class::Other);
         }
         let run = self.space_run(i);
         self.space_lookahead(i, &run)
@@ -295,12 +426,12 @@ impl Scanner<'_> {
         let next = i + l0;
         // `[^\r\n\p{L}\p{N}]?\p{L}+`
         if f0 & LETTER != 0 {
-            return self.run(next, |f| f & LETTER != 0);
+            return self.class_run(next, Class::Letter);
         }
         if f0 & NUMBER == 0 && !is_newline(b0) && next < self.b.len() {
             let (f1, l1) = self.at(next);
             if f1 & LETTER != 0 {
-                return self.run(next + l1, |f| f & LETTER != 0);
+                return self.class_run(next + l1, Class::Letter);
             }
         }
         // `\p{N}{1,3}`
@@ -309,12 +440,12 @@ impl Scanner<'_> {
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
         if is_other(f0) {
-            return self.byte_run(self.run(next, is_other), is_newline);
+            return self.byte_run(self.class_run(next, Class::Other), is_newline);
         }
         if b0 == b' ' && next < self.b.len() {
             let (f1, l1) = self.at(next);
             if is_other(f1) {
-                return self.byte_run(self.run(next + l1, is_other), is_newline);
+                return self.byte_run(self.class_run(next + l1, Class::Other), is_newline);
             }
         }
         // `\s+$`, then `\s*[\r\n]` (backtracking ends just after the run's last newline), then
@@ -371,12 +502,12 @@ impl Scanner<'_> {
         // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
         let newline_or_slash = |b: u8| is_newline(b) || b == b'/';
         if is_other(f0) {
-            return self.byte_run(self.run(next, is_other), newline_or_slash);
+            return self.byte_run(self.class_run(next, Class::Other), newline_or_slash);
         }
         if b0 == b' ' && next < self.b.len() {
             let (f1, l1) = self.at(next);
             if is_other(f1) {
-                return self.byte_run(self.run(next + l1, is_other), newline_or_slash);
+                return self.byte_run(self.class_run(next + l1, Class::Other), newline_or_slash);
             }
         }
         // `\s*[\r\n]+` (backtracking ends just after the run's last newline), then
@@ -394,6 +525,15 @@ impl Scanner<'_> {
     /// after it in the run are not `L`).
     #[inline(always)]
     fn lower_word(&self, s: usize) -> Option<usize> {
+        if let Ok(upper_end) = self.maps.run_end(s, Class::Upperish) {
+            if upper_end < self.b.len() {
+                let (flags, len) = self.at(upper_end);
+                if flags & LOWERISH != 0 {
+                    return Some(self.class_run(upper_end + len, Class::Lowerish));
+                }
+            }
+            return self.maps.end_of_last_lowerish(s, upper_end);
+        }
         let mut j = s;
         let mut after_last_lower = None;
         while j < self.b.len() {
@@ -418,8 +558,8 @@ impl Scanner<'_> {
         if s >= self.b.len() || self.at(s).0 & UPPERISH == 0 {
             return None;
         }
-        let upper_end = self.run(s, |f| f & UPPERISH != 0);
-        Some(self.run(upper_end, |f| f & LOWERISH != 0))
+        let upper_end = self.class_run(s, Class::Upperish);
+        Some(self.class_run(upper_end, Class::Lowerish))
     }
 
     /// o200k's optional `(?i:'s|'t|'re|'ve|'m|'ll|'d)` after a word ending at `end`.
@@ -431,5 +571,147 @@ impl Scanner<'_> {
             }
         }
         end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATTERNS: [SplitPattern; 6] = [
+        SplitPattern::R50k,
+        SplitPattern::Cl100k,
+        SplitPattern::O200k,
+        SplitPattern::Llama3,
+        SplitPattern::Qwen,
+        SplitPattern::Tekken,
+    ];
+
+    /// The pieces one character at a time, without class maps: the scanners as
+    /// `tests/tiktoken_reference.rs` checks them against the regexes.
+    fn unmapped(pattern: SplitPattern, text: &str) -> Vec<usize> {
+        let scan = Scanner { b: text.as_bytes(), maps: &ClassMaps::EMPTY };
+        let mut ends = Vec::new();
+        let mut pos = 0;
+        while pos < text.len() {
+            pos = match pattern {
+                SplitPattern::R50k => scan.r50k(pos),
+                SplitPattern::Cl100k => scan.cl100k(pos),
+                SplitPattern::O200k => scan.o200k(pos),
+                SplitPattern::Llama3 => scan.llama3(pos),
+                SplitPattern::Qwen => scan.qwen(pos),
+                SplitPattern::Tekken => scan.tekken(pos),
+            };
+            ends.push(pos);
+        }
+        ends
+    }
+
+    fn mapped(pattern: SplitPattern, text: &str, window: usize) -> Vec<usize> {
+        let mut all = Vec::new();
+        pattern.for_each_batch_in_windows(text, window, |from, ends| {
+            assert!(all.last().copied().unwrap_or(0) == from && !ends.is_empty());
+            all.extend_from_slice(ends);
+            ControlFlow::Continue(())
+        });
+        all
+    }
+
+    /// With class maps of any window size, every pattern cuts long mixed text where the
+    /// character-at-a-time scan does.
+    #[test]
+    fn class_maps_cut_where_the_character_scan_does() {
+        const ATOMS: &[&str] = &[
+            "a",
+            "The",
+            "WORD",
+            "é",
+            "Ünïcode",
+            "中文",
+            "日本語",
+            "한국어",
+            "٣٤",
+            "12345",
+            "7",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\n\n ",
+            "\u{3000}",
+            "\u{a0}",
+            "\u{85}",
+            ",",
+            ".",
+            "!?",
+            "'s",
+            "'LL",
+            "'re",
+            "'",
+            "😀",
+            "ǅ",
+            "ʰ",
+            "e\u{301}",
+            "ſ",
+            "/",
+            "//",
+            "::",
+            "ꜰ",
+            "Ⅻ",
+            "_",
+            "-",
+            "'d",
+            "'ve",
+            "'m",
+            "'t",
+            "'x",
+            "'S",
+            "''",
+            " '",
+            "\u{2009}",
+            "\u{2009}a",
+            "\u{85}.",
+            "don't",
+            "we'll",
+            " \u{a0}b",
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..60 {
+            let len = [130usize, 300, 1000, 5000, 20_000][round % 5];
+            let mut text = String::new();
+            while text.len() < len {
+                text.push_str(ATOMS[(next() % ATOMS.len() as u64) as usize]);
+            }
+            for pattern in PATTERNS {
+                let want = unmapped(pattern, &text);
+                for window in [4usize, 5, 31, 64, 129, class_maps::WINDOW] {
+                    assert_eq!(mapped(pattern, &text, window), want, "{pattern:?}, window {window}, {text:?}");
+                }
+            }
+        }
+    }
+
+    /// Runs longer than a window: one class, and runs that end right at a window's edge.
+    #[test]
+    fn runs_across_windows_cut_where_the_character_scan_does() {
+        for unit in ["a", " ", "\n", "7", "中", "😀", "a ", " \n", "=", "Aa", "aA", "ǅ"] {
+            for n in [class_maps::WINDOW - 1, class_maps::WINDOW, class_maps::WINDOW + 1, 3 * class_maps::WINDOW] {
+                let text = unit.repeat(n / unit.len()) + "x y";
+                for pattern in PATTERNS {
+                    assert_eq!(
+                        mapped(pattern, &text, class_maps::WINDOW),
+                        unmapped(pattern, &text),
+                        "{pattern:?} {unit:?} x {n}"
+                    );
+                }
+            }
+        }
     }
 }
