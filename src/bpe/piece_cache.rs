@@ -121,10 +121,13 @@ fn probe<const W: usize>(
     tag: u64,
     count: impl FnOnce() -> usize,
 ) -> usize {
-    for (k, meta) in ways.iter() {
-        if *k == key && meta & TAG_BITS == tag {
-            return (meta >> 48) as usize;
-        }
+    // Both ways compared without a branch between them: which way holds a piece is not
+    // predictable, whether a way does mostly is.
+    let [(k0, m0), (k1, m1)] = *ways;
+    let hit0 = (k0 == key) & (m0 & TAG_BITS == tag);
+    let hit1 = (k1 == key) & (m1 & TAG_BITS == tag);
+    if hit0 | hit1 {
+        return (if hit0 { m0 } else { m1 } >> 48) as usize;
     }
     miss(ways, key, tag, count)
 }

@@ -270,7 +270,12 @@ impl RankTable {
                 for &end in ends {
                     let start = from;
                     from = end;
-                    total += if end - start <= cache::MAX_CACHED {
+                    // One byte is a token; two are one if their pair is (bytes are tokens).
+                    total += if end - start == 1 {
+                        1
+                    } else if end - start == 2 {
+                        2 - self.ranks.pair_is_token(text[start], text[start + 1]) as usize
+                    } else if end - start <= cache::MAX_CACHED {
                         cache.get_or_count_at(owner, text, start, end, || self.count_cache_miss(&text[start..end]))
                     } else {
                         self.count_without_cache(&text[start..end])
