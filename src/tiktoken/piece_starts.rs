@@ -10,7 +10,7 @@
 //! by one. `split.rs` cuts the pieces between the starts and leaves the last piece of a window,
 //! whose end is past it, to the scanner.
 
-use super::class_maps::{ClassMaps, APOSTROPHES, BLANKS, CONTINUATIONS, LETTERS, NUMBERS, SPACES, WINDOW};
+use super::class_maps::{ClassMaps, APOSTROPHES, BLANKS, CONTINUATIONS, LETTERS, NEWLINES, NUMBERS, SPACES, WINDOW};
 
 const WORDS: usize = WINDOW / 64;
 
@@ -117,5 +117,203 @@ pub(crate) fn r50k(maps: &ClassMaps, text: &[u8], starts: &mut Starts) {
                 starts.set(a + 1 + letters);
             }
         }
+    }
+}
+
+/// The first byte at or after `from` (relative to the window) that is not in the map word
+/// `of(k)` gives, or `len` when the run reaches the window's end.
+#[inline(always)]
+fn run_end(from: usize, len: usize, of: impl Fn(usize) -> u64) -> usize {
+    let mut k = from / 64;
+    let mut stop = !of(k) & (!0u64 << (from % 64));
+    loop {
+        if stop != 0 {
+            return (64 * k + stop.trailing_zeros() as usize).min(len);
+        }
+        k += 1;
+        if 64 * k >= len {
+            return len;
+        }
+        stop = !of(k);
+    }
+}
+
+/// The starts of cl100k's pattern and the patterns built like it (Llama 3, Qwen: `DIGITS`
+/// numbers at most in a piece; `END_RUN`: tiktoken's `\s++$`) in the window of `maps`, which
+/// starts a piece; `contraction(i)` is where a contraction at the apostrophe `i` ends.
+///
+/// A letter run starts a piece unless the character before it joins it
+/// (`[^\r\n\p{L}\p{N}]?\p{L}+`): white space always does, since the last character of a
+/// white-space run always starts a piece, and an other character does when it starts a piece
+/// itself, that is when it is alone and no space takes it (` ?[^\s\p{L}\p{N}]+`). A run of
+/// others starts one unless a space takes it, and the newlines right after it join it
+/// (`[\r\n]*`). Inside white space, pieces start at the run (or at its first white character
+/// after the newlines an other took), after its last newline (`\s*[\r\n]+`), and at its last
+/// character (`\s+(?!\S)`). Numbers start a piece at each run and every `DIGITS` characters.
+pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
+    maps: &ClassMaps,
+    text: &[u8],
+    starts: &mut Starts,
+    contraction: impl Fn(usize) -> Option<usize>,
+) {
+    let (start, end) = (maps.start(), maps.end());
+    let len = end - start;
+    let words = len.div_ceil(64);
+    let white = |k: usize| maps.word(SPACES, k) & !maps.word(NEWLINES, k);
+    let mut decided = if end == text.len() { len } else { len.saturating_sub(LOOKAHEAD) };
+    // White space right after a newline that no other takes: a start only if the run has no
+    // newline after it, decided below.
+    let mut after_newline = [0u64; WORDS];
+    // Bit 63 of the word before, for the masks that look one byte back; `attached_carry` is
+    // the carry out of the addition that finds the newlines others take.
+    let (mut letter_in, mut number_in, mut space_in, mut other_in, mut blank_in) = (0, 0, 0, 0, 0);
+    let (mut white_in, mut newline_in, mut alone_in, mut attached_in, mut attached_carry) = (0, 0, 0, 0, 0);
+    for k in 0..words {
+        let v = valid(len - 64 * k);
+        let letter = maps.word(LETTERS, k);
+        let number = maps.word(NUMBERS, k);
+        let space = maps.word(SPACES, k);
+        let newline = maps.word(NEWLINES, k);
+        let blank = maps.word(BLANKS, k);
+        let cont = maps.word(CONTINUATIONS, k);
+        let other = !(letter | number | space) & v;
+        let white = space & !newline;
+        let before = |m: u64, carry: u64| m << 1 | carry;
+        let other_runs = other & !before(other, other_in);
+        let own_others = other_runs & !before(blank, blank_in);
+        // The bytes of the first character of each run of others that no space takes: when
+        // a letter follows that character, it starts the letters' piece.
+        let mut alone = own_others | (alone_in & other & cont & 1);
+        for _ in 0..3 {
+            alone |= alone << 1 & other & cont;
+        }
+        let joined = before(white, white_in) | before(alone, alone_in);
+        let mut bits = letter & !before(letter, letter_in) & !joined;
+        bits |= own_others;
+        bits |= if DIGITS == 1 { number & !cont } else { number & !before(number, number_in) };
+        bits |= space & !before(space, space_in) & !(before(other, other_in) & newline);
+        // The newline runs that start right after an other: adding a bit at the start of a
+        // run carries through it.
+        let seeds = newline & before(other, other_in);
+        let (sum, c1) = newline.overflowing_add(seeds);
+        let (sum, c2) = sum.overflowing_add(attached_carry);
+        let attached = (sum ^ newline) & newline;
+        bits |= white & before(attached, attached_in);
+        after_newline[k] = white & before(newline, newline_in) & !before(attached, attached_in);
+        // The last character of a white-space run that something follows in the window (its
+        // last byte here; moved to its first below).
+        let next_space = space >> 1 | maps.word(SPACES, k + 1) << 63;
+        let followed = v >> 1 | (valid((len - 64 * k).saturating_sub(64)) & 1) << 63;
+        bits |= white & !next_space & followed;
+        starts.bits[k] = bits & v;
+        (letter_in, number_in, space_in, other_in, blank_in) =
+            (letter >> 63, number >> 63, space >> 63, other >> 63, blank >> 63);
+        (white_in, newline_in, alone_in, attached_in) = (white >> 63, newline >> 63, alone >> 63, attached >> 63);
+        attached_carry = (c1 | c2) as u64;
+    }
+    if words > 0 {
+        starts.bits[0] |= 1;
+    }
+    if END_RUN && end == text.len() && len > 0 && maps.word(SPACES, (len - 1) / 64) >> ((len - 1) % 64) & 1 == 1 {
+        // White space to the end of the text is one piece (`\s++$`): left to the scanner.
+        let mut run = len - 1;
+        while run > 0 && maps.word(SPACES, (run - 1) / 64) >> ((run - 1) % 64) & 1 == 1 {
+            run -= 1;
+        }
+        decided = decided.min(run);
+    }
+
+    for k in 0..words {
+        // A white-space character after a newline starts a piece when no newline follows it
+        // in its run; a run past the window is left to the scanner.
+        let mut candidates = after_newline[k];
+        while candidates != 0 {
+            let c = 64 * k + candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if c >= decided {
+                break;
+            }
+            let e = run_end(c, len, white);
+            if e == len && end < text.len() {
+                decided = c;
+                break;
+            }
+            if e == len || maps.word(NEWLINES, e / 64) >> (e % 64) & 1 == 0 {
+                starts.set(c);
+            }
+        }
+    }
+    for k in 0..words {
+        // A run's last character that has several bytes starts at its first.
+        let mut tails = starts.bits[k] & maps.word(CONTINUATIONS, k);
+        while tails != 0 {
+            let j = 64 * k + tails.trailing_zeros() as usize;
+            tails &= tails - 1;
+            starts.clear(j);
+            let mut lead = j;
+            while text[start + lead] & 0xC0 == 0x80 {
+                lead -= 1;
+            }
+            starts.set(lead);
+        }
+    }
+    if DIGITS > 1 {
+        // Where the last run walked ends: its later starts are not runs of their own.
+        let mut walked = 0;
+        for k in 0..words {
+            // A run of more than `DIGITS` bytes may hold more than `DIGITS` numbers.
+            let mut runs = starts.bits[k] & maps.word(NUMBERS, k);
+            while runs != 0 {
+                let r = 64 * k + runs.trailing_zeros() as usize;
+                runs &= runs - 1;
+                if r < walked {
+                    continue;
+                }
+                let probe = r + DIGITS;
+                if probe >= len || maps.word(NUMBERS, probe / 64) >> (probe % 64) & 1 == 0 {
+                    continue;
+                }
+                let e = run_end(r, len, |k| maps.word(NUMBERS, k));
+                walked = e;
+                let (mut i, mut n) = (r, 0);
+                while i < e {
+                    if n == DIGITS {
+                        starts.set(i);
+                        n = 0;
+                    }
+                    i += utf8_len(text[start + i]);
+                    n += 1;
+                }
+            }
+        }
+    }
+    for k in 0..words {
+        // An apostrophe that starts a piece takes a contraction after it first; the letters
+        // after the contraction start a piece of their own.
+        let mut apostrophes = starts.bits[k] & maps.word(APOSTROPHES, k);
+        while apostrophes != 0 {
+            let a = 64 * k + apostrophes.trailing_zeros() as usize;
+            apostrophes &= apostrophes - 1;
+            if a >= decided {
+                break;
+            }
+            if let Some(e) = contraction(start + a) {
+                if e - start < len {
+                    starts.set(e - start);
+                }
+            }
+        }
+    }
+    starts.decided = decided;
+}
+
+/// The length of the UTF-8 character whose first byte is `b`.
+#[inline(always)]
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0..0xC0 => 1,
+        0xC0..0xE0 => 2,
+        0xE0..0xF0 => 3,
+        _ => 4,
     }
 }

@@ -187,16 +187,28 @@ impl SplitPattern {
         }
         match self {
             SplitPattern::R50k => pieces!(r50k, piece_starts::r50k),
-            SplitPattern::Cl100k => pieces!(cl100k),
+            SplitPattern::Cl100k => pieces!(cl100k, cl100k_starts),
             SplitPattern::O200k => pieces!(o200k),
-            SplitPattern::Llama3 => pieces!(llama3),
-            SplitPattern::Qwen => pieces!(qwen),
+            SplitPattern::Llama3 => pieces!(llama3, llama3_starts),
+            SplitPattern::Qwen => pieces!(qwen, qwen_starts),
             SplitPattern::Tekken => pieces!(tekken),
         }
         if n > 0 {
             let _ = batch(from, &ends[..n]);
         }
     }
+}
+
+fn cl100k_starts(maps: &ClassMaps, b: &[u8], starts: &mut Starts) {
+    piece_starts::cl100k::<true, 3>(maps, b, starts, |i| Scanner { b, maps }.contraction_at(i, true));
+}
+
+fn llama3_starts(maps: &ClassMaps, b: &[u8], starts: &mut Starts) {
+    piece_starts::cl100k::<false, 3>(maps, b, starts, |i| Scanner { b, maps }.contraction_at(i, true));
+}
+
+fn qwen_starts(maps: &ClassMaps, b: &[u8], starts: &mut Starts) {
+    piece_starts::cl100k::<false, 1>(maps, b, starts, |i| Scanner { b, maps }.contraction_at(i, true));
 }
 
 /// Neither a letter, a number nor white space: `[^\s\p{L}\p{N}]`.
@@ -675,6 +687,21 @@ mod tests {
             "don't",
             "we'll",
             " \u{a0}b",
+            ";\n",
+            ";\n    ",
+            "!\n\n",
+            "\r",
+            "\u{2014}",
+            "。",
+            "\u{b}",
+            "\n  ",
+            " \n",
+            "0",
+            "１２",
+            "1234567",
+            " !",
+            "\t'",
+            "\u{3000}\n",
         ];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
