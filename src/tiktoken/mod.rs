@@ -350,13 +350,10 @@ impl Encoding {
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
         let b = text.as_bytes();
-        self.with_thread_state(|cache, memo| {
+        cache::with_cache(|mut cache| {
             let mut total = 0u64;
-            self.name.pattern().for_each_batch(text, |mut from, ends| {
-                for &end in ends {
-                    total += self.count_piece(cache, memo, &b[from..end]) as u64;
-                    from = end;
-                }
+            self.name.pattern().for_each_batch(text, |from, ends| {
+                total += self.table.count_batch(b, from, ends, &mut cache);
                 ControlFlow::Continue(())
             });
             total

@@ -10,7 +10,9 @@
 //! by one. `split.rs` cuts the pieces between the starts and leaves the last piece of a window,
 //! whose end is past it, to the scanner.
 
-use super::class_maps::{ClassMaps, APOSTROPHES, BLANKS, CONTINUATIONS, LETTERS, NEWLINES, NUMBERS, SPACES, WINDOW};
+use super::class_maps::{
+    ClassMaps, APOSTROPHES, BLANKS, CONTINUATIONS, LETTERS, LOWERS, NEWLINES, NUMBERS, SPACES, UPPERS, WINDOW,
+};
 
 const WORDS: usize = WINDOW / 64;
 
@@ -141,6 +143,195 @@ fn run_end(from: usize, len: usize, of: impl Fn(usize) -> u64) -> usize {
 /// The starts of cl100k's pattern and the patterns built like it (Llama 3, Qwen: `DIGITS`
 /// numbers at most in a piece; `END_RUN`: tiktoken's `\s++$`) in the window of `maps`, which
 /// starts a piece; `contraction(i)` is where a contraction at the apostrophe `i` ends.
+pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
+    maps: &ClassMaps,
+    text: &[u8],
+    starts: &mut Starts,
+    contraction: impl Fn(usize) -> Option<usize>,
+) {
+    let (start, end) = (maps.start(), maps.end());
+    let len = end - start;
+    let mut decided = if end == text.len() { len } else { len.saturating_sub(LOOKAHEAD) };
+    let is_space = |i: usize| maps.word(SPACES, i / 64) >> (i % 64) & 1 == 1;
+    if END_RUN && end == text.len() && len > 0 && is_space(len - 1) {
+        // White space to the end of the text is one piece (`\s++$`): left to the scanner.
+        let mut run = len - 1;
+        while run > 0 && is_space(run - 1) {
+            run -= 1;
+        }
+        decided = run;
+    }
+    let mut after_attached = [0u64; WORDS];
+    words_and_spaces::<DIGITS>(maps, text, starts, &mut decided, &mut after_attached);
+    let words = len.div_ceil(64);
+    for k in 0..words {
+        // An apostrophe that starts a piece takes a contraction after it first; the letters
+        // after the contraction start a piece of their own.
+        let mut apostrophes = starts.bits[k] & maps.word(APOSTROPHES, k);
+        while apostrophes != 0 {
+            let a = 64 * k + apostrophes.trailing_zeros() as usize;
+            apostrophes &= apostrophes - 1;
+            if a >= decided {
+                break;
+            }
+            if let Some(e) = contraction(start + a) {
+                if e - start < len {
+                    starts.set(e - start);
+                }
+            }
+        }
+    }
+    starts.decided = decided;
+}
+
+/// The starts of o200k's pattern and Tekken's (`CONTRACTIONS`: o200k's contractions after a
+/// word; `DIGITS` numbers at most in a piece) in the window of `maps`, which starts a piece.
+/// `word_end(i)` is where o200k's word (`U*L+|U+L*`, no prefix) from the letter at `i` ends;
+/// `contraction(i)` where a contraction at the apostrophe `i` ends. A window with marks
+/// (`\p{M}`, both other characters and word characters here) is left to the scanner:
+/// `decided` is 0.
+///
+/// The pieces are cl100k's, but for three things: a word ends before an upper-case letter
+/// that follows a lower-case one (found one run at a time by `word_end`, from the run's
+/// first piece); a contraction after a word joins it; and an other's piece takes slashes
+/// along with the newlines after it (`[\r\n/]*`).
+pub(crate) fn o200k<const CONTRACTIONS: bool, const DIGITS: usize>(
+    maps: &ClassMaps,
+    text: &[u8],
+    starts: &mut Starts,
+    word_end: impl Fn(usize) -> Option<usize>,
+    contraction: impl Fn(usize) -> Option<usize>,
+) {
+    let (start, end) = (maps.start(), maps.end());
+    let len = end - start;
+    let words = len.div_ceil(64);
+    if (0..words).any(|k| (maps.word(UPPERS, k) | maps.word(LOWERS, k)) & !maps.word(LETTERS, k) != 0) {
+        starts.decided = 0;
+        return;
+    }
+    let mut decided = if end == text.len() { len } else { len.saturating_sub(LOOKAHEAD) };
+    let mut after_attached = [0u64; WORDS];
+    words_and_spaces::<DIGITS>(maps, text, starts, &mut decided, &mut after_attached);
+    let byte = |i: usize| text[start + i];
+
+    'slashes: for k in 0..words {
+        // Slashes after the newlines an other took join its piece, and newlines after them.
+        let mut tails = after_attached[k];
+        while tails != 0 {
+            let q = 64 * k + tails.trailing_zeros() as usize;
+            tails &= tails - 1;
+            if q >= decided {
+                break 'slashes;
+            }
+            if byte(q) != b'/' {
+                continue;
+            }
+            let mut e = q;
+            while e < len && matches!(byte(e), b'/' | b'\r' | b'\n') {
+                starts.clear(e);
+                e += 1;
+            }
+            if e + LOOKAHEAD >= decided {
+                decided = q;
+                break 'slashes;
+            }
+            starts.set(e);
+            // An other after the tail starts a run of its own: alone, a letter joins it.
+            let is = |map: usize, i: usize| maps.word(map, i / 64) >> (i % 64) & 1 == 1;
+            let next = e + utf8_len(byte(e));
+            if !is(LETTERS, e) && !is(NUMBERS, e) && !is(SPACES, e) && is(LETTERS, next) {
+                starts.clear(next);
+            }
+        }
+    }
+    if CONTRACTIONS {
+        // Where the last contraction ends: an apostrophe there follows no word.
+        let mut after_contraction = usize::MAX;
+        'contractions: for k in 0..words {
+            // An apostrophe right after a word: a contraction there ends the word's piece.
+            let mut apostrophes = maps.word(APOSTROPHES, k) & (maps.word(LETTERS, k) << 1 | letter_before(maps, k));
+            while apostrophes != 0 {
+                let a = 64 * k + apostrophes.trailing_zeros() as usize;
+                apostrophes &= apostrophes - 1;
+                if a >= decided {
+                    break 'contractions;
+                }
+                if a == after_contraction {
+                    continue;
+                }
+                if let Some(e) = contraction(start + a) {
+                    starts.clear(a);
+                    after_contraction = e - start;
+                    if e - start < len {
+                        starts.set(e - start);
+                    }
+                }
+            }
+        }
+    }
+    // Upper-case letters after lower-case ones, where a word may end inside a run of letters.
+    let mut walked = 0;
+    'cases: for k in 0..words {
+        let upper_only = maps.word(UPPERS, k) & !maps.word(LOWERS, k);
+        let after_lower = maps.word(LOWERS, k) << 1 | if k > 0 { maps.word(LOWERS, k - 1) >> 63 } else { 0 };
+        let mut cases = upper_only & after_lower;
+        while cases != 0 {
+            let i = 64 * k + cases.trailing_zeros() as usize;
+            cases &= cases - 1;
+            if i < walked {
+                continue;
+            }
+            if i >= decided {
+                break 'cases;
+            }
+            // The run's first piece starts at its first letter, or at the last start in it
+            // (after a contraction).
+            let mut run = i;
+            while run > 0 && maps.word(LETTERS, (run - 1) / 64) >> ((run - 1) % 64) & 1 == 1 {
+                run -= 1;
+            }
+            let mut from = run;
+            for j in (run..i).rev() {
+                if starts.bits[j / 64] >> (j % 64) & 1 == 1 {
+                    from = j;
+                    break;
+                }
+            }
+            let e = run_end(i, len, |k| maps.word(LETTERS, k));
+            if e == len && end < text.len() {
+                decided = decided.min(from);
+                break 'cases;
+            }
+            let mut at = from;
+            while at < e {
+                let Some(next) = word_end(start + at).map(|n| n - start).filter(|&n| n > at && n <= e) else {
+                    decided = decided.min(from);
+                    break 'cases;
+                };
+                if next < e {
+                    starts.set(next);
+                }
+                at = next;
+            }
+            walked = e;
+        }
+    }
+    starts.decided = decided;
+}
+
+/// Bit 63 of the letters word before word `k` (0 for the first).
+#[inline(always)]
+fn letter_before(maps: &ClassMaps, k: usize) -> u64 {
+    if k == 0 {
+        0
+    } else {
+        maps.word(LETTERS, k - 1) >> 63
+    }
+}
+
+/// The starts that cl100k's and o200k's families share, for the bytes before `decided`, which
+/// may come down (white space that runs past the window): see `cl100k`. `after_attached` gets
+/// the bytes right after the newlines that others take.
 ///
 /// A letter run starts a piece unless the character before it joins it
 /// (`[^\r\n\p{L}\p{N}]?\p{L}+`): white space always does, since the last character of a
@@ -150,17 +341,18 @@ fn run_end(from: usize, len: usize, of: impl Fn(usize) -> u64) -> usize {
 /// (`[\r\n]*`). Inside white space, pieces start at the run (or at its first white character
 /// after the newlines an other took), after its last newline (`\s*[\r\n]+`), and at its last
 /// character (`\s+(?!\S)`). Numbers start a piece at each run and every `DIGITS` characters.
-pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
+#[inline(always)]
+fn words_and_spaces<const DIGITS: usize>(
     maps: &ClassMaps,
     text: &[u8],
     starts: &mut Starts,
-    contraction: impl Fn(usize) -> Option<usize>,
+    decided: &mut usize,
+    after_attached: &mut [u64; WORDS],
 ) {
     let (start, end) = (maps.start(), maps.end());
     let len = end - start;
     let words = len.div_ceil(64);
     let white = |k: usize| maps.word(SPACES, k) & !maps.word(NEWLINES, k);
-    let mut decided = if end == text.len() { len } else { len.saturating_sub(LOOKAHEAD) };
     // White space right after a newline that no other takes: a start only if the run has no
     // newline after it, decided below.
     let mut after_newline = [0u64; WORDS];
@@ -199,6 +391,7 @@ pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
         let (sum, c2) = sum.overflowing_add(attached_carry);
         let attached = (sum ^ newline) & newline;
         bits |= white & before(attached, attached_in);
+        after_attached[k] = before(attached, attached_in) & !attached & v;
         after_newline[k] = white & before(newline, newline_in) & !before(attached, attached_in);
         // The last character of a white-space run that something follows in the window (its
         // last byte here; moved to its first below).
@@ -214,29 +407,21 @@ pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
     if words > 0 {
         starts.bits[0] |= 1;
     }
-    if END_RUN && end == text.len() && len > 0 && maps.word(SPACES, (len - 1) / 64) >> ((len - 1) % 64) & 1 == 1 {
-        // White space to the end of the text is one piece (`\s++$`): left to the scanner.
-        let mut run = len - 1;
-        while run > 0 && maps.word(SPACES, (run - 1) / 64) >> ((run - 1) % 64) & 1 == 1 {
-            run -= 1;
-        }
-        decided = decided.min(run);
-    }
 
-    for k in 0..words {
+    'candidates: for k in 0..words {
         // A white-space character after a newline starts a piece when no newline follows it
         // in its run; a run past the window is left to the scanner.
         let mut candidates = after_newline[k];
         while candidates != 0 {
             let c = 64 * k + candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
-            if c >= decided {
-                break;
+            if c >= *decided {
+                break 'candidates;
             }
             let e = run_end(c, len, white);
             if e == len && end < text.len() {
-                decided = c;
-                break;
+                *decided = c;
+                break 'candidates;
             }
             if e == len || maps.word(NEWLINES, e / 64) >> (e % 64) & 1 == 0 {
                 starts.set(c);
@@ -287,24 +472,6 @@ pub(crate) fn cl100k<const END_RUN: bool, const DIGITS: usize>(
             }
         }
     }
-    for k in 0..words {
-        // An apostrophe that starts a piece takes a contraction after it first; the letters
-        // after the contraction start a piece of their own.
-        let mut apostrophes = starts.bits[k] & maps.word(APOSTROPHES, k);
-        while apostrophes != 0 {
-            let a = 64 * k + apostrophes.trailing_zeros() as usize;
-            apostrophes &= apostrophes - 1;
-            if a >= decided {
-                break;
-            }
-            if let Some(e) = contraction(start + a) {
-                if e - start < len {
-                    starts.set(e - start);
-                }
-            }
-        }
-    }
-    starts.decided = decided;
 }
 
 /// The length of the UTF-8 character whose first byte is `b`.
