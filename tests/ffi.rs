@@ -324,3 +324,32 @@ fn texts_over_max_input_bytes_are_refused_before_they_are_read() {
         kano_registry_free(reg);
     }
 }
+
+/// `KANO_TOKENIZER_CONFIG` names a file, and file names are bytes: one that is not UTF-8 is
+/// opened as it is, never the file whose name has U+FFFD in place of the bad byte.
+#[test]
+fn kano_tokenizer_config_path_that_is_not_utf8_is_used_as_bytes() {
+    const NAME: &str = "kano_tokenizer_config_path_that_is_not_utf8_is_used_as_bytes";
+    if common::is_child(NAME) {
+        let mut reg = null_mut();
+        let status = unsafe { kano_registry_new(&mut reg) };
+        assert_eq!(status, KanoStatus::Ok, "{}", last_error());
+        let adapter = resolve(reg, None, None).unwrap();
+        println!("model={}", cstr(unsafe { kano_adapter_model(adapter) }));
+        unsafe { kano_adapter_free(adapter) };
+        unsafe { kano_registry_free(reg) };
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("kano-ffi-nonutf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |model: &str| format!("[tokenizer]\nadapter = \"heuristic\"\nmodel = \"{model}\"\n");
+    let named_by_bytes = dir.join(std::ffi::OsStr::from_bytes(b"kano-\xff.toml"));
+    std::fs::write(&named_by_bytes, config("the-named-file")).unwrap();
+    std::fs::write(dir.join("kano-\u{FFFD}.toml"), config("the-lossy-name")).unwrap();
+
+    let output = common::run_child(NAME, &[("KANO_TOKENIZER_CONFIG", named_by_bytes.as_os_str())]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("model=the-named-file"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
