@@ -251,8 +251,8 @@ typedef struct {
   void *user_data;
   /**
    * A request counts as drifted (`drift_over_threshold`) when the estimate is off by more
-   * than this fraction of the exact count; 0: 0.10. Negative or NaN:
-   * `KANO_STATUS_INVALID_ARGUMENT`.
+   * than this fraction of the exact count; 0: 0.10; `INFINITY`: never (the other drift
+   * figures are still kept). Negative (`-INFINITY` too) or NaN: `KANO_STATUS_INVALID_ARGUMENT`.
    */
   double drift_threshold;
 } KanoCounterOptions;
@@ -515,7 +515,8 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
  * the defaults and poll mode; it is read during the call only.
  *
  * `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
- * `drift_threshold`; `KANO_STATUS_IO_ERROR` when a worker thread cannot be started.
+ * `drift_threshold` (`INFINITY` is accepted: it never flags drift); `KANO_STATUS_IO_ERROR` when a
+ * worker thread cannot be started.
  */
 KanoStatus kano_counter_new(const KanoAdapter *adapter,
                             const KanoCounterOptions *options,

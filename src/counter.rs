@@ -63,7 +63,8 @@ pub struct CounterOptions {
     /// nothing else is pending, so that any text can be counted.
     pub max_pending_bytes: u64,
     /// A request counts as drifted when the estimate is off by more than this fraction of the
-    /// exact count; default (0) 0.10. Must be finite and not negative.
+    /// exact count; default (0) 0.10. Must not be negative or NaN; +inf never flags drift
+    /// (the figures are still kept).
     pub drift_threshold: f64,
 }
 
@@ -75,10 +76,14 @@ impl CounterOptions {
                 format!("workers is {}, at most {MAX_WORKERS} are allowed", self.workers),
             ));
         }
-        if !self.drift_threshold.is_finite() || self.drift_threshold < 0.0 {
+        // +inf passes: no relative error is larger, so nothing counts as drifted.
+        if self.drift_threshold.is_nan() || self.drift_threshold < 0.0 {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("drift_threshold is {}, it must be a fraction >= 0 (0: 0.10)", self.drift_threshold),
+                format!(
+                    "drift_threshold is {}, it must be a fraction >= 0 (0: 0.10; inf: never flag drift)",
+                    self.drift_threshold
+                ),
             ));
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -113,7 +118,7 @@ pub struct CounterStats {
     /// Largest |estimate - exact|, in tokens.
     pub drift_max_abs_error: u64,
     /// Drift samples whose relative error passed the drift threshold (an exact count of 0 with
-    /// a non-zero estimate counts as past it).
+    /// a non-zero estimate counts as past any finite threshold).
     pub drift_over_threshold: u64,
 }
 
@@ -411,7 +416,8 @@ fn record_drift(state: &mut State, estimate: u64, exact: u64, threshold: f64) {
         state.drift_relative_samples += 1;
         relative > threshold
     } else {
-        error > 0
+        // Any error against an exact 0 is infinitely relative: past every finite threshold.
+        error > 0 && threshold.is_finite()
     };
     state.stats.drift_over_threshold += u64::from(over);
 }
