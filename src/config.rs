@@ -59,7 +59,8 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeuristicConfig {
     /// Scales the calibrated estimate by `4 / chars_per_token` (4, the default, leaves it as
-    /// calibrated), so a higher ratio gives fewer tokens, as in the guide.
+    /// calibrated), so a higher ratio gives fewer tokens, as in the guide. From 0.5 to 64
+    /// (`estimate::MIN_CHARS_PER_TOKEN`, `MAX_CHARS_PER_TOKEN`); other values are refused.
     pub chars_per_token: f64,
 }
 
@@ -554,10 +555,14 @@ fn text_var(env: EnvLookup<'_>, name: &str, problems: &mut Vec<String>) -> Optio
 }
 
 fn check_chars_per_token(v: f64) -> std::result::Result<(), String> {
-    if !v.is_finite() || v <= 0.0 {
-        Err("chars_per_token must be a finite number greater than 0".into())
-    } else {
+    use crate::estimate::{MAX_CHARS_PER_TOKEN as MAX, MIN_CHARS_PER_TOKEN as MIN};
+    // NaN fails the range check too.
+    if (MIN..=MAX).contains(&v) {
         Ok(())
+    } else {
+        Err(format!(
+            "chars_per_token must be from {MIN} to {MAX} ([{MIN}, {MAX}]; the estimate is scaled by 4 / chars_per_token)"
+        ))
     }
 }
 

@@ -353,3 +353,30 @@ fn kano_tokenizer_config_path_that_is_not_utf8_is_used_as_bytes() {
     assert!(stdout.contains("model=the-named-file"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A `chars_per_token` of 5e-324 was accepted, and 25 bytes then counted 2^64-1 tokens; it is
+/// a configuration error now, and the range's ends count sanely.
+#[test]
+fn chars_per_token_outside_its_range_is_a_config_error() {
+    let text = b"twenty-five bytes of text";
+    for bad in ["5e-324", "0.1", "100"] {
+        match registry_from_toml(&format!("[tokenizer.heuristic]\nchars_per_token = {bad}\n")) {
+            Err((status, message)) => {
+                assert_eq!(status, KanoStatus::ConfigError, "{message}");
+                assert!(message.contains("chars_per_token") && message.contains("[0.5, 64]"), "{message}");
+            }
+            Ok(reg) => {
+                let adapter = resolve(reg, Some("heuristic"), None).unwrap();
+                panic!("chars_per_token = {bad} accepted; 25 bytes count {:?}", count(adapter, text));
+            }
+        }
+    }
+    for (ratio, most) in [("0.5", 25 * 4), ("64", 1)] {
+        let reg = registry_from_toml(&format!("[tokenizer.heuristic]\nchars_per_token = {ratio}\n")).unwrap();
+        let adapter = resolve(reg, Some("heuristic"), None).unwrap();
+        let n = count(adapter, text).unwrap().count;
+        assert!((1..=most).contains(&n), "chars_per_token = {ratio}: {n} tokens");
+        unsafe { kano_adapter_free(adapter) };
+        unsafe { kano_registry_free(reg) };
+    }
+}
