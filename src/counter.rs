@@ -155,6 +155,8 @@ struct Shared {
     adapter: Adapter,
     delivery: Delivery,
     options: CounterOptions,
+    /// Started through the C ABI: panics caught on the workers are not printed.
+    quiet_panics: bool,
     state: Mutex<State>,
     /// Workers wait here for jobs (and for the close).
     work: Condvar,
@@ -174,11 +176,23 @@ impl Counter {
     /// Starts the workers. The counter owns its own handle on `adapter` (adapters are cheap to
     /// clone and share their engine).
     pub fn new(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
+        Counter::start(adapter, options, delivery, false)
+    }
+
+    /// As [`Counter::new`], for the C ABI: a panic the workers catch (while counting, or in the
+    /// callback) is reported without being printed, since the host's stderr is not ours. From
+    /// the Rust API such panics still reach the panic hook.
+    pub(crate) fn new_quiet(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
+        Counter::start(adapter, options, delivery, true)
+    }
+
+    fn start(adapter: Adapter, options: CounterOptions, delivery: Delivery, quiet_panics: bool) -> Result<Counter> {
         let options = options.resolved()?;
         let shared = Arc::new(Shared {
             adapter,
             delivery,
             options,
+            quiet_panics,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             delivered: Condvar::new(),
@@ -354,6 +368,17 @@ impl Drop for Counter {
     }
 }
 
+impl Shared {
+    /// Catches a panic of counting or of the callback, giving its message.
+    fn catch<R>(&self, body: impl FnOnce() -> R) -> std::result::Result<R, String> {
+        if self.quiet_panics {
+            crate::quiet_panic::catch(body)
+        } else {
+            catch_unwind(AssertUnwindSafe(body)).map_err(|payload| crate::quiet_panic::message(payload.as_ref()).into())
+        }
+    }
+}
+
 /// A worker: takes jobs until the counter is closed and the queue is empty.
 fn work(shared: &Shared) {
     loop {
@@ -369,12 +394,13 @@ fn work(shared: &Shared) {
                 shared.work.wait(&mut state);
             }
         };
-        let exact = catch_unwind(AssertUnwindSafe(|| shared.adapter.count(&job.text))).unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::AdapterUnavailable, "internal error (panic) while counting"))
+        let exact = shared.catch(|| shared.adapter.count(&job.text)).unwrap_or_else(|message| {
+            Err(Error::new(ErrorKind::AdapterUnavailable, format!("internal error (panic) while counting: {message}")))
         });
         // The estimate the request was answered with, against the exact count.
         let drift = match &exact {
-            Ok(count) if count.is_exact => catch_unwind(AssertUnwindSafe(|| shared.adapter.estimate(&job.text)))
+            Ok(count) if count.is_exact => shared
+                .catch(|| shared.adapter.estimate(&job.text))
                 .ok()
                 .map(|estimate| (estimate.estimate, count.count)),
             _ => None,
@@ -383,7 +409,7 @@ fn work(shared: &Shared) {
         drop(job.text);
         if let Delivery::Callback(callback) = &shared.delivery {
             // A panicking callback must not take the worker (and every later request) down.
-            let _ = catch_unwind(AssertUnwindSafe(|| callback(job.id, exact.clone())));
+            let _ = shared.catch(|| callback(job.id, exact.clone()));
         }
         let mut state = shared.state.lock();
         state.outstanding.remove(&job.seq);

@@ -157,7 +157,7 @@ pub unsafe extern "C" fn kano_counter_new(
             }
             None => Delivery::Poll,
         };
-        let counter = Counter::new(adapter, core, delivery)?;
+        let counter = Counter::new_quiet(adapter, core, delivery)?;
         // SAFETY: checked by out_param.
         unsafe { write_out(out, into_handle(KanoCounter { counter })) };
         Ok(())
