@@ -8,7 +8,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr, CString, OsString};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
@@ -249,11 +250,12 @@ pub fn check_config(data: &[u8]) {
             exercise_registry(&registry);
         }
     }
-    let vars: HashMap<&str, String> = data
+    // Values are bytes, as in the process environment: not necessarily UTF-8.
+    let vars: HashMap<&str, OsString> = data
         .split(|&b| b == b'\n')
         .filter_map(|line| {
             let (&pick, value) = line.split_first()?;
-            Some((ENV_NAMES[pick as usize % ENV_NAMES.len()], String::from_utf8_lossy(value).into_owned()))
+            Some((ENV_NAMES[pick as usize % ENV_NAMES.len()], OsString::from_vec(value.to_vec())))
         })
         .collect();
     let env = |name: &str| vars.get(name).cloned();

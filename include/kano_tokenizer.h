@@ -65,7 +65,8 @@ typedef enum {
   KANO_STATUS_ADAPTER_UNAVAILABLE = 6,
   /**
    * A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid (syntax, unknown key,
-   * bad value, a file that is not UTF-8 or larger than 1 MiB); the message lists every problem.
+   * bad value such as a `chars_per_token` outside [0.5, 64], a file that is not UTF-8 or
+   * larger than 1 MiB); the message lists every problem.
    */
   KANO_STATUS_CONFIG_ERROR = 7,
   /**
@@ -251,8 +252,8 @@ typedef struct {
   void *user_data;
   /**
    * A request counts as drifted (`drift_over_threshold`) when the estimate is off by more
-   * than this fraction of the exact count; 0: 0.10. Negative or NaN:
-   * `KANO_STATUS_INVALID_ARGUMENT`.
+   * than this fraction of the exact count; 0: 0.10; `INFINITY`: never (the other drift
+   * figures are still kept). Negative (`-INFINITY` too) or NaN: `KANO_STATUS_INVALID_ARGUMENT`.
    */
   double drift_threshold;
 } KanoCounterOptions;
@@ -515,7 +516,8 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
  * the defaults and poll mode; it is read during the call only.
  *
  * `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
- * `drift_threshold`; `KANO_STATUS_IO_ERROR` when a worker thread cannot be started.
+ * `drift_threshold` (`INFINITY` is accepted: it never flags drift); `KANO_STATUS_IO_ERROR` when a
+ * worker thread cannot be started.
  */
 KanoStatus kano_counter_new(const KanoAdapter *adapter,
                             const KanoCounterOptions *options,

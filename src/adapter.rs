@@ -8,6 +8,11 @@ use crate::estimate::{Estimate, LimitCheck};
 use crate::huggingface::HfTokenizer;
 use crate::tiktoken::Encoding;
 
+/// Unit tests only: `count` panics on a text that starts with this, with the rest as the
+/// message, so that tests can reach the panic boundaries (there is no panic to find otherwise).
+#[cfg(test)]
+pub(crate) const PANIC_FOR_TESTS: &str = "\0kano-test-panic:";
+
 /// What `resolve` accepts: a concrete adapter or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AdapterName {
@@ -222,6 +227,10 @@ impl Adapter {
     /// Counts the tokens of `text`. Texts over [`Adapter::max_input_bytes`] are refused.
     pub fn count(&self, text: &str) -> Result<Count> {
         self.check_input_len(text.len())?;
+        #[cfg(test)]
+        if let Some(message) = text.strip_prefix(PANIC_FOR_TESTS) {
+            panic!("{message}");
+        }
         let count = match &self.engine {
             Engine::Heuristic(estimator) => estimator.estimate(text),
             Engine::Tiktoken(encoding) => encoding.count(text),

@@ -6,6 +6,7 @@
 //! the reason; unknown keys are errors, so a typo never silently falls back to a default.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +59,8 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeuristicConfig {
     /// Scales the calibrated estimate by `4 / chars_per_token` (4, the default, leaves it as
-    /// calibrated), so a higher ratio gives fewer tokens, as in the guide.
+    /// calibrated), so a higher ratio gives fewer tokens, as in the guide. From 0.5 to 64
+    /// (`estimate::MIN_CHARS_PER_TOKEN`, `MAX_CHARS_PER_TOKEN`); other values are refused.
     pub chars_per_token: f64,
 }
 
@@ -139,12 +141,14 @@ impl Default for Config {
     }
 }
 
-/// Reads environment variables; tests pass a map instead of the process environment.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Reads environment variables; tests pass a map instead of the process environment. Values
+/// are bytes: a path (`KANO_TOKENIZER_CONFIG`, `HF_HOME`...) is used as it is, and a text value
+/// that is not UTF-8 is refused, never converted (a replaced byte names another file or model).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-/// The process environment. Empty values count as unset.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+/// The process environment, values as they are.
+pub fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
 }
 
 impl Config {
@@ -186,9 +190,10 @@ impl Config {
     /// The defaults, then the file named by `KANO_TOKENIZER_CONFIG` if set, then the other
     /// `KANO_TOKENIZER_*` variables.
     pub fn from_env(env: EnvLookup<'_>) -> Result<Config> {
-        let mut config = match non_empty(env(ENV_CONFIG)) {
+        let mut config = match env(ENV_CONFIG).filter(|path| !is_blank(path)) {
+            // Debug formatting shows a byte that is not UTF-8 as `\xFF`, not as U+FFFD.
             Some(path) => Config::from_file(Path::new(&path))
-                .map_err(|e| Error::new(e.kind(), format!("{ENV_CONFIG}={path}: {}", e.message())))?,
+                .map_err(|e| Error::new(e.kind(), format!("{ENV_CONFIG}={path:?}: {}", e.message())))?,
             None => Config::default(),
         };
         config.apply_env(env)?;
@@ -198,7 +203,7 @@ impl Config {
     /// Overrides values with the `KANO_TOKENIZER_*` variables that are set and not empty.
     pub fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<()> {
         let mut problems = Vec::new();
-        if let Some(value) = non_empty(env(ENV_ADAPTER)) {
+        if let Some(value) = text_var(env, ENV_ADAPTER, &mut problems) {
             match AdapterName::parse(&value) {
                 Some(name) => {
                     self.adapter = name;
@@ -207,11 +212,11 @@ impl Config {
                 None => problems.push(format!("{ENV_ADAPTER}={value:?}: {}", unknown_adapter_reason())),
             }
         }
-        if let Some(value) = non_empty(env(ENV_MODEL)) {
+        if let Some(value) = text_var(env, ENV_MODEL, &mut problems) {
             self.model = Some(value);
             self.sources.insert(KEY_MODEL, Source::Env(ENV_MODEL));
         }
-        if let Some(value) = non_empty(env(ENV_FALLBACK_CHAIN)) {
+        if let Some(value) = text_var(env, ENV_FALLBACK_CHAIN, &mut problems) {
             let items: Vec<String> = value
                 .trim_matches(|c| c == '[' || c == ']')
                 .split(',')
@@ -225,7 +230,7 @@ impl Config {
                 Err(reason) => problems.push(format!("{ENV_FALLBACK_CHAIN}={value:?}: {reason}")),
             }
         }
-        if let Some(value) = non_empty(env(ENV_CHARS_PER_TOKEN)) {
+        if let Some(value) = text_var(env, ENV_CHARS_PER_TOKEN, &mut problems) {
             match value.trim().parse::<f64>() {
                 Ok(v) => match check_chars_per_token(v) {
                     Ok(()) => {
@@ -237,7 +242,7 @@ impl Config {
                 Err(_) => problems.push(format!("{ENV_CHARS_PER_TOKEN}={value:?}: not a number")),
             }
         }
-        if let Some(value) = non_empty(env(ENV_MAX_INPUT_BYTES)) {
+        if let Some(value) = text_var(env, ENV_MAX_INPUT_BYTES, &mut problems) {
             match parse_max_input_bytes(value.trim()) {
                 Ok(v) => {
                     self.max_input_bytes = v;
@@ -246,7 +251,7 @@ impl Config {
                 Err(reason) => problems.push(format!("{ENV_MAX_INPUT_BYTES}={value:?}: {reason}")),
             }
         }
-        if let Some(value) = non_empty(env(ENV_BATCH_THREADS)) {
+        if let Some(value) = text_var(env, ENV_BATCH_THREADS, &mut problems) {
             match value.trim().parse::<i64>() {
                 Ok(i) => match check_batch_threads(i) {
                     Ok(v) => {
@@ -258,7 +263,7 @@ impl Config {
                 Err(_) => problems.push(format!("{ENV_BATCH_THREADS}={value:?}: not a whole number")),
             }
         }
-        if let Some(value) = non_empty(env(ENV_TIKTOKEN_ENCODING)) {
+        if let Some(value) = text_var(env, ENV_TIKTOKEN_ENCODING, &mut problems) {
             match EncodingName::parse(value.trim()) {
                 Some(enc) => {
                     self.tiktoken.encoding = Some(enc);
@@ -530,15 +535,34 @@ fn expected(key: &str, what: &str, value: &toml::Value) -> String {
     format!("{key} = {value}: expected {what}, found {}", value.type_str())
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
+/// Empty or blank values count as unset.
+fn is_blank(value: &std::ffi::OsStr) -> bool {
+    value.as_encoded_bytes().iter().all(u8::is_ascii_whitespace)
+}
+
+/// A variable holding text (a name, a number): `None` when unset or blank, and a problem when
+/// it is not UTF-8.
+fn text_var(env: EnvLookup<'_>, name: &str, problems: &mut Vec<String>) -> Option<String> {
+    let value = env(name).filter(|v| !is_blank(v))?;
+    match value.into_string() {
+        Ok(text) => Some(text).filter(|t| !t.trim().is_empty()),
+        Err(raw) => {
+            let at = std::str::from_utf8(raw.as_encoded_bytes()).err().map_or(0, |e| e.valid_up_to());
+            problems.push(format!("{name}={raw:?}: not valid UTF-8 (invalid byte at offset {at})"));
+            None
+        }
+    }
 }
 
 fn check_chars_per_token(v: f64) -> std::result::Result<(), String> {
-    if !v.is_finite() || v <= 0.0 {
-        Err("chars_per_token must be a finite number greater than 0".into())
-    } else {
+    use crate::estimate::{MAX_CHARS_PER_TOKEN as MAX, MIN_CHARS_PER_TOKEN as MIN};
+    // NaN fails the range check too.
+    if (MIN..=MAX).contains(&v) {
         Ok(())
+    } else {
+        Err(format!(
+            "chars_per_token must be from {MIN} to {MAX} ([{MIN}, {MAX}]; the estimate is scaled by 4 / chars_per_token)"
+        ))
     }
 }
 

@@ -63,7 +63,8 @@ pub struct CounterOptions {
     /// nothing else is pending, so that any text can be counted.
     pub max_pending_bytes: u64,
     /// A request counts as drifted when the estimate is off by more than this fraction of the
-    /// exact count; default (0) 0.10. Must be finite and not negative.
+    /// exact count; default (0) 0.10. Must not be negative or NaN; +inf never flags drift
+    /// (the figures are still kept).
     pub drift_threshold: f64,
 }
 
@@ -75,10 +76,14 @@ impl CounterOptions {
                 format!("workers is {}, at most {MAX_WORKERS} are allowed", self.workers),
             ));
         }
-        if !self.drift_threshold.is_finite() || self.drift_threshold < 0.0 {
+        // +inf passes: no relative error is larger, so nothing counts as drifted.
+        if self.drift_threshold.is_nan() || self.drift_threshold < 0.0 {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("drift_threshold is {}, it must be a fraction >= 0 (0: 0.10)", self.drift_threshold),
+                format!(
+                    "drift_threshold is {}, it must be a fraction >= 0 (0: 0.10; inf: never flag drift)",
+                    self.drift_threshold
+                ),
             ));
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -113,7 +118,7 @@ pub struct CounterStats {
     /// Largest |estimate - exact|, in tokens.
     pub drift_max_abs_error: u64,
     /// Drift samples whose relative error passed the drift threshold (an exact count of 0 with
-    /// a non-zero estimate counts as past it).
+    /// a non-zero estimate counts as past any finite threshold).
     pub drift_over_threshold: u64,
 }
 
@@ -150,6 +155,8 @@ struct Shared {
     adapter: Adapter,
     delivery: Delivery,
     options: CounterOptions,
+    /// Started through the C ABI: panics caught on the workers are not printed.
+    quiet_panics: bool,
     state: Mutex<State>,
     /// Workers wait here for jobs (and for the close).
     work: Condvar,
@@ -169,11 +176,23 @@ impl Counter {
     /// Starts the workers. The counter owns its own handle on `adapter` (adapters are cheap to
     /// clone and share their engine).
     pub fn new(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
+        Counter::start(adapter, options, delivery, false)
+    }
+
+    /// As [`Counter::new`], for the C ABI: a panic the workers catch (while counting, or in the
+    /// callback) is reported without being printed, since the host's stderr is not ours. From
+    /// the Rust API such panics still reach the panic hook.
+    pub(crate) fn new_quiet(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
+        Counter::start(adapter, options, delivery, true)
+    }
+
+    fn start(adapter: Adapter, options: CounterOptions, delivery: Delivery, quiet_panics: bool) -> Result<Counter> {
         let options = options.resolved()?;
         let shared = Arc::new(Shared {
             adapter,
             delivery,
             options,
+            quiet_panics,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             delivered: Condvar::new(),
@@ -349,6 +368,17 @@ impl Drop for Counter {
     }
 }
 
+impl Shared {
+    /// Catches a panic of counting or of the callback, giving its message.
+    fn catch<R>(&self, body: impl FnOnce() -> R) -> std::result::Result<R, String> {
+        if self.quiet_panics {
+            crate::quiet_panic::catch(body)
+        } else {
+            catch_unwind(AssertUnwindSafe(body)).map_err(|payload| crate::quiet_panic::message(payload.as_ref()).into())
+        }
+    }
+}
+
 /// A worker: takes jobs until the counter is closed and the queue is empty.
 fn work(shared: &Shared) {
     loop {
@@ -364,12 +394,13 @@ fn work(shared: &Shared) {
                 shared.work.wait(&mut state);
             }
         };
-        let exact = catch_unwind(AssertUnwindSafe(|| shared.adapter.count(&job.text))).unwrap_or_else(|_| {
-            Err(Error::new(ErrorKind::AdapterUnavailable, "internal error (panic) while counting"))
+        let exact = shared.catch(|| shared.adapter.count(&job.text)).unwrap_or_else(|message| {
+            Err(Error::new(ErrorKind::AdapterUnavailable, format!("internal error (panic) while counting: {message}")))
         });
         // The estimate the request was answered with, against the exact count.
         let drift = match &exact {
-            Ok(count) if count.is_exact => catch_unwind(AssertUnwindSafe(|| shared.adapter.estimate(&job.text)))
+            Ok(count) if count.is_exact => shared
+                .catch(|| shared.adapter.estimate(&job.text))
                 .ok()
                 .map(|estimate| (estimate.estimate, count.count)),
             _ => None,
@@ -378,7 +409,7 @@ fn work(shared: &Shared) {
         drop(job.text);
         if let Delivery::Callback(callback) = &shared.delivery {
             // A panicking callback must not take the worker (and every later request) down.
-            let _ = catch_unwind(AssertUnwindSafe(|| callback(job.id, exact.clone())));
+            let _ = shared.catch(|| callback(job.id, exact.clone()));
         }
         let mut state = shared.state.lock();
         state.outstanding.remove(&job.seq);
@@ -411,7 +442,8 @@ fn record_drift(state: &mut State, estimate: u64, exact: u64, threshold: f64) {
         state.drift_relative_samples += 1;
         relative > threshold
     } else {
-        error > 0
+        // Any error against an exact 0 is infinitely relative: past every finite threshold.
+        error > 0 && threshold.is_finite()
     };
     state.stats.drift_over_threshold += u64::from(over);
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod estimate;
 pub mod ffi;
 pub mod huggingface;
+mod quiet_panic;
 pub mod registry;
 pub mod tiktoken;
 mod utf8;

@@ -129,7 +129,7 @@ fn batch_threads_setting() {
     let c = Config::from_toml_str("[tokenizer]\nbatch_threads = 3\n", None, Source::Toml).unwrap();
     assert_eq!((c.batch_threads, c.source_of("tokenizer.batch_threads")), (3, Source::Toml));
     let mut c = c;
-    c.apply_env(&|name| (name == "KANO_TOKENIZER_BATCH_THREADS").then(|| "1".to_string())).unwrap();
+    c.apply_env(&|name| (name == "KANO_TOKENIZER_BATCH_THREADS").then(|| "1".into())).unwrap();
     assert_eq!(c.batch_threads, 1, "the variable wins over the file");
     assert_eq!(c.source_of("tokenizer.batch_threads"), Source::Env("KANO_TOKENIZER_BATCH_THREADS"));
     assert_eq!(registry_with(c).resolve(Some("heuristic"), None).unwrap().batch_threads(), 1);
@@ -139,7 +139,7 @@ fn batch_threads_setting() {
     }
     for bad in ["-2", "many", "1000"] {
         let mut c = Config::default();
-        let e = c.apply_env(&|name| (name == "KANO_TOKENIZER_BATCH_THREADS").then(|| bad.to_string())).unwrap_err();
+        let e = c.apply_env(&|name| (name == "KANO_TOKENIZER_BATCH_THREADS").then(|| bad.into())).unwrap_err();
         assert!(e.message().contains("KANO_TOKENIZER_BATCH_THREADS"), "{bad}: {}", e.message());
     }
 }

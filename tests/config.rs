@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::Path;
 
 use kano_tokenizer::config::{Config, Source};
@@ -14,8 +15,8 @@ fn toml(text: &str) -> Result<Config, kano_tokenizer::Error> {
     Config::from_toml_str(text, None, Source::Toml)
 }
 
-fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+    let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
     move |name| map.get(name).cloned()
 }
 
@@ -71,7 +72,7 @@ fn syntax_errors_give_line_and_column() {
 #[test]
 fn bad_values_name_the_key_value_and_reason() {
     let m = config_error("[tokenizer.heuristic]\nchars_per_token = 0\n");
-    assert!(m.contains("tokenizer.heuristic.chars_per_token") && m.contains("greater than 0"), "{m}");
+    assert!(m.contains("tokenizer.heuristic.chars_per_token") && m.contains("from 0.5 to 64"), "{m}");
     let m = config_error("[tokenizer.heuristic]\nchars_per_token = -1.5\n");
     assert!(m.contains("-1.5"), "{m}");
     let m = config_error("[tokenizer.heuristic]\nchars_per_token = nan\n");
@@ -221,6 +222,54 @@ fn bad_environment_values_name_the_variable() {
     let c =
         Config::from_env(&env(&[("KANO_TOKENIZER_ADAPTER", ""), ("KANO_TOKENIZER_TIKTOKEN_ENCODING", " ")])).unwrap();
     assert_eq!(c, Config::default());
+}
+
+/// The estimate is scaled by 4 / chars_per_token, so the value must be sane: 5e-324 made 25
+/// bytes count 2^64-1 tokens. Outside [0.5, 64] it is refused, from a file and from the
+/// environment alike.
+#[test]
+fn chars_per_token_outside_its_range_is_refused() {
+    for bad in ["5e-324", "1e-9", "0.49", "64.5", "1e300"] {
+        let m = config_error(&format!("[tokenizer.heuristic]\nchars_per_token = {bad}\n"));
+        assert!(m.contains("tokenizer.heuristic.chars_per_token") && m.contains("0.5") && m.contains("64"), "{m}");
+        let e = Config::from_env(&env(&[("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", bad)])).expect_err(bad);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN") && e.message().contains(bad), "{e}");
+    }
+    for good in ["0.5", "2.0", "4.2", "64"] {
+        let c = toml(&format!("[tokenizer.heuristic]\nchars_per_token = {good}\n")).expect(good);
+        assert_eq!(c.heuristic.chars_per_token, good.parse::<f64>().unwrap());
+        let c = Config::from_env(&env(&[("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN", good)])).expect(good);
+        assert_eq!(c.heuristic.chars_per_token, good.parse::<f64>().unwrap());
+    }
+}
+
+/// Values are bytes. A text variable that is not UTF-8 is refused with the offset of the bad
+/// byte (`KANO_TOKENIZER_MODEL` used to be converted, U+FFFD and all, and can name a file); a
+/// path variable is used as it is.
+#[test]
+fn environment_values_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStringExt;
+    for name in [
+        "KANO_TOKENIZER_ADAPTER",
+        "KANO_TOKENIZER_MODEL",
+        "KANO_TOKENIZER_FALLBACK_CHAIN",
+        "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN",
+        "KANO_TOKENIZER_TIKTOKEN_ENCODING",
+        "KANO_TOKENIZER_MAX_INPUT_BYTES",
+        "KANO_TOKENIZER_BATCH_THREADS",
+    ] {
+        let env = |n: &str| (n == name).then(|| OsString::from_vec(b"gpt-4\xff".to_vec()));
+        let e = Registry::from_env(&env).expect_err(name);
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(
+            e.message().contains(name) && e.message().contains("not valid UTF-8 (invalid byte at offset 5)"),
+            "{e}"
+        );
+    }
+    let cache = OsString::from_vec(b"/nonexistent/kano-\xff-cache".to_vec());
+    let registry = Registry::with_env(Config::default(), &|n| (n == "HF_HUB_CACHE").then(|| cache.clone()));
+    assert_eq!(registry.hub_cache().map(Path::as_os_str), Some(cache.as_os_str()));
 }
 
 #[test]

@@ -466,11 +466,27 @@ fn options_defaults_and_refusals() {
         CounterOptions { workers: 257, ..Default::default() },
         CounterOptions { drift_threshold: -0.1, ..Default::default() },
         CounterOptions { drift_threshold: f64::NAN, ..Default::default() },
-        CounterOptions { drift_threshold: f64::INFINITY, ..Default::default() },
+        CounterOptions { drift_threshold: f64::NEG_INFINITY, ..Default::default() },
     ] {
         let err = Counter::new(adapter("cl100k_base"), bad, Delivery::Poll).err().expect("refused");
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}");
     }
+}
+
+/// +inf is a threshold no error passes: drift is measured and never flagged. (It was refused,
+/// though the header forbids only negative values and NaN.)
+#[test]
+fn an_infinite_drift_threshold_flags_no_drift() {
+    let options = CounterOptions { drift_threshold: f64::INFINITY, ..Default::default() };
+    let counter = Counter::new(adapter("o200k_base"), options, Delivery::Poll).expect("+inf is accepted");
+    assert_eq!(counter.options().drift_threshold, f64::INFINITY);
+    for (id, case) in common::golden().into_iter().take(200).enumerate() {
+        submit_retrying(&counter, id as u64, case.text.as_bytes());
+    }
+    counter.flush(Duration::from_secs(60)).unwrap();
+    let s = counter.stats();
+    assert!(s.drift_samples > 0 && s.drift_max_abs_error > 0, "there is drift to flag: {s:?}");
+    assert_eq!(s.drift_over_threshold, 0, "{s:?}");
 }
 
 #[test]
@@ -624,12 +640,21 @@ mod c_abi {
             kano_counter_free(counter);
             kano_counter_free(null_mut());
 
-            for (workers, threshold) in [(257, 0.0), (1, -1.0), (1, f64::NAN)] {
+            for (workers, threshold) in [(257, 0.0), (1, -1.0), (1, f64::NAN), (1, f64::NEG_INFINITY)] {
                 let o = KanoCounterOptions { workers, drift_threshold: threshold, ..options(None, null_mut()) };
                 let mut counter = null_mut();
                 assert_eq!(kano_counter_new(adapter, &o, &mut counter), KanoStatus::InvalidArgument);
                 assert!(counter.is_null());
             }
+            // The header forbids only negative values and NaN: +inf never flags drift.
+            let o = KanoCounterOptions { workers: 1, drift_threshold: f64::INFINITY, ..options(None, null_mut()) };
+            let mut counter = null_mut();
+            assert_eq!(kano_counter_new(adapter, &o, &mut counter), KanoStatus::Ok, "{}", last_error());
+            assert_eq!(submit(counter, 1, "Drift is measured but never flagged.".as_bytes()), KanoStatus::Ok);
+            assert_eq!(kano_counter_flush(counter, 30_000), KanoStatus::Ok);
+            let s = stats(counter);
+            assert_eq!((s.drift_samples, s.drift_over_threshold), (1, 0));
+            kano_counter_free(counter);
             kano_adapter_free(adapter);
         }
     }

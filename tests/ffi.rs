@@ -324,3 +324,59 @@ fn texts_over_max_input_bytes_are_refused_before_they_are_read() {
         kano_registry_free(reg);
     }
 }
+
+/// `KANO_TOKENIZER_CONFIG` names a file, and file names are bytes: one that is not UTF-8 is
+/// opened as it is, never the file whose name has U+FFFD in place of the bad byte.
+#[test]
+fn kano_tokenizer_config_path_that_is_not_utf8_is_used_as_bytes() {
+    const NAME: &str = "kano_tokenizer_config_path_that_is_not_utf8_is_used_as_bytes";
+    if common::is_child(NAME) {
+        let mut reg = null_mut();
+        let status = unsafe { kano_registry_new(&mut reg) };
+        assert_eq!(status, KanoStatus::Ok, "{}", last_error());
+        let adapter = resolve(reg, None, None).unwrap();
+        println!("model={}", cstr(unsafe { kano_adapter_model(adapter) }));
+        unsafe { kano_adapter_free(adapter) };
+        unsafe { kano_registry_free(reg) };
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("kano-ffi-nonutf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |model: &str| format!("[tokenizer]\nadapter = \"heuristic\"\nmodel = \"{model}\"\n");
+    let named_by_bytes = dir.join(std::ffi::OsStr::from_bytes(b"kano-\xff.toml"));
+    std::fs::write(&named_by_bytes, config("the-named-file")).unwrap();
+    std::fs::write(dir.join("kano-\u{FFFD}.toml"), config("the-lossy-name")).unwrap();
+
+    let output = common::run_child(NAME, &[("KANO_TOKENIZER_CONFIG", named_by_bytes.as_os_str())]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("model=the-named-file"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A `chars_per_token` of 5e-324 was accepted, and 25 bytes then counted 2^64-1 tokens; it is
+/// a configuration error now, and the range's ends count sanely.
+#[test]
+fn chars_per_token_outside_its_range_is_a_config_error() {
+    let text = b"twenty-five bytes of text";
+    for bad in ["5e-324", "0.1", "100"] {
+        match registry_from_toml(&format!("[tokenizer.heuristic]\nchars_per_token = {bad}\n")) {
+            Err((status, message)) => {
+                assert_eq!(status, KanoStatus::ConfigError, "{message}");
+                assert!(message.contains("chars_per_token") && message.contains("[0.5, 64]"), "{message}");
+            }
+            Ok(reg) => {
+                let adapter = resolve(reg, Some("heuristic"), None).unwrap();
+                panic!("chars_per_token = {bad} accepted; 25 bytes count {:?}", count(adapter, text));
+            }
+        }
+    }
+    for (ratio, most) in [("0.5", 25 * 4), ("64", 1)] {
+        let reg = registry_from_toml(&format!("[tokenizer.heuristic]\nchars_per_token = {ratio}\n")).unwrap();
+        let adapter = resolve(reg, Some("heuristic"), None).unwrap();
+        let n = count(adapter, text).unwrap().count;
+        assert!((1..=most).contains(&n), "chars_per_token = {ratio}: {n} tokens");
+        unsafe { kano_adapter_free(adapter) };
+        unsafe { kano_registry_free(reg) };
+    }
+}

@@ -226,7 +226,8 @@ fn huggingface_hub_cache_layout() {
     std::fs::write(cache.join("models--acme--model/refs/main"), "aaaa\n").unwrap();
 
     let cache_str = cache.to_str().unwrap().to_string();
-    let registry = Registry::with_env(Config::default(), &|name| (name == "HF_HUB_CACHE").then(|| cache_str.clone()));
+    let registry =
+        Registry::with_env(Config::default(), &|name| (name == "HF_HUB_CACHE").then(|| cache_str.clone().into()));
     assert_eq!(registry.hub_cache(), Some(cache.as_path()));
     let identity = |model: &str| registry.resolve(Some("huggingface"), Some(model)).unwrap().model().to_string();
     assert_eq!(identity("openai-community/gpt2"), canonical(&org));
@@ -238,9 +239,9 @@ fn huggingface_hub_cache_layout() {
 
     // HF_HOME/hub, then ~/.cache/huggingface/hub.
     let home = cache.to_str().unwrap().to_string();
-    let r = Registry::with_env(Config::default(), &|name| (name == "HF_HOME").then(|| home.clone()));
+    let r = Registry::with_env(Config::default(), &|name| (name == "HF_HOME").then(|| home.clone().into()));
     assert_eq!(r.hub_cache(), Some(cache.join("hub").as_path()));
-    let r = Registry::with_env(Config::default(), &|name| (name == "HOME").then(|| home.clone()));
+    let r = Registry::with_env(Config::default(), &|name| (name == "HOME").then(|| home.clone().into()));
     assert_eq!(r.hub_cache(), Some(cache.join(".cache/huggingface/hub").as_path()));
 }
 

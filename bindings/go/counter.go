@@ -60,8 +60,8 @@ type CounterOptions struct {
 	// accepted when nothing is pending.
 	MaxPendingBytes uint64
 	// DriftThreshold: a request counts in CounterStats.DriftOverThreshold when the estimate is
-	// off by more than this fraction of the exact count; 0: 0.10. Negative or NaN is
-	// ErrInvalidArgument.
+	// off by more than this fraction of the exact count; 0: 0.10; math.Inf(1): never. Negative
+	// or NaN is ErrInvalidArgument.
 	DriftThreshold float64
 	// Callback, if not nil, receives every result, on a worker thread of the library: it may
 	// run on several at once, so it must be safe for concurrent use, and it must return (a

@@ -145,6 +145,12 @@ impl Family {
 /// `DEFAULT_CHARS_PER_TOKEN / chars_per_token`.
 pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
 
+/// The range of `chars_per_token`: from 8 times the calibrated estimate to a sixteenth of it.
+/// The guide tunes it between 2 (CJK) and 5; a value far outside says nothing about text and
+/// only makes absurd counts (5e-324 made 25 bytes 2^64-1 tokens).
+pub const MIN_CHARS_PER_TOKEN: f64 = 0.5;
+pub const MAX_CHARS_PER_TOKEN: f64 = 64.0;
+
 /// The heuristic adapter's estimator: a family's calibrated estimate, scaled by the configured
 /// `chars_per_token`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,9 +160,15 @@ pub struct HeuristicEstimator {
 }
 
 impl HeuristicEstimator {
-    /// `chars_per_token` must be finite and positive; the config layer guarantees it.
+    /// The config layer refuses a `chars_per_token` outside
+    /// [`MIN_CHARS_PER_TOKEN`, `MAX_CHARS_PER_TOKEN`]; here, for callers of the Rust API, such a
+    /// value is clamped into that range (NaN is the default, 4).
     pub fn new(family: Family, chars_per_token: f64) -> Self {
-        debug_assert!(chars_per_token.is_finite() && chars_per_token > 0.0);
+        let chars_per_token = if chars_per_token.is_nan() {
+            DEFAULT_CHARS_PER_TOKEN
+        } else {
+            chars_per_token.clamp(MIN_CHARS_PER_TOKEN, MAX_CHARS_PER_TOKEN)
+        };
         HeuristicEstimator { family, chars_per_token }
     }
 
@@ -176,7 +188,7 @@ impl HeuristicEstimator {
     }
 }
 
-/// Rounds an estimate, never 0 for a non-empty text.
+/// Rounds an estimate, never 0 for a non-empty text; saturates at `u64::MAX`, never wraps.
 pub(crate) fn round_estimate(value: f64, x: &Features) -> u64 {
     let rounded = if value.is_finite() { value.round().min(u64::MAX as f64) as u64 } else { u64::MAX };
     rounded.max(u64::from(x.bytes > 0))
@@ -200,6 +212,20 @@ mod tests {
             assert_eq!(e.estimate("a"), 1);
             assert_eq!(e.estimate(" "), 1);
         }
+    }
+
+    /// The Rust API has no config layer to refuse a ratio: the estimator keeps it in range
+    /// itself (5e-324 made 25 bytes 2^64-1 tokens), and its count saturates, never wraps.
+    #[test]
+    fn chars_per_token_is_kept_in_range() {
+        let text = "twenty-five bytes of text";
+        let at = |r: f64| HeuristicEstimator::new(Family::Cl100k, r).estimate(text);
+        for (tiny, low_end) in [(5e-324, 0.5), (0.0, 0.5), (-3.0, 0.5)] {
+            assert_eq!(at(tiny), at(low_end), "{tiny}");
+        }
+        assert_eq!(at(f64::INFINITY), at(64.0));
+        assert_eq!(at(f64::NAN), at(DEFAULT_CHARS_PER_TOKEN));
+        assert!(at(0.5) <= 4 * text.len() as u64, "{}", at(0.5));
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! `KanoAdapter`: a resolved adapter that counts tokens.
 
 use std::ffi::{c_char, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use parking_lot::Mutex;
 
 use super::boundary::{
-    array, array_mut, bytes, free_handle, handle, out_param, panic_message, text as text_arg, write_out, FfiError,
-    FfiResult,
+    array, array_mut, bytes, free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult,
 };
 use super::status::{KanoCount, KanoStatus};
 use crate::adapter::Adapter;
@@ -168,18 +166,16 @@ pub unsafe extern "C" fn kano_adapter_count_batch(
             |start, (counts, statuses)| {
                 for k in 0..counts.len() {
                     let i = start + k;
-                    // A panic while counting one text fails that text only.
-                    let result = catch_unwind(AssertUnwindSafe(|| -> FfiResult<u64> {
+                    // A panic while counting one text fails that text only, and is not
+                    // printed on this thread either (it may be one of the batch's).
+                    let result = crate::quiet_panic::catch(|| -> FfiResult<u64> {
                         // SAFETY: the caller guarantees `lens[i]` readable bytes at a non-NULL
                         // `texts[i]`; the input limit is checked before the text is read.
                         let text = adapter.text_from_bytes(unsafe { bytes(texts[i].0, lens[i], "text") }?)?;
                         Ok(adapter.count(text)?.count)
-                    }))
-                    .unwrap_or_else(|payload| {
-                        Err(FfiError::new(
-                            KanoStatus::Panic,
-                            format!("internal error (panic): {}", panic_message(payload.as_ref())),
-                        ))
+                    })
+                    .unwrap_or_else(|message| {
+                        Err(FfiError::new(KanoStatus::Panic, format!("internal error (panic): {message}")))
                     });
                     (counts[k], statuses[k]) = match result {
                         Ok(count) => (count, KanoStatus::Ok),

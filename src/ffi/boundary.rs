@@ -2,10 +2,8 @@
 //! argument checks and handle ownership. Nothing else in `ffi` catches panics, checks NULL or
 //! converts pointers by hand.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::status::KanoStatus;
 use crate::error::{Error, ErrorKind};
@@ -60,25 +58,18 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("unknown panic")
-}
-
 /// Runs an exported function's body: `Ok` is `KANO_STATUS_OK`, an error sets the last error and
-/// returns its status, and a panic becomes `KANO_STATUS_PANIC` instead of unwinding into C.
+/// returns its status, and a panic becomes `KANO_STATUS_PANIC` instead of unwinding into C. The
+/// panic is not printed (the host's stderr is not ours); its message is the last error.
 pub(crate) fn run(function: &str, body: impl FnOnce() -> FfiResult) -> KanoStatus {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match crate::quiet_panic::catch(body) {
         Ok(Ok(())) => KanoStatus::Ok,
         Ok(Err(e)) => {
             set_last_error(&format!("{function}: {}", e.message));
             e.status
         }
-        Err(payload) => {
-            set_last_error(&format!("{function}: internal error (panic): {}", panic_message(payload.as_ref())));
+        Err(message) => {
+            set_last_error(&format!("{function}: internal error (panic): {message}"));
             KanoStatus::Panic
         }
     }
@@ -86,14 +77,14 @@ pub(crate) fn run(function: &str, body: impl FnOnce() -> FfiResult) -> KanoStatu
 
 /// Runs a body that returns a value rather than a status; a panic gives `fallback`.
 pub(crate) fn run_value<T>(function: &str, fallback: T, body: impl FnOnce() -> FfiResult<T>) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match crate::quiet_panic::catch(body) {
         Ok(Ok(value)) => value,
         Ok(Err(e)) => {
             set_last_error(&format!("{function}: {}", e.message));
             fallback
         }
-        Err(payload) => {
-            set_last_error(&format!("{function}: internal error (panic): {}", panic_message(payload.as_ref())));
+        Err(message) => {
+            set_last_error(&format!("{function}: internal error (panic): {message}"));
             fallback
         }
     }
@@ -257,6 +248,8 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Ffi
 
 #[cfg(test)]
 mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
     use super::*;
 
     fn last_error() -> String {
@@ -272,6 +265,108 @@ mod tests {
         let value = run_value("kano_test_value", 7, || -> FfiResult<i32> { panic!("static message") });
         assert_eq!(value, 7);
         assert!(last_error().ends_with("static message"));
+    }
+
+    /// Panics caught at the boundary print nothing (stderr is the host's) and leave their
+    /// message for `kano_last_error`, on the caller's thread, a batch's threads and a counter's
+    /// workers; panics elsewhere (the Rust API, other threads) still reach the panic hook. Run
+    /// in a child process, whose stderr is not captured by the test harness.
+    #[test]
+    fn caught_panics_are_silent_and_the_others_are_not() {
+        const NAME: &str = "ffi::boundary::tests::caught_panics_are_silent_and_the_others_are_not";
+        if std::env::var_os("KANO_TEST_CHILD").is_some_and(|v| v == NAME) {
+            return panic_in_every_place();
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child.args(["--exact", NAME, "--nocapture", "--test-threads=1", "--quiet"]).env("KANO_TEST_CHILD", NAME);
+        for (key, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("KANO_TOKENIZER_")) {
+            child.env_remove(key);
+        }
+        let output = child.output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        for caught in ["via-count", "via-batch", "via-counter", "via-run"] {
+            assert!(!stderr.contains(caught), "a panic caught at the boundary was printed: {caught}\n{stderr}");
+        }
+        for uncaught in ["rust-api-count", "another-thread", "rust-api-counter"] {
+            assert!(stderr.contains(uncaught), "a panic outside the boundary was not printed: {uncaught}\n{stderr}");
+        }
+        for message in [
+            "kano_adapter_count: internal error (panic): via-count",
+            "kano_adapter_count_batch: 32 of 32 texts failed; the first, text 0: internal error (panic): via-batch",
+            "kano_test: internal error (panic): via-run",
+            "counter result: 6",
+        ] {
+            assert!(stdout.contains(message), "{message:?} missing from\n{stdout}");
+        }
+    }
+
+    /// The child of `caught_panics_are_silent_and_the_others_are_not`: prints each last error.
+    fn panic_in_every_place() {
+        use crate::adapter::PANIC_FOR_TESTS;
+        use crate::ffi::*;
+        use std::ptr::{null, null_mut};
+
+        let toml = "[tokenizer]\nbatch_threads = 2\n";
+        let (mut registry, mut adapter) = (null_mut(), null_mut());
+        unsafe {
+            assert_eq!(kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), &mut registry), KanoStatus::Ok);
+            assert_eq!(kano_registry_resolve(registry, c"heuristic".as_ptr(), null(), &mut adapter), KanoStatus::Ok);
+        }
+        let text = format!("{PANIC_FOR_TESTS}via-count");
+        let mut count = KanoCount { count: 0, is_exact: false, method: KanoMethod::Heuristic };
+        let status = unsafe { kano_adapter_count(adapter, text.as_ptr().cast(), text.len(), &mut count) };
+        assert_eq!(status, KanoStatus::Panic);
+        println!("{}", last_error());
+
+        // 128 KiB in 32 texts: split across the batch's two threads.
+        let texts: Vec<String> = (0..32).map(|_| format!("{PANIC_FOR_TESTS}via-batch{}", " ".repeat(4096))).collect();
+        let pointers: Vec<*const c_char> = texts.iter().map(|t| t.as_ptr().cast()).collect();
+        let lens: Vec<usize> = texts.iter().map(String::len).collect();
+        let (mut counts, mut statuses) = (vec![0u64; 32], vec![KanoStatus::Ok; 32]);
+        let status = unsafe {
+            kano_adapter_count_batch(
+                adapter,
+                pointers.as_ptr(),
+                lens.as_ptr(),
+                32,
+                counts.as_mut_ptr(),
+                statuses.as_mut_ptr(),
+            )
+        };
+        assert_eq!(status, KanoStatus::BatchPartial);
+        assert!(statuses.iter().all(|&s| s == KanoStatus::Panic));
+        println!("{}", last_error().trim_end());
+
+        let mut counter = null_mut();
+        let text = format!("{PANIC_FOR_TESTS}via-counter");
+        let mut result = KanoCountResult { request_id: 0, status: KanoStatus::Ok, count };
+        unsafe {
+            assert_eq!(kano_counter_new(adapter, null(), &mut counter), KanoStatus::Ok);
+            assert_eq!(kano_counter_submit(counter, 1, text.as_ptr().cast(), text.len()), KanoStatus::Ok);
+            assert_eq!(kano_counter_flush(counter, 30_000), KanoStatus::Ok);
+            assert_eq!(kano_counter_poll(counter, &mut result, 1), 1);
+            kano_counter_free(counter);
+        }
+        println!("counter result: {}", result.status as u32);
+
+        assert_eq!(run("kano_test", || panic!("via-run")), KanoStatus::Panic);
+        println!("{}", last_error());
+
+        // Outside the boundary: the Rust API, on this thread and a counter's workers, and a
+        // thread of the host's.
+        let rust_adapter =
+            crate::Registry::with_env(crate::Config::default(), &|_| None).resolve(Some("heuristic"), None).unwrap();
+        let text = format!("{PANIC_FOR_TESTS}rust-api-count");
+        assert!(catch_unwind(AssertUnwindSafe(|| rust_adapter.count(&text))).is_err());
+        assert!(std::thread::spawn(|| panic!("another-thread")).join().is_err());
+        let counter = crate::Counter::new(rust_adapter, Default::default(), crate::counter::Delivery::Poll).unwrap();
+        counter.submit(1, format!("{PANIC_FOR_TESTS}rust-api-counter").as_bytes()).unwrap();
+        counter.flush(std::time::Duration::from_secs(30)).unwrap();
+        unsafe {
+            kano_adapter_free(adapter);
+            kano_registry_free(registry);
+        }
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct KanoCounterOptions {
     /// `kano_counter_free` returns.
     pub user_data: *mut c_void,
     /// A request counts as drifted (`drift_over_threshold`) when the estimate is off by more
-    /// than this fraction of the exact count; 0: 0.10. Negative or NaN:
-    /// `KANO_STATUS_INVALID_ARGUMENT`.
+    /// than this fraction of the exact count; 0: 0.10; `INFINITY`: never (the other drift
+    /// figures are still kept). Negative (`-INFINITY` too) or NaN: `KANO_STATUS_INVALID_ARGUMENT`.
     pub drift_threshold: f64,
 }
 
@@ -130,7 +130,8 @@ fn status_and_count(result: crate::error::Result<crate::adapter::Count>) -> (Kan
 /// the defaults and poll mode; it is read during the call only.
 ///
 /// `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
-/// `drift_threshold`; `KANO_STATUS_IO_ERROR` when a worker thread cannot be started.
+/// `drift_threshold` (`INFINITY` is accepted: it never flags drift); `KANO_STATUS_IO_ERROR` when a
+/// worker thread cannot be started.
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_new(
     adapter: *const KanoAdapter,
@@ -156,7 +157,7 @@ pub unsafe extern "C" fn kano_counter_new(
             }
             None => Delivery::Poll,
         };
-        let counter = Counter::new(adapter, core, delivery)?;
+        let counter = Counter::new_quiet(adapter, core, delivery)?;
         // SAFETY: checked by out_param.
         unsafe { write_out(out, into_handle(KanoCounter { counter })) };
         Ok(())

@@ -28,7 +28,8 @@ pub enum KanoStatus {
     /// where no adapter could serve.
     AdapterUnavailable = 6,
     /// A config file, TOML text or `KANO_TOKENIZER_*` variable is invalid (syntax, unknown key,
-    /// bad value, a file that is not UTF-8 or larger than 1 MiB); the message lists every problem.
+    /// bad value such as a `chars_per_token` outside [0.5, 64], a file that is not UTF-8 or
+    /// larger than 1 MiB); the message lists every problem.
     ConfigError = 7,
     /// A file could not be found or read.
     IoError = 8,

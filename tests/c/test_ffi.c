@@ -766,7 +766,10 @@ static void test_registry_from_toml(void) {
                      "tokenizer.heuristic.chars_per_tokens");
     /* Values out of range or of the wrong type. */
     CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = 0\n", KANO_STATUS_CONFIG_ERROR, "chars_per_token");
-    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = -1.5\n", KANO_STATUS_CONFIG_ERROR, "greater than 0");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = -1.5\n", KANO_STATUS_CONFIG_ERROR, "from 0.5 to 64");
+    /* 5e-324 made 25 bytes count 2^64-1 tokens. */
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = 5e-324\n", KANO_STATUS_CONFIG_ERROR, "[0.5, 64]");
+    CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = 65\n", KANO_STATUS_CONFIG_ERROR, "[0.5, 64]");
     CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = nan\n", KANO_STATUS_CONFIG_ERROR, "chars_per_token");
     CHECK_TOML_FAILS("[tokenizer.heuristic]\nchars_per_token = \"four\"\n", KANO_STATUS_CONFIG_ERROR,
                      "expected a number");

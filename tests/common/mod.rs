@@ -1,7 +1,9 @@
 //! Shared test helpers: fixture paths, golden data and an environment-free registry.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 use kano_tokenizer::{Config, Registry};
 
@@ -23,6 +25,32 @@ pub fn registry_with(config: Config) -> Registry {
 
 pub fn plain_registry() -> Registry {
     registry_with(Config::default())
+}
+
+/// The variable that marks a child process started by [`run_child`]; its value is the test.
+const CHILD_VAR: &str = "KANO_TEST_CHILD";
+
+/// Runs the test `name` of this test binary again, alone, in a child process with `vars` set
+/// (and no other `KANO_TOKENIZER_*` variable), and returns its output. Output capture is off
+/// in the child, so whatever the library writes to stderr shows in `Output::stderr`. The child
+/// knows it is one through [`is_child`].
+pub fn run_child(name: &str, vars: &[(&str, &OsStr)]) -> Output {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.args(["--exact", name, "--nocapture", "--test-threads=1", "--quiet"]).env(CHILD_VAR, name);
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("KANO_TOKENIZER_")) {
+            command.env_remove(key);
+        }
+    }
+    command.envs(vars.iter().copied());
+    let output = command.output().expect("the test binary runs again");
+    assert!(output.status.success(), "child {name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Whether this process is the child [`run_child`] started for the test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var_os(CHILD_VAR).is_some_and(|v| v == name)
 }
 
 pub struct GoldenCase {

@@ -598,7 +598,7 @@ fn config_file(ctx: &Context) -> Option<(PathBuf, &'static str)> {
     match &ctx.config {
         Some(path) => Some((path.clone(), "argument --config")),
         None => process_env(ENV_CONFIG)
-            .filter(|v| !v.trim().is_empty())
+            .filter(|v| !v.as_encoded_bytes().iter().all(u8::is_ascii_whitespace))
             .map(|v| (PathBuf::from(v), "env KANO_TOKENIZER_CONFIG")),
     }
 }
