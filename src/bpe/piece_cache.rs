@@ -12,9 +12,14 @@
 //! - 25 to 64 bytes (SentencePiece words of three-byte `▁`s, code indentation): `LONG_SETS`
 //!   x 144 bytes = 144 KiB.
 //!
-//! Their memory is bounded (400 KiB per thread that counts, allocated on first use and freed
-//! when the thread ends); a new piece replaces the older entry of its set, and no input can
-//! make them grow.
+//! Pieces of 65 to `MAX_LONG` (1,024) bytes (unspaced Chinese and Japanese, SentencePiece code
+//! lines) go in a fourth table of `LONG_PIECES` entries, two-way by a hash of the bytes, each
+//! entry holding a copy of its piece: a hit compares the whole piece, so it too is always the
+//! same piece. It saves the costliest merges, and a hit costs a hash and a compare.
+//!
+//! Their memory is bounded (400 KiB per thread that counts, plus at most 1 MiB of long pieces
+//! and 48 KiB of their entries, allocated on first use and freed when the thread ends); a new
+//! piece replaces the older entry of its set, and no input can make them grow.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +30,11 @@ const MAX_TINY: usize = 8;
 pub(crate) const MAX_PIECE: usize = 24;
 /// Pieces up to this many bytes are cached; longer ones are rare and costly to compare.
 pub(crate) const MAX_CACHED: usize = 64;
+/// Pieces up to this many bytes are kept in the table of long pieces; longer ones are
+/// counted every time (a merge that long costs far more than the lookup would save).
+pub(crate) const MAX_LONG: usize = 1024;
+/// Entries of the table of long pieces (two per set).
+const LONG_PIECES: usize = 1024;
 const TINY_SETS: usize = 4096;
 const SHORT_SETS: usize = 2048;
 const LONG_SETS: usize = 1024;
@@ -66,6 +76,32 @@ pub(crate) struct PieceCache {
     tiny: Box<[TinySet]>,
     short: Box<[ShortSet]>,
     long: Box<[LongSet]>,
+    /// Long pieces, the newer of a set first; made on first use.
+    pieces: Vec<LongPiece>,
+}
+
+/// A long piece and its count. An empty entry has owner 0.
+#[derive(Default)]
+struct LongPiece {
+    owner: u64,
+    hash: u64,
+    count: usize,
+    bytes: Vec<u8>,
+}
+
+/// A hash of a long piece's bytes, a word at a time.
+#[inline(always)]
+fn hash_long(piece: &[u8]) -> u64 {
+    let mut h = piece.len() as u64;
+    let mut chunks = piece.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = (h ^ u64::from_le_bytes(chunk.try_into().unwrap_or_default())).wrapping_mul(MIX[0]).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        h = (h ^ word(rest, 0)).wrapping_mul(MIX[1]).rotate_left(29);
+    }
+    h.wrapping_mul(MIX[2])
 }
 
 #[inline(always)]
@@ -154,7 +190,51 @@ impl PieceCache {
             tiny: vec![TinySet::EMPTY; TINY_SETS].into_boxed_slice(),
             short: vec![ShortSet::EMPTY; SHORT_SETS].into_boxed_slice(),
             long: vec![LongSet::EMPTY; LONG_SETS].into_boxed_slice(),
+            pieces: Vec::new(),
         }
+    }
+
+    /// The count of a long piece (more than `MAX_CACHED` bytes) in `owner`'s vocabulary if the
+    /// table of long pieces has it.
+    pub(crate) fn get_long(&mut self, owner: u64, piece: &[u8]) -> Option<usize> {
+        if piece.len() > MAX_LONG || self.pieces.is_empty() {
+            return None;
+        }
+        let hash = hash_long(piece);
+        let set = (hash >> 40) as usize % (LONG_PIECES / 2);
+        self.pieces[2 * set..2 * set + 2]
+            .iter()
+            .find(|e| e.owner == owner && e.hash == hash && e.bytes == piece)
+            .map(|e| e.count)
+    }
+
+    /// Keeps the count of a long piece (a copy of it, if it is at most `MAX_LONG` bytes), in
+    /// place of the older entry of its set.
+    pub(crate) fn put_long(&mut self, owner: u64, piece: &[u8], count: usize) {
+        if piece.len() > MAX_LONG {
+            return;
+        }
+        if self.pieces.is_empty() {
+            self.pieces.resize_with(LONG_PIECES, LongPiece::default);
+        }
+        let hash = hash_long(piece);
+        let set = (hash >> 40) as usize % (LONG_PIECES / 2);
+        self.pieces.swap(2 * set, 2 * set + 1);
+        let entry = &mut self.pieces[2 * set];
+        entry.bytes.clear();
+        entry.bytes.extend_from_slice(piece);
+        (entry.owner, entry.hash, entry.count) = (owner, hash, count);
+    }
+
+    /// `get_long`, else `count`'s, kept by `put_long`.
+    #[inline(never)]
+    pub(crate) fn get_or_count_long(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+        if let Some(n) = self.get_long(owner, piece) {
+            return n;
+        }
+        let n = count();
+        self.put_long(owner, piece, n);
+        n
     }
 
     /// The count of `piece` (1 to `MAX_CACHED` bytes) in `owner`'s vocabulary, computed by
@@ -281,6 +361,34 @@ mod tests {
             let piece = format!("p{i}");
             assert_eq!(cache.get_or_count(3, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
         }
+    }
+
+    /// Long pieces hit only for the same bytes and owner, and their memory stays bounded.
+    #[test]
+    fn long_pieces_hit_only_themselves() {
+        let mut cache = PieceCache::new();
+        let long: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(cache.get_or_count_long(1, &long, || 40), 40);
+        assert_eq!(cache.get_or_count_long(1, &long, || unreachable!("cached")), 40);
+        assert_eq!(cache.get_or_count_long(2, &long, || 41), 41);
+        let mut other = long.clone();
+        other[299] ^= 1;
+        assert_eq!(cache.get_or_count_long(1, &other, || 42), 42);
+        assert_eq!(cache.get_or_count_long(1, &long[..299], || 43), 43);
+        // Longer than the table keeps: counted every time.
+        let huge = vec![b'a'; MAX_LONG + 1];
+        assert_eq!(cache.get_or_count_long(1, &huge, || 44), 44);
+        assert_eq!(cache.get_or_count_long(1, &huge, || 45), 45);
+        // Many pieces: every answer is the computed one, and the copies stay bounded.
+        for round in 0..2 {
+            for i in 0..5_000usize {
+                let piece = format!("{i:0>100}{}", "x".repeat(i % 900));
+                let got = cache.get_or_count_long(3, piece.as_bytes(), || i % 1000 + 1);
+                assert_eq!(got, i % 1000 + 1, "round {round}, piece {i}");
+            }
+        }
+        assert_eq!(cache.pieces.len(), LONG_PIECES);
+        assert!(cache.pieces.iter().all(|e| e.bytes.capacity() <= 2 * MAX_LONG));
     }
 
     /// Pieces read in place from a text are the same entries as the pieces alone.

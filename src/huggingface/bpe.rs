@@ -336,7 +336,14 @@ impl Bpe {
                         if self.whole_words.as_ref().is_some_and(|words| words.contains(piece)) {
                             return 1;
                         }
-                        return self.count_cut(table, known, cut, piece, cache);
+                        if let Some(n) = cache.as_deref_mut().and_then(|c| c.get_long(self.owner, piece)) {
+                            return n as u64;
+                        }
+                        let n = self.count_at_marks(table, known, cut, piece, cache);
+                        if let Some(c) = cache.as_deref_mut() {
+                            c.put_long(self.owner, piece, n as usize);
+                        }
+                        return n;
                     }
                 }
                 // The whole-word rule is part of a whole piece's cached count.
@@ -353,10 +360,61 @@ impl Bpe {
                     Some(cache) if piece.len() <= piece_cache::MAX_CACHED => {
                         cache.get_or_count(self.owner, piece, || count() as usize) as u64
                     }
+                    Some(cache) => cache.get_or_count_long(self.owner, piece, || count() as usize) as u64,
                     _ => count(),
                 }
             }
         }
+    }
+
+    /// Cuts a long piece before each `▁` where no merge can cross (`Cut`), found by a
+    /// vectorised search for the `▁`s, and counts each part: from the cache when it is short,
+    /// else cut further one character at a time (`count_cut`).
+    fn count_at_marks(
+        &self,
+        table: &MergeTable,
+        known: &Known,
+        cut: &Cut,
+        piece: &[u8],
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
+        const MARK: &[u8] = "\u{2581}".as_bytes();
+        let Some(before) = &cut.before else {
+            return self.count_cut(table, known, cut, piece, cache);
+        };
+        let part = |part: &[u8], cache: &mut Option<&mut PieceCache>| match cache.as_deref_mut() {
+            Some(c) if part.len() <= piece_cache::MAX_CACHED => {
+                c.get_or_count(self.part_owner, part, || self.count_word(table, known, part) as usize) as u64
+            }
+            Some(c) => match c.get_long(self.part_owner, part) {
+                Some(n) => n as u64,
+                None => {
+                    let n = self.count_cut(table, known, cut, part, cache);
+                    if let Some(c) = cache.as_deref_mut() {
+                        c.put_long(self.part_owner, part, n as usize);
+                    }
+                    n
+                }
+            },
+            None => self.count_cut(table, known, cut, part, cache),
+        };
+        let mut total = 0;
+        let mut start = 0;
+        for mark in memchr::memmem::find_iter(piece, MARK) {
+            if mark == start {
+                continue;
+            }
+            let mut prev = mark - 1;
+            while prev > start && piece[prev] & 0xC0 == 0x80 {
+                prev -= 1;
+            }
+            let prev_bytes = &piece[prev..mark];
+            if known.at(table, prev_bytes, prev_bytes.len()) && !before.contains(&last_char(prev_bytes)) {
+                total += part(&piece[start..mark], cache);
+                start = mark;
+            }
+        }
+        total + part(&piece[start..], cache)
     }
 
     /// Cuts a long piece where no merge can cross and counts each part (cached): before a `▁`

@@ -248,6 +248,7 @@ impl RankTable {
                 Some(cache) if n <= cache::MAX_CACHED => {
                     cache.get_or_count(self.cache_owner, piece, || self.count_cache_miss(piece))
                 }
+                Some(cache) => cache.get_or_count_long(self.cache_owner, piece, || self.count_without_cache(piece)),
                 _ => self.count_without_cache(piece),
             },
         }
@@ -278,7 +279,8 @@ impl RankTable {
                     } else if end - start <= cache::MAX_CACHED {
                         cache.get_or_count_at(owner, text, start, end, || self.count_cache_miss(&text[start..end]))
                     } else {
-                        self.count_without_cache(&text[start..end])
+                        let piece = &text[start..end];
+                        cache.get_or_count_long(owner, piece, || self.count_without_cache(piece))
                     } as u64;
                 }
             }
