@@ -218,6 +218,45 @@ fn a_normalizer_that_grows_text_cannot_exhaust_memory() {
     assert!(peak_rss_mib() - peak_before < 64.0, "the refusal allocates nothing big");
 }
 
+/// A `Replace` with an empty `String` pattern puts its content between every two characters.
+/// Our engine refuses it at load; behind a part our engine lacks (a `\w` regex) it reached the
+/// `tokenizers` crate, where its growth was classed as unbounded and the growth guard skipped:
+/// loading took 26 s and 800 MiB (the estimator's fit counts a few texts), 2 KB took 273 MB and
+/// 32 KB 4.35 GB (136,000x the text). Now the growth is bounded (1 + 8,000 bytes per byte), and
+/// a text that could grow past the crate's budget is refused before the crate runs.
+#[test]
+fn an_empty_replace_pattern_behind_a_crate_part_is_bounded() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("empty-replace");
+    let empty = format!(r#"{{"type": "Replace", "pattern": {{"String": ""}}, "content": "{}"}}"#, "x".repeat(8000));
+    // Our engine refuses it on its own.
+    let path = dir.join("alone.json");
+    std::fs::write(&path, word_level_normalized(&empty, "null")).unwrap();
+    let message = assert_tokenizer_error(&path, ErrorKind::AdapterUnavailable, Duration::from_secs(5));
+    assert!(message.contains("empty pattern"), "{message}");
+    // Behind a regex our engine lacks, the crate counts it.
+    let path = dir.join("crate.json");
+    let normalizer = format!(
+        r#"{{"type": "Sequence", "normalizers": [{{"type": "Replace", "pattern": {{"Regex": "\\w"}}, "content": "a"}}, {empty}]}}"#
+    );
+    std::fs::write(&path, word_level_normalized(&normalizer, "null")).unwrap();
+    let peak_before = peak_rss_mib();
+    let adapter = timed("load an empty Replace pattern behind a crate part", Duration::from_secs(10), || {
+        plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads")
+    });
+    assert_eq!(adapter.engine_path(), "tokenizers");
+    // "ab" becomes "x..xax..xax..x": one unknown word.
+    assert_eq!(adapter.count("ab").expect("16 KB after normalizing").count, 1);
+    let text = "ab".repeat(16 * 1024);
+    let e =
+        timed("count 32 KiB that would grow to 262 MB", Duration::from_secs(5), || adapter.count(&text)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InputTooLarge, "{e}");
+    assert!(e.message().contains("grow"), "{e}");
+    let grown = peak_rss_mib() - peak_before;
+    println!("    peak RSS +{grown:.0} MiB");
+    assert!(grown < 400.0, "+{grown:.0} MiB: the crate's budget is 16 MiB of text, about 272 MiB");
+}
+
 /// Letters replaced by a space, which the pre-tokenizer then drops, leave no token: the lower
 /// bound must not count on them, and the limit check stays right.
 #[test]

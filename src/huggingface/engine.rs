@@ -72,7 +72,7 @@ pub(crate) struct Engine {
 /// pre-tokenizer can make it many times longer (a `Replace` with long content).
 pub(crate) const MAX_GROWN_BYTES: u64 = 256 << 20;
 /// Growth up to this factor is left alone: the Unicode forms and the usual replacements.
-const PLAIN_GROWTH: u64 = 18;
+pub(crate) const PLAIN_GROWTH: u64 = 18;
 
 impl Engine {
     /// Builds the engine for a parsed `tokenizer.json`.
