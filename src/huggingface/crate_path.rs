@@ -38,6 +38,7 @@ impl CrateTokenizer {
             Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
         };
         check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
+        check_charsmaps(&json["normalizer"]).map_err(|e| unavailable(&e))?;
         check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
         if let Some(pattern) = unbounded_backtracking_regex(json) {
             return Err(unavailable(&format!(
@@ -236,6 +237,24 @@ fn check_templates(processor: &serde_json::Value) -> std::result::Result<(), Str
         }
     }
     Ok(())
+}
+
+/// Rejects a `precompiled_charsmap` (at any depth of the normalizer, with or without `"type"`)
+/// that our parser refuses, before the crate reads it: the crate reserves the trie size its
+/// 4-byte header declares before checking that the bytes are there, so the 4 bytes `8P///w==`
+/// asked for 8 GiB, and where address space is capped the process aborted.
+fn check_charsmaps(normalizer: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match normalizer {
+        Value::Object(map) => {
+            if let Some(Value::String(charsmap)) = map.get("precompiled_charsmap") {
+                Precompiled::from_base64(charsmap).map_err(|e| format!("Precompiled normalizer: {e}"))?;
+            }
+            map.values().try_for_each(check_charsmaps)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_charsmaps),
+        _ => Ok(()),
+    }
 }
 
 /// Rejects BPE merges the `tokenizers` crate would panic on while building the model (found by
