@@ -302,6 +302,24 @@ fn bpe_dropout_is_ignored() {
     assert!(e.to_string().contains("dropout 1.5"), "{e}");
 }
 
+/// The same behind a part our engine lacks (a `\w` regex), where the crate counts: it applied
+/// the dropout while encoding, and 20 counts of one text gave many different counts, each
+/// marked exact.
+#[test]
+fn bpe_dropout_is_ignored_on_the_crate_path_too() {
+    let mut json = fixture_json("gpt2");
+    json["normalizer"] = json!({"type": "Replace", "pattern": {"Regex": "\\wQQQQ"}, "content": "q"});
+    let plain = load(&json);
+    json["model"]["dropout"] = json!(0.5);
+    let dropout = HfTokenizer::from_bytes(&serde_json::to_vec(&json).unwrap(), "dropout").expect("loads");
+    assert_eq!(dropout.engine(), "tokenizers", "the test needs the crate path");
+    let text = generate(&mut Rng(5), 2000);
+    assert!(!text.contains("QQQQ"));
+    let want = plain.crate_count(&text, false);
+    let counts: std::collections::BTreeSet<u64> = (0..20).map(|_| dropout.count(&text, false).unwrap()).collect();
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), [want], "20 counts of one text");
+}
+
 /// A template without the text, or with it twice, gives the text's tokens that many times (an
 /// earlier fast path said 3 for "hello world" where the crate says 1).
 #[test]
