@@ -539,6 +539,44 @@ fn long_random_pieces_count_like_the_crate() {
     }
 }
 
+/// Many long WordPiece entries that share their first 16 bytes and then each other's, over an
+/// alphabet of two letters (so that long matches, partial matches and failures all happen):
+/// the automaton that finds the long entries agrees with the crate on every word, at every
+/// length up to the word limit.
+#[test]
+fn long_wordpiece_entries_sharing_prefixes_match_the_crate() {
+    let mut rng = Rng(77);
+    for round in 0..4 {
+        let mut json = fixture_json("all-MiniLM-L6-v2");
+        json["model"]["max_input_chars_per_word"] = json!(300);
+        let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+        let mut id = vocab.len();
+        let shared = "ab".repeat(8);
+        for _ in 0..300 {
+            let tail: String = (0..rng.below(60)).map(|_| if rng.below(3) == 0 { 'b' } else { 'a' }).collect();
+            let entry = if rng.below(2) == 0 { format!("##{shared}{tail}") } else { format!("{shared}{tail}") };
+            if !vocab.contains_key(&entry) {
+                vocab.insert(entry, json!(id));
+                id += 1;
+            }
+        }
+        let tokenizer = load(&json);
+        assert_eq!(tokenizer.engine(), "kano-wordpiece");
+        for _ in 0..200 {
+            let mut word = String::new();
+            while word.len() < 1 + rng.below(320) {
+                match rng.below(4) {
+                    0 => word.push_str(&shared),
+                    1 => word.push('a'),
+                    2 => word.push('b'),
+                    _ => word.push_str(&shared[..rng.below(16)]),
+                }
+            }
+            assert_same(&tokenizer, &word, &format!("round {round}: long entries sharing prefixes"));
+        }
+    }
+}
+
 /// A hostile WordPiece vocabulary: continuation entries of 300 and 20,000 bytes, and no word
 /// length limit. Each position used to hash every candidate up to the longest length (a 32 KB
 /// word took 98 s). Counts match the crate (on texts short enough for it: its own search has
