@@ -321,7 +321,8 @@ fn unigram(model: &Value) -> Result<Unigram, LoadError> {
     let mut vocab = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {
         match (entry.get(0).and_then(Value::as_str), entry.get(1).and_then(Value::as_f64)) {
-            (Some(piece), Some(score)) => vocab.push((piece.to_string(), score)),
+            // Borrowed from the JSON: the model keeps only its own packed copy of the pieces.
+            (Some(piece), Some(score)) => vocab.push((piece, score)),
             _ => return Err(LoadError::Invalid(format!("model.vocab[{i}] is not a [piece, score] pair"))),
         }
     }
