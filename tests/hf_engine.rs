@@ -302,6 +302,24 @@ fn bpe_dropout_is_ignored() {
     assert!(e.to_string().contains("dropout 1.5"), "{e}");
 }
 
+/// The same behind a part our engine lacks (a `\w` regex), where the crate counts: it applied
+/// the dropout while encoding, and 20 counts of one text gave many different counts, each
+/// marked exact.
+#[test]
+fn bpe_dropout_is_ignored_on_the_crate_path_too() {
+    let mut json = fixture_json("gpt2");
+    json["normalizer"] = json!({"type": "Replace", "pattern": {"Regex": "\\wQQQQ"}, "content": "q"});
+    let plain = load(&json);
+    json["model"]["dropout"] = json!(0.5);
+    let dropout = HfTokenizer::from_bytes(&serde_json::to_vec(&json).unwrap(), "dropout").expect("loads");
+    assert_eq!(dropout.engine(), "tokenizers", "the test needs the crate path");
+    let text = generate(&mut Rng(5), 2000);
+    assert!(!text.contains("QQQQ"));
+    let want = plain.crate_count(&text, false);
+    let counts: std::collections::BTreeSet<u64> = (0..20).map(|_| dropout.count(&text, false).unwrap()).collect();
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), [want], "20 counts of one text");
+}
+
 /// A template without the text, or with it twice, gives the text's tokens that many times (an
 /// earlier fast path said 3 for "hello world" where the crate says 1).
 #[test]
@@ -517,6 +535,44 @@ fn long_random_pieces_count_like_the_crate() {
             assert_eq!(gpt2.count(&text, false).unwrap(), want, "GPT-2 on {len} random {what}");
             let want = other_crate.get_model().tokenize(&byte_level(&text)).expect("model").len() as u64;
             assert_eq!(other_merges.count(&text, false).unwrap(), want, "other merges on {len} random {what}");
+        }
+    }
+}
+
+/// Many long WordPiece entries that share their first 16 bytes and then each other's, over an
+/// alphabet of two letters (so that long matches, partial matches and failures all happen):
+/// the automaton that finds the long entries agrees with the crate on every word, at every
+/// length up to the word limit.
+#[test]
+fn long_wordpiece_entries_sharing_prefixes_match_the_crate() {
+    let mut rng = Rng(77);
+    for round in 0..4 {
+        let mut json = fixture_json("all-MiniLM-L6-v2");
+        json["model"]["max_input_chars_per_word"] = json!(300);
+        let vocab = json["model"]["vocab"].as_object_mut().unwrap();
+        let mut id = vocab.len();
+        let shared = "ab".repeat(8);
+        for _ in 0..300 {
+            let tail: String = (0..rng.below(60)).map(|_| if rng.below(3) == 0 { 'b' } else { 'a' }).collect();
+            let entry = if rng.below(2) == 0 { format!("##{shared}{tail}") } else { format!("{shared}{tail}") };
+            if !vocab.contains_key(&entry) {
+                vocab.insert(entry, json!(id));
+                id += 1;
+            }
+        }
+        let tokenizer = load(&json);
+        assert_eq!(tokenizer.engine(), "kano-wordpiece");
+        for _ in 0..200 {
+            let mut word = String::new();
+            while word.len() < 1 + rng.below(320) {
+                match rng.below(4) {
+                    0 => word.push_str(&shared),
+                    1 => word.push('a'),
+                    2 => word.push('b'),
+                    _ => word.push_str(&shared[..rng.below(16)]),
+                }
+            }
+            assert_same(&tokenizer, &word, &format!("round {round}: long entries sharing prefixes"));
         }
     }
 }

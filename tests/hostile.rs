@@ -218,6 +218,45 @@ fn a_normalizer_that_grows_text_cannot_exhaust_memory() {
     assert!(peak_rss_mib() - peak_before < 64.0, "the refusal allocates nothing big");
 }
 
+/// A `Replace` with an empty `String` pattern puts its content between every two characters.
+/// Our engine refuses it at load; behind a part our engine lacks (a `\w` regex) it reached the
+/// `tokenizers` crate, where its growth was classed as unbounded and the growth guard skipped:
+/// loading took 26 s and 800 MiB (the estimator's fit counts a few texts), 2 KB took 273 MB and
+/// 32 KB 4.35 GB (136,000x the text). Now the growth is bounded (1 + 8,000 bytes per byte), and
+/// a text that could grow past the crate's budget is refused before the crate runs.
+#[test]
+fn an_empty_replace_pattern_behind_a_crate_part_is_bounded() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("empty-replace");
+    let empty = format!(r#"{{"type": "Replace", "pattern": {{"String": ""}}, "content": "{}"}}"#, "x".repeat(8000));
+    // Our engine refuses it on its own.
+    let path = dir.join("alone.json");
+    std::fs::write(&path, word_level_normalized(&empty, "null")).unwrap();
+    let message = assert_tokenizer_error(&path, ErrorKind::AdapterUnavailable, Duration::from_secs(5));
+    assert!(message.contains("empty pattern"), "{message}");
+    // Behind a regex our engine lacks, the crate counts it.
+    let path = dir.join("crate.json");
+    let normalizer = format!(
+        r#"{{"type": "Sequence", "normalizers": [{{"type": "Replace", "pattern": {{"Regex": "\\w"}}, "content": "a"}}, {empty}]}}"#
+    );
+    std::fs::write(&path, word_level_normalized(&normalizer, "null")).unwrap();
+    let peak_before = peak_rss_mib();
+    let adapter = timed("load an empty Replace pattern behind a crate part", Duration::from_secs(10), || {
+        plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads")
+    });
+    assert_eq!(adapter.engine_path(), "tokenizers");
+    // "ab" becomes "x..xax..xax..x": one unknown word.
+    assert_eq!(adapter.count("ab").expect("16 KB after normalizing").count, 1);
+    let text = "ab".repeat(16 * 1024);
+    let e =
+        timed("count 32 KiB that would grow to 262 MB", Duration::from_secs(5), || adapter.count(&text)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InputTooLarge, "{e}");
+    assert!(e.message().contains("grow"), "{e}");
+    let grown = peak_rss_mib() - peak_before;
+    println!("    peak RSS +{grown:.0} MiB");
+    assert!(grown < 400.0, "+{grown:.0} MiB: the crate's budget is 16 MiB of text, about 272 MiB");
+}
+
 /// Letters replaced by a space, which the pre-tokenizer then drops, leave no token: the lower
 /// bound must not count on them, and the limit check stays right.
 #[test]
@@ -294,6 +333,74 @@ fn a_vocabulary_of_millions_of_entries_loads_in_bounded_time_and_memory() {
     drop(registry);
     println!("    RSS {:.0} MiB after freeing", rss_mib());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A WordPiece vocabulary of 4,000 continuation entries (and as many first-piece entries) that
+/// share a 16-byte prefix, `aaaaaaaaaaaaaaaa` then 1-4,000 `b`s, and no word length limit. Our
+/// engine used to try, at each position where the next 16 bytes begin a long entry, every
+/// length some long entry has, hashing the text once per length: a 16 KB word of `a`s took
+/// 0.5 s with 1,000 such entries, and about n x 8 MB of hashing here (minutes for 256 KiB).
+/// The long entries are now found for all positions at once, in one pass over the word.
+#[test]
+fn wordpiece_entries_sharing_a_16_byte_prefix_count_in_linear_time() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("wordpiece-prefix");
+    let path = dir.join("tokenizer.json");
+    let shared = "a".repeat(16);
+    let mut vocab = vec!["[UNK]".to_string(), "a".to_string(), "##a".to_string(), "##b".to_string()];
+    for k in 1..=4000 {
+        vocab.push(format!("{shared}{}", "b".repeat(k)));
+        vocab.push(format!("##{shared}{}", "b".repeat(k)));
+    }
+    let vocab: Vec<String> = vocab.iter().enumerate().map(|(i, w)| format!("{}: {i}", serde_json::json!(w))).collect();
+    let json = format!(
+        r###"{{"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": {{"type": "Whitespace"}},
+"post_processor": null, "decoder": null, "model": {{"type": "WordPiece", "unk_token": "[UNK]",
+"continuing_subword_prefix": "##", "max_input_chars_per_word": 1000000000, "vocab": {{{}}}}}}}"###,
+        vocab.join(", ")
+    );
+    std::fs::write(&path, json).unwrap();
+    let adapter = timed("load 8,000 long WordPiece entries", Duration::from_secs(20), || {
+        plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads")
+    });
+    assert_eq!(adapter.engine_path(), "kano-wordpiece");
+    for n in [16 << 10, 256 << 10] {
+        let word = "a".repeat(n);
+        let c = timed(&format!("  count a word of {n} a's"), Duration::from_secs(60), || adapter.count(&word).unwrap());
+        assert_eq!(c.count, n as u64, "one token per letter");
+    }
+    // The long entries do serve: a, then 16 a's and 4,000 b's, then a.
+    let word = format!("a{shared}{}a", "b".repeat(4000));
+    assert_eq!(adapter.count(&word).unwrap().count, 3);
+}
+
+/// The tokenizers crate's WordPiece is cubic in the length of a word (4,000 letters took 1.9 s,
+/// 16,000 over 80 s), and a file with a part our engine lacks goes to it: with a word limit over
+/// 200 characters such a file is refused at load; at 200 it counts.
+#[test]
+fn a_wordpiece_word_limit_over_200_is_refused_on_the_crate_path() {
+    let dir = scratch("wordpiece-crate");
+    for (limit, loads) in [(200u64, true), (201, false), (1_000_000_000, false)] {
+        let path = dir.join(format!("tokenizer-{limit}.json"));
+        let json = format!(
+            r###"{{"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": {{"type": "UnicodeScripts"}},
+"post_processor": null, "decoder": null, "model": {{"type": "WordPiece", "unk_token": "[UNK]",
+"continuing_subword_prefix": "##", "max_input_chars_per_word": {limit}, "vocab": {{"[UNK]": 0, "a": 1, "##a": 2}}}}}}"###
+        );
+        std::fs::write(&path, json).unwrap();
+        if loads {
+            let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads");
+            assert_eq!(adapter.engine_path(), "tokenizers");
+            let c = timed("  count 16,000 letters on the crate path", Duration::from_secs(10), || {
+                adapter.count(&"a".repeat(16_000)).unwrap()
+            });
+            assert_eq!(c.count, 1, "a word over the limit is the unknown token");
+            assert_eq!(adapter.count(&"a".repeat(200)).unwrap().count, 200);
+        } else {
+            let message = assert_tokenizer_error(&path, ErrorKind::AdapterUnavailable, Duration::from_secs(5));
+            assert!(message.contains("max_input_chars_per_word") && message.contains("cubic"), "{message}");
+        }
+    }
 }
 
 /// Many megabytes: 64 MiB of random bytes, 64 MiB of whitespace before a valid tokenizer (which

@@ -23,7 +23,7 @@
 //!   per byte, and a byte-level pre-tokenizer maps each byte to one character). Each normalizer
 //!   and pre-tokenizer step can grow the text by a bounded factor, computed from its settings
 //!   when the tokenizer loads (`PipelineBound`); the post-processor adds a fixed number of
-//!   special tokens. A step whose growth cannot be bounded (a `Precompiled` character map, an
+//!   special tokens. A step whose growth is not bounded here (a `Precompiled` character map, an
 //!   unknown type) makes the upper bound `u64::MAX`.
 //! - Lower: the post-processor's special tokens, plus one when the text holds an ASCII letter or
 //!   digit and no step can delete it.
@@ -146,13 +146,39 @@ impl PipelineBound {
         Self { text_copies, ..bound }
     }
 
+    /// How much the normalizer and the pre-tokenizer of a parsed `tokenizer.json` can grow a
+    /// text, in bytes (the model and the post-processor left out); `charsmap_growth` gives the
+    /// most bytes a `Precompiled` normalizer makes of one byte, from its `precompiled_charsmap`
+    /// (`None`: unknown, and the growth unbounded).
+    pub(crate) fn growth(json: &serde_json::Value, charsmap_growth: &dyn Fn(&str) -> Option<f64>) -> Self {
+        let mut bound = Self::identity();
+        bound.normalizer_with(&json["normalizer"], charsmap_growth);
+        bound.pre_tokenizer(&json["pre_tokenizer"]);
+        bound
+    }
+
+    /// Whether a text's growth has a finite bound.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.grown_bytes(1, 1).is_finite()
+    }
+
     fn normalizer(&mut self, n: &serde_json::Value) {
+        self.normalizer_with(n, &|_| None)
+    }
+
+    fn normalizer_with(&mut self, n: &serde_json::Value, charsmap_growth: &dyn Fn(&str) -> Option<f64>) {
         if n.is_null() {
             return;
         }
         let str_len = |v: &serde_json::Value| v.as_str().map_or(0, str::len) as f64;
         match n["type"].as_str().unwrap_or("") {
-            "Sequence" => n["normalizers"].as_array().into_iter().flatten().for_each(|n| self.normalizer(n)),
+            "Sequence" => {
+                n["normalizers"].as_array().into_iter().flatten().for_each(|n| self.normalizer_with(n, charsmap_growth))
+            }
+            "Precompiled" => match n["precompiled_charsmap"].as_str().and_then(charsmap_growth) {
+                Some(growth) => self.any(growth.max(1.0), 0.0),
+                None => *self = Self { specials: self.specials, ..Self::unbounded() },
+            },
             "NFC" | "NFD" => self.ascii_preserving(NFC_NFD_GROWTH),
             "NFKC" | "NFKD" => self.ascii_preserving(NFKC_NFKD_GROWTH),
             "Lowercase" => self.ascii_preserving(LOWERCASE_GROWTH),
@@ -174,8 +200,12 @@ impl PipelineBound {
                     (serde_json::Value::String(p), _) if !p.is_empty() => {
                         self.any((content / p.len() as f64).ceil().max(1.0), 0.0)
                     }
-                    // A regex may match the empty string before every byte.
-                    (_, serde_json::Value::String(_)) => self.any(1.0 + content, content),
+                    // A regex may match the empty string before every byte, and an empty String
+                    // pattern does (the tokenizers crate puts the content between every two
+                    // characters, and at both ends).
+                    (serde_json::Value::String(_), _) | (_, serde_json::Value::String(_)) => {
+                        self.any(1.0 + content, content)
+                    }
                     _ => *self = Self { specials: self.specials, ..Self::unbounded() },
                 }
                 // A letter or digit replaced by content without one (empty, or only spaces and
@@ -197,7 +227,8 @@ impl PipelineBound {
         match p["type"].as_str().unwrap_or("") {
             "Sequence" => p["pretokenizers"].as_array().into_iter().flatten().for_each(|p| self.pre_tokenizer(p)),
             // These only split, or drop whitespace.
-            "BertPreTokenizer" | "Whitespace" | "WhitespaceSplit" | "Punctuation" | "Digits" | "UnicodeScripts" => {}
+            "BertPreTokenizer" | "Whitespace" | "WhitespaceSplit" | "Punctuation" | "Digits" | "UnicodeScripts"
+            | "FixedLength" => {}
             // These may drop what they split on, which may be a letter or a digit.
             "Split" | "CharDelimiterSplit" => {
                 if p["behavior"] == "Removed" || p["type"] == "CharDelimiterSplit" {

@@ -2,7 +2,9 @@
 //! engine does not have (`engine: tokenizers`). The checks here keep the crate from the
 //! inputs fuzzing found it panics on, or counts wrongly.
 
+use super::precompiled::Precompiled;
 use crate::error::{Error, ErrorKind, Result};
+use crate::estimate::PipelineBound;
 
 /// A `tokenizer.json` loaded by the `tokenizers` crate, with truncation and padding off.
 pub(crate) struct CrateTokenizer {
@@ -11,6 +13,17 @@ pub(crate) struct CrateTokenizer {
     /// after a million steps and then silently ends the split: texts with a run longer than
     /// this (of whitespace, or of anything else) are refused rather than miscounted.
     max_run_bytes: Option<usize>,
+    /// How far the normalizer and pre-tokenizer can grow a text: the crate's memory for a
+    /// count follows the grown text (about 17 bytes of alignments per byte).
+    growth: PipelineBound,
+}
+
+/// What the crate may be handed for one text, in bytes of normalized text: up to 16 MiB (about
+/// 272 MiB of the crate's memory) whatever the text, then up to `PLAIN_GROWTH` times the text,
+/// never past `MAX_GROWN_BYTES`. Our engine, which keeps no alignments, allows 256 MiB.
+fn grown_budget(text_bytes: usize) -> u64 {
+    const FLOOR: u64 = super::engine::MAX_GROWN_BYTES / 16;
+    FLOOR.max(super::engine::PLAIN_GROWTH.saturating_mul(text_bytes as u64)).min(super::engine::MAX_GROWN_BYTES)
 }
 
 /// The longest run a backtracking split regex is trusted with. The standard patterns (GPT-2's,
@@ -25,6 +38,8 @@ impl CrateTokenizer {
             Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
         };
         check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
+        check_charsmaps(&json["normalizer"]).map_err(|e| unavailable(&e))?;
+        check_wordpiece(&json["model"]).map_err(|e| unavailable(&e))?;
         check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
         if let Some(pattern) = unbounded_backtracking_regex(json) {
             return Err(unavailable(&format!(
@@ -33,6 +48,32 @@ impl CrateTokenizer {
                  steps and then silently ends the split: counts would not be exact"
             )));
         }
+        // Every part the crate can run has a bounded growth; a part without "type" (whose kind
+        // the crate guesses) or a character map that does not parse leaves it unknown, and the
+        // crate could then grow a few bytes of text past the memory there is.
+        let growth = PipelineBound::growth(json, &|map| Precompiled::from_base64(map).ok().map(|p| p.max_growth()));
+        if !growth.is_bounded() {
+            return Err(unavailable(
+                &"how much its normalizer and pre-tokenizer can grow a text cannot be bounded (a part without \
+                  \"type\", or a Precompiled map that does not parse), so the tokenizers crate could exhaust \
+                  memory on a short text; refused",
+            ));
+        }
+        // BPE dropout skips merges at random, to train on varied splits; the crate applies it
+        // while encoding too, so a count would change from call to call (1027-1106 for a text
+        // of 678 tokens at 0.5), each marked exact. Counting is without it, as in our engine:
+        // the crate gets the file with `"dropout": null`. (Out of [0, 1] it is left for the
+        // crate to refuse.)
+        let without_dropout;
+        let bytes = match json["model"]["dropout"].as_f64() {
+            Some(d) if (0.0..=1.0).contains(&d) => {
+                let mut json = json.clone();
+                json["model"]["dropout"] = serde_json::Value::Null;
+                without_dropout = serde_json::to_vec(&json).map_err(|e| unavailable(&e))?;
+                &without_dropout[..]
+            }
+            _ => bytes,
+        };
         // The checks above cover the panics fuzzing has found in the `tokenizers` crate's loader;
         // any other one becomes an error here rather than unwinding into the caller.
         let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes))
@@ -47,7 +88,7 @@ impl CrateTokenizer {
         model.resize_cache(0);
         tokenizer.with_model(model);
         let max_run_bytes = needs_backtracking(json).then_some(MAX_BACKTRACKING_RUN_BYTES);
-        Ok(CrateTokenizer { tokenizer, max_run_bytes })
+        Ok(CrateTokenizer { tokenizer, max_run_bytes, growth })
     }
 
     /// The ids the post-processor adds to one sequence with special tokens.
@@ -55,7 +96,36 @@ impl CrateTokenizer {
         self.tokenizer.get_post_processor().map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false)) as u64
     }
 
+    /// The most bytes the normalizer and pre-tokenizer can make of `text`.
+    fn grown_bytes(&self, text: &str) -> f64 {
+        let other = text.bytes().filter(|&b| b >= 0x80).count() as u64;
+        self.growth.grown_bytes(text.len() as u64 - other, other)
+    }
+
+    /// Whether `text` can grow no more than the plain factor (18x): the estimator's fit at load
+    /// counts only such texts, so that a pipeline that grows text thousands of times cannot make
+    /// loading take the crate seconds per sample.
+    pub(crate) fn grows_plainly(&self, text: &str) -> bool {
+        self.grown_bytes(text) <= (super::engine::PLAIN_GROWTH * text.len() as u64) as f64
+    }
+
     pub(crate) fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
+        // A normalizer that grows text (a `Replace` with long content, or with an empty pattern,
+        // which puts its content between every two characters) could make a small input take
+        // gigabytes in the crate, and running out of memory aborts the process: refuse what the
+        // pipeline's bound says could grow past the budget, before the crate runs.
+        let grown = self.grown_bytes(text);
+        let budget = grown_budget(text.len());
+        if grown > budget as f64 {
+            return Err(Error::new(
+                ErrorKind::InputTooLarge,
+                format!(
+                    "this tokenizer's normalizer and pre-tokenizer can grow the text's {} bytes to {grown:.0} \
+                     bytes, over the limit of {budget} bytes on what the tokenizers crate is given",
+                    text.len()
+                ),
+            ));
+        }
         if let Some(limit) = self.max_run_bytes {
             let run = longest_run(text);
             if run > limit {
@@ -183,6 +253,47 @@ fn check_templates(processor: &serde_json::Value) -> std::result::Result<(), Str
         }
     }
     Ok(())
+}
+
+/// Rejects a `precompiled_charsmap` (at any depth of the normalizer, with or without `"type"`)
+/// that our parser refuses, before the crate reads it: the crate reserves the trie size its
+/// 4-byte header declares before checking that the bytes are there, so the 4 bytes `8P///w==`
+/// asked for 8 GiB, and where address space is capped the process aborted.
+fn check_charsmaps(normalizer: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match normalizer {
+        Value::Object(map) => {
+            if let Some(Value::String(charsmap)) = map.get("precompiled_charsmap") {
+                Precompiled::from_base64(charsmap).map_err(|e| format!("Precompiled normalizer: {e}"))?;
+            }
+            map.values().try_for_each(check_charsmaps)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_charsmaps),
+        _ => Ok(()),
+    }
+}
+
+/// The longest word, in characters, that the crate's WordPiece is trusted with: it tries every
+/// end of the word at each position and builds each candidate string, about `n^3 / 6` byte
+/// operations for a word of `n` letters (4,000 letters took 1.9 s, 16,000 over 80 s). At this
+/// limit a word takes at most about 0.3 ms. Our engine's WordPiece is linear at any length.
+pub(crate) const MAX_CRATE_WORDPIECE_CHARS: u64 = 200;
+
+/// Rejects a WordPiece model (with `"type"` or without) whose `max_input_chars_per_word` is over
+/// [`MAX_CRATE_WORDPIECE_CHARS`]: longer words would take the crate cubic time.
+fn check_wordpiece(model: &serde_json::Value) -> std::result::Result<(), String> {
+    let wordpiece = match model["type"].as_str() {
+        Some(kind) => kind == "WordPiece",
+        None => model.get("merges").is_none(),
+    };
+    match model["max_input_chars_per_word"].as_u64() {
+        Some(n) if wordpiece && n > MAX_CRATE_WORDPIECE_CHARS => Err(format!(
+            "model: max_input_chars_per_word is {n}; the tokenizers crate (which counts this file, for a part \
+             our engine lacks) takes cubic time in the length of a word, and is trusted with words of at most \
+             {MAX_CRATE_WORDPIECE_CHARS} characters"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Rejects BPE merges the `tokenizers` crate would panic on while building the model (found by

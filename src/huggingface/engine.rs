@@ -72,7 +72,7 @@ pub(crate) struct Engine {
 /// pre-tokenizer can make it many times longer (a `Replace` with long content).
 pub(crate) const MAX_GROWN_BYTES: u64 = 256 << 20;
 /// Growth up to this factor is left alone: the Unicode forms and the usual replacements.
-const PLAIN_GROWTH: u64 = 18;
+pub(crate) const PLAIN_GROWTH: u64 = 18;
 
 impl Engine {
     /// Builds the engine for a parsed `tokenizer.json`.
@@ -321,7 +321,8 @@ fn unigram(model: &Value) -> Result<Unigram, LoadError> {
     let mut vocab = Vec::with_capacity(list.len());
     for (i, entry) in list.iter().enumerate() {
         match (entry.get(0).and_then(Value::as_str), entry.get(1).and_then(Value::as_f64)) {
-            (Some(piece), Some(score)) => vocab.push((piece.to_string(), score)),
+            // Borrowed from the JSON: the model keeps only its own packed copy of the pieces.
+            (Some(piece), Some(score)) => vocab.push((piece, score)),
             _ => return Err(LoadError::Invalid(format!("model.vocab[{i}] is not a [piece, score] pair"))),
         }
     }

@@ -222,8 +222,10 @@ enum Counter {
 }
 
 /// The most bytes the pipeline may be able to hand the model for one text, when its
-/// normalizer or pre-tokenizer can make text many times longer (the `tokenizers` crate keeps
-/// about 17 bytes of alignment per byte: 256 MiB is about 4.5 GB at worst).
+/// normalizer or pre-tokenizer can make text many times longer (a text may always grow up to
+/// 18 times its length). On the `tokenizers` crate's path, which keeps about 17 bytes of
+/// alignments per byte, a text may grow to a sixteenth of this (16 MiB, about 272 MiB of memory)
+/// or 18 times its length, never past this.
 pub const MAX_GROWN_BYTES: u64 = engine::MAX_GROWN_BYTES;
 
 /// The start of a Git LFS pointer file, which a clone without LFS leaves in place of a large
@@ -287,8 +289,15 @@ impl HfTokenizer {
         };
         let bound = PipelineBound::from_json(&json, specials);
         let mut tokenizer = HfTokenizer { counter, bound, family, weights: None };
-        tokenizer.weights =
-            crate::estimate::fit::fit(family.weights(), |text| tokenizer.count(text, false).ok()).map(Box::new);
+        tokenizer.weights = crate::estimate::fit::fit(family.weights(), |text| {
+            if let Counter::Crate { tokenizer, .. } = &tokenizer.counter {
+                if !tokenizer.grows_plainly(text) {
+                    return None;
+                }
+            }
+            tokenizer.count(text, false).ok()
+        })
+        .map(Box::new);
         Ok(tokenizer)
     }
 
@@ -346,24 +355,7 @@ impl HfTokenizer {
                     ),
                 ),
             }),
-            Counter::Crate { tokenizer, .. } => {
-                // A normalizer that grows text (a `Replace` with long content) could make a
-                // small input take gigabytes in the crate, and running out of memory aborts the
-                // process: refuse what the pipeline's bound says could grow past the limit.
-                let other = text.bytes().filter(|&b| b >= 0x80).count() as u64;
-                let grown = self.bound.grown_bytes(text.len() as u64 - other, other);
-                if grown.is_finite() && grown > MAX_GROWN_BYTES as f64 {
-                    return Err(Error::new(
-                        ErrorKind::InputTooLarge,
-                        format!(
-                            "this tokenizer's normalizer and pre-tokenizer can grow the text's {} bytes to \
-                             {grown:.0} bytes, over the {MAX_GROWN_BYTES}-byte limit on what the model is given",
-                            text.len()
-                        ),
-                    ));
-                }
-                tokenizer.count(text, add_special_tokens)
-            }
+            Counter::Crate { tokenizer, .. } => tokenizer.count(text, add_special_tokens),
         }
     }
 }

@@ -82,8 +82,8 @@ impl Unigram {
     /// (never matches), no `unk_id` (see [`Unigram::try_count`]). Refused here only, to keep
     /// counting linear: more than [`MAX_PIECES_ENDING_TOGETHER`] pieces that are suffixes of
     /// one another, and vocabularies of 4 GiB or more.
-    pub(crate) fn new(
-        vocab: Vec<(String, f64)>,
+    pub(crate) fn new<S: AsRef<str>>(
+        vocab: Vec<(S, f64)>,
         unk_id: Option<usize>,
         byte_fallback: bool,
     ) -> Result<Unigram, String> {
@@ -95,7 +95,7 @@ impl Unigram {
                 return Err(format!("Unigram: unk_id {unk_id} is not in the vocabulary of {} pieces", vocab.len()));
             }
         }
-        let total_bytes = vocab.iter().try_fold(0usize, |sum, (piece, _)| sum.checked_add(piece.len()));
+        let total_bytes = vocab.iter().try_fold(0usize, |sum, (piece, _)| sum.checked_add(piece.as_ref().len()));
         if total_bytes.is_none_or(|bytes| bytes > MAX_VOCABULARY_BYTES) {
             return Err("Unigram: the vocabulary's pieces add up to 4 GiB or more".into());
         }
@@ -107,7 +107,7 @@ impl Unigram {
         let mut last_id: FxHashMap<&str, usize> = FxHashMap::default();
         last_id.reserve(vocab.len());
         for (id, (piece, _)) in vocab.iter().enumerate() {
-            last_id.insert(piece.as_str(), id);
+            last_id.insert(piece.as_ref(), id);
         }
         let mut byte_piece = [false; 256];
         if byte_fallback {
