@@ -8,7 +8,8 @@
 //! number of entries, by piece length:
 //! - up to 8 bytes (most words of prose with their space): a set in half a cache line,
 //!   `TINY_SETS` x 32 bytes = 128 KiB;
-//! - 9 to 24 bytes: a set in one cache line, `SHORT_SETS` x 64 bytes = 128 KiB;
+//! - 9 to 24 bytes (SentencePiece words, with their three-byte `▁`, are mostly here): a set in
+//!   one cache line, `SHORT_SETS` x 64 bytes = 256 KiB;
 //! - 25 to 64 bytes (SentencePiece words of three-byte `▁`s, code indentation): `LONG_SETS`
 //!   x 144 bytes = 144 KiB.
 //!
@@ -17,7 +18,7 @@
 //! entry holding a copy of its piece: a hit compares the whole piece, so it too is always the
 //! same piece. It saves the costliest merges, and a hit costs a hash and a compare.
 //!
-//! Their memory is bounded (400 KiB per thread that counts, plus at most 1 MiB of long pieces
+//! Their memory is bounded (528 KiB per thread that counts, plus at most 1 MiB of long pieces
 //! and 48 KiB of their entries, allocated on first use and freed when the thread ends); a new
 //! piece replaces the older entry of its set, and no input can make them grow.
 
@@ -36,7 +37,7 @@ pub(crate) const MAX_LONG: usize = 1024;
 /// Entries of the table of long pieces (two per set).
 const LONG_PIECES: usize = 1024;
 const TINY_SETS: usize = 4096;
-const SHORT_SETS: usize = 2048;
+const SHORT_SETS: usize = 4096;
 const LONG_SETS: usize = 1024;
 
 /// An entry's tag: the owner in the low 40 bits, the piece's length in the next 8; the count
@@ -146,7 +147,10 @@ fn set_of<const W: usize>(key: &[u64; W], tag: u64, sets: usize) -> usize {
     for (i, &w) in key.iter().enumerate().skip(1) {
         h ^= w.wrapping_mul(MIX[i % 3] | 1).rotate_left(i as u32 * 7);
     }
-    (h >> 40) as usize & (sets - 1)
+    // The top bits of a product depend on every bit below them; a final mix spreads the
+    // last bytes of a key (words that differ only in their ending) over the sets too.
+    let h = (h ^ h >> 29).wrapping_mul(MIX[2]);
+    (h >> (64 - sets.trailing_zeros())) as usize
 }
 
 /// The count in a set's ways, or `count`'s, kept in the first way.

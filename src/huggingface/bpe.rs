@@ -595,7 +595,12 @@ fn last_char(bytes: &[u8]) -> char {
     while start > 0 && bytes[start] & 0xC0 == 0x80 {
         start -= 1;
     }
-    std::str::from_utf8(&bytes[start..]).ok().and_then(|s| s.chars().next()).unwrap_or('\0')
+    let tail = &bytes[start..];
+    match *tail {
+        [] => '\0',
+        [b] if b < 0x80 => b as char,
+        _ => std::str::from_utf8(tail).ok().and_then(|s| s.chars().next()).unwrap_or('\0'),
+    }
 }
 
 /// Where pieces of a model over characters may be cut: before a `▁` unless the character

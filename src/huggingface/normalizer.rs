@@ -299,6 +299,11 @@ fn filter(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 }
 
 fn replace<'t>(text: &'t str, pattern: &ReplacePattern, content: &str) -> Cow<'t, str> {
+    if let ReplacePattern::Literal(s) = pattern {
+        if let &[needle] = s.as_bytes() {
+            return replace_byte(text, needle, content);
+        }
+    }
     let mut out = String::new();
     let mut last = 0;
     let mut any = false;
@@ -321,6 +326,29 @@ fn replace<'t>(text: &'t str, pattern: &ReplacePattern, content: &str) -> Cow<'t
     }
     if !any {
         return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+/// `text` with every `needle` (an ASCII byte) replaced by `content`, one pass over the bytes:
+/// SentencePiece's spaces to `▁` are too close together for a search per match to pay.
+pub(crate) fn replace_byte<'t>(text: &'t str, needle: u8, content: &str) -> Cow<'t, str> {
+    debug_assert!(needle.is_ascii());
+    let bytes = text.as_bytes();
+    let Some(first) = memchr::memchr(needle, bytes) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + (text.len() - first) / 4 * content.len());
+    out.push_str(&text[..first]);
+    let mut last = first;
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if b == needle {
+            // Every byte between two ASCII bytes of UTF-8 is whole characters.
+            out.push_str(&text[last..i]);
+            out.push_str(content);
+            last = i + 1;
+        }
     }
     out.push_str(&text[last..]);
     Cow::Owned(out)

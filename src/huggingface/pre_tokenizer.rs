@@ -193,12 +193,8 @@ impl PreTokenizer {
                 self.run_from(i + 1, &text[start..end], at_start && start == 0, piece)
             }),
             Step::Metaspace { replacement, prepend, split } => {
-                let mut s = if text.contains(' ') {
-                    let mut buf = [0; 4];
-                    Cow::Owned(text.replace(' ', replacement.encode_utf8(&mut buf)))
-                } else {
-                    Cow::Borrowed(text)
-                };
+                let mut buf = [0; 4];
+                let mut s = super::normalizer::replace_byte(text, b' ', replacement.encode_utf8(&mut buf));
                 let add = match prepend {
                     Prepend::Always => true,
                     Prepend::First => at_start,
