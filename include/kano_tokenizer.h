@@ -131,6 +131,13 @@ typedef enum {
 typedef struct KanoAdapter KanoAdapter;
 
 /**
+ * The chunks of a split text. Created by `kano_adapter_split`, read with `kano_chunks_len`
+ * and `kano_chunks_get`, freed by `kano_chunks_free`. Immutable: a `const KanoChunks *` may be
+ * read from many threads at once.
+ */
+typedef struct KanoChunks KanoChunks;
+
+/**
  * A background counter over one adapter: worker threads count submitted texts exactly and
  * deliver each result once, to the callback or to `kano_counter_poll`.
  *
@@ -204,6 +211,28 @@ typedef struct {
   uint64_t tokens;
   bool is_exact;
 } KanoLimitCheck;
+
+/**
+ * The longest prefix of a text within a token budget.
+ */
+typedef struct {
+  /**
+   * The prefix's length in bytes; always on a UTF-8 character boundary.
+   */
+  size_t byte_len;
+  /**
+   * The prefix's tokens, counted alone; at most `max_tokens`.
+   */
+  uint64_t count;
+  /**
+   * False for the heuristic adapter, whose counts (and so the cut) are estimates.
+   */
+  bool is_exact;
+  /**
+   * The adapter that counted.
+   */
+  KanoMethod method;
+} KanoTruncation;
 
 /**
  * Receives one result, on a worker thread: the `user_data` of `KanoCounterOptions` unchanged,
@@ -508,6 +537,76 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     size_t len,
                                     uint64_t max_tokens,
                                     KanoLimitCheck *out);
+
+/**
+ * Finds the longest prefix of `len` bytes of UTF-8 text with at most `max_tokens` tokens, and
+ * writes its byte length and count (the prefix counted alone, as `kano_adapter_count` counts
+ * it) to `*out`. The cut is on a character boundary; the prefix one character longer counts
+ * more than `max_tokens` (or the prefix is the whole text).
+ *
+ * Cost: for OpenAI encodings, about three counts of the prefix, whatever `len` is; only the
+ * first `max_tokens × longest token` bytes (and a few more) are read, checked for UTF-8 and held
+ * against `max_input_bytes` (a 1 MB English text cut to 1,000 tokens keeps about 3.4 KB and takes
+ * about 26 us). For `tokenizer.json` adapters, about a dozen counts of the prefix;
+ * the whole text is checked. For the heuristic adapter the result is an estimate
+ * (`is_exact` false).
+ *
+ * Text rules as `kano_adapter_count`; invalid UTF-8 in the part read is
+ * `KANO_STATUS_INVALID_UTF8`. `KANO_STATUS_INVALID_ARGUMENT` when not even the empty text fits
+ * (a tokenizer that adds `[CLS]` and `[SEP]` to every text, with `max_tokens` below 2).
+ * Thread-safe.
+ */
+KanoStatus kano_adapter_truncate(const KanoAdapter *adapter,
+                                 const char *text,
+                                 size_t len,
+                                 uint64_t max_tokens,
+                                 KanoTruncation *out);
+
+/**
+ * Cuts `len` bytes of UTF-8 text into chunks of at most `max_tokens` tokens each that cover
+ * it, and writes a new `KanoChunks` to `*out` (free it with `kano_chunks_free`). Each chunk's
+ * count is its count alone. The next chunk starts `overlap` tokens (at most) before the
+ * previous one ends; 0 gives chunks that meet end to end. A cut prefers a line end, then a
+ * whitespace character, within the last 10% of a chunk's bytes (the cut falls after it). Cuts
+ * are byte offsets on character boundaries. An empty text gives no chunks.
+ *
+ * `KANO_STATUS_INVALID_ARGUMENT` when `max_tokens` is 0, when `overlap` is not below
+ * `max_tokens`, or when one character alone takes more than `max_tokens` tokens. Text rules and
+ * input limit as `kano_adapter_count`. For the heuristic adapter the counts are estimates
+ * (`kano_chunks_is_exact` is false). Thread-safe.
+ */
+KanoStatus kano_adapter_split(const KanoAdapter *adapter,
+                              const char *text,
+                              size_t len,
+                              uint64_t max_tokens,
+                              uint64_t overlap,
+                              KanoChunks **out);
+
+/**
+ * The number of chunks; 0 for NULL (which also sets the last error).
+ */
+size_t kano_chunks_len(const KanoChunks *chunks);
+
+/**
+ * Whether the chunks' counts are exact (false for the heuristic adapter, and for NULL).
+ */
+bool kano_chunks_is_exact(const KanoChunks *chunks);
+
+/**
+ * Chunk `i`: the text's bytes `[*start, *end)` and their tokens counted alone. Any of the
+ * three out-pointers may be NULL when not wanted. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
+ * not below `kano_chunks_len`. Thread-safe.
+ */
+KanoStatus kano_chunks_get(const KanoChunks *chunks,
+                           size_t i,
+                           size_t *start,
+                           size_t *end,
+                           uint64_t *count);
+
+/**
+ * Frees chunks from `kano_adapter_split`. NULL is a no-op. Must not be called twice.
+ */
+void kano_chunks_free(KanoChunks *chunks);
 
 /**
  * Starts a background counter over `adapter` and writes it to `*out`, to be freed with
