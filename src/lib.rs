@@ -15,6 +15,7 @@ pub mod adapter;
 pub mod batch;
 mod bpe;
 pub mod budget;
+pub mod chat;
 pub mod config;
 pub mod counter;
 pub mod error;
@@ -28,6 +29,7 @@ mod utf8;
 
 pub use adapter::{Adapter, AdapterName, Count, Method};
 pub use budget::{Chunk, Chunks, Truncation};
+pub use chat::ChatCount;
 pub use config::Config;
 pub use counter::{Counter, CounterOptions, CounterStats};
 pub use error::{Error, ErrorKind, Result};

@@ -453,13 +453,13 @@ static void test_version_and_status_strings(void) {
     CHECK(str_eq(kano_version(), want));
     CHECK(kano_version() == kano_version()); /* static */
 
-    const char *strings[KANO_STATUS_BATCH_PARTIAL + 1];
-    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_BATCH_PARTIAL; s++) {
+    const char *strings[KANO_STATUS_UNSUPPORTED + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_UNSUPPORTED; s++) {
         strings[s] = kano_status_str((KanoStatus)s);
         CHECK(strings[s] != NULL && strings[s][0] != '\0');
     }
-    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_BATCH_PARTIAL; a++) {
-        for (int b = a + 1; b <= KANO_STATUS_BATCH_PARTIAL; b++) {
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_UNSUPPORTED; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_UNSUPPORTED; b++) {
             if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
                 fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
             }
@@ -467,7 +467,7 @@ static void test_version_and_status_strings(void) {
     }
     CHECK(str_eq(kano_status_str(KANO_STATUS_UNKNOWN_MODEL), "unknown model")); /* the header's example */
     /* Any integer is safe: a value from a newer header is described as unknown. */
-    CHECK(str_eq(kano_status_str(KANO_STATUS_BATCH_PARTIAL + 1), "unknown status"));
+    CHECK(str_eq(kano_status_str(KANO_STATUS_UNSUPPORTED + 1), "unknown status"));
     CHECK(str_eq(kano_status_str(999), "unknown status"));
     CHECK(str_eq(kano_status_str(UINT32_MAX), "unknown status"));
 
@@ -476,7 +476,8 @@ static void test_version_and_status_strings(void) {
           KANO_STATUS_INVALID_ARGUMENT == 3 && KANO_STATUS_UNKNOWN_ADAPTER == 4 && KANO_STATUS_UNKNOWN_MODEL == 5 &&
           KANO_STATUS_ADAPTER_UNAVAILABLE == 6 && KANO_STATUS_CONFIG_ERROR == 7 && KANO_STATUS_IO_ERROR == 8 &&
           KANO_STATUS_PANIC == 9 && KANO_STATUS_QUEUE_FULL == 10 && KANO_STATUS_TIMEOUT == 11 &&
-          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13 && KANO_STATUS_BATCH_PARTIAL == 14);
+          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13 && KANO_STATUS_BATCH_PARTIAL == 14 &&
+          KANO_STATUS_UNSUPPORTED == 15);
     CHECK(KANO_METHOD_HEURISTIC == 0 && KANO_METHOD_TIKTOKEN == 1 && KANO_METHOD_HUGGINGFACE == 2);
 }
 
@@ -1462,6 +1463,79 @@ static void test_truncate_and_split(const KanoRegistry *registry) {
     free(mb);
 }
 
+/* Chat requests: the cookbook's sample (124 for gpt-4o), the breakdown, reasons and errors. */
+static void test_count_chat(const KanoRegistry *registry) {
+    static const char sample[] =
+        "{\"model\": \"gpt-4o\", \"messages\": ["
+        "{\"role\": \"system\", \"content\": \"You are a helpful, pattern-following assistant that translates "
+        "corporate jargon into plain English.\"},"
+        "{\"role\": \"system\", \"name\": \"example_user\", \"content\": \"New synergies will help drive top-line "
+        "growth.\"},"
+        "{\"role\": \"system\", \"name\": \"example_assistant\", \"content\": \"Things working well together will "
+        "increase revenue.\"},"
+        "{\"role\": \"system\", \"name\": \"example_user\", \"content\": \"Let's circle back when we have more "
+        "bandwidth to touch base on opportunities for increased leverage.\"},"
+        "{\"role\": \"system\", \"name\": \"example_assistant\", \"content\": \"Let's talk later when we're less "
+        "busy about how to do better.\"},"
+        "{\"role\": \"user\", \"content\": \"This late pivot means we don't have time to boil the ocean for the "
+        "client deliverable.\"}]}";
+    KanoAdapter *gpt = NULL;
+    if (!CHECK(kano_registry_resolve(registry, "tiktoken", "gpt-4o", &gpt) == KANO_STATUS_OK)) return;
+    KanoChatCount c;
+    if (CHECK(kano_adapter_count_chat(gpt, LIT(sample), &c) == KANO_STATUS_OK)) {
+        CHECK(c.total == 124 && c.is_exact && c.lower_bound == 124 && c.upper_bound == 124);
+        CHECK(c.message_count == 6 && c.tools == 0 && c.reply_priming == 3 && str_eq(c.reasons, ""));
+        CHECK(c.method == KANO_METHOD_TIKTOKEN);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < c.message_count; i++) {
+            uint64_t tokens = 0;
+            CHECK(kano_chat_count_message(&c, i, &tokens) == KANO_STATUS_OK && tokens > 3);
+            sum += tokens;
+        }
+        CHECK(sum + c.reply_priming == c.total);
+        uint64_t tokens = 77;
+        CHECK_ERROR(kano_chat_count_message(&c, 6, &tokens), KANO_STATUS_INVALID_ARGUMENT, "kano_chat_count_message",
+                    "out of range");
+        CHECK(tokens == 77);
+        kano_chat_count_free(&c);
+        CHECK(c.detail == NULL && c.reasons == NULL && c.message_count == 0);
+        kano_chat_count_free(&c); /* a second call is a no-op */
+        CHECK_ERROR(kano_chat_count_message(&c, 0, &tokens), KANO_STATUS_INVALID_ARGUMENT, "kano_chat_count_message",
+                    "freed");
+    }
+    kano_chat_count_free(NULL);
+    /* Inexact: the reasons name the cause. */
+    static const char with_choice[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tool_choice\": "
+                                      "\"auto\"}";
+    if (CHECK(kano_adapter_count_chat(gpt, LIT(with_choice), &c) == KANO_STATUS_OK)) {
+        CHECK(!c.is_exact && contains(c.reasons, "tool_choice"));
+        kano_chat_count_free(&c);
+    }
+    /* Errors leave *out untouched. */
+    KanoChatCount untouched = {.total = 99};
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [{\"role\": \"\xff\"}]}"), &untouched),
+                KANO_STATUS_INVALID_UTF8, "kano_adapter_count_chat", "offset 24");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [{\"role\": 1}]}"), &untouched),
+                KANO_STATUS_INVALID_ARGUMENT, "kano_adapter_count_chat", "messages[0].role");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                                                 "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"),
+                                             &untouched),
+                KANO_STATUS_INVALID_ARGUMENT, "kano_adapter_count_chat", "nested deeper");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{}"), NULL), KANO_STATUS_NULL_POINTER, "kano_adapter_count_chat",
+                "out");
+    CHECK_ERROR(kano_adapter_count_chat(NULL, LIT("{}"), &untouched), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_chat", "adapter");
+    CHECK(untouched.total == 99);
+    kano_adapter_free(gpt);
+    /* tokenizer.json models need their chat template. */
+    KanoAdapter *bert = NULL;
+    if (CHECK(kano_registry_resolve(registry, "huggingface", "all-MiniLM-L6-v2", &bert) == KANO_STATUS_OK)) {
+        CHECK_ERROR(kano_adapter_count_chat(bert, LIT(sample), &untouched), KANO_STATUS_UNSUPPORTED,
+                    "kano_adapter_count_chat", "chat template");
+        kano_adapter_free(bert);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) fixtures = argv[1];
 
@@ -1506,6 +1580,7 @@ int main(int argc, char **argv) {
     test_max_input_bytes();
     test_count_batch();
     test_truncate_and_split(registry);
+    test_count_chat(registry);
 
     kano_registry_free(registry);
     remove_created();

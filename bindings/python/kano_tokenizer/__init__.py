@@ -108,6 +108,7 @@ class Status(enum.IntEnum):
     CLOSED = 12
     INPUT_TOO_LARGE = 13
     BATCH_PARTIAL = 14
+    UNSUPPORTED = 15
 
     def describe(self):
         """The library's short description, such as "unknown model" (kano_status_str)."""
