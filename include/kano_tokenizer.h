@@ -103,6 +103,12 @@ typedef enum {
    * `kano_last_error()` names the first failed text.
    */
   KANO_STATUS_BATCH_PARTIAL = 14,
+  /**
+   * The adapter cannot do what was asked: `kano_adapter_count_chat` with a `tokenizer.json`
+   * adapter (the model's chat template is needed, which is not supported yet) or an encoding
+   * no chat model uses (`r50k_base`, `p50k_base`).
+   */
+  KANO_STATUS_UNSUPPORTED = 15,
 } KanoStatus;
 
 /**
@@ -129,6 +135,18 @@ typedef enum {
  * `const KanoAdapter *` may be used from many threads at once; counting takes no lock.
  */
 typedef struct KanoAdapter KanoAdapter;
+
+/**
+ * What a `KanoChatCount` owns: each message's tokens and the reasons text.
+ */
+typedef struct KanoChatDetail KanoChatDetail;
+
+/**
+ * The chunks of a split text. Created by `kano_adapter_split`, read with `kano_chunks_len`
+ * and `kano_chunks_get`, freed by `kano_chunks_free`. Immutable: a `const KanoChunks *` may be
+ * read from many threads at once.
+ */
+typedef struct KanoChunks KanoChunks;
 
 /**
  * A background counter over one adapter: worker threads count submitted texts exactly and
@@ -204,6 +222,77 @@ typedef struct {
   uint64_t tokens;
   bool is_exact;
 } KanoLimitCheck;
+
+/**
+ * The longest prefix of a text within a token budget.
+ */
+typedef struct {
+  /**
+   * The prefix's length in bytes; always on a UTF-8 character boundary.
+   */
+  size_t byte_len;
+  /**
+   * The prefix's tokens, counted alone; at most `max_tokens`.
+   */
+  uint64_t count;
+  /**
+   * False for the heuristic adapter, whose counts (and so the cut) are estimates.
+   */
+  bool is_exact;
+  /**
+   * The adapter that counted.
+   */
+  KanoMethod method;
+} KanoTruncation;
+
+/**
+ * The prompt tokens of a chat request, filled in by `kano_adapter_count_chat`. The caller owns
+ * the struct; the breakdown and the reasons it points to are owned by `detail`, until
+ * `kano_chat_count_free`.
+ */
+typedef struct {
+  /**
+   * Every message, the tools and the reply priming; when not exact, the nearest rule's count.
+   */
+  uint64_t total;
+  /**
+   * For exact adapters the API's count is not below this (equal to `total` when exact).
+   */
+  uint64_t lower_bound;
+  /**
+   * Nor above this (`UINT64_MAX` when something cannot be bounded, such as audio).
+   */
+  uint64_t upper_bound;
+  /**
+   * The tokens of `tools` (0 without tools).
+   */
+  uint64_t tools;
+  /**
+   * The tokens that prime the reply (3).
+   */
+  uint64_t reply_priming;
+  /**
+   * The number of messages; read each with `kano_chat_count_message`.
+   */
+  size_t message_count;
+  /**
+   * Whether the published rules cover the request exactly and the adapter counts exactly.
+   */
+  bool is_exact;
+  /**
+   * The adapter that counted.
+   */
+  KanoMethod method;
+  /**
+   * Why the count is not exact, one reason per line; the empty string when exact. Owned by
+   * `detail`: valid until `kano_chat_count_free`.
+   */
+  const char *reasons;
+  /**
+   * The per-message breakdown; freed by `kano_chat_count_free`.
+   */
+  KanoChatDetail *detail;
+} KanoChatCount;
 
 /**
  * Receives one result, on a worker thread: the `user_data` of `KanoCounterOptions` unchanged,
@@ -508,6 +597,118 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     size_t len,
                                     uint64_t max_tokens,
                                     KanoLimitCheck *out);
+
+/**
+ * Finds the longest prefix of `len` bytes of UTF-8 text with at most `max_tokens` tokens, and
+ * writes its byte length and count (the prefix counted alone, as `kano_adapter_count` counts
+ * it) to `*out`. The cut is on a character boundary; the prefix one character longer counts
+ * more than `max_tokens` (or the prefix is the whole text).
+ *
+ * Cost: for OpenAI encodings, about three counts of the prefix, whatever `len` is; only the
+ * first `max_tokens × longest token` bytes (and a few more) are read, checked for UTF-8 and held
+ * against `max_input_bytes` (a 1 MB English text cut to 1,000 tokens keeps about 3.4 KB and takes
+ * about 26 us). For `tokenizer.json` adapters, about a dozen counts of the prefix;
+ * the whole text is checked. For the heuristic adapter the result is an estimate
+ * (`is_exact` false).
+ *
+ * Text rules as `kano_adapter_count`; invalid UTF-8 in the part read is
+ * `KANO_STATUS_INVALID_UTF8`. `KANO_STATUS_INVALID_ARGUMENT` when not even the empty text fits
+ * (a tokenizer that adds `[CLS]` and `[SEP]` to every text, with `max_tokens` below 2).
+ * Thread-safe.
+ */
+KanoStatus kano_adapter_truncate(const KanoAdapter *adapter,
+                                 const char *text,
+                                 size_t len,
+                                 uint64_t max_tokens,
+                                 KanoTruncation *out);
+
+/**
+ * Cuts `len` bytes of UTF-8 text into chunks of at most `max_tokens` tokens each that cover
+ * it, and writes a new `KanoChunks` to `*out` (free it with `kano_chunks_free`). Each chunk's
+ * count is its count alone. The next chunk starts `overlap` tokens (at most) before the
+ * previous one ends; 0 gives chunks that meet end to end. A cut prefers a line end, then a
+ * whitespace character, within the last 10% of a chunk's bytes (the cut falls after it). Cuts
+ * are byte offsets on character boundaries. An empty text gives no chunks.
+ *
+ * `KANO_STATUS_INVALID_ARGUMENT` when `max_tokens` is 0, when `overlap` is not below
+ * `max_tokens`, or when one character alone takes more than `max_tokens` tokens. Text rules and
+ * input limit as `kano_adapter_count`. For the heuristic adapter the counts are estimates
+ * (`kano_chunks_is_exact` is false). Thread-safe.
+ */
+KanoStatus kano_adapter_split(const KanoAdapter *adapter,
+                              const char *text,
+                              size_t len,
+                              uint64_t max_tokens,
+                              uint64_t overlap,
+                              KanoChunks **out);
+
+/**
+ * The number of chunks; 0 for NULL (which also sets the last error).
+ */
+size_t kano_chunks_len(const KanoChunks *chunks);
+
+/**
+ * Whether the chunks' counts are exact (false for the heuristic adapter, and for NULL).
+ */
+bool kano_chunks_is_exact(const KanoChunks *chunks);
+
+/**
+ * Chunk `i`: the text's bytes `[*start, *end)` and their tokens counted alone. Any of the
+ * three out-pointers may be NULL when not wanted. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
+ * not below `kano_chunks_len`. Thread-safe.
+ */
+KanoStatus kano_chunks_get(const KanoChunks *chunks,
+                           size_t i,
+                           size_t *start,
+                           size_t *end,
+                           uint64_t *count);
+
+/**
+ * Frees chunks from `kano_adapter_split`. NULL is a no-op. Must not be called twice.
+ */
+void kano_chunks_free(KanoChunks *chunks);
+
+/**
+ * Counts the prompt tokens of an OpenAI Chat Completions request body: `len` bytes of UTF-8
+ * JSON with `messages` (`role`, `content` as a string or parts, `name`, `tool_calls`...) and
+ * optionally `model`, `tools`, `tool_choice`. On success fills in `*out`; free what it owns
+ * with `kano_chat_count_free`.
+ *
+ * Rules: the OpenAI cookbook's (3 tokens per message, 1 per name, the encoded value of every
+ * field, 3 to prime the reply; `gpt-3.5-turbo-0301`: 4 and -1), and its `num_tokens_for_tools`
+ * for tools (7 per function for o200k models, 10 for cl100k ones, and the rest of its
+ * constants). The request's `model`, or else the adapter's, picks the message rules; the
+ * adapter counts. Anything the rules do not cover exactly (content parts, images, audio, tool
+ * calls, nested or array parameters, `tool_choice`, `response_format`, other fields) is counted
+ * by the nearest rule and named in `reasons`, with `is_exact` false. Images count by the
+ * published tile rule when `detail` and `width`/`height` are given beside the `url`, and as
+ * bounds otherwise; no URL is ever fetched.
+ *
+ * Errors: `KANO_STATUS_INVALID_UTF8` (with the offset), `KANO_STATUS_INPUT_TOO_LARGE` (over
+ * `max_input_bytes`, refused before it is read), `KANO_STATUS_INVALID_ARGUMENT` (JSON that does
+ * not parse, nesting deeper than 64 levels, a wrong type; the message names the place, such as
+ * `messages[2].role`), `KANO_STATUS_UNSUPPORTED` (a `tokenizer.json` adapter, whose chat
+ * template is needed and not supported yet, or the `r50k_base`/`p50k_base` encodings). Time and
+ * memory are linear in `len`. Thread-safe.
+ */
+KanoStatus kano_adapter_count_chat(const KanoAdapter *adapter,
+                                   const char *json,
+                                   size_t len,
+                                   KanoChatCount *out);
+
+/**
+ * The tokens of message `i` (its per-message tokens included) of a count from
+ * `kano_adapter_count_chat`, written to `*tokens`. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
+ * not below `message_count`, or the count was freed. Thread-safe.
+ */
+KanoStatus kano_chat_count_message(const KanoChatCount *count, size_t i, uint64_t *tokens);
+
+/**
+ * Frees what a count from `kano_adapter_count_chat` owns (not the struct itself, which is the
+ * caller's), and sets `detail` and `reasons` to NULL and `message_count` to 0, so a second call
+ * is a no-op. NULL is a no-op. Not while another thread reads the count.
+ */
+void kano_chat_count_free(KanoChatCount *count);
 
 /**
  * Starts a background counter over `adapter` and writes it to `*out`, to be freed with

@@ -179,6 +179,11 @@ impl Adapter {
         Ok(())
     }
 
+    /// The engine that counts (for the budget and chat modules).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Which adapter this is (for `auto`, the one that served).
     pub fn method(&self) -> Method {
         match self.engine {

@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Closed,
     /// The text is longer than the registry's `max_input_bytes`.
     InputTooLarge,
+    /// The adapter cannot do what was asked (a chat request for a `tokenizer.json` model, which
+    /// needs its chat template).
+    Unsupported,
 }
 
 /// An error with its kind and a human-readable message.

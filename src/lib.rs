@@ -14,6 +14,8 @@
 pub mod adapter;
 pub mod batch;
 mod bpe;
+pub mod budget;
+pub mod chat;
 pub mod config;
 pub mod counter;
 pub mod error;
@@ -26,6 +28,8 @@ pub mod tiktoken;
 mod utf8;
 
 pub use adapter::{Adapter, AdapterName, Count, Method};
+pub use budget::{Chunk, Chunks, Truncation};
+pub use chat::ChatCount;
 pub use config::Config;
 pub use counter::{Counter, CounterOptions, CounterStats};
 pub use error::{Error, ErrorKind, Result};

@@ -1151,3 +1151,60 @@ fn estimate_gives_bounds_that_hold_and_a_limit_verdict() {
     assert!(stdout(&o).contains("estimate: "), "{}", stdout(&o));
     assert!(!stdout(&o).contains("bounds:"), "the heuristic has no exact count to bound");
 }
+
+#[test]
+fn chat_truncate_and_split_commands() {
+    let s = Scratch::new("budget");
+    let request = serde_json::json!({
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "name": "bob", "content": "Hello!"},
+        ],
+        "tool_choice": "auto",
+    });
+    let o = s.run_with_stdin(&["--format", "json", "chat"], request.to_string().as_bytes());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["model"], "o200k_base");
+    let messages: Vec<u64> = v["messages"].as_array().unwrap().iter().map(|m| m.as_u64().unwrap()).collect();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(v["total"].as_u64().unwrap(), messages.iter().sum::<u64>() + 3);
+    assert_eq!(v["is_exact"], false);
+    assert!(v["reasons"][0].as_str().unwrap().contains("tool_choice"));
+    let o = s.run_with_stdin(&["chat"], b"{\"messages\": 3}");
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("messages: expected an array"), "{}", stderr(&o));
+
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(50);
+    let o = s.run_with_stdin(
+        &["--format", "json", "truncate", "--max-tokens", "25", "--adapter", "tiktoken"],
+        text.as_bytes(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["count"], 25);
+    let prefix = v["text"].as_str().unwrap();
+    assert!(text.starts_with(prefix) && prefix.len() == v["byte_len"].as_u64().unwrap() as usize);
+    let o = s.run_with_stdin(&["truncate", "--max-tokens", "25", "--adapter", "tiktoken"], text.as_bytes());
+    assert_eq!(stdout(&o), prefix, "text output is the prefix itself");
+
+    let o = s.run_with_stdin(
+        &["--format", "json", "split", "--max-tokens", "40", "--overlap", "5", "--adapter", "tiktoken"],
+        text.as_bytes(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let chunks = v["chunks"].as_array().unwrap();
+    assert!(chunks.len() > 10);
+    assert_eq!(chunks[0]["start"], 0);
+    assert_eq!(chunks.last().unwrap()["end"].as_u64().unwrap() as usize, text.len());
+    for c in chunks {
+        let (start, end) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
+        assert_eq!(c["text"].as_str().unwrap(), &text[start..end]);
+        assert!(c["count"].as_u64().unwrap() <= 40);
+    }
+    let o = s.run_with_stdin(&["split", "--max-tokens", "4", "--overlap", "4"], text.as_bytes());
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("overlap"), "{}", stderr(&o));
+}

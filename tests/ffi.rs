@@ -82,6 +82,12 @@ fn version_and_status_strings() {
         KanoStatus::ConfigError,
         KanoStatus::IoError,
         KanoStatus::Panic,
+        KanoStatus::QueueFull,
+        KanoStatus::Timeout,
+        KanoStatus::Closed,
+        KanoStatus::InputTooLarge,
+        KanoStatus::BatchPartial,
+        KanoStatus::Unsupported,
     ];
     let strings: std::collections::HashSet<String> =
         statuses.iter().map(|&st| cstr(kano_status_str(st as u32))).collect();
@@ -90,7 +96,7 @@ fn version_and_status_strings() {
         assert_eq!(*st as i32, i as i32, "status values are stable");
     }
     // Any integer is safe: one that is no status (from a newer header, say) is described as such.
-    for unknown in [15, 999, u32::MAX] {
+    for unknown in [16, 999, u32::MAX] {
         assert_eq!(cstr(kano_status_str(unknown)), "unknown status");
     }
     assert_eq!(KanoMethod::Heuristic as i32, 0);

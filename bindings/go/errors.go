@@ -26,12 +26,13 @@ const (
 	StatusClosed             Status = C.KANO_STATUS_CLOSED
 	StatusInputTooLarge      Status = C.KANO_STATUS_INPUT_TOO_LARGE
 	StatusBatchPartial       Status = C.KANO_STATUS_BATCH_PARTIAL
+	StatusUnsupported        Status = C.KANO_STATUS_UNSUPPORTED
 )
 
 // String is the library's short description of the status (kano_status_str), such as
 // "unknown model".
 func (s Status) String() string {
-	if s < StatusOK || s > StatusBatchPartial {
+	if s < StatusOK || s > StatusUnsupported {
 		// kano_status_str would say "unknown status"; the number says more.
 		return fmt.Sprintf("status %d", int(s))
 	}
@@ -90,6 +91,9 @@ var (
 	// ErrBatchPartial: Adapter.CountBatch counted the batch but some texts failed; the error
 	// is a *BatchError that says which.
 	ErrBatchPartial = &Error{Status: StatusBatchPartial}
+	// ErrUnsupported: the adapter cannot do what was asked (Adapter.CountChat with a
+	// tokenizer.json model, whose chat template is needed).
+	ErrUnsupported = &Error{Status: StatusUnsupported}
 )
 
 // lastError builds the Error of a failed call. The caller must still be on the OS thread that

@@ -34,6 +34,7 @@ impl From<Error> for FfiError {
             ErrorKind::Timeout => KanoStatus::Timeout,
             ErrorKind::Closed => KanoStatus::Closed,
             ErrorKind::InputTooLarge => KanoStatus::InputTooLarge,
+            ErrorKind::Unsupported => KanoStatus::Unsupported,
         };
         FfiError { status, message: e.message().to_string() }
     }

@@ -1,6 +1,6 @@
 //! The C ABI: the only module with `extern "C"`, raw pointers and `unsafe`.
 //!
-//! One file per handle type (`registry.rs`, `adapter.rs`, `counter.rs`), the status codes and process-wide
+//! One file per handle type (`registry.rs`, `adapter.rs`, `counter.rs`, `budget.rs` for chunks, `chat.rs` for chat counts), the status codes and process-wide
 //! functions in `status.rs`, and the boundary helpers every function goes through in
 //! `boundary.rs`. `include/kano_tokenizer.h` is generated from these files by `build.rs`.
 
@@ -10,11 +10,15 @@
 #[macro_use]
 mod boundary;
 mod adapter;
+mod budget;
+mod chat;
 mod counter;
 mod registry;
 mod status;
 
 pub use adapter::*;
+pub use budget::*;
+pub use chat::*;
 pub use counter::*;
 pub use registry::*;
 pub use status::*;

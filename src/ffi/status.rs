@@ -51,11 +51,15 @@ pub enum KanoStatus {
     /// `status_out` and `counts_out` was written, the failed texts' statuses say why, and
     /// `kano_last_error()` names the first failed text.
     BatchPartial = 14,
+    /// The adapter cannot do what was asked: `kano_adapter_count_chat` with a `tokenizer.json`
+    /// adapter (the model's chat template is needed, which is not supported yet) or an encoding
+    /// no chat model uses (`r50k_base`, `p50k_base`).
+    Unsupported = 15,
 }
 
 impl KanoStatus {
     /// Every value, in order (`kano_status_str` maps integers through it).
-    const ALL: [KanoStatus; 15] = [
+    const ALL: [KanoStatus; 16] = [
         KanoStatus::Ok,
         KanoStatus::NullPointer,
         KanoStatus::InvalidUtf8,
@@ -71,6 +75,7 @@ impl KanoStatus {
         KanoStatus::Closed,
         KanoStatus::InputTooLarge,
         KanoStatus::BatchPartial,
+        KanoStatus::Unsupported,
     ];
 }
 
@@ -148,6 +153,7 @@ pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
         KanoStatus::Closed => c"closed",
         KanoStatus::InputTooLarge => c"input too large",
         KanoStatus::BatchPartial => c"some texts of the batch failed",
+        KanoStatus::Unsupported => c"unsupported by this adapter",
     };
     s.as_ptr()
 }

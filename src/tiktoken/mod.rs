@@ -387,6 +387,35 @@ impl Encoding {
         }
     }
 
+    /// Walks the pieces of `text` while their tokens total at most `limit` (read-only, for token
+    /// budgets): returns where the first piece that does not fit starts (`text.len()` when all
+    /// fit), the tokens of the pieces before it, and where that piece ends. A piece whose length
+    /// alone needs more tokens than are left is not merged.
+    pub(crate) fn fit_pieces(&self, text: &str, limit: u64) -> (usize, u64, usize) {
+        let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
+        let base = text.as_ptr() as usize;
+        self.with_thread_state(|cache, memo| {
+            let (mut fits_to, mut total, mut piece_end) = (0usize, 0u64, text.len());
+            self.name.pattern().for_each_piece(text, |piece| {
+                let start = piece.as_ptr() as usize - base;
+                let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
+                let tokens = if total + at_least > limit {
+                    limit.saturating_add(1)
+                } else {
+                    self.count_piece(cache, memo, piece) as u64
+                };
+                if total + tokens > limit {
+                    piece_end = start + piece.len();
+                    return ControlFlow::Break(());
+                }
+                total += tokens;
+                fits_to = start + piece.len();
+                ControlFlow::Continue(())
+            });
+            (fits_to, total, piece_end.max(fits_to))
+        })
+    }
+
     /// The tokens of one piece, from the thread's cache when the piece is short.
     #[inline(always)]
     fn count_piece(&self, cache: &mut Option<&mut PieceCache>, memo: &mut Option<&mut [u64]>, piece: &[u8]) -> usize {

@@ -453,13 +453,13 @@ static void test_version_and_status_strings(void) {
     CHECK(str_eq(kano_version(), want));
     CHECK(kano_version() == kano_version()); /* static */
 
-    const char *strings[KANO_STATUS_BATCH_PARTIAL + 1];
-    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_BATCH_PARTIAL; s++) {
+    const char *strings[KANO_STATUS_UNSUPPORTED + 1];
+    for (int s = KANO_STATUS_OK; s <= KANO_STATUS_UNSUPPORTED; s++) {
         strings[s] = kano_status_str((KanoStatus)s);
         CHECK(strings[s] != NULL && strings[s][0] != '\0');
     }
-    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_BATCH_PARTIAL; a++) {
-        for (int b = a + 1; b <= KANO_STATUS_BATCH_PARTIAL; b++) {
+    for (int a = KANO_STATUS_OK; a <= KANO_STATUS_UNSUPPORTED; a++) {
+        for (int b = a + 1; b <= KANO_STATUS_UNSUPPORTED; b++) {
             if (!CHECK(strings[a] != NULL && strings[b] != NULL && strcmp(strings[a], strings[b]) != 0)) {
                 fprintf(stderr, "    statuses %d and %d share the description \"%s\"\n", a, b, strings[a]);
             }
@@ -467,7 +467,7 @@ static void test_version_and_status_strings(void) {
     }
     CHECK(str_eq(kano_status_str(KANO_STATUS_UNKNOWN_MODEL), "unknown model")); /* the header's example */
     /* Any integer is safe: a value from a newer header is described as unknown. */
-    CHECK(str_eq(kano_status_str(KANO_STATUS_BATCH_PARTIAL + 1), "unknown status"));
+    CHECK(str_eq(kano_status_str(KANO_STATUS_UNSUPPORTED + 1), "unknown status"));
     CHECK(str_eq(kano_status_str(999), "unknown status"));
     CHECK(str_eq(kano_status_str(UINT32_MAX), "unknown status"));
 
@@ -476,7 +476,8 @@ static void test_version_and_status_strings(void) {
           KANO_STATUS_INVALID_ARGUMENT == 3 && KANO_STATUS_UNKNOWN_ADAPTER == 4 && KANO_STATUS_UNKNOWN_MODEL == 5 &&
           KANO_STATUS_ADAPTER_UNAVAILABLE == 6 && KANO_STATUS_CONFIG_ERROR == 7 && KANO_STATUS_IO_ERROR == 8 &&
           KANO_STATUS_PANIC == 9 && KANO_STATUS_QUEUE_FULL == 10 && KANO_STATUS_TIMEOUT == 11 &&
-          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13 && KANO_STATUS_BATCH_PARTIAL == 14);
+          KANO_STATUS_CLOSED == 12 && KANO_STATUS_INPUT_TOO_LARGE == 13 && KANO_STATUS_BATCH_PARTIAL == 14 &&
+          KANO_STATUS_UNSUPPORTED == 15);
     CHECK(KANO_METHOD_HEURISTIC == 0 && KANO_METHOD_TIKTOKEN == 1 && KANO_METHOD_HUGGINGFACE == 2);
 }
 
@@ -1341,6 +1342,200 @@ static void test_estimate_and_check_limit(const KanoRegistry *registry) {
     }
 }
 
+/* Counts text[start..end) alone. */
+static uint64_t count_range(const KanoAdapter *adapter, const char *text, size_t start, size_t end) {
+    KanoCount c = SENTINEL_COUNT;
+    CHECK(kano_adapter_count(adapter, text + start, end - start, &c) == KANO_STATUS_OK);
+    return c.count;
+}
+
+static bool utf8_boundary(const char *text, size_t len, size_t at) {
+    return at == 0 || at == len || ((unsigned char)text[at] & 0xC0) != 0x80;
+}
+
+/* Truncate and split: every prefix and chunk counts alone what the result says. */
+static void test_truncate_and_split(const KanoRegistry *registry) {
+    const char *models[][2] = {{"tiktoken", "cl100k_base"}, {"tiktoken", "o200k_base"}, {"tiktoken", "r50k_base"},
+                               {"huggingface", "all-MiniLM-L6-v2"}, {"heuristic", "gpt-4o"}};
+    char text[8192];
+    size_t len = 0;
+    const char *piece = "The café's 12345 naïve owners — 日本語のテキスト — re-price items.\n  Then   more. ";
+    while (len + strlen(piece) < sizeof text) {
+        memcpy(text + len, piece, strlen(piece));
+        len += strlen(piece);
+    }
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        KanoAdapter *adapter = NULL;
+        if (!CHECK(kano_registry_resolve(registry, models[m][0], models[m][1], &adapter) == KANO_STATUS_OK)) continue;
+        bool exact = m < 4;
+        uint64_t total = count_range(adapter, text, 0, len);
+        uint64_t empty = count_range(adapter, text, 0, 0);
+        uint64_t budgets[] = {empty, empty + 1, empty + 10, total / 2, total - 1, total, UINT64_MAX};
+        for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+            KanoTruncation t = {.byte_len = 12345};
+            if (!CHECK(kano_adapter_truncate(adapter, text, len, budgets[b], &t) == KANO_STATUS_OK)) continue;
+            CHECK(t.byte_len <= len && utf8_boundary(text, len, t.byte_len));
+            CHECK(t.count <= budgets[b]);
+            CHECK(t.count == count_range(adapter, text, 0, t.byte_len));
+            CHECK(t.is_exact == exact);
+            CHECK((t.byte_len == len) == (total <= budgets[b]));
+        }
+        uint64_t splits[][2] = {{empty + 16, 0}, {empty + 40, 8}, {empty + 200, 0}};
+        for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+            KanoChunks *chunks = NULL;
+            if (!CHECK(kano_adapter_split(adapter, text, len, splits[s][0], splits[s][1], &chunks) == KANO_STATUS_OK))
+                continue;
+            size_t n = kano_chunks_len(chunks);
+            CHECK(n > 1);
+            CHECK(kano_chunks_is_exact(chunks) == exact);
+            size_t previous_start = 0, previous_end = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t start = 1, end = 0;
+                uint64_t count = 0;
+                if (!CHECK(kano_chunks_get(chunks, i, &start, &end, &count) == KANO_STATUS_OK)) break;
+                CHECK(start < end && end <= len);
+                CHECK(utf8_boundary(text, len, start) && utf8_boundary(text, len, end));
+                CHECK(count <= splits[s][0]);
+                CHECK(count == count_range(adapter, text, start, end));
+                if (i == 0) CHECK(start == 0);
+                if (i > 0) CHECK(start > previous_start && start <= previous_end && end > previous_end);
+                if (i > 0 && splits[s][1] == 0) CHECK(start == previous_end);
+                previous_start = start;
+                previous_end = end;
+            }
+            CHECK(previous_end == len);
+            /* Out of range, and the optional out-pointers. */
+            CHECK_ERROR(kano_chunks_get(chunks, n, NULL, NULL, NULL), KANO_STATUS_INVALID_ARGUMENT,
+                        "kano_chunks_get", "out of range");
+            CHECK(kano_chunks_get(chunks, 0, NULL, NULL, NULL) == KANO_STATUS_OK);
+            kano_chunks_free(chunks);
+        }
+        /* Errors: nothing written. */
+        KanoTruncation t = {.byte_len = 77, .count = 77};
+        CHECK_ERROR(kano_adapter_truncate(adapter, "ok\xc3", 3, 10, &t), KANO_STATUS_INVALID_UTF8,
+                    "kano_adapter_truncate", "offset 2");
+        CHECK(t.byte_len == 77 && t.count == 77);
+        CHECK_ERROR(kano_adapter_truncate(adapter, "x", 1, 10, NULL), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_truncate", "out");
+        CHECK_ERROR(kano_adapter_truncate(NULL, "x", 1, 10, &t), KANO_STATUS_NULL_POINTER, "kano_adapter_truncate",
+                    "adapter");
+        CHECK_ERROR(kano_adapter_truncate(adapter, NULL, 4, 10, &t), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_truncate", "text");
+        KanoChunks *untouched = (KanoChunks *)(void *)&sentinel_object;
+        CHECK_ERROR(kano_adapter_split(adapter, "ok\xc3", 3, 10, 0, &untouched), KANO_STATUS_INVALID_UTF8,
+                    "kano_adapter_split", "offset 2");
+        CHECK_ERROR(kano_adapter_split(adapter, LIT("hello"), 0, 0, &untouched), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_split", "max_tokens");
+        CHECK_ERROR(kano_adapter_split(adapter, LIT("hello"), 8, 8, &untouched), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_split", "overlap");
+        CHECK_ERROR(kano_adapter_split(adapter, LIT("hello"), 8, 0, NULL), KANO_STATUS_NULL_POINTER,
+                    "kano_adapter_split", "out");
+        CHECK(untouched == (KanoChunks *)(void *)&sentinel_object);
+        /* An empty text: no chunks. */
+        KanoChunks *none = NULL;
+        CHECK(kano_adapter_split(adapter, NULL, 0, 8, 0, &none) == KANO_STATUS_OK && kano_chunks_len(none) == 0);
+        kano_chunks_free(none);
+        kano_adapter_free(adapter);
+    }
+    /* A tokenizer that adds [CLS] and [SEP]: a budget below them is an invalid argument. */
+    KanoAdapter *bert = NULL;
+    if (CHECK(kano_registry_resolve(registry, "huggingface", "all-MiniLM-L6-v2", &bert) == KANO_STATUS_OK)) {
+        KanoTruncation t;
+        CHECK_ERROR(kano_adapter_truncate(bert, LIT("hello"), 1, &t), KANO_STATUS_INVALID_ARGUMENT,
+                    "kano_adapter_truncate", "empty text");
+        kano_adapter_free(bert);
+    }
+    /* A megabyte cut to 1,000 tokens: an invalid byte at its end is never read. */
+    KanoAdapter *o200k = NULL;
+    size_t big = 1 << 20;
+    char *mb = malloc(big);
+    if (CHECK(mb != NULL) &&
+        CHECK(kano_registry_resolve(registry, "tiktoken", "o200k_base", &o200k) == KANO_STATUS_OK)) {
+        for (size_t i = 0; i < big; i++) mb[i] = "word "[i % 5];
+        mb[big - 1] = (char)0xFF;
+        KanoTruncation t;
+        CHECK(kano_adapter_truncate(o200k, mb, big, 1000, &t) == KANO_STATUS_OK);
+        CHECK(t.count == 1000 && t.byte_len < 8192 && t.count == count_range(o200k, mb, 0, t.byte_len));
+        kano_chunks_free(NULL);
+        CHECK(kano_chunks_len(NULL) == 0);
+    }
+    kano_adapter_free(o200k);
+    free(mb);
+}
+
+/* Chat requests: the cookbook's sample (124 for gpt-4o), the breakdown, reasons and errors. */
+static void test_count_chat(const KanoRegistry *registry) {
+    static const char sample[] =
+        "{\"model\": \"gpt-4o\", \"messages\": ["
+        "{\"role\": \"system\", \"content\": \"You are a helpful, pattern-following assistant that translates "
+        "corporate jargon into plain English.\"},"
+        "{\"role\": \"system\", \"name\": \"example_user\", \"content\": \"New synergies will help drive top-line "
+        "growth.\"},"
+        "{\"role\": \"system\", \"name\": \"example_assistant\", \"content\": \"Things working well together will "
+        "increase revenue.\"},"
+        "{\"role\": \"system\", \"name\": \"example_user\", \"content\": \"Let's circle back when we have more "
+        "bandwidth to touch base on opportunities for increased leverage.\"},"
+        "{\"role\": \"system\", \"name\": \"example_assistant\", \"content\": \"Let's talk later when we're less "
+        "busy about how to do better.\"},"
+        "{\"role\": \"user\", \"content\": \"This late pivot means we don't have time to boil the ocean for the "
+        "client deliverable.\"}]}";
+    KanoAdapter *gpt = NULL;
+    if (!CHECK(kano_registry_resolve(registry, "tiktoken", "gpt-4o", &gpt) == KANO_STATUS_OK)) return;
+    KanoChatCount c;
+    if (CHECK(kano_adapter_count_chat(gpt, LIT(sample), &c) == KANO_STATUS_OK)) {
+        CHECK(c.total == 124 && c.is_exact && c.lower_bound == 124 && c.upper_bound == 124);
+        CHECK(c.message_count == 6 && c.tools == 0 && c.reply_priming == 3 && str_eq(c.reasons, ""));
+        CHECK(c.method == KANO_METHOD_TIKTOKEN);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < c.message_count; i++) {
+            uint64_t tokens = 0;
+            CHECK(kano_chat_count_message(&c, i, &tokens) == KANO_STATUS_OK && tokens > 3);
+            sum += tokens;
+        }
+        CHECK(sum + c.reply_priming == c.total);
+        uint64_t tokens = 77;
+        CHECK_ERROR(kano_chat_count_message(&c, 6, &tokens), KANO_STATUS_INVALID_ARGUMENT, "kano_chat_count_message",
+                    "out of range");
+        CHECK(tokens == 77);
+        kano_chat_count_free(&c);
+        CHECK(c.detail == NULL && c.reasons == NULL && c.message_count == 0);
+        kano_chat_count_free(&c); /* a second call is a no-op */
+        CHECK_ERROR(kano_chat_count_message(&c, 0, &tokens), KANO_STATUS_INVALID_ARGUMENT, "kano_chat_count_message",
+                    "freed");
+    }
+    kano_chat_count_free(NULL);
+    /* Inexact: the reasons name the cause. */
+    static const char with_choice[] = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"tool_choice\": "
+                                      "\"auto\"}";
+    if (CHECK(kano_adapter_count_chat(gpt, LIT(with_choice), &c) == KANO_STATUS_OK)) {
+        CHECK(!c.is_exact && contains(c.reasons, "tool_choice"));
+        kano_chat_count_free(&c);
+    }
+    /* Errors leave *out untouched. */
+    KanoChatCount untouched = {.total = 99};
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [{\"role\": \"\xff\"}]}"), &untouched),
+                KANO_STATUS_INVALID_UTF8, "kano_adapter_count_chat", "offset 24");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [{\"role\": 1}]}"), &untouched),
+                KANO_STATUS_INVALID_ARGUMENT, "kano_adapter_count_chat", "messages[0].role");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{\"messages\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                                                 "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"),
+                                             &untouched),
+                KANO_STATUS_INVALID_ARGUMENT, "kano_adapter_count_chat", "nested deeper");
+    CHECK_ERROR(kano_adapter_count_chat(gpt, LIT("{}"), NULL), KANO_STATUS_NULL_POINTER, "kano_adapter_count_chat",
+                "out");
+    CHECK_ERROR(kano_adapter_count_chat(NULL, LIT("{}"), &untouched), KANO_STATUS_NULL_POINTER,
+                "kano_adapter_count_chat", "adapter");
+    CHECK(untouched.total == 99);
+    kano_adapter_free(gpt);
+    /* tokenizer.json models need their chat template. */
+    KanoAdapter *bert = NULL;
+    if (CHECK(kano_registry_resolve(registry, "huggingface", "all-MiniLM-L6-v2", &bert) == KANO_STATUS_OK)) {
+        CHECK_ERROR(kano_adapter_count_chat(bert, LIT(sample), &untouched), KANO_STATUS_UNSUPPORTED,
+                    "kano_adapter_count_chat", "chat template");
+        kano_adapter_free(bert);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) fixtures = argv[1];
 
@@ -1384,6 +1579,8 @@ int main(int argc, char **argv) {
     test_estimate_and_check_limit(registry);
     test_max_input_bytes();
     test_count_batch();
+    test_truncate_and_split(registry);
+    test_count_chat(registry);
 
     kano_registry_free(registry);
     remove_created();

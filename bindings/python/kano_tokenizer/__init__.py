@@ -27,6 +27,7 @@ re-resolves the adapter. A :class:`Counter` runs worker threads of its own and d
 import atexit
 import ctypes
 import enum
+import json
 import logging
 import math
 import operator
@@ -50,6 +51,8 @@ __all__ = [
     "TokenCount",
     "Estimate",
     "LimitCheck",
+    "Chunk",
+    "ChatCount",
     "Counter",
     "CountResult",
     "CounterStats",
@@ -108,6 +111,7 @@ class Status(enum.IntEnum):
     CLOSED = 12
     INPUT_TOO_LARGE = 13
     BATCH_PARTIAL = 14
+    UNSUPPORTED = 15
 
     def describe(self):
         """The library's short description, such as "unknown model" (kano_status_str)."""
@@ -381,6 +385,34 @@ class TokenCount:
     method: str
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of :meth:`Adapter.split_chunks`: bytes ``start`` to ``end`` of the UTF-8 text
+    (character boundaries), ``text`` itself, and its tokens counted alone."""
+
+    start: int
+    end: int
+    count: int
+    text: object
+
+
+@dataclass(frozen=True)
+class ChatCount:
+    """The prompt tokens of a chat request (:meth:`Adapter.count_chat`): ``total`` (messages,
+    tools and reply priming), bounds on it, each message's tokens, the tools' tokens, whether the
+    published rules cover the request exactly, and if not, ``reasons`` saying why."""
+
+    total: int
+    lower_bound: int
+    upper_bound: int
+    messages: list
+    tools: int
+    reply_priming: int
+    is_exact: bool
+    reasons: list
+    method: str
+
+
 _METHODS = {0: "heuristic", 1: "tiktoken", 2: "huggingface"}
 _new = object.__new__
 
@@ -405,6 +437,13 @@ def _estimate(out):
     fields["lower_bound"] = out.lower_bound
     fields["upper_bound"] = out.upper_bound
     return result
+
+
+def _slice(text, data, start, end):
+    """Bytes ``start:end`` of ``data`` (the UTF-8 of ``text``), as ``text``'s type."""
+    if isinstance(text, str):
+        return data[start:end].decode("utf-8", "surrogatepass")
+    return data[start:end]
 
 
 def _limit_check(out):
@@ -672,6 +711,111 @@ class Adapter:
         finally:
             handle.release()
         return _limit_check(out)
+
+    def truncate(self, text, max_tokens):
+        """The longest prefix of ``text`` (str, or UTF-8 bytes: the result has the same type)
+        with at most ``max_tokens`` tokens, counted alone; cut at a character boundary. For
+        OpenAI encodings only the start of the text is read (a 1 MB text cut to 1,000 tokens reads
+        a few KB). :class:`InvalidArgumentError` when even the empty text has more tokens (a
+        tokenizer that adds ``[CLS]`` and ``[SEP]``). Use :meth:`truncate_info` for the count."""
+        data, out = self._truncate(text, max_tokens)
+        return _slice(text, data, 0, out.byte_len)
+
+    def truncate_info(self, text, max_tokens):
+        """:meth:`truncate`'s cut as ``(byte_len, count, is_exact)``."""
+        _, out = self._truncate(text, max_tokens)
+        return out.byte_len, out.count, out.is_exact
+
+    def _truncate(self, text, max_tokens):
+        limit = _unsigned(max_tokens, 64, "max_tokens")
+        data = _text_bytes(text)
+        lib = _lib()
+        out = _native.KanoTruncation()
+        handle = self._handle
+        ptr = handle.acquire("Adapter.truncate")
+        try:
+            status = lib.kano_adapter_truncate(ptr, data, len(data), limit, out)
+            if status:
+                _check(lib, status)
+        finally:
+            handle.release()
+        return data, out
+
+    def split(self, text, max_tokens, overlap=0):
+        """``text`` (str, or UTF-8 bytes) cut into chunks of at most ``max_tokens`` tokens each
+        (counted alone), returned as a list of the same type; each chunk starts ``overlap`` tokens
+        (at most) before the previous one ends. Cuts prefer a line end, then whitespace, in the
+        last 10% of a chunk. :class:`InvalidArgumentError` when ``max_tokens`` is 0, ``overlap``
+        is not below it, or one character takes more."""
+        return [c.text for c in self.split_chunks(text, max_tokens, overlap)]
+
+    def split_chunks(self, text, max_tokens, overlap=0):
+        """:meth:`split` as :class:`Chunk` objects with byte offsets and counts."""
+        limit = _unsigned(max_tokens, 64, "max_tokens")
+        overlap = _unsigned(overlap, 64, "overlap")
+        data = _text_bytes(text)
+        lib = _lib()
+        chunks = _native.ChunksPtr()
+        handle = self._handle
+        ptr = handle.acquire("Adapter.split")
+        try:
+            status = lib.kano_adapter_split(ptr, data, len(data), limit, overlap, ctypes.byref(chunks))
+            if status:
+                _check(lib, status)
+        finally:
+            handle.release()
+        try:
+            start, end, count = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_uint64()
+            out = []
+            for i in range(lib.kano_chunks_len(chunks)):
+                _check(lib, lib.kano_chunks_get(chunks, i, ctypes.byref(start), ctypes.byref(end), ctypes.byref(count)))
+                s, e = start.value, end.value
+                out.append(Chunk(s, e, count.value, _slice(text, data, s, e)))
+            return out
+        finally:
+            lib.kano_chunks_free(chunks)
+
+    def count_chat(self, request):
+        """The prompt tokens of an OpenAI Chat Completions request (a dict, or its JSON as str
+        or bytes) as a :class:`ChatCount`, by the OpenAI cookbook's rules for messages and tools.
+        What the rules do not cover exactly (images, audio, tool calls, nested parameters,
+        ``tool_choice``, ``response_format``...) gives ``is_exact`` False and a reason. URLs are
+        never fetched. ``tokenizer.json`` adapters raise :class:`KanoError` with status
+        ``UNSUPPORTED`` (a chat template is needed)."""
+        if isinstance(request, (str, bytes, bytearray, memoryview)):
+            data = _text_bytes(request)
+        else:
+            data = json.dumps(request, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        lib = _lib()
+        out = _native.KanoChatCount()
+        handle = self._handle
+        ptr = handle.acquire("Adapter.count_chat")
+        try:
+            status = lib.kano_adapter_count_chat(ptr, data, len(data), ctypes.byref(out))
+            if status:
+                _check(lib, status)
+        finally:
+            handle.release()
+        try:
+            tokens = ctypes.c_uint64()
+            messages = []
+            for i in range(out.message_count):
+                _check(lib, lib.kano_chat_count_message(ctypes.byref(out), i, ctypes.byref(tokens)))
+                messages.append(tokens.value)
+            reasons = out.reasons.decode("utf-8", "replace").split("\n") if out.reasons else []
+            return ChatCount(
+                out.total,
+                out.lower_bound,
+                out.upper_bound,
+                messages,
+                out.tools,
+                out.reply_priming,
+                out.is_exact,
+                reasons,
+                _METHODS.get(out.method, "unknown"),
+            )
+        finally:
+            lib.kano_chat_count_free(ctypes.byref(out))
 
     def counter(self, **options):
         """A background :class:`Counter` over this adapter: ``Counter(adapter, **options)``."""

@@ -56,6 +56,34 @@ class KanoLimitCheck(ctypes.Structure):
     _fields_ = [("within_limit", ctypes.c_bool), ("tokens", ctypes.c_uint64), ("is_exact", ctypes.c_bool)]
 
 
+class KanoTruncation(ctypes.Structure):
+    _fields_ = [
+        ("byte_len", ctypes.c_size_t),
+        ("count", ctypes.c_uint64),
+        ("is_exact", ctypes.c_bool),
+        ("method", ctypes.c_int),
+    ]
+
+
+class _Chunks(ctypes.Structure):
+    """Opaque KanoChunks."""
+
+
+class KanoChatCount(ctypes.Structure):
+    _fields_ = [
+        ("total", ctypes.c_uint64),
+        ("lower_bound", ctypes.c_uint64),
+        ("upper_bound", ctypes.c_uint64),
+        ("tools", ctypes.c_uint64),
+        ("reply_priming", ctypes.c_uint64),
+        ("message_count", ctypes.c_size_t),
+        ("is_exact", ctypes.c_bool),
+        ("method", ctypes.c_int),
+        ("reasons", ctypes.c_char_p),
+        ("detail", ctypes.c_void_p),
+    ]
+
+
 #: KanoCountCallback: (user_data, request_id, status, count), called on a worker thread.
 CountCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int, KanoCount)
 
@@ -93,6 +121,7 @@ class KanoCounterStats(ctypes.Structure):
 RegistryPtr = ctypes.POINTER(_Registry)
 AdapterPtr = ctypes.POINTER(_Adapter)
 CounterPtr = ctypes.POINTER(_Counter)
+ChunksPtr = ctypes.POINTER(_Chunks)
 
 _PROTOTYPES = {
     # name: (restype, argtypes)
@@ -134,6 +163,36 @@ _PROTOTYPES = {
         ctypes.c_int,
         [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64, ctypes.POINTER(KanoLimitCheck)],
     ),
+    "kano_adapter_truncate": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64, ctypes.POINTER(KanoTruncation)],
+    ),
+    "kano_adapter_split": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64, ctypes.c_uint64, ctypes.POINTER(ChunksPtr)],
+    ),
+    "kano_chunks_len": (ctypes.c_size_t, [ChunksPtr]),
+    "kano_chunks_is_exact": (ctypes.c_bool, [ChunksPtr]),
+    "kano_chunks_get": (
+        ctypes.c_int,
+        [
+            ChunksPtr,
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.POINTER(ctypes.c_uint64),
+        ],
+    ),
+    "kano_chunks_free": (None, [ChunksPtr]),
+    "kano_adapter_count_chat": (
+        ctypes.c_int,
+        [AdapterPtr, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(KanoChatCount)],
+    ),
+    "kano_chat_count_message": (
+        ctypes.c_int,
+        [ctypes.POINTER(KanoChatCount), ctypes.c_size_t, ctypes.POINTER(ctypes.c_uint64)],
+    ),
+    "kano_chat_count_free": (None, [ctypes.POINTER(KanoChatCount)]),
     "kano_counter_new": (
         ctypes.c_int,
         [AdapterPtr, ctypes.POINTER(KanoCounterOptions), ctypes.POINTER(CounterPtr)],

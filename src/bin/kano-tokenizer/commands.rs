@@ -47,7 +47,7 @@ impl From<kano_tokenizer::Error> for Failure {
     }
 }
 
-type Outcome = Result<ExitCode, Failure>;
+pub(crate) type Outcome = Result<ExitCode, Failure>;
 
 const ADAPTERS: [&str; 3] = ["heuristic", "tiktoken", "huggingface"];
 
@@ -60,7 +60,7 @@ context-window budgeting all need it. This sample mixes the kinds of text a serv
 Exact counts come from the model's own vocabulary; estimates trade accuracy for speed.\n";
 
 impl Context {
-    fn registry(&self) -> Result<Registry, Failure> {
+    pub(crate) fn registry(&self) -> Result<Registry, Failure> {
         Ok(match &self.config {
             Some(path) => Registry::from_config_file(path)?,
             None => Registry::new()?,
@@ -70,7 +70,7 @@ impl Context {
     /// The model to resolve an adapter with: `--model`, else the configured model, else a
     /// default that every installation has (cl100k_base for tiktoken and auto, the embedded
     /// MiniLM for huggingface).
-    fn model_for(&self, registry: &Registry, adapter: &str) -> Option<String> {
+    pub(crate) fn model_for(&self, registry: &Registry, adapter: &str) -> Option<String> {
         self.model.clone().or_else(|| registry.config().model.clone()).or_else(|| match adapter {
             "tiktoken" | "auto" => Some("cl100k_base".into()),
             "huggingface" => Some(EMBEDDED_MODELS[1].into()),
@@ -78,7 +78,7 @@ impl Context {
         })
     }
 
-    fn resolve(&self, registry: &Registry, adapter: &str) -> Result<Adapter, Failure> {
+    pub(crate) fn resolve(&self, registry: &Registry, adapter: &str) -> Result<Adapter, Failure> {
         if AdapterName::parse(adapter).is_none() {
             return Err(Failure::usage(format!(
                 "unknown adapter {adapter:?} (expected auto, heuristic, tiktoken or huggingface)"
@@ -180,13 +180,13 @@ impl Health {
 }
 
 /// The input limit (`tokenizer.max_input_bytes`) and where it was set, for clear refusals.
-struct Limit {
+pub(crate) struct Limit {
     bytes: u64,
     source: Source,
 }
 
 impl Limit {
-    fn of(registry: &Registry) -> Limit {
+    pub(crate) fn of(registry: &Registry) -> Limit {
         let config = registry.config();
         Limit { bytes: config.max_input_bytes, source: config.source_of("tokenizer.max_input_bytes") }
     }
@@ -216,7 +216,7 @@ impl Limit {
 
     /// Reads a file ("-": standard input) as UTF-8, refusing it, before reading it, when it is
     /// over the limit; streams and special files are read no further than the limit.
-    fn read(&self, path: &Path) -> Result<String, Failure> {
+    pub(crate) fn read(&self, path: &Path) -> Result<String, Failure> {
         let stdin = path.as_os_str() == "-";
         let label = if stdin { "standard input".to_string() } else { path.display().to_string() };
         let reader: Box<dyn Read> = if stdin {

@@ -9,6 +9,7 @@
 //! Texts longer than Linux's 128 KiB per-argument limit cannot be passed with `--text`: give
 //! `--text -` (standard input) or `--file F` instead.
 
+mod budget;
 mod commands;
 mod output;
 
@@ -132,6 +133,42 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_tokens: Option<u64>,
     },
+    /// Count the prompt tokens of an OpenAI Chat Completions request (JSON), by the OpenAI
+    /// cookbook's rules for messages and tools: the total, each message, the tools, and why the
+    /// count is not exact when the rules do not cover the request. The model is --model, else
+    /// the request's "model", else the configured one.
+    Chat {
+        /// The request file (default: standard input; "-" also reads it).
+        file: Option<PathBuf>,
+        /// tiktoken (default) or heuristic; tokenizer.json models need a chat template, which is
+        /// not supported yet.
+        #[arg(long)]
+        adapter: Option<String>,
+    },
+    /// Print the longest prefix of a text (file or standard input) with at most N tokens.
+    Truncate {
+        /// The text file (default: standard input; "-" also reads it).
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "N")]
+        max_tokens: u64,
+        /// auto, heuristic, tiktoken or huggingface (default: the configured adapter).
+        #[arg(long)]
+        adapter: Option<String>,
+    },
+    /// Cut a text (file or standard input) into chunks of at most N tokens, preferring cuts at
+    /// line ends and whitespace; with --overlap K, each chunk starts K tokens (at most) before
+    /// the previous one ends.
+    Split {
+        /// The text file (default: standard input; "-" also reads it).
+        file: Option<PathBuf>,
+        #[arg(long, value_name = "N")]
+        max_tokens: u64,
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        overlap: u64,
+        /// auto, heuristic, tiktoken or huggingface (default: the configured adapter).
+        #[arg(long)]
+        adapter: Option<String>,
+    },
     /// Count files (or standard input): one line per file and a total. Files over
     /// tokenizer.max_input_bytes (KANO_TOKENIZER_MAX_INPUT_BYTES, 64 MiB by default) are refused.
     Count {
@@ -156,6 +193,11 @@ fn main() -> ExitCode {
         Command::Status => commands::status(&ctx),
         Command::Validate => commands::validate(&ctx),
         Command::Dependencies { verbose } => commands::dependencies(&ctx, verbose),
+        Command::Chat { file, adapter } => budget::chat(&ctx, file, adapter),
+        Command::Truncate { file, max_tokens, adapter } => budget::truncate(&ctx, file, max_tokens, adapter),
+        Command::Split { file, max_tokens, overlap, adapter } => {
+            budget::split(&ctx, file, max_tokens, overlap, adapter)
+        }
         Command::Count { files, adapter } => commands::count(&ctx, &files, adapter),
         Command::Estimate { text, file, adapter, max_tokens } => {
             commands::estimate(&ctx, text, file, adapter, max_tokens)
