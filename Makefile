@@ -5,7 +5,8 @@
 #   make test         header check, Rust tests, C and C++ tests (under valgrind, statically linked,
 #                     and the C ones under ASan+UBSan), Go tests (-race), Python tests (pytest),
 #                     and an install test
-#   make stress       16 threads of random calls for 60 s, RSS checked; stress-smoke: CI's short run
+#   make stress       16 threads of random calls for 60 s (every adapter kind, batches), RSS checked;
+#                     stress-smoke: CI's short run
 #   make fuzz-smoke   every fuzz target briefly (CI); make fuzz: longer
 #   make install      PREFIX=/usr/local (DESTDIR too): libraries, headers, kano_tokenizer.pc
 #   make clean        remove build/ and cargo's target/

@@ -32,6 +32,23 @@ pub const REFERENCE_MAX_BYTES: usize = 4096;
 /// `catch_unwind` works with the default hook.
 pub static IN_FUZZER: AtomicBool = AtomicBool::new(false);
 
+/// Called once by every fuzz target, after libFuzzer's hook (which aborts on any panic) is in
+/// place: sets [`IN_FUZZER`], and lets through, without aborting, the panics raised inside the
+/// `tokenizers` crate. Our crate path catches those on purpose and turns them into errors
+/// (src/huggingface/crate_path.rs: "AddedVocabulary bad split" on some texts); a crate panic
+/// that escapes our API still aborts, in libfuzzer-sys's `catch_unwind` around each input, and
+/// so does every panic anywhere else.
+pub fn fuzz_init() {
+    IN_FUZZER.store(true, Ordering::Relaxed);
+    let libfuzzer_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_crate = info.location().is_some_and(|l| l.file().contains("/tokenizers-"));
+        if !in_crate {
+            libfuzzer_hook(info);
+        }
+    }));
+}
+
 /// Runs a reference implementation; `None` when it panicked (tiktoken-rs's backtrack limit).
 fn run_reference<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Option<T> {
     if !IN_FUZZER.load(Ordering::Relaxed) {
@@ -510,4 +527,673 @@ unsafe fn check_adapter(adapter: *const KanoAdapter, text: &[u8]) {
             kano_adapter_check_limit(adapter, text.as_ptr().cast(), usize::MAX - text.len() as usize, 1, &mut check);
         assert_ne!(huge, KanoStatus::Ok, "a length beyond SIZE_MAX/2 accepted");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// hf_normalizers, hf_pre_tokenizers, hf_added_tokens, hf_unigram, hf_sentencepiece_bpe
+//
+// Each builds a small tokenizer.json from the input, byte by byte: the part the target is named
+// for is drawn from everything our engine reads (and some things it refuses), the others from a
+// few plain choices. Our engine loads it; where it serves the file (not the crate path), its
+// count of the input's text must equal the `tokenizers` crate's, and the estimate must bound it.
+// Files the generator marks hostile (a mutated charsmap, an empty Replace pattern, ...) only go
+// to our loader, which must refuse them or count without panicking.
+
+use serde_json::{json, Value};
+
+/// The part a pipeline target draws richly.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Part {
+    Normalizer,
+    PreTokenizer,
+    AddedTokens,
+    Unigram,
+    SentencePieceBpe,
+}
+
+/// The input's first byte `n`: the next `n` bytes drive the generator (zeros once they run out),
+/// the rest is the text. So a mutation of the text leaves the pipeline alone, and back.
+struct Gen<'a> {
+    data: &'a [u8],
+    /// Set when the file holds something the crate mishandles: ours alone loads it.
+    hostile: bool,
+}
+
+impl Gen<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.byte() as usize % n.max(1)
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.byte() as usize * 100 < percent * 256
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// What text bytes 0x80-0xff stand for (ASCII bytes stand for themselves): the characters the
+/// pipelines treat specially. Indexes past this list pick the file's own tokens.
+const TEXT_PIECES: [&str; 48] = [
+    " ", "  ", "\t", "\n", "\r\n", "\u{a0}", "\u{3000}", "\u{2028}", "\u{200b}", "\u{feff}", "\u{0}", "\u{1}",
+    "\u{7f}", "\u{85}", "é", "e\u{301}", "\u{301}", "İ", "ß", "ñ", "Å", "ﬁ", "Ａ", "²", "٣", "中", "文", "東京", "ひら",
+    "한", "😀", "👩\u{200d}💻", "🇩🇪", "▁", "▁▁", "'s", "'T", "...", "¿", "€", "\u{1d165}\u{1d16d}", "Ω", "ΣΊ",
+    "\u{fffd}", "\u{e000}", "<s>", "</s>", "<unk>",
+];
+
+fn fuzz_text(bytes: &[u8], tokens: &[String]) -> String {
+    let mut text = String::new();
+    for &b in bytes {
+        if text.len() >= REFERENCE_MAX_BYTES {
+            break;
+        }
+        if b < 0x80 {
+            text.push(b as char);
+        } else {
+            let i = (b & 0x7f) as usize;
+            match TEXT_PIECES.get(i) {
+                Some(piece) => text.push_str(piece),
+                None if !tokens.is_empty() => text.push_str(&tokens[(i - TEXT_PIECES.len()) % tokens.len()]),
+                None => text.push_str(TEXT_PIECES[i % TEXT_PIECES.len()]),
+            }
+        }
+    }
+    text
+}
+
+/// Characters vocabularies are made of.
+const VOCAB_CHARS: [&str; 24] =
+    ["a", "b", "c", "d", "e", "A", "B", "0", "1", " ", "▁", ".", ",", "'", "!", "é", "ß", "中", "文", "😀", "\u{301}", "İ", "\n", "s"];
+
+fn gen_word(g: &mut Gen, max: usize) -> String {
+    (0..1 + g.below(max)).map(|_| g.pick(&VOCAB_CHARS)).collect()
+}
+
+const BEHAVIORS_ALL: [&str; 5] = ["Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"];
+
+/// Split and Replace patterns both engines take, and that backtrack in linear time in the
+/// crate: the real split patterns and short ones.
+const SAFE_REGEXES: [&str; 16] = [
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"\p{N}{1,3}",
+    r"[0-9][0-9][0-9]",
+    r" ?[a-z]+",
+    r"\s+",
+    r" {2,}",
+    r"\w+|[^\w\s]+",
+    r"(?i)ab",
+    r"a|b",
+    r"▁",
+    r"\d",
+    r"[\p{P}\p{S}]",
+    r"\p{Han}|\p{Hiragana}",
+    r".",
+];
+
+fn gen_normalizer(g: &mut Gen, rich: bool, depth: usize) -> Value {
+    if !rich {
+        return match g.below(6) {
+            0 | 1 => Value::Null,
+            2 => json!({"type": "NFKC"}),
+            3 => json!({"type": "Lowercase"}),
+            4 => json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                        {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}),
+            _ => json!({"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                        "strip_accents": null, "lowercase": true}),
+        };
+    }
+    match g.below(if depth < 2 { 17 } else { 16 }) {
+        0 => json!({"type": "NFC"}),
+        1 => json!({"type": "NFD"}),
+        2 => json!({"type": "NFKC"}),
+        3 => json!({"type": "NFKD"}),
+        4 => json!({"type": "Lowercase"}),
+        5 => json!({"type": "StripAccents"}),
+        6 => json!({"type": "Strip", "strip_left": g.chance(50), "strip_right": g.chance(50)}),
+        7 => json!({"type": "Prepend", "prepend": g.pick(&["▁", "x", " ", "", "ab", "\u{301}"])}),
+        8 | 9 => {
+            let pattern = if g.chance(8) {
+                // Hostile: an empty pattern inserts the content between every two characters.
+                g.hostile = true;
+                String::new()
+            } else {
+                gen_word(g, 2)
+            };
+            let content = match g.below(6) {
+                0 => "".to_string(),
+                1 => "▁".to_string(),
+                2 => " ".to_string(),
+                3 => gen_word(g, 3),
+                // Long content: growth the engine must bound.
+                4 => "ab".repeat(1 + g.below(40)),
+                _ => "\u{301}".to_string(),
+            };
+            json!({"type": "Replace", "pattern": {"String": pattern}, "content": content})
+        }
+        10 => {
+            let content = g.pick(&["", " ", "▁", "x", "  "]);
+            json!({"type": "Replace", "pattern": {"Regex": g.pick(&SAFE_REGEXES)}, "content": content})
+        }
+        11 => {
+            let strip_accents = [json!(null), json!(true), json!(false)][g.below(3)].clone();
+            json!({"type": "BertNormalizer", "clean_text": g.chance(50), "handle_chinese_chars": g.chance(50),
+                   "strip_accents": strip_accents, "lowercase": g.chance(50)})
+        }
+        12 => json!({"type": "Nmt"}),
+        13 => json!({"type": "Precompiled", "precompiled_charsmap": gen_charsmap(g)}),
+        14 => json!({"type": "ByteLevel"}),
+        15 => json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"}),
+        _ => {
+            let n = g.below(4);
+            json!({"type": "Sequence", "normalizers": (0..n).map(|_| gen_normalizer(g, true, depth + 1)).collect::<Vec<_>>()})
+        }
+    }
+}
+
+/// The small SentencePiece charsmap of tests/fixtures/unigram/spm_small.json, as is or, now and
+/// then, mutated (hostile: truncated, sizes changed, bytes flipped).
+fn gen_charsmap(g: &mut Gen) -> String {
+    let good = SPM_SMALL["normalizer"]["precompiled_charsmap"].as_str().expect("a charsmap");
+    if !g.chance(20) {
+        return good.to_string();
+    }
+    g.hostile = true;
+    let mut bytes = decode_base64_loose(good);
+    match g.below(4) {
+        0 => bytes.truncate(g.below(bytes.len() + 1)),
+        1 => {
+            let at = g.below(4);
+            bytes[at] = g.byte();
+        }
+        2 => {
+            for _ in 0..1 + g.below(8) {
+                let at = g.below(bytes.len());
+                bytes[at] ^= 1 << g.below(8);
+            }
+        }
+        _ => bytes = (0..g.below(12)).map(|_| g.byte()).collect(),
+    }
+    encode_base64(&bytes)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn encode_base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn decode_base64_loose(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let Some(v) = B64.iter().position(|&x| x == c) else { continue };
+        acc = acc << 6 | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+static SPM_SMALL: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_slice(include_bytes!("../tests/fixtures/unigram/spm_small.json")).expect("spm_small.json")
+});
+
+fn gen_pre_step(g: &mut Gen) -> Value {
+    match g.below(14) {
+        0 => json!({"type": "Whitespace"}),
+        1 => json!({"type": "WhitespaceSplit"}),
+        2 => json!({"type": "Punctuation", "behavior": g.pick(&BEHAVIORS_ALL)}),
+        3 => json!({"type": "Digits", "individual_digits": g.chance(50)}),
+        4 | 5 => {
+            let scheme = g.pick(&["always", "first", "never"]);
+            let mut m = json!({"type": "Metaspace", "replacement": g.pick(&["▁", "▁", "_", " "]), "prepend_scheme": scheme,
+                               "split": g.chance(50)});
+            if g.chance(20) {
+                m["add_prefix_space"] = json!(scheme != "never");
+            }
+            m
+        }
+        6 => json!({"type": "Split", "pattern": {"String": gen_word(g, 2)}, "behavior": g.pick(&BEHAVIORS_ALL),
+                    "invert": g.chance(30)}),
+        7 | 8 => json!({"type": "Split", "pattern": {"Regex": g.pick(&SAFE_REGEXES)}, "behavior": g.pick(&BEHAVIORS_ALL),
+                        "invert": g.chance(30)}),
+        9 => json!({"type": "BertPreTokenizer"}),
+        10 => json!({"type": "CharDelimiterSplit", "delimiter": g.pick(&[" ", "a", "▁", "中"])}),
+        11 => json!({"type": "FixedLength", "length": g.below(7)}),
+        12 => json!({"type": "UnicodeScripts"}),
+        _ => json!({"type": "ByteLevel", "add_prefix_space": g.chance(50), "trim_offsets": g.chance(50),
+                    "use_regex": g.chance(50)}),
+    }
+}
+
+/// A pre-tokenizer, and whether it has a `ByteLevel` step.
+fn gen_pre_tokenizer(g: &mut Gen, rich: bool) -> (Value, bool) {
+    if !rich {
+        return match g.below(5) {
+            0 | 1 => (Value::Null, false),
+            2 => (json!({"type": "WhitespaceSplit"}), false),
+            3 => (json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}), false),
+            _ => (json!({"type": "Whitespace"}), false),
+        };
+    }
+    let steps: Vec<Value> = (0..g.below(4)).map(|_| gen_pre_step(g)).collect();
+    let byte_level = steps.iter().any(|s| s["type"] == "ByteLevel");
+    let value = match steps.len() {
+        0 => Value::Null,
+        1 if g.chance(50) => steps[0].clone(),
+        _ => json!({"type": "Sequence", "pretokenizers": steps}),
+    };
+    (value, byte_level)
+}
+
+/// The byte-level character of each byte (GPT-2's table).
+fn byte_level_chars() -> Vec<char> {
+    let mut extra = 0u32;
+    (0..=255u32)
+        .map(|b| {
+            if matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff) {
+                char::from_u32(b).unwrap_or('?')
+            } else {
+                extra += 1;
+                char::from_u32(255 + extra).unwrap_or('?')
+            }
+        })
+        .collect()
+}
+
+/// A vocabulary under construction: tokens in id order, without repeats.
+#[derive(Default)]
+struct Vocab {
+    tokens: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl Vocab {
+    fn add(&mut self, token: String) -> bool {
+        if self.seen.insert(token.clone()) {
+            self.tokens.push(token);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A BPE model: base characters, random merges in training order, byte fallback with all or some
+/// `<0xNN>` tokens, and the SentencePiece options (fuse_unk, an unk_token maybe missing).
+fn gen_bpe(g: &mut Gen, rich: bool, byte_level: bool) -> Value {
+    let mut v = Vocab::default();
+    if byte_level {
+        for c in byte_level_chars() {
+            v.add(c.to_string());
+        }
+    } else {
+        for c in VOCAB_CHARS {
+            if !rich || g.chance(80) {
+                v.add(c.to_string());
+            }
+        }
+    }
+    let byte_fallback = !byte_level && (!rich || g.chance(70));
+    if byte_fallback {
+        let partial = rich && g.chance(15);
+        for b in 0..=255u32 {
+            if !partial || g.chance(90) {
+                v.add(format!("<0x{b:02X}>"));
+            }
+        }
+    }
+    let unk = match if rich { g.below(4) } else { 0 } {
+        0 | 1 => Some("<unk>"),
+        2 => None,
+        // Hostile-looking but valid for both: an unk_token that is not in the vocabulary.
+        _ => Some("<missing>"),
+    };
+    if unk == Some("<unk>") {
+        v.add("<unk>".into());
+    }
+    let bases = v.tokens.len();
+    let mut merges: Vec<(String, String)> = Vec::new();
+    let mut merged = std::collections::HashSet::new();
+    for _ in 0..g.below(if rich { 160 } else { 60 }) {
+        if v.tokens.is_empty() {
+            break;
+        }
+        let pool = if g.chance(60) { bases } else { v.tokens.len() };
+        let a = v.tokens[g.below(pool)].clone();
+        let b = v.tokens[g.below(v.tokens.len())].clone();
+        if a.starts_with("<0x") || b.starts_with("<0x") || a.starts_with('<') || b.starts_with('<') {
+            continue;
+        }
+        if a.chars().count() + b.chars().count() > 8 || !merged.insert((a.clone(), b.clone())) {
+            continue;
+        }
+        v.add(format!("{a}{b}"));
+        merges.push((a, b));
+    }
+    if !byte_level {
+        for (x, y) in [("▁", "a"), ("▁", "b"), ("a", "b"), ("▁a", "b"), ("a", "a"), ("▁", "▁")] {
+            if v.seen.contains(x) && v.seen.contains(y) && merged.insert((x.to_string(), y.to_string())) {
+                v.add(format!("{x}{y}"));
+                merges.push((x.to_string(), y.to_string()));
+            }
+        }
+    }
+    let vocab: serde_json::Map<String, Value> = v.tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let as_strings = g.chance(50) && merges.iter().all(|(a, b)| !a.contains(' ') && !b.contains(' '));
+    let merges: Vec<Value> =
+        merges.iter().map(|(a, b)| if as_strings { json!(format!("{a} {b}")) } else { json!([a, b]) }).collect();
+    json!({
+        "type": "BPE",
+        "dropout": null,
+        "unk_token": unk,
+        "continuing_subword_prefix": null,
+        "end_of_word_suffix": null,
+        "fuse_unk": rich && g.chance(50) || !rich,
+        "byte_fallback": byte_fallback,
+        "ignore_merges": rich && g.chance(25),
+        "vocab": vocab,
+        "merges": merges,
+    })
+}
+
+/// A Unigram model: `<unk>` (or none), characters, short words with scores from the input (ties
+/// included), byte fallback with all or some byte tokens, and now and then a hostile part.
+fn gen_unigram(g: &mut Gen, rich: bool) -> Value {
+    let mut v = Vocab::default();
+    let unk_at = if rich { g.below(3) } else { 0 };
+    let has_unk = !rich || g.chance(80);
+    let mut pieces: Vec<(String, f64)> = Vec::new();
+    let score = |g: &mut Gen| -> f64 {
+        match g.below(16) {
+            0 => 0.0,
+            1 => -1e30,
+            2 => 3.5,
+            // Ties: the same score again and again.
+            3 | 4 | 5 => -2.0,
+            _ => -(g.byte() as f64) / 16.0 - 0.25,
+        }
+    };
+    for c in VOCAB_CHARS {
+        if !rich || g.chance(75) {
+            let s = score(g);
+            if v.add(c.to_string()) {
+                pieces.push((c.to_string(), s));
+            }
+        }
+    }
+    for _ in 0..g.below(if rich { 120 } else { 40 }) {
+        let w = if g.chance(40) { format!("▁{}", gen_word(g, 3)) } else { gen_word(g, 4) };
+        let s = score(g);
+        if v.add(w.clone()) {
+            pieces.push((w, s));
+        } else if rich && g.chance(5) {
+            // A repeated piece: both keep the first id.
+            pieces.push((w, s));
+        }
+    }
+    let byte_fallback = rich && g.chance(40);
+    if byte_fallback {
+        let partial = g.chance(20);
+        for b in 0..=255u32 {
+            if !partial || g.chance(90) {
+                pieces.push((format!("<0x{b:02X}>"), 0.0));
+            }
+        }
+    }
+    let unk_id = if has_unk {
+        let at = unk_at.min(pieces.len());
+        pieces.insert(at, ("<unk>".into(), 0.0));
+        match if rich { g.below(20) } else { 1 } {
+            // Out of range: both refuse.
+            0 => json!(pieces.len() + g.below(3)),
+            _ => json!(at),
+        }
+    } else {
+        Value::Null
+    };
+    if rich && g.chance(3) {
+        pieces.push((String::new(), -1.0));
+    }
+    let vocab: Vec<Value> = pieces.iter().map(|(p, s)| json!([p, s])).collect();
+    json!({"type": "Unigram", "unk_id": unk_id, "vocab": vocab, "byte_fallback": byte_fallback})
+}
+
+fn gen_wordpiece(g: &mut Gen) -> Value {
+    let mut vocab = serde_json::Map::new();
+    for t in ["[UNK]", "[CLS]", "[SEP]"] {
+        vocab.insert(t.into(), json!(vocab.len()));
+    }
+    for c in VOCAB_CHARS {
+        let n = vocab.len();
+        vocab.entry(c.to_string()).or_insert(json!(n));
+        let n = vocab.len();
+        vocab.entry(format!("##{c}")).or_insert(json!(n));
+    }
+    for _ in 0..g.below(60) {
+        let w = gen_word(g, 3);
+        let w = if g.chance(40) { format!("##{w}") } else { w };
+        let n = vocab.len();
+        vocab.entry(w).or_insert(json!(n));
+    }
+    json!({"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+           "max_input_chars_per_word": g.pick(&[3usize, 8, 100]), "vocab": vocab})
+}
+
+/// The tokens a model's vocabulary holds, for texts and added tokens to use.
+fn model_tokens(model: &Value) -> Vec<String> {
+    match &model["vocab"] {
+        Value::Object(map) => map.keys().filter(|k| !k.starts_with("<0x")).cloned().collect(),
+        Value::Array(list) => list.iter().filter_map(|e| e[0].as_str()).filter(|k| !k.starts_with("<0x")).map(String::from).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Added tokens: contents from the vocabulary, specials, words, whitespace and (hostile-looking
+/// but loaded by both) an empty content; flags at random; ids in the vocabulary or past it.
+fn gen_added(g: &mut Gen, rich: bool, tokens: &[String], vocab_len: usize) -> (Value, Vec<String>) {
+    let n = if rich { g.below(8) } else { g.below(3) };
+    let mut list = Vec::new();
+    let mut contents = Vec::new();
+    for i in 0..n {
+        let content = match g.below(if rich { 10 } else { 3 }) {
+            0 => g.pick(&["<s>", "</s>", "<unk>", "[CLS]", "[SEP]", "<|endoftext|>", "<pad>"]).to_string(),
+            1 => format!("[T{i}]"),
+            2 if !tokens.is_empty() => tokens[g.below(tokens.len())].clone(),
+            3 => gen_word(g, 3),
+            4 => g.pick(&[" ", "▁", "\n", "  ", "a", "é", "e\u{301}", "İ", "<0x41>", "中文"]).to_string(),
+            5 => format!("{}{}", gen_word(g, 2), g.pick(&[" ", "▁", "!"])),
+            6 => "A".repeat(1 + g.below(5)),
+            7 if g.chance(10) => String::new(),
+            _ => format!("<s{i}>"),
+        };
+        let id = if g.chance(30) { g.below(vocab_len.max(1)) } else { vocab_len + i + g.below(2) * 1000 };
+        list.push(json!({"id": id, "content": content, "single_word": rich && g.chance(30),
+                         "lstrip": rich && g.chance(30), "rstrip": rich && g.chance(30),
+                         "normalized": g.chance(50), "special": g.chance(50)}));
+        if !content.is_empty() {
+            contents.push(content);
+        }
+    }
+    (Value::Array(list), contents)
+}
+
+fn gen_post(g: &mut Gen, specials: &[&str]) -> Value {
+    let special = |s: &str| json!({"SpecialToken": {"id": s, "type_id": 0}});
+    let a = json!({"Sequence": {"id": "A", "type_id": 0}});
+    let b = json!({"Sequence": {"id": "B", "type_id": 1}});
+    let tokens: serde_json::Map<String, Value> =
+        specials.iter().map(|s| (s.to_string(), json!({"id": s, "ids": [1], "tokens": [s]}))).collect();
+    match g.below(4) {
+        0 | 1 => Value::Null,
+        2 => json!({"type": "TemplateProcessing", "single": [special(specials[0]), a.clone()],
+                    "pair": [special(specials[0]), a, b], "special_tokens": tokens}),
+        _ => json!({"type": "TemplateProcessing", "single": [a.clone(), special(specials[1])],
+                    "pair": [a, special(specials[1]), b, special(specials[1])], "special_tokens": tokens}),
+    }
+}
+
+/// A tokenizer.json from the generator, and the strings its texts should be made of.
+fn gen_tokenizer(g: &mut Gen, part: Part) -> (Value, Vec<String>) {
+    let normalizer = gen_normalizer(g, part == Part::Normalizer, 0);
+    let (pre_tokenizer, byte_level) = match part {
+        Part::PreTokenizer => gen_pre_tokenizer(g, true),
+        Part::Unigram | Part::SentencePieceBpe => match g.below(4) {
+            0 => (Value::Null, false),
+            1 => (json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": g.pick(&["always", "first", "never"]),
+                         "split": g.chance(50)}), false),
+            2 => (json!({"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
+                         {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}]}), false),
+            _ => gen_pre_tokenizer(g, false),
+        },
+        _ => gen_pre_tokenizer(g, false),
+    };
+    let byte_level = byte_level || normalizer.to_string().contains("\"ByteLevel\"");
+    let model = match part {
+        Part::Unigram => gen_unigram(g, true),
+        Part::SentencePieceBpe => gen_bpe(g, true, false),
+        _ => match g.below(5) {
+            _ if byte_level => gen_bpe(g, false, true),
+            0 | 1 => gen_bpe(g, false, false),
+            2 => gen_unigram(g, false),
+            3 => gen_wordpiece(g),
+            _ => gen_bpe(g, part == Part::AddedTokens, false),
+        },
+    };
+    let mut tokens = model_tokens(&model);
+    let vocab_len = tokens.len() + 300;
+    let (added, contents) = gen_added(g, part == Part::AddedTokens, &tokens, vocab_len);
+    let post = gen_post(g, &["<s>", "</s>"]);
+    // Added tokens first: texts pick them most.
+    let mut pieces = contents;
+    tokens.truncate(64);
+    pieces.extend(tokens);
+    let json = json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": normalizer, "pre_tokenizer": pre_tokenizer, "post_processor": post,
+        "decoder": null, "model": model,
+    });
+    (json, pieces)
+}
+
+/// Refusals of ours that are deliberate where the crate loads the file: growth without bound,
+/// added tokens the crate matches at random, a FixedLength of 0 (the crate loops forever).
+const DELIBERATE_REFUSALS: [&str; 3] = ["refused", "at random", "FixedLength pre_tokenizer of length 0"];
+
+/// The crate's tokenizer for `bytes`, with truncation and padding off; `None` if it refuses or
+/// panics.
+fn crate_tokenizer(bytes: &[u8]) -> Option<tokenizers::Tokenizer> {
+    let mut t = run_reference(|| tokenizers::Tokenizer::from_bytes(bytes))?.ok()?;
+    t.with_truncation(None).ok()?;
+    t.with_padding(None);
+    Some(t)
+}
+
+/// One pipeline target: see the comment above [`Part`].
+pub fn check_pipeline(part: Part, data: &[u8]) {
+    let (&n, rest) = data.split_first().unwrap_or((&0, &[]));
+    let (spec, text_bytes) = rest.split_at((n as usize).min(rest.len()));
+    let mut g = Gen { data: spec, hostile: false };
+    let (json, pieces) = gen_tokenizer(&mut g, part);
+    let text = fuzz_text(text_bytes, &pieces);
+    let bytes = serde_json::to_vec(&json).expect("serializes");
+    if std::env::var_os("FUZZ_SHOW").is_some() {
+        // To look at an input: FUZZ_SHOW=1 fuzz/target/<triple>/release/<target> <file>
+        eprintln!("tokenizer.json: {json}\ntext: {text:?}");
+    }
+    let ours = HfTokenizer::from_bytes(&bytes, "fuzz pipeline");
+    if let Ok(t) = &ours {
+        check_bounds(t, &text);
+    }
+    if g.hostile {
+        return;
+    }
+    let reference = crate_tokenizer(&bytes);
+    let ours = match (ours, reference) {
+        (Ok(o), Some(r)) => (o, r),
+        (Err(_), None) => return,
+        (Err(e), Some(_)) if DELIBERATE_REFUSALS.iter().any(|d| e.message().contains(d)) => return,
+        (Err(e), Some(_)) => panic!("{part:?}: the crate loads it, ours refuses: {e}\n{json}"),
+        (Ok(o), None) => panic!("{part:?}: the crate refuses it (or panics), ours loads it ({})\n{json}", o.engine()),
+    };
+    let (ours, reference) = ours;
+    if ours.engine() == "tokenizers" {
+        return;
+    }
+    for add_special in [false, true] {
+        let Some(want) = run_reference(std::panic::AssertUnwindSafe(|| {
+            reference.encode(text.as_str(), add_special).map(|e| e.len() as u64)
+        })) else {
+            continue;
+        };
+        let got = ours.count(&text, add_special);
+        match (&got, &want) {
+            (Ok(a), Ok(b)) if a == b => {}
+            (Err(_), Err(_)) => {}
+            (Err(e), Ok(_)) if e.kind() == kano_tokenizer::ErrorKind::InputTooLarge => {}
+            _ => panic!(
+                "{part:?}, add_special_tokens = {add_special}, engine {}: we count {:?}, tokenizers counts {:?}, for {}\n{json}",
+                ours.engine(),
+                got.map_err(|e| e.to_string()),
+                want.map_err(|e| e.to_string()),
+                show(&text)
+            ),
+        }
+    }
+}
+
+/// The estimate bounds every exact count.
+fn check_bounds(tokenizer: &HfTokenizer, text: &str) {
+    for add_special in [false, true] {
+        let e = tokenizer.estimate(text, add_special);
+        if let Ok(exact) = tokenizer.count(text, add_special) {
+            if !(e.lower_bound <= exact && exact <= e.upper_bound) {
+                panic!(
+                    "{}: estimate {e:?} does not bound the exact count {exact} of {} (add_special_tokens = {add_special})",
+                    tokenizer.engine(),
+                    show(text)
+                );
+            }
+        }
+    }
+}
+
+pub fn check_hf_normalizers(data: &[u8]) {
+    check_pipeline(Part::Normalizer, data)
+}
+pub fn check_hf_pre_tokenizers(data: &[u8]) {
+    check_pipeline(Part::PreTokenizer, data)
+}
+pub fn check_hf_added_tokens(data: &[u8]) {
+    check_pipeline(Part::AddedTokens, data)
+}
+pub fn check_hf_unigram(data: &[u8]) {
+    check_pipeline(Part::Unigram, data)
+}
+pub fn check_hf_sentencepiece_bpe(data: &[u8]) {
+    check_pipeline(Part::SentencePieceBpe, data)
 }

@@ -15,7 +15,8 @@ seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(count_tiktoken count_huggingface config tokenizer_json ffi)
+    targets=(count_tiktoken count_huggingface config tokenizer_json ffi
+        hf_normalizers hf_pre_tokenizers hf_added_tokens hf_unigram hf_sentencepiece_bpe)
 fi
 jobs=${FUZZ_JOBS:-$(nproc)}
 sanitizer=${FUZZ_SANITIZER:-address}

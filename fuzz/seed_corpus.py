@@ -6,7 +6,11 @@
 - config: the TOML examples of tests/config.rs and the guide, and environment-style inputs;
 - tokenizer_json: the fixture tokenizers shrunk to a few hundred entries (same structure, each
   still valid), truncated variants and small mutations (hostile regexes, wrong types, ...);
-- ffi: TOML, adapter and model names and a text joined by NUL bytes (see fuzz/common.rs).
+- ffi: TOML, adapter and model names and a text joined by NUL bytes (see fuzz/common.rs);
+- hf_normalizers, hf_pre_tokenizers, hf_added_tokens, hf_unigram, hf_sentencepiece_bpe: a byte
+  N, N generator bytes (fuzz/common.rs, `check_pipeline`: they choose the pipeline's parts) and a
+  text (ASCII as is, bytes 0x80-0xff pick special characters and the file's own tokens); the
+  generator bytes come from a fixed pseudo-random sequence, the texts from golden.jsonl.
 
 File names are the SHA-1 of the content, as libFuzzer names its own. Run from anywhere:
     python3 fuzz/seed_corpus.py
@@ -199,6 +203,29 @@ def tokenizer_seeds():
     return seeds
 
 
+PIPELINE_TARGETS = ["hf_normalizers", "hf_pre_tokenizers", "hf_added_tokens", "hf_unigram", "hf_sentencepiece_bpe"]
+
+
+def pipeline_seeds(texts, count=48):
+    """Inputs for the pipeline targets: a length byte, generator bytes, then a text."""
+    state = 0x9E3779B97F4A7C15
+    seeds = []
+    for i in range(count):
+        n = [0, 8, 24, 64, 128, 200, 255][i % 7]
+        spec = bytearray()
+        for _ in range(n):
+            state ^= (state << 13) & 0xFFFFFFFFFFFFFFFF
+            state ^= state >> 7
+            state ^= (state << 17) & 0xFFFFFFFFFFFFFFFF
+            spec.append(state >> 56)
+        text = cut(texts[(i * 7) % len(texts)], 160 + (i % 5) * 80)
+        if i % 4 == 1:
+            # Bytes 0x80-0xff: the special characters, and the file's tokens (0xb0 and up).
+            text = bytes([0x80 + (j * 37 + i) % 128 if j % 3 else 0x61 + j % 26 for j in range(120)])
+        seeds.append(bytes([n]) + bytes(spec) + text)
+    return seeds
+
+
 def main():
     texts = golden_texts()
     for text in texts:
@@ -211,6 +238,9 @@ def main():
         write("config", e)
     for s in tokenizer_seeds():
         write("tokenizer_json", s)
+    for target in PIPELINE_TARGETS:
+        for seed in pipeline_seeds(texts):
+            write(target, seed)
     adapters = [b"", b"\x00", b"\x01", b"\x02", b"\x03", b"tiktoken", b"auto"]
     models = [b"", b"\x00", b"\x02", b"\x08", b"gpt-4o", b"cl100k_base", b"llama-3"]
     short = [cut(t, 200) for t in texts[::6]] + [b"\xff\xfe invalid", b"ok \xc3(", b"a\x00b"]

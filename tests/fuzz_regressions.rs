@@ -41,7 +41,12 @@ fn every_saved_regression_input_passes_its_target() {
         + replay_all("count_huggingface", fuzz_common::check_huggingface)
         + replay_all("config", fuzz_common::check_config)
         + replay_all("tokenizer_json", fuzz_common::check_tokenizer_json)
-        + replay_all("ffi", fuzz_common::check_ffi);
+        + replay_all("ffi", fuzz_common::check_ffi)
+        + replay_all("hf_normalizers", fuzz_common::check_hf_normalizers)
+        + replay_all("hf_pre_tokenizers", fuzz_common::check_hf_pre_tokenizers)
+        + replay_all("hf_added_tokens", fuzz_common::check_hf_added_tokens)
+        + replay_all("hf_unigram", fuzz_common::check_hf_unigram)
+        + replay_all("hf_sentencepiece_bpe", fuzz_common::check_hf_sentencepiece_bpe);
     assert!(replayed >= 4, "only {replayed} regression inputs found");
 }
 
@@ -161,4 +166,26 @@ fn sparse_vocabulary_ids_load_at_once() {
     println!("loaded in {:?}", start.elapsed());
     assert_eq!(tokenizer.engine(), "kano-wordpiece");
     assert!(tokenizer.count("hello world", false).is_ok());
+}
+
+/// A `FixedLength` pre-tokenizer of length 0: our engine leaves the file to the `tokenizers`
+/// crate, which loaded it and then panicked on every non-empty text ("chunk size must be
+/// non-zero"; caught, but through the panic hook, on every count). Refused at load now, alone or
+/// inside a `Sequence` behind a step only the crate has (`UnicodeScripts`, as the fuzzer found it).
+#[test]
+fn fixed_length_zero_is_refused() {
+    let data = regression("hf_pre_tokenizers", "regression-fixed-length-zero");
+    fuzz_common::check_hf_pre_tokenizers(&data);
+    let model = r#""model":{"type":"WordLevel","vocab":{"a":0,"[UNK]":1},"unk_token":"[UNK]"}"#;
+    for pre in [
+        r#"{"type":"FixedLength","length":0}"#,
+        r#"{"type":"Sequence","pretokenizers":[{"type":"UnicodeScripts"},{"type":"FixedLength","length":0}]}"#,
+    ] {
+        let json = format!(r#"{{"pre_tokenizer":{pre},{model}}}"#);
+        assert_refused(json.as_bytes(), "FixedLength pre_tokenizer of length 0");
+    }
+    // A length above 0 still loads, and counts.
+    let json = format!(r#"{{"pre_tokenizer":{{"type":"FixedLength","length":2}},{model}}}"#);
+    let tokenizer = HfTokenizer::from_bytes(json.as_bytes(), "FixedLength 2").expect("loads");
+    assert_eq!(tokenizer.count("aaaa", false).expect("counts"), 2);
 }

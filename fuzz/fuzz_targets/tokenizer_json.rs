@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: { fuzz_common::IN_FUZZER.store(true, std::sync::atomic::Ordering::Relaxed); },
+    init: fuzz_common::fuzz_init(),
     |data: &[u8]| fuzz_common::check_tokenizer_json(data)
 );

@@ -39,6 +39,7 @@ impl CrateTokenizer {
         };
         check_templates(&json["post_processor"]).map_err(|e| unavailable(&e))?;
         check_charsmaps(&json["normalizer"]).map_err(|e| unavailable(&e))?;
+        check_fixed_length(&json["pre_tokenizer"]).map_err(|e| unavailable(&e))?;
         check_wordpiece(&json["model"]).map_err(|e| unavailable(&e))?;
         check_merges(&json["model"]).map_err(|e| unavailable(&e))?;
         if let Some(pattern) = unbounded_backtracking_regex(json) {
@@ -269,6 +270,29 @@ fn check_charsmaps(normalizer: &serde_json::Value) -> std::result::Result<(), St
             map.values().try_for_each(check_charsmaps)
         }
         Value::Array(items) => items.iter().try_for_each(check_charsmaps),
+        _ => Ok(()),
+    }
+}
+
+/// Rejects a `FixedLength` pre-tokenizer of length 0 (at any depth of a `Sequence`): the crate
+/// loads it and then panics on every non-empty text (`chunks(0)`: "chunk size must be
+/// non-zero"). Found by fuzzing (fuzz/corpus/hf_pre_tokenizers/regression-fixed-length-zero):
+/// our engine leaves such a file to the crate, and the panic, though caught, went through the
+/// panic hook on every count.
+fn check_fixed_length(pre_tokenizer: &serde_json::Value) -> std::result::Result<(), String> {
+    use serde_json::Value;
+    match pre_tokenizer {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("FixedLength")
+                && map.get("length").and_then(Value::as_u64) == Some(0)
+            {
+                return Err("a FixedLength pre_tokenizer of length 0 (the tokenizers crate panics on any text \
+                            with it)"
+                    .to_string());
+            }
+            map.values().try_for_each(check_fixed_length)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_fixed_length),
         _ => Ok(()),
     }
 }

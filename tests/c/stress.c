@@ -1,10 +1,15 @@
 /*
  * Stress test of the C ABI: THREADS threads (16 by default) pick random operations for a bounded
  * time: create and free registries (kano_registry_new, kano_registry_from_toml), resolve adapters
- * (tiktoken encodings, the embedded all-MiniLM-L6-v2, tokenizer.json fixtures, heuristic, auto,
- * and names that must fail), count, estimate, check limits, run background counters (poll and
- * callback mode, freed with or without flushing) and free adapters in random order, also after
- * their registry is gone.
+ * (tiktoken encodings, the embedded all-MiniLM-L6-v2, heuristic, auto, names that must fail, and
+ * tokenizer.json fixtures that our own engine serves: byte-level BPE (gpt2), SentencePiece BPE
+ * with byte fallback (llama-style-bpe), Unigram with Metaspace (t5-style-unigram), Unigram with a
+ * Precompiled normalizer and byte fallback (unigram/spm_small.json), WordPiece
+ * (all-MiniLM-L6-v2 by path)), count, count batches (kano_adapter_count_batch: each text's status
+ * and count checked against kano_adapter_count on the same text, batches over 64 KiB split across
+ * threads, NULL entries), estimate, check limits, run background counters (poll and callback
+ * mode, freed with or without flushing) and free adapters in random order, also after their
+ * registry is gone.
  *
  * Texts: distinct long unspaced words of random letters (50 to 5000 bytes, log-uniform, each made
  * unique by a serial number spelled in letters, so no cache can ever hit), sentences of them,
@@ -83,10 +88,11 @@ enum {
     OP_ESTIMATE,
     OP_CHECK_LIMIT,
     OP_COUNTER,
+    OP_BATCH,
     OP_KINDS
 };
-static const char *op_names[OP_KINDS] = {"registry new/free", "resolve", "adapter free", "count",
-                                         "estimate",          "check_limit", "counter run"};
+static const char *op_names[OP_KINDS] = {"registry new/free", "resolve",     "adapter free", "count",
+                                         "estimate",          "check_limit", "counter run",  "count batch"};
 static atomic_ulong op_counts[OP_KINDS];
 static atomic_ulong ops_total;
 static atomic_ulong bytes_counted;
@@ -222,6 +228,7 @@ typedef struct {
     KanoAdapter *adapter;
     uint64_t max_input_bytes;
     bool exact;
+    bool may_count_zero;
 } AdapterSlot;
 
 #define REGISTRY_SLOTS 2
@@ -269,35 +276,39 @@ static void free_adapter(KanoAdapter *adapter) {
     kano_adapter_free(adapter);
 }
 
-static char fixture_gpt2[1024], fixture_llama[1024], fixture_t5[1024];
+static char fixture_gpt2[1024], fixture_llama[1024], fixture_t5[1024], fixture_spm[1024], fixture_minilm[1024];
 
 typedef struct {
     const char *adapter, *model; /* model NULL: the configured one; a model of "" is replaced */
     const char **model_ref;      /* for fixture paths filled in at start */
     KanoStatus want;
     bool exact;
+    bool may_count_zero; /* no special tokens added: whitespace or NUL alone can be 0 tokens */
 } Target;
 
-static const char *p_gpt2 = fixture_gpt2, *p_llama = fixture_llama, *p_t5 = fixture_t5;
+static const char *p_gpt2 = fixture_gpt2, *p_llama = fixture_llama, *p_t5 = fixture_t5, *p_spm = fixture_spm,
+                  *p_minilm = fixture_minilm;
 
 static const Target targets[] = {
-    {"tiktoken", "gpt-4o", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "cl100k_base", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "p50k_base", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "r50k_base", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "o200k_harmony", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "gpt-3.5-turbo", NULL, KANO_STATUS_OK, true},
-    {"huggingface", "all-MiniLM-L6-v2", NULL, KANO_STATUS_OK, true},
-    {"huggingface", NULL, &p_gpt2, KANO_STATUS_OK, true},
-    {"huggingface", NULL, &p_llama, KANO_STATUS_OK, true},
-    {"huggingface", NULL, &p_t5, KANO_STATUS_OK, true},
-    {"heuristic", "some-model", NULL, KANO_STATUS_OK, false},
-    {"auto", "gpt-4", NULL, KANO_STATUS_OK, true},
-    {"auto", "all-MiniLM-L6-v2", NULL, KANO_STATUS_OK, true},
-    {"tiktoken", "no-such-model", NULL, KANO_STATUS_UNKNOWN_MODEL, false},
-    {"no-such-adapter", "gpt-4", NULL, KANO_STATUS_UNKNOWN_ADAPTER, false},
-    {"huggingface", "/nonexistent/tokenizer.json", NULL, KANO_STATUS_IO_ERROR, false},
-    {"huggingface", "no-such-org/no-such-model", NULL, KANO_STATUS_UNKNOWN_MODEL, false},
+    {"tiktoken", "gpt-4o", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "cl100k_base", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "p50k_base", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "r50k_base", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "o200k_harmony", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "gpt-3.5-turbo", NULL, KANO_STATUS_OK, true, false},
+    {"huggingface", "all-MiniLM-L6-v2", NULL, KANO_STATUS_OK, true, false},
+    {"huggingface", NULL, &p_gpt2, KANO_STATUS_OK, true, false},
+    {"huggingface", NULL, &p_llama, KANO_STATUS_OK, true, false},
+    {"huggingface", NULL, &p_t5, KANO_STATUS_OK, true, false},
+    {"huggingface", NULL, &p_spm, KANO_STATUS_OK, true, true},
+    {"huggingface", NULL, &p_minilm, KANO_STATUS_OK, true, false},
+    {"heuristic", "some-model", NULL, KANO_STATUS_OK, false, false},
+    {"auto", "gpt-4", NULL, KANO_STATUS_OK, true, false},
+    {"auto", "all-MiniLM-L6-v2", NULL, KANO_STATUS_OK, true, false},
+    {"tiktoken", "no-such-model", NULL, KANO_STATUS_UNKNOWN_MODEL, false, false},
+    {"no-such-adapter", "gpt-4", NULL, KANO_STATUS_UNKNOWN_ADAPTER, false, false},
+    {"huggingface", "/nonexistent/tokenizer.json", NULL, KANO_STATUS_IO_ERROR, false, false},
+    {"huggingface", "no-such-org/no-such-model", NULL, KANO_STATUS_UNKNOWN_MODEL, false, false},
 };
 #define TARGETS (sizeof targets / sizeof *targets)
 
@@ -342,6 +353,7 @@ static void op_resolve(Rng *r) {
     as->adapter = adapter;
     as->max_input_bytes = limit;
     as->exact = t->exact;
+    as->may_count_zero = t->may_count_zero;
     pthread_rwlock_unlock(&as->lock);
     free_adapter(old);
 }
@@ -380,7 +392,8 @@ static void op_text(Rng *r, int op, char *scratch) {
         KanoStatus s = kano_adapter_count(adapter, t.buf, t.len, &c);
         if (expect(s, want_for(&t, as->max_input_bytes, true), "kano_adapter_count", detail) && s == KANO_STATUS_OK) {
             if (c.is_exact != as->exact) fail("kano_adapter_count: is_exact differs from the adapter's kind");
-            if (t.len > 0 && c.count == 0) fail("kano_adapter_count: 0 tokens for a non-empty text");
+            if (t.len > 0 && c.count == 0 && !as->may_count_zero)
+                fail("kano_adapter_count: 0 tokens for a non-empty text");
             atomic_fetch_add(&bytes_counted, t.len);
         }
     } else if (op == OP_ESTIMATE) {
@@ -449,6 +462,7 @@ static void op_counter(Rng *r, char *scratch) {
         if (!expect(s, KANO_STATUS_OK, "kano_counter_new", "options")) counter = NULL;
     }
     limit = as->max_input_bytes;
+    bool may_count_zero = as->may_count_zero;
     pthread_rwlock_unlock(&as->lock);
     if (counter == NULL) return;
     atomic_fetch_add(&live_counters, 1);
@@ -457,7 +471,7 @@ static void op_counter(Rng *r, char *scratch) {
     for (uint64_t i = 0; i < submits; i++) {
         Text t;
         make_text(r, scratch, &t);
-        uint64_t id = i * 10 + (t.len > 0 ? 1 : 0);
+        uint64_t id = i * 10 + (t.len > 0 && !may_count_zero ? 1 : 0);
         KanoStatus s = kano_counter_submit(counter, id, t.buf, t.len);
         KanoStatus want = want_for(&t, limit, true);
         atomic_fetch_add(&submits_total, 1);
@@ -501,6 +515,100 @@ static void op_counter(Rng *r, char *scratch) {
     if (atomic_load(&d.bad) != 0) fail("counter callback: a failed or empty result for a valid text");
 }
 
+/* A batch of 0 to 24 random texts (sometimes a NULL entry with a length, which fails alone) on a
+   random adapter, with kano_adapter_count_batch. Every entry's status must be the one
+   kano_adapter_count promises for that text, and its count the one kano_adapter_count gives (a
+   sample of them is recounted one by one; 0 for a failed text); the call returns OK or
+   BATCH_PARTIAL accordingly. Big batches (over 64 KiB in all) are split across threads. */
+#define BATCH_MAX 24
+#define BATCH_CAP (4 * TEXT_CAP)
+static void op_batch(Rng *r, char *scratch) {
+    const char *texts[BATCH_MAX];
+    size_t lens[BATCH_MAX];
+    bool invalid[BATCH_MAX], null_entry[BATCH_MAX];
+    uint64_t counts[BATCH_MAX];
+    KanoStatus statuses[BATCH_MAX];
+    size_t n = below(r, 4) == 0 ? below(r, 3) : 1 + below(r, BATCH_MAX);
+    /* The texts share a buffer of BATCH_CAP bytes: each is made at the end of the ones before, as
+       long as a whole text (up to TEXT_CAP) still fits; past that the entries are empty. */
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        Text t;
+        null_entry[i] = false;
+        if (BATCH_CAP - used < TEXT_CAP + 16) {
+            t.buf = NULL;
+            t.len = 0;
+            t.invalid = false;
+        } else {
+            make_text(r, scratch + used, &t);
+            if (t.buf != NULL) used += t.len;
+        }
+        if (t.buf == NULL && below(r, 3) == 0) {
+            t.len = 1 + below(r, 100); /* NULL with a length: refused, that entry only */
+            null_entry[i] = true;
+        }
+        texts[i] = t.buf;
+        lens[i] = t.len;
+        invalid[i] = t.invalid;
+        counts[i] = 12345;
+        statuses[i] = (KanoStatus)999;
+    }
+    AdapterSlot *as = &adapters[below(r, ADAPTER_SLOTS)];
+    pthread_rwlock_rdlock(&as->lock);
+    if (as->adapter == NULL) {
+        pthread_rwlock_unlock(&as->lock);
+        return;
+    }
+    const KanoAdapter *adapter = as->adapter;
+    char detail[128];
+    snprintf(detail, sizeof detail, "%s %s, %zu texts, %zu bytes", kano_adapter_name(adapter),
+             kano_adapter_model(adapter), n, used);
+    bool null_arrays = n == 0 && below(r, 2) == 0;
+    KanoStatus s = kano_adapter_count_batch(adapter, null_arrays ? NULL : texts, null_arrays ? NULL : lens, n,
+                                            null_arrays ? NULL : counts, null_arrays ? NULL : statuses);
+    bool all_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        Text t = {.buf = NULL, .len = lens[i], .invalid = invalid[i]};
+        KanoStatus want = null_entry[i] ? KANO_STATUS_NULL_POINTER : want_for(&t, as->max_input_bytes, true);
+        if (want != KANO_STATUS_OK) all_ok = false;
+        if (s != KANO_STATUS_OK && s != KANO_STATUS_BATCH_PARTIAL) continue;
+        if (!expect(statuses[i], want, "kano_adapter_count_batch (an entry)", detail)) continue;
+        if (want != KANO_STATUS_OK) {
+            if (counts[i] != 0) fail("kano_adapter_count_batch: a failed text's count is not 0");
+            continue;
+        }
+        atomic_fetch_add(&bytes_counted, lens[i]);
+        if (lens[i] > 0 && counts[i] == 0 && !as->may_count_zero) {
+            char what[192];
+            snprintf(what, sizeof what, "kano_adapter_count_batch: 0 tokens for a non-empty text (%s)", detail);
+            fail(what);
+        }
+        /* Recount some texts (the short ones, and one in four of the rest) one by one. */
+        if (lens[i] <= 2048 || below(r, 4) == 0) {
+            KanoCount c = {.count = 0};
+            if (expect(kano_adapter_count(adapter, texts[i], lens[i], &c), KANO_STATUS_OK, "kano_adapter_count",
+                       "recount of a batch entry") &&
+                c.count != counts[i]) {
+                char what[320];
+                snprintf(what, sizeof what, "kano_adapter_count_batch: %" PRIu64 " tokens, kano_adapter_count %" PRIu64
+                         " for the same text (%s)", counts[i], c.count, detail);
+                fail(what);
+            }
+        }
+    }
+    expect(s, all_ok ? KANO_STATUS_OK : KANO_STATUS_BATCH_PARTIAL, "kano_adapter_count_batch", detail);
+    /* Misuse of the call itself: nothing written. */
+    if (n > 0) {
+        uint64_t before = counts[0];
+        expect(kano_adapter_count_batch(adapter, texts, lens, n, NULL, statuses), KANO_STATUS_NULL_POINTER,
+               "kano_adapter_count_batch", "NULL counts_out");
+        expect(kano_adapter_count_batch(adapter, NULL, lens, n, counts, statuses), KANO_STATUS_NULL_POINTER,
+               "kano_adapter_count_batch", "NULL texts");
+        if (counts[0] != before) fail("kano_adapter_count_batch: wrote a count on a refused call");
+    }
+    pthread_rwlock_unlock(&as->lock);
+}
+
 typedef struct {
     uint64_t seed;
 } Worker;
@@ -508,8 +616,10 @@ typedef struct {
 static void *worker(void *arg) {
     Worker *w = arg;
     Rng r = {w->seed};
-    char *scratch = malloc(TEXT_CAP + 16);
-    if (scratch == NULL) {
+    char *scratch = malloc(TEXT_CAP + 16), *batch_scratch = malloc(BATCH_CAP + 16);
+    if (scratch == NULL || batch_scratch == NULL) {
+        free(scratch);
+        free(batch_scratch);
         fail("out of memory");
         return NULL;
     }
@@ -521,7 +631,8 @@ static void *worker(void *arg) {
                  : k < 3      ? OP_REGISTRY
                  : k < 28     ? OP_RESOLVE
                  : k < 40     ? OP_FREE_ADAPTER
-                 : k < 520    ? OP_COUNT
+                 : k < 470    ? OP_COUNT
+                 : k < 520    ? OP_BATCH
                  : k < 800    ? OP_ESTIMATE
                  : k < 960    ? OP_CHECK_LIMIT
                               : OP_COUNTER;
@@ -530,12 +641,14 @@ static void *worker(void *arg) {
         case OP_RESOLVE: op_resolve(&r); break;
         case OP_FREE_ADAPTER: op_free_adapter(&r); break;
         case OP_COUNTER: op_counter(&r, scratch); break;
+        case OP_BATCH: op_batch(&r, batch_scratch); break;
         default: op_text(&r, op, scratch);
         }
         atomic_fetch_add(&op_counts[op], 1);
         atomic_fetch_add(&ops_total, 1);
     }
     free(scratch);
+    free(batch_scratch);
     return NULL;
 }
 
@@ -618,9 +731,14 @@ int main(int argc, char **argv) {
     snprintf(fixture_gpt2, sizeof fixture_gpt2, "%s/tokenizers/gpt2/tokenizer.json", fixtures);
     snprintf(fixture_llama, sizeof fixture_llama, "%s/tokenizers/llama-style-bpe", fixtures);
     snprintf(fixture_t5, sizeof fixture_t5, "%s/tokenizers/t5-style-unigram/tokenizer.json", fixtures);
-    if (access(fixture_gpt2, R_OK) != 0) {
-        fprintf(stderr, "stress: no fixture at %s\n", fixture_gpt2);
-        return 2;
+    snprintf(fixture_spm, sizeof fixture_spm, "%s/unigram/spm_small.json", fixtures);
+    snprintf(fixture_minilm, sizeof fixture_minilm, "%s/tokenizers/all-MiniLM-L6-v2/tokenizer.json", fixtures);
+    const char *needed[] = {fixture_gpt2, fixture_t5, fixture_spm, fixture_minilm};
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; i++) {
+        if (access(needed[i], R_OK) != 0) {
+            fprintf(stderr, "stress: no fixture at %s\n", needed[i]);
+            return 2;
+        }
     }
     /* The environment must not change what the registries resolve to. */
     unsetenv("KANO_TOKENIZER_CONFIG");
