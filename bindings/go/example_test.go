@@ -228,6 +228,35 @@ func ExampleAdapter_CountChat() {
 	// 8 false 1
 }
 
+// A short request (the README's Go example for chat): 3 tokens per message, the encoded fields,
+// and 3 to prime the reply; tool_choice is beyond the published rules, so it is named.
+func ExampleChatCount() {
+	reg, err := kano.NewRegistry()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close()
+	adapter, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer adapter.Close()
+
+	count, err := adapter.CountChat(`{"messages": [{"role": "user", "content": "Hello, world!"}]}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.Messages, count.IsExact)
+	count, err = adapter.CountChat(`{"messages": [{"role": "user", "content": "Hi"}], "tool_choice": "auto"}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.IsExact, count.Reasons)
+	// Output:
+	// 11 [8] true
+	// 8 false [tool_choice: the published rules do not cover it; not counted]
+}
+
 // Every ```go block that follows a README marker `<!-- snippet: bindings/go/example_test.go
 // NAME -->` is, line for line, the body of the example NAME; ExampleRegistry_Resolve must have
 // one.
