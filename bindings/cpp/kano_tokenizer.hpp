@@ -5,6 +5,9 @@
 //   kano::Count count = adapter.count("Hello, world!");   // count.count == 4, count.is_exact
 //   kano::Estimate e = adapter.estimate(text);            // e.lower_bound <= exact <= e.upper_bound
 //   kano::LimitCheck c = adapter.check_limit(text, 4096); // c.within_limit
+//   kano::Truncation t = adapter.truncate(text, 1000);    // text.substr(0, t.byte_len)
+//   std::vector<kano::Chunk> chunks = adapter.split(text, 512, 64);  // byte offsets, counts
+//   kano::ChatCount chat = adapter.count_chat(request_json);        // chat.total, chat.messages
 //
 //   kano::CounterOptions options;                         // background exact counts
 //   options.workers = 2;
@@ -151,6 +154,69 @@ struct BatchCount {
     bool ok() const noexcept { return status == KANO_STATUS_OK; }
 };
 
+/// The longest prefix of a text within a token budget (KanoTruncation, Adapter::truncate):
+/// the prefix is text.substr(0, byte_len).
+struct Truncation {
+    /// The prefix's length in bytes; always on a UTF-8 character boundary.
+    std::size_t byte_len;
+    /// The prefix's tokens, counted alone (as count() counts it); at most max_tokens.
+    std::uint64_t count;
+    /// False for the heuristic adapter, whose counts (and so the cut) are estimates.
+    bool is_exact;
+    /// The adapter that counted.
+    Method method;
+};
+
+/// One chunk of Adapter::split: bytes [start, end) of the text, on character boundaries
+/// (text.substr(start, end - start)).
+struct Chunk {
+    std::size_t start;
+    std::size_t end;
+    /// The chunk's tokens, counted alone (as count() counts it); at most max_tokens.
+    std::uint64_t count;
+    /// False for the heuristic adapter, whose counts are estimates; the same for every chunk.
+    bool is_exact;
+};
+
+/// The prompt tokens of a chat request (KanoChatCount, Adapter::count_chat), copied out of the
+/// library's result.
+struct ChatCount {
+    /// Every message, the tools and the reply priming; when not exact, the nearest rule's count.
+    std::uint64_t total;
+    /// For exact adapters the API's count is not below this (total when exact).
+    std::uint64_t lower_bound;
+    /// Nor above this (UINT64_MAX when something cannot be bounded, such as audio).
+    std::uint64_t upper_bound;
+    /// Each message's tokens, its per-message tokens included, in request order.
+    std::vector<std::uint64_t> messages;
+    /// The tokens of the request's tools (0 without tools).
+    std::uint64_t tools;
+    /// The tokens that prime the reply (3).
+    std::uint64_t reply_priming;
+    /// Whether the published rules cover the request exactly and the adapter counts exactly.
+    bool is_exact;
+    /// Why the count is not exact, one reason each; empty when exact.
+    std::vector<std::string> reasons;
+    /// The adapter that counted.
+    Method method;
+};
+
+namespace detail {
+/// Frees a KanoChunks when it goes out of scope.
+struct ChunksFree {
+    void operator()(KanoChunks *chunks) const noexcept { kano_chunks_free(chunks); }
+};
+
+/// Frees what a KanoChatCount owns when it goes out of scope.
+struct ChatCountGuard {
+    explicit ChatCountGuard(KanoChatCount *c) noexcept : count(c) {}
+    ChatCountGuard(const ChatCountGuard &) = delete;
+    ChatCountGuard &operator=(const ChatCountGuard &) = delete;
+    ~ChatCountGuard() { kano_chat_count_free(count); }
+    KanoChatCount *count;
+};
+} // namespace detail
+
 /// A resolved adapter for one model (KanoAdapter). Move-only; freed by its destructor.
 class Adapter {
   public:
@@ -216,6 +282,67 @@ class Adapter {
         KanoLimitCheck out;
         detail::check(kano_adapter_check_limit(handle_, text.data(), text.size(), max_tokens, &out));
         return LimitCheck{out.within_limit, out.tokens, out.is_exact};
+    }
+
+    /// The longest prefix of UTF-8 text with at most max_tokens tokens: text.substr(0,
+    /// byte_len), whose count alone is count. The cut is on a character boundary, and one more
+    /// character would not fit (or the prefix is the whole text). For OpenAI encodings only the
+    /// start of the text is read (a 1 MB text cut to 1,000 tokens reads a few KB). Throws like
+    /// count(); KANO_STATUS_INVALID_ARGUMENT when not even the empty text fits (a tokenizer
+    /// that adds [CLS] and [SEP], with max_tokens below 2).
+    Truncation truncate(std::string_view text, std::uint64_t max_tokens) const {
+        KanoTruncation out;
+        detail::check(kano_adapter_truncate(handle_, text.data(), text.size(), max_tokens, &out));
+        return Truncation{out.byte_len, out.count, out.is_exact, out.method};
+    }
+
+    /// UTF-8 text cut into chunks of at most max_tokens tokens each (counted alone) that cover
+    /// it; each chunk starts overlap tokens (at most) before the previous one ends, and with
+    /// overlap 0 the chunks meet end to end. A cut prefers a line end, then whitespace, within
+    /// the last 10% of a chunk's bytes. An empty text gives no chunks. Throws like count();
+    /// KANO_STATUS_INVALID_ARGUMENT when max_tokens is 0, overlap is not below it, or one
+    /// character alone takes more than max_tokens tokens.
+    std::vector<Chunk> split(std::string_view text, std::uint64_t max_tokens, std::uint64_t overlap = 0) const {
+        KanoChunks *raw = nullptr;
+        detail::check(kano_adapter_split(handle_, text.data(), text.size(), max_tokens, overlap, &raw));
+        std::unique_ptr<KanoChunks, detail::ChunksFree> chunks(raw);
+        const std::size_t n = kano_chunks_len(chunks.get());
+        const bool exact = kano_chunks_is_exact(chunks.get());
+        std::vector<Chunk> out(n);
+        for (std::size_t i = 0; i < n; i++) {
+            Chunk &c = out[i];
+            detail::check(kano_chunks_get(chunks.get(), i, &c.start, &c.end, &c.count));
+            c.is_exact = exact;
+        }
+        return out;
+    }
+
+    /// The prompt tokens of an OpenAI Chat Completions request body, given as its UTF-8 JSON
+    /// (no copy): messages with role, content (a string or parts), name, tool_calls...;
+    /// optionally model, tools, tool_choice. The OpenAI cookbook's rules for messages and tools;
+    /// the request's model, or else the adapter's, picks them. What the rules do not cover
+    /// exactly (content parts, images, audio, tool calls, nested parameters, tool_choice,
+    /// response_format...) is counted by the nearest rule and named in reasons, with is_exact
+    /// false; no URL is fetched. Throws kano::Error: KANO_STATUS_INVALID_UTF8,
+    /// KANO_STATUS_INPUT_TOO_LARGE, KANO_STATUS_INVALID_ARGUMENT (JSON that does not parse,
+    /// nesting deeper than 64 levels, a wrong type: the message names the place, such as
+    /// messages[2].role), KANO_STATUS_UNSUPPORTED (a tokenizer.json adapter, whose chat template
+    /// is needed, or r50k_base/p50k_base).
+    ChatCount count_chat(std::string_view request_json) const {
+        KanoChatCount raw{};
+        detail::check(kano_adapter_count_chat(handle_, request_json.data(), request_json.size(), &raw));
+        detail::ChatCountGuard guard(&raw);
+        ChatCount out{raw.total, raw.lower_bound, raw.upper_bound, std::vector<std::uint64_t>(raw.message_count),
+                      raw.tools, raw.reply_priming, raw.is_exact, {}, raw.method};
+        for (std::size_t i = 0; i < raw.message_count; i++)
+            detail::check(kano_chat_count_message(&raw, i, &out.messages[i]));
+        std::string_view reasons = raw.reasons != nullptr ? std::string_view(raw.reasons) : std::string_view();
+        while (!reasons.empty()) {
+            const std::size_t line_end = reasons.find('\n');
+            out.reasons.emplace_back(reasons.substr(0, line_end));
+            reasons = line_end == std::string_view::npos ? std::string_view() : reasons.substr(line_end + 1);
+        }
+        return out;
     }
 
     /// "heuristic", "tiktoken" or "huggingface" (for "auto", the one that served); valid as

@@ -130,6 +130,133 @@ func ExampleAdapter_Estimate() {
 	// Output: true
 }
 
+// The longest prefix of a text within 12 tokens, counted alone.
+func ExampleAdapter_Truncate() {
+	reg, err := kano.NewRegistry()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close()
+	adapter, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer adapter.Close()
+
+	text := strings.Repeat("Budgets cut text at token boundaries. ", 3)
+	cut, err := adapter.Truncate(text, 12)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d tokens: %q\n", cut.Count, text[:cut.ByteLen])
+	// Output: 12 tokens: "Budgets cut text at token boundaries. Budgets cut text"
+}
+
+// Fit a text to a token budget (the README's Go example for budgets): the longest prefix within
+// 12 tokens, and chunks of at most 12 tokens that overlap by 2, each with its byte offsets and its
+// count alone.
+func ExampleAdapter_Split() {
+	reg, err := kano.NewRegistry()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close()
+	adapter, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer adapter.Close()
+
+	text := strings.Repeat("Budgets cut text at token boundaries. ", 3)
+	cut, err := adapter.Truncate(text, 12) // the prefix is text[:cut.ByteLen]
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cut.ByteLen, cut.Count, cut.IsExact)
+	chunks, err := adapter.Split(text, 12, 2) // at most 12 tokens each, 2 of overlap
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range chunks {
+		fmt.Printf("[%d:%d] %d tokens: %q\n", c.Start, c.End, c.Count, c.Text)
+	}
+	// Output:
+	// 54 12 true
+	// [0:54] 12 tokens: "Budgets cut text at token boundaries. Budgets cut text"
+	// [45:101] 12 tokens: " cut text at token boundaries. Budgets cut text at token"
+	// [92:114] 5 tokens: " at token boundaries. "
+}
+
+// The OpenAI cookbook's tools sample, counted as the API counts the prompt: 101 tokens for
+// gpt-4o (105 for gpt-4).
+func ExampleAdapter_CountChat() {
+	reg, err := kano.NewRegistry()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close()
+	adapter, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer adapter.Close()
+
+	request := `{"model": "gpt-4o", "messages": [
+		{"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
+		{"role": "user", "content": "What's the weather like in San Francisco?"}
+	], "tools": [{"type": "function", "function": {
+		"name": "get_current_weather",
+		"description": "Get the current weather in a given location",
+		"parameters": {"type": "object", "properties": {
+			"location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+			"unit": {"type": "string", "description": "The unit of temperature to return", "enum": ["celsius", "fahrenheit"]}
+		}, "required": ["location"]}
+	}}]}`
+	count, err := adapter.CountChat(request) // or CountChatBytes(json.Marshal(...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.IsExact, count.Messages, count.Tools, count.ReplyPriming)
+
+	count, err = adapter.CountChat(`{"messages": [{"role": "user", "content": "Hi"}], "tool_choice": "auto"}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.IsExact, len(count.Reasons)) // Reasons names tool_choice
+	// Output:
+	// 101 true [18 12] 68 3
+	// 8 false 1
+}
+
+// A short request (the README's Go example for chat): 3 tokens per message, the encoded fields,
+// and 3 to prime the reply; tool_choice is beyond the published rules, so it is named.
+func ExampleChatCount() {
+	reg, err := kano.NewRegistry()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reg.Close()
+	adapter, err := reg.Resolve("tiktoken", "gpt-4o")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer adapter.Close()
+
+	count, err := adapter.CountChat(`{"messages": [{"role": "user", "content": "Hello, world!"}]}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.Messages, count.IsExact)
+	count, err = adapter.CountChat(`{"messages": [{"role": "user", "content": "Hi"}], "tool_choice": "auto"}`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(count.Total, count.IsExact, count.Reasons)
+	// Output:
+	// 11 [8] true
+	// 8 false [tool_choice: the published rules do not cover it; not counted]
+}
+
 // Every ```go block that follows a README marker `<!-- snippet: bindings/go/example_test.go
 // NAME -->` is, line for line, the body of the example NAME; ExampleRegistry_Resolve must have
 // one.

@@ -11,6 +11,9 @@
 //	c, err := ad.Count("Hello, world!")     // c.Count == 4, c.IsExact, c.Method == "tiktoken"
 //	e, err := ad.Estimate(text)             // e.LowerBound <= exact count <= e.UpperBound
 //	l, err := ad.CheckLimit(text, 4096)     // l.WithinLimit, from the bounds when they settle it
+//	t, err := ad.Truncate(text, 1000)       // text[:t.ByteLen] has t.Count <= 1000 tokens
+//	cs, err := ad.Split(text, 512, 64)      // []Chunk{Start, End, Count, Text...}, byte offsets
+//	cc, err := ad.CountChat(requestJSON)    // cc.Total, cc.Messages, cc.IsExact, cc.Reasons
 //
 // Exact counts in the background: Adapter.NewCounter starts a Counter, whose worker threads
 // count submitted texts and deliver each result once, to a callback or to a channel (see

@@ -1,5 +1,6 @@
 // Tests of bindings/cpp/kano_tokenizer.hpp: every call and every error, moves, threads;
-// estimates and limit checks; the background counter (callback and poll mode, producers on
+// estimates and limit checks; token budgets (truncate, split) and chat requests (count_chat,
+// against the OpenAI cookbook's published counts); the background counter (callback and poll mode, producers on
 // several threads, a full queue, invalid UTF-8, flush, close with work pending, moves).
 //
 //   test_kano REPO_ROOT
@@ -795,6 +796,163 @@ static void test_counter_moves_and_options(const kano::Registry &registry) {
     CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "drift_threshold", (void)kano::Counter(live, bad));
 }
 
+// Mixes prose, line ends, runs of spaces, digits and characters of two to four bytes.
+static std::string budget_text() {
+    std::string text;
+    for (int i = 0; i < 12; i++)
+        text += "Budgets cut text at token boundaries.\nCaf\u00e9 cr\u00e8me, na\u00efve: 12345678 tokens?   "
+                "\u6771\u4eac\u306e\u5929\u6c17 Emoji \U0001F389\U0001F680 and\ttabs.\n\n";
+    return text;
+}
+
+// The length of the UTF-8 character that starts at text[i].
+static std::size_t char_len(const std::string &text, std::size_t i) {
+    const unsigned char b = static_cast<unsigned char>(text[i]);
+    return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+}
+
+static bool is_char_boundary(const std::string &text, std::size_t i) {
+    return i == text.size() || (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+}
+
+static void test_budgets(const kano::Registry &registry) {
+    const std::string text = budget_text();
+    std::vector<kano::Adapter> adapters;
+    adapters.push_back(registry.resolve("heuristic", "gpt-4o"));
+    adapters.push_back(registry.resolve("tiktoken", "gpt-4o"));
+    adapters.push_back(registry.resolve("tiktoken", "cl100k_base"));
+    adapters.push_back(registry.resolve(std::string("huggingface"), root + "/tests/fixtures/tokenizers/gpt2/tokenizer.json"));
+    adapters.push_back(registry.resolve("huggingface", "all-MiniLM-L6-v2"));
+    for (const kano::Adapter &adapter : adapters) {
+        const bool exact = adapter.name() != "heuristic";
+        const std::uint64_t whole = adapter.count(text).count;
+        // truncate: the prefix counted alone is the count, within the budget, and one more
+        // character would not fit.
+        for (std::uint64_t max : {std::uint64_t{2}, std::uint64_t{7}, std::uint64_t{50}, whole - 1, whole + 10}) {
+            const kano::Truncation t = adapter.truncate(text, max);
+            CHECK(t.byte_len <= text.size() && is_char_boundary(text, t.byte_len));
+            CHECK(t.is_exact == exact && t.count <= max);
+            CHECK(adapter.count(std::string_view(text).substr(0, t.byte_len)).count == t.count);
+            if (t.byte_len < text.size()) {
+                const std::size_t longer = t.byte_len + char_len(text, t.byte_len);
+                CHECK(!exact || adapter.count(std::string_view(text).substr(0, longer)).count > max);
+            } else {
+                CHECK(max >= whole);
+            }
+        }
+        // split: each chunk counted alone is its count, within the budget; the chunks cover the
+        // text, meet end to end without overlap, and move forward with it.
+        for (std::uint64_t overlap : {std::uint64_t{0}, std::uint64_t{10}}) {
+            const std::vector<kano::Chunk> chunks = adapter.split(text, 40, overlap);
+            CHECK(chunks.size() > 1 && chunks.front().start == 0 && chunks.back().end == text.size());
+            for (std::size_t i = 0; i < chunks.size(); i++) {
+                const kano::Chunk &c = chunks[i];
+                CHECK(c.start < c.end && is_char_boundary(text, c.start) && is_char_boundary(text, c.end));
+                CHECK(c.is_exact == exact && c.count <= 40);
+                CHECK(adapter.count(std::string_view(text).substr(c.start, c.end - c.start)).count == c.count);
+                if (i > 0) {
+                    const kano::Chunk &prev = chunks[i - 1];
+                    CHECK(overlap != 0 || c.start == prev.end);
+                    CHECK(c.start > prev.start && c.start <= prev.end && c.end > prev.end);
+                }
+            }
+        }
+    }
+    const kano::Adapter &gpt = adapters[1];
+    CHECK(gpt.split("", 10).empty());
+    CHECK(gpt.split(sentence, 1000).size() == 1);
+    const kano::Truncation none = gpt.truncate(sentence, 0);
+    CHECK(none.byte_len == 0 && none.count == 0 && none.method == KANO_METHOD_TIKTOKEN);
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "", gpt.split(sentence, 0));
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "", gpt.split(sentence, 10, 10));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 2", gpt.split("ab\xff" "cd", 10));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 2", gpt.truncate("ab\xff" "cd", 10));
+    // [CLS] and [SEP] take 2 tokens: not even the empty text fits in 1.
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "", adapters[4].truncate(sentence, 1));
+    kano::Adapter moved = registry.resolve("tiktoken", "gpt-4o");
+    kano::Adapter into = std::move(moved);
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.truncate(sentence, 5));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.split(sentence, 5));
+    CHECK_THROWS(KANO_STATUS_NULL_POINTER, "adapter", moved.count_chat("{\"messages\": []}"));
+}
+
+// The OpenAI cookbook's sample conversation ("How to count tokens with tiktoken", as in
+// tests/chat.rs): the API counted 129 prompt tokens for gpt-4 and 124 for gpt-4o.
+static const char *const cookbook_messages = R"([
+    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
+    {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
+    {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
+    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
+    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
+    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."}
+])";
+
+// The cookbook's tools sample: 105 tokens for gpt-4, 101 for gpt-4o.
+static std::string cookbook_tools_request(const std::string &model, const std::string &extra = "") {
+    return R"({"model": ")" + model + R"(", )" + extra + R"("messages": [
+        {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
+        {"role": "user", "content": "What's the weather like in San Francisco?"}
+    ], "tools": [{"type": "function", "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {"type": "object", "properties": {
+            "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+            "unit": {"type": "string", "description": "The unit of temperature to return", "enum": ["celsius", "fahrenheit"]}
+        }, "required": ["location"]}
+    }}]})";
+}
+
+static std::uint64_t parts_sum(const kano::ChatCount &c) {
+    std::uint64_t sum = c.tools + c.reply_priming;
+    for (std::uint64_t m : c.messages) sum += m;
+    return sum;
+}
+
+static void test_chat(const kano::Registry &registry) {
+    const std::pair<const char *, std::uint64_t> samples[] = {
+        {"gpt-3.5-turbo", 129}, {"gpt-4", 129}, {"gpt-4o", 124}, {"gpt-4o-mini", 124}, {"gpt-3.5-turbo-0301", 127}};
+    for (const auto &[model, want] : samples) {
+        const kano::ChatCount c = registry.resolve("tiktoken", model)
+                                      .count_chat(std::string(R"({"model": ")") + model + R"(", "messages": )" +
+                                                  cookbook_messages + "}");
+        CHECK(c.total == want && c.is_exact && c.reasons.empty());
+        CHECK(c.lower_bound == c.total && c.upper_bound == c.total && c.method == KANO_METHOD_TIKTOKEN);
+        CHECK(c.messages.size() == 6 && c.tools == 0 && c.reply_priming == 3 && parts_sum(c) == c.total);
+    }
+    const std::pair<const char *, std::uint64_t> tool_samples[] = {{"gpt-4", 105}, {"gpt-4o", 101}};
+    for (const auto &[model, want] : tool_samples) {
+        const kano::ChatCount c = registry.resolve("tiktoken", model).count_chat(cookbook_tools_request(model));
+        CHECK(c.total == want && c.is_exact && c.tools > 12 && c.messages.size() == 2 && parts_sum(c) == c.total);
+    }
+    // A message is 3 tokens plus its fields' tokens as count() counts them, plus 1 for a name.
+    const kano::Adapter gpt = registry.resolve("tiktoken", "gpt-4o");
+    const kano::ChatCount named = gpt.count_chat(
+        R"({"messages": [{"role": "user", "name": "bob", "content": "Hello there, caf\u00e9?"}]})");
+    CHECK(named.messages.size() == 1 &&
+          named.messages[0] == 3 + gpt.count("user").count + 1 + gpt.count("bob").count +
+                                   gpt.count("Hello there, caf\u00e9?").count);
+    // What the rules do not cover is counted all the same and named, one reason per entry.
+    const kano::ChatCount choice = gpt.count_chat(cookbook_tools_request("gpt-4o", R"("tool_choice": "auto", )"));
+    CHECK(!choice.is_exact && choice.total == 101 && choice.reasons.size() == 1 &&
+          contains(choice.reasons[0], "tool_choice"));
+    const kano::ChatCount audio = gpt.count_chat(
+        R"({"tool_choice": "none", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]})");
+    CHECK(!audio.is_exact && audio.upper_bound == std::numeric_limits<std::uint64_t>::max() && audio.reasons.size() >= 2);
+    for (const std::string &reason : audio.reasons) CHECK(!reason.empty() && !contains(reason, "\n"));
+    const kano::ChatCount estimated =
+        registry.resolve("heuristic", "gpt-4o").count_chat(std::string(R"({"messages": )") + cookbook_messages + "}");
+    CHECK(!estimated.is_exact && !estimated.reasons.empty() && contains(estimated.reasons[0], "heuristic"));
+    // Errors.
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "messages[0].role", gpt.count_chat(R"({"messages": [{"role": 3}]})"));
+    CHECK_THROWS(KANO_STATUS_INVALID_ARGUMENT, "", gpt.count_chat("{\"messages\": ["));
+    CHECK_THROWS(KANO_STATUS_INVALID_UTF8, "offset 46",
+                 gpt.count_chat("{\"messages\": [{\"role\": \"user\", \"content\": \"caf\xff\"}]}"));
+    const kano::Adapter gpt2 =
+        registry.resolve(std::string("huggingface"), root + "/tests/fixtures/tokenizers/gpt2/tokenizer.json");
+    CHECK_THROWS(KANO_STATUS_UNSUPPORTED, "chat template", gpt2.count_chat(R"({"messages": []})"));
+    CHECK_THROWS(KANO_STATUS_UNSUPPORTED, "", registry.resolve("tiktoken", "r50k_base").count_chat(R"({"messages": []})"));
+}
+
 int main(int argc, char **argv) {
     root = argc > 1 ? argv[1] : ".";
     std::ifstream probe(root + "/examples/kano-tokenizer.toml");
@@ -811,6 +969,8 @@ int main(int argc, char **argv) {
         test_moves(registry);
         test_threads(registry);
         test_estimates_and_limits(registry);
+        test_budgets(registry);
+        test_chat(registry);
         test_count_batch();
         const kano::Adapter cl100k = registry.resolve("tiktoken", "cl100k_base");
         test_counter_callback(cl100k, 2000);
