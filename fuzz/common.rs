@@ -583,10 +583,54 @@ impl Gen<'_> {
 /// What text bytes 0x80-0xff stand for (ASCII bytes stand for themselves): the characters the
 /// pipelines treat specially. Indexes past this list pick the file's own tokens.
 const TEXT_PIECES: [&str; 48] = [
-    " ", "  ", "\t", "\n", "\r\n", "\u{a0}", "\u{3000}", "\u{2028}", "\u{200b}", "\u{feff}", "\u{0}", "\u{1}",
-    "\u{7f}", "\u{85}", "é", "e\u{301}", "\u{301}", "İ", "ß", "ñ", "Å", "ﬁ", "Ａ", "²", "٣", "中", "文", "東京", "ひら",
-    "한", "😀", "👩\u{200d}💻", "🇩🇪", "▁", "▁▁", "'s", "'T", "...", "¿", "€", "\u{1d165}\u{1d16d}", "Ω", "ΣΊ",
-    "\u{fffd}", "\u{e000}", "<s>", "</s>", "<unk>",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u{a0}",
+    "\u{3000}",
+    "\u{2028}",
+    "\u{200b}",
+    "\u{feff}",
+    "\u{0}",
+    "\u{1}",
+    "\u{7f}",
+    "\u{85}",
+    "é",
+    "e\u{301}",
+    "\u{301}",
+    "İ",
+    "ß",
+    "ñ",
+    "Å",
+    "ﬁ",
+    "Ａ",
+    "²",
+    "٣",
+    "中",
+    "文",
+    "東京",
+    "ひら",
+    "한",
+    "😀",
+    "👩\u{200d}💻",
+    "🇩🇪",
+    "▁",
+    "▁▁",
+    "'s",
+    "'T",
+    "...",
+    "¿",
+    "€",
+    "\u{1d165}\u{1d16d}",
+    "Ω",
+    "ΣΊ",
+    "\u{fffd}",
+    "\u{e000}",
+    "<s>",
+    "</s>",
+    "<unk>",
 ];
 
 fn fuzz_text(bytes: &[u8], tokens: &[String]) -> String {
@@ -610,8 +654,10 @@ fn fuzz_text(bytes: &[u8], tokens: &[String]) -> String {
 }
 
 /// Characters vocabularies are made of.
-const VOCAB_CHARS: [&str; 24] =
-    ["a", "b", "c", "d", "e", "A", "B", "0", "1", " ", "▁", ".", ",", "'", "!", "é", "ß", "中", "文", "😀", "\u{301}", "İ", "\n", "s"];
+const VOCAB_CHARS: [&str; 24] = [
+    "a", "b", "c", "d", "e", "A", "B", "0", "1", " ", "▁", ".", ",", "'", "!", "é", "ß", "中", "文", "😀", "\u{301}",
+    "İ", "\n", "s",
+];
 
 fn gen_word(g: &mut Gen, max: usize) -> String {
     (0..1 + g.below(max)).map(|_| g.pick(&VOCAB_CHARS)).collect()
@@ -779,8 +825,10 @@ fn gen_pre_step(g: &mut Gen) -> Value {
         }
         6 => json!({"type": "Split", "pattern": {"String": gen_word(g, 2)}, "behavior": g.pick(&BEHAVIORS_ALL),
                     "invert": g.chance(30)}),
-        7 | 8 => json!({"type": "Split", "pattern": {"Regex": g.pick(&SAFE_REGEXES)}, "behavior": g.pick(&BEHAVIORS_ALL),
-                        "invert": g.chance(30)}),
+        7 | 8 => {
+            json!({"type": "Split", "pattern": {"Regex": g.pick(&SAFE_REGEXES)}, "behavior": g.pick(&BEHAVIORS_ALL),
+                        "invert": g.chance(30)})
+        }
         9 => json!({"type": "BertPreTokenizer"}),
         10 => json!({"type": "CharDelimiterSplit", "delimiter": g.pick(&[" ", "a", "▁", "中"])}),
         11 => json!({"type": "FixedLength", "length": g.below(7)}),
@@ -903,7 +951,8 @@ fn gen_bpe(g: &mut Gen, rich: bool, byte_level: bool) -> Value {
             }
         }
     }
-    let vocab: serde_json::Map<String, Value> = v.tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
+    let vocab: serde_json::Map<String, Value> =
+        v.tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
     let as_strings = g.chance(50) && merges.iter().all(|(a, b)| !a.contains(' ') && !b.contains(' '));
     let merges: Vec<Value> =
         merges.iter().map(|(a, b)| if as_strings { json!(format!("{a} {b}")) } else { json!([a, b]) }).collect();
@@ -1008,7 +1057,9 @@ fn gen_wordpiece(g: &mut Gen) -> Value {
 fn model_tokens(model: &Value) -> Vec<String> {
     match &model["vocab"] {
         Value::Object(map) => map.keys().filter(|k| !k.starts_with("<0x")).cloned().collect(),
-        Value::Array(list) => list.iter().filter_map(|e| e[0].as_str()).filter(|k| !k.starts_with("<0x")).map(String::from).collect(),
+        Value::Array(list) => {
+            list.iter().filter_map(|e| e[0].as_str()).filter(|k| !k.starts_with("<0x")).map(String::from).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -1064,10 +1115,16 @@ fn gen_tokenizer(g: &mut Gen, part: Part) -> (Value, Vec<String>) {
         Part::PreTokenizer => gen_pre_tokenizer(g, true),
         Part::Unigram | Part::SentencePieceBpe => match g.below(4) {
             0 => (Value::Null, false),
-            1 => (json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": g.pick(&["always", "first", "never"]),
-                         "split": g.chance(50)}), false),
-            2 => (json!({"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
-                         {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}]}), false),
+            1 => (
+                json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": g.pick(&["always", "first", "never"]),
+                         "split": g.chance(50)}),
+                false,
+            ),
+            2 => (
+                json!({"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"},
+                         {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}]}),
+                false,
+            ),
             _ => gen_pre_tokenizer(g, false),
         },
         _ => gen_pre_tokenizer(g, false),
