@@ -246,7 +246,7 @@ impl RankTable {
             0 | 1 => piece.len(),
             n => match cache.as_deref_mut() {
                 Some(cache) if n <= cache::MAX_CACHED => {
-                    cache.get_or_count(self.cache_owner, piece, || self.count_cache_miss(piece))
+                    cache.get_or_count(self.cache_owner, piece, || self.count_without_cache(piece))
                 }
                 Some(cache) => cache.get_or_count_long(self.cache_owner, piece, || self.count_without_cache(piece)),
                 _ => self.count_without_cache(piece),
@@ -277,7 +277,7 @@ impl RankTable {
                     } else if end - start == 2 {
                         2 - self.ranks.pair_is_token(text[start], text[start + 1]) as usize
                     } else if end - start <= cache::MAX_CACHED {
-                        cache.get_or_count_at(owner, text, start, end, || self.count_cache_miss(&text[start..end]))
+                        cache.get_or_count_at(owner, text, start, end, || self.count_without_cache(&text[start..end]))
                     } else {
                         let piece = &text[start..end];
                         cache.get_or_count_long(owner, piece, || self.count_without_cache(piece))
@@ -294,18 +294,8 @@ impl RankTable {
         total
     }
 
-    /// A cached piece's count, out of the loop of hits.
-    #[inline(never)]
-    fn count_cache_miss(&self, piece: &[u8]) -> usize {
-        if piece.len() <= 1 {
-            piece.len()
-        } else if piece.len() <= 3 {
-            bpe::count_tiny(piece, &self.ranks)
-        } else {
-            self.count_uncached(piece, &mut None)
-        }
-    }
-
+    /// A piece's count when the cache has none: the pair memo of this thread (prose repeats its
+    /// character pairs from piece to piece even where pieces do not repeat).
     #[inline(never)]
     fn count_without_cache(&self, piece: &[u8]) -> usize {
         if piece.len() <= 1 {
@@ -367,11 +357,15 @@ impl Encoding {
     /// length alone needs more tokens than are left) is not merged at all.
     pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
-        let total = self.with_thread_state(|cache, memo| {
+        let total = cache::with_cache(|mut cache| {
             let mut total = 0u64;
             self.name.pattern().for_each_piece(text, |piece| {
                 let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
-                total += if total + at_least > limit { at_least } else { self.count_piece(cache, memo, piece) as u64 };
+                total += if total + at_least > limit {
+                    at_least
+                } else {
+                    self.table.count_piece_cached(piece, &mut cache) as u64
+                };
                 if total > limit {
                     ControlFlow::Break(())
                 } else {
@@ -394,7 +388,7 @@ impl Encoding {
     pub(crate) fn fit_pieces(&self, text: &str, limit: u64) -> (usize, u64, usize) {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
         let base = text.as_ptr() as usize;
-        self.with_thread_state(|cache, memo| {
+        cache::with_cache(|mut cache| {
             let (mut fits_to, mut total, mut piece_end) = (0usize, 0u64, text.len());
             self.name.pattern().for_each_piece(text, |piece| {
                 let start = piece.as_ptr() as usize - base;
@@ -402,7 +396,7 @@ impl Encoding {
                 let tokens = if total + at_least > limit {
                     limit.saturating_add(1)
                 } else {
-                    self.count_piece(cache, memo, piece) as u64
+                    self.table.count_piece_cached(piece, &mut cache) as u64
                 };
                 if total + tokens > limit {
                     piece_end = start + piece.len();
@@ -413,32 +407,6 @@ impl Encoding {
                 ControlFlow::Continue(())
             });
             (fits_to, total, piece_end.max(fits_to))
-        })
-    }
-
-    /// The tokens of one piece, from the thread's cache when the piece is short.
-    #[inline(always)]
-    fn count_piece(&self, cache: &mut Option<&mut PieceCache>, memo: &mut Option<&mut [u64]>, piece: &[u8]) -> usize {
-        match cache {
-            _ if piece.len() == 1 => 1,
-            Some(cache) if piece.len() <= cache::MAX_CACHED => {
-                cache.get_or_count(self.table.cache_owner, piece, || {
-                    if piece.len() <= 3 {
-                        bpe::count_tiny(piece, &self.table.ranks)
-                    } else {
-                        self.table.count_uncached(piece, memo)
-                    }
-                })
-            }
-            _ if piece.len() <= 3 => bpe::count_tiny(piece, &self.table.ranks),
-            _ => self.table.count_uncached(piece, memo),
-        }
-    }
-
-    /// Runs `f` with this thread's piece cache and pair memo for this table.
-    fn with_thread_state<R>(&self, f: impl FnOnce(&mut Option<&mut PieceCache>, &mut Option<&mut [u64]>) -> R) -> R {
-        cache::with_cache(|mut cache| {
-            backtrack::with_pair_memo(self.table.cache_owner, |mut memo| f(&mut cache, &mut memo))
         })
     }
 

@@ -85,20 +85,7 @@ pub(crate) fn r50k(maps: &ClassMaps, text: &[u8], starts: &mut Starts) {
     }
     starts.decided = if end == text.len() { len } else { len.saturating_sub(LOOKAHEAD) };
 
-    for k in 0..words {
-        // A run's last character that has several bytes starts at its first.
-        let mut tails = starts.bits[k] & maps.word(SPACES, k) & maps.word(CONTINUATIONS, k);
-        while tails != 0 {
-            let j = 64 * k + tails.trailing_zeros() as usize;
-            tails &= tails - 1;
-            starts.clear(j);
-            let mut lead = j;
-            while text[start + lead] & 0xC0 == 0x80 {
-                lead -= 1;
-            }
-            starts.set(lead);
-        }
-    }
+    move_to_leads(maps, text, starts);
     for k in 0..words {
         // An apostrophe that starts a piece takes a contraction after it first.
         let mut apostrophes = starts.bits[k] & maps.word(APOSTROPHES, k);
@@ -249,7 +236,8 @@ pub(crate) fn o200k<const CONTRACTIONS: bool, const DIGITS: usize>(
         let mut after_contraction = usize::MAX;
         'contractions: for k in 0..words {
             // An apostrophe right after a word: a contraction there ends the word's piece.
-            let mut apostrophes = maps.word(APOSTROPHES, k) & (maps.word(LETTERS, k) << 1 | letter_before(maps, k));
+            let mut apostrophes =
+                maps.word(APOSTROPHES, k) & (maps.word(LETTERS, k) << 1 | bit_before(maps, LETTERS, k));
             while apostrophes != 0 {
                 let a = 64 * k + apostrophes.trailing_zeros() as usize;
                 apostrophes &= apostrophes - 1;
@@ -273,7 +261,7 @@ pub(crate) fn o200k<const CONTRACTIONS: bool, const DIGITS: usize>(
     let mut walked = 0;
     'cases: for k in 0..words {
         let upper_only = maps.word(UPPERS, k) & !maps.word(LOWERS, k);
-        let after_lower = maps.word(LOWERS, k) << 1 | if k > 0 { maps.word(LOWERS, k - 1) >> 63 } else { 0 };
+        let after_lower = maps.word(LOWERS, k) << 1 | bit_before(maps, LOWERS, k);
         let mut cases = upper_only & after_lower;
         while cases != 0 {
             let i = 64 * k + cases.trailing_zeros() as usize;
@@ -319,13 +307,34 @@ pub(crate) fn o200k<const CONTRACTIONS: bool, const DIGITS: usize>(
     starts.decided = decided;
 }
 
-/// Bit 63 of the letters word before word `k` (0 for the first).
+/// Moves each start on a byte that continues a character to that character's first byte: the
+/// last character of a white-space run is found at its last byte, and it may have several
+/// (every other start is found at a first byte already).
+fn move_to_leads(maps: &ClassMaps, text: &[u8], starts: &mut Starts) {
+    let start = maps.start();
+    for k in 0..(maps.end() - start).div_ceil(64) {
+        let mut tails = starts.bits[k] & maps.word(CONTINUATIONS, k);
+        while tails != 0 {
+            let j = 64 * k + tails.trailing_zeros() as usize;
+            tails &= tails - 1;
+            starts.clear(j);
+            let mut lead = j;
+            while text[start + lead] & 0xC0 == 0x80 {
+                lead -= 1;
+            }
+            starts.set(lead);
+        }
+    }
+}
+
+/// Bit 63 of word `k - 1` of `map` (0 for the first word): whether the byte before word `k` is
+/// in the map.
 #[inline(always)]
-fn letter_before(maps: &ClassMaps, k: usize) -> u64 {
+fn bit_before(maps: &ClassMaps, map: usize, k: usize) -> u64 {
     if k == 0 {
         0
     } else {
-        maps.word(LETTERS, k - 1) >> 63
+        maps.word(map, k - 1) >> 63
     }
 }
 
@@ -428,20 +437,7 @@ fn words_and_spaces<const DIGITS: usize>(
             }
         }
     }
-    for k in 0..words {
-        // A run's last character that has several bytes starts at its first.
-        let mut tails = starts.bits[k] & maps.word(CONTINUATIONS, k);
-        while tails != 0 {
-            let j = 64 * k + tails.trailing_zeros() as usize;
-            tails &= tails - 1;
-            starts.clear(j);
-            let mut lead = j;
-            while text[start + lead] & 0xC0 == 0x80 {
-                lead -= 1;
-            }
-            starts.set(lead);
-        }
-    }
+    move_to_leads(maps, text, starts);
     if DIGITS > 1 {
         // Where the last run walked ends: its later starts are not runs of their own.
         let mut walked = 0;
