@@ -1113,3 +1113,84 @@ fn random_pipelines_count_like_the_crate() {
     assert!(ours_served * 10 > loaded * 9, "ours served {ours_served} of {loaded}");
     assert!(compared > 50_000, "{compared} counts compared");
 }
+
+/// SentencePiece's pipeline in each form files write it: spaces to `▁` by a `Replace` (with a
+/// `Prepend`, in either order, or none), or a `Metaspace` that does not split. Our engine
+/// counts these from the text as it is, without the normalized string: the counts must still
+/// be the crate's, with random merges (some with `▁` inside tokens), unknown characters, byte
+/// fallback and added tokens.
+fn random_sentencepiece_tokenizer(rng: &mut PropRng) -> (Value, Vec<String>) {
+    let replace = json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"});
+    let prepend = json!({"type": "Prepend", "prepend": "▁"});
+    let (normalizer, pre_tokenizer) = match rng.below(6) {
+        0 => (replace, Value::Null),
+        1 => (json!({"type": "Sequence", "normalizers": [prepend, replace]}), Value::Null),
+        2 => (json!({"type": "Sequence", "normalizers": [replace, prepend]}), Value::Null),
+        3 => (json!({"type": "Sequence", "normalizers": [replace]}), Value::Null),
+        _ => (
+            Value::Null,
+            json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": *rng.pick(&["always", "first", "never"]), "split": false}),
+        ),
+    };
+    let mut model = random_bpe(rng, false);
+    if rng.chance(80) {
+        model["ignore_merges"] = json!(false);
+    }
+    let (added, contents) = random_added(rng);
+    let json = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added, "normalizer": normalizer, "pre_tokenizer": pre_tokenizer,
+        "post_processor": Value::Null, "decoder": null, "model": model,
+    });
+    (json, contents)
+}
+
+/// Text for SentencePiece pipelines: words, runs of spaces, `▁`s, and long unspaced runs
+/// (parts past the piece cache's short keys).
+fn sentencepiece_text(rng: &mut PropRng, added: &[String]) -> String {
+    let mut s = String::new();
+    let words = rng.below(40);
+    if rng.chance(30) {
+        s.push(' ');
+    }
+    for _ in 0..words {
+        match rng.below(12) {
+            0 => s.push_str(&" ".repeat(1 + rng.below(4))),
+            1 => s.push('▁'),
+            2 => s.push_str(&prop_text(rng, added)),
+            3 => s.push_str(&"中文a".repeat(10 + rng.below(40))),
+            _ => {
+                s.push_str(&random_word(rng));
+                s.push(' ');
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn sentencepiece_pipelines_count_like_the_crate_from_the_raw_text() {
+    let mut compared = 0;
+    let mut loaded = 0;
+    for seed in 1..=400u64 {
+        let mut rng = PropRng(seed.wrapping_mul(0xd1b5_4a32_d192_ed03) | 1);
+        let (json, added) = random_sentencepiece_tokenizer(&mut rng);
+        let bytes = serde_json::to_vec(&json).expect("serializes");
+        let (Some(reference), Ok(ours)) = (prop_crate_tokenizer(&bytes), HfTokenizer::from_bytes(&bytes, "sp")) else {
+            continue;
+        };
+        loaded += 1;
+        assert_ne!(ours.engine(), "tokenizers", "seed {seed}: {:?}", ours.fallback_reason());
+        for _ in 0..40 {
+            let text = sentencepiece_text(&mut rng, &added);
+            for special in [true, false] {
+                let want = reference.encode(text.as_str(), special).map(|e| e.len() as u64).ok();
+                let got = ours.count(&text, special).ok();
+                assert_eq!(got, want, "seed {seed}, special {special}: text {text:?}\n{json}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(loaded > 300, "{loaded} pipelines loaded");
+    assert!(compared > 20_000, "{compared} counts compared");
+}

@@ -29,6 +29,8 @@ pub(crate) struct Bpe {
     /// Its entries for the parts `Cut` makes of long pieces, which `ignore_merges` does not
     /// look up whole.
     part_owner: u64,
+    /// Its entries for the parts `count_spaced` cuts, keyed by the text's own bytes.
+    spaced_owner: u64,
     /// The model's characters are bytes of the byte-level alphabet.
     byte_level: bool,
     path: Path,
@@ -64,6 +66,9 @@ struct Cut {
     /// The characters some token has right before a `▁`; `None`: no cut at `▁`s (it is no base
     /// symbol, or too many characters come right before it in tokens).
     before: Option<Vec<char>>,
+    /// Per ASCII byte: a `▁` after it is a cut (a base symbol not in `before`); the entry of
+    /// the space is that of `▁`, which spaces become (`count_spaced`).
+    after_ascii: [bool; 128],
 }
 
 const METASPACE: char = '\u{2581}';
@@ -191,6 +196,7 @@ impl Bpe {
             Unknown { fallback: fallback_ids.map(|ids| ids.map(|i| i.is_some())), unk: unk_id.is_some(), fuse_unk };
         let owner = piece_cache::new_owner();
         let part_owner = piece_cache::new_owner();
+        let spaced_owner = piece_cache::new_owner();
         let special_ids: Vec<u32> = fallback_ids.iter().flatten().flatten().copied().chain(unk_id).collect();
         let merges_touch_specials = merges.involves_any(&special_ids);
         if prefix.is_some() || suffix.is_some() || merges_touch_specials {
@@ -207,6 +213,7 @@ impl Bpe {
             return Ok(Bpe {
                 owner,
                 part_owner,
+                spaced_owner,
                 byte_level,
                 path: Path::Ids(Box::new(id_model)),
                 unknown,
@@ -230,6 +237,7 @@ impl Bpe {
             return Ok(Bpe {
                 owner,
                 part_owner,
+                spaced_owner,
                 byte_level,
                 path: Path::RankTable(Box::new(table)),
                 unknown,
@@ -258,11 +266,27 @@ impl Bpe {
                 .map(|t| t.clone().into_boxed_slice())
                 .collect()
         });
-        let cut = (!byte_level).then(|| Cut { before: cut_rule(&table, &tokens) });
+        let cut = (!byte_level).then(|| {
+            let before = cut_rule(&table, &tokens);
+            let mut after_ascii = [false; 128];
+            if let Some(before) = &before {
+                let mark = METASPACE.to_string();
+                for (b, slot) in after_ascii.iter_mut().enumerate() {
+                    let (bytes, c) = if b == usize::from(b' ') {
+                        (mark.as_bytes(), METASPACE)
+                    } else {
+                        (&[b as u8][..], b as u8 as char)
+                    };
+                    *slot = known.at(&table, bytes, bytes.len()) && !before.contains(&c);
+                }
+            }
+            Cut { before, after_ascii }
+        });
         let all_known = byte_level && known.bytes.iter().all(|&k| k);
         Ok(Bpe {
             owner,
             part_owner,
+            spaced_owner,
             byte_level,
             path: Path::Table { table, known, all_known, cut },
             unknown,
@@ -382,22 +406,7 @@ impl Bpe {
         let Some(before) = &cut.before else {
             return self.count_cut(table, known, cut, piece, cache);
         };
-        let part = |part: &[u8], cache: &mut Option<&mut PieceCache>| match cache.as_deref_mut() {
-            Some(c) if part.len() <= piece_cache::MAX_CACHED => {
-                c.get_or_count(self.part_owner, part, || self.count_word(table, known, part) as usize) as u64
-            }
-            Some(c) => match c.get_long(self.part_owner, part) {
-                Some(n) => n as u64,
-                None => {
-                    let n = self.count_cut(table, known, cut, part, cache);
-                    if let Some(c) = cache.as_deref_mut() {
-                        c.put_long(self.part_owner, part, n as usize);
-                    }
-                    n
-                }
-            },
-            None => self.count_cut(table, known, cut, part, cache),
-        };
+        let part = |part: &[u8], cache: &mut Option<&mut PieceCache>| self.count_part(table, known, cut, part, cache);
         let mut total = 0;
         let mut start = 0;
         for mark in memchr::memmem::find_iter(piece, MARK) {
@@ -415,6 +424,125 @@ impl Bpe {
             }
         }
         total + part(&piece[start..], cache)
+    }
+
+    /// A part `Cut` made of a piece, from the cache: the short parts' table, or for longer
+    /// ones the long-piece table, else cut further (`count_cut`).
+    fn count_part(
+        &self,
+        table: &MergeTable,
+        known: &Known,
+        cut: &Cut,
+        part: &[u8],
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
+        match cache.as_deref_mut() {
+            Some(c) if part.len() <= piece_cache::MAX_CACHED => {
+                c.get_or_count(self.part_owner, part, || self.count_word(table, known, part) as usize) as u64
+            }
+            Some(c) => match c.get_long(self.part_owner, part) {
+                Some(n) => n as u64,
+                None => {
+                    let n = self.count_cut(table, known, cut, part, cache);
+                    if let Some(c) = cache.as_deref_mut() {
+                        c.put_long(self.part_owner, part, n as usize);
+                    }
+                    n
+                }
+            },
+            None => self.count_cut(table, known, cut, part, cache),
+        }
+    }
+
+    /// Whether `count_spaced` serves this model: one over characters whose pieces are cut at
+    /// `▁`s, with no whole-word rule (which would look at the whole string).
+    pub(crate) fn counts_spaced(&self) -> bool {
+        matches!(&self.path, Path::Table { cut: Some(Cut { before: Some(_), .. }), .. }) && self.whole_words.is_none()
+    }
+
+    /// The tokens of one piece made of `▁` (when `prepend`) then `text` with every space a
+    /// `▁`: SentencePiece's pipeline, counted without building that string. The text is cut
+    /// where `count_at_marks` cuts the string, and a part is looked up by its own bytes, a
+    /// space standing for the `▁` it becomes (a prepended `▁` too), so a key is one string.
+    pub(crate) fn count_spaced(&self, text: &[u8], prepend: bool, cache: &mut Option<&mut PieceCache>) -> u64 {
+        let Path::Table { table, known, cut: Some(cut @ Cut { before: Some(before), .. }), .. } = &self.path else {
+            return self.count(&spaced(text, prepend), cache);
+        };
+        const MARK: &[u8] = "\u{2581}".as_bytes();
+        let mut total = 0;
+        let mut start = 0;
+        // The part from `start` carries the prepended `▁`.
+        let mut lead = prepend;
+        for i in memchr::memchr2_iter(b' ', MARK[0], text) {
+            if text[i] != b' ' && !text[i..].starts_with(MARK) {
+                continue;
+            }
+            let cuts = if i == start {
+                // Only the prepended `▁` comes before a part's first `▁`.
+                lead && cut.after_ascii[usize::from(b' ')]
+            } else if text[i - 1] < 0x80 {
+                cut.after_ascii[usize::from(text[i - 1])]
+            } else {
+                let mut p = i - 1;
+                while p > start && text[p] & 0xC0 == 0x80 {
+                    p -= 1;
+                }
+                let prev = &text[p..i];
+                known.at(table, prev, prev.len()) && !before.contains(&last_char(prev))
+            };
+            if cuts {
+                total += self.spaced_part(table, known, cut, &text[start..i], lead, cache);
+                start = i;
+                lead = false;
+            }
+        }
+        total + self.spaced_part(table, known, cut, &text[start..], lead, cache)
+    }
+
+    /// A part of `count_spaced`'s text (after a prepended `▁` when `lead`).
+    fn spaced_part(
+        &self,
+        table: &MergeTable,
+        known: &Known,
+        cut: &Cut,
+        raw: &[u8],
+        lead: bool,
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
+        const MAX: usize = piece_cache::MAX_CACHED;
+        if raw.len() + usize::from(lead) > MAX {
+            return self.count_part(table, known, cut, &spaced(raw, lead), cache);
+        }
+        let mut key_buf = [0u8; MAX];
+        let key = if lead {
+            key_buf[0] = b' ';
+            key_buf[1..=raw.len()].copy_from_slice(raw);
+            &key_buf[..=raw.len()]
+        } else {
+            raw
+        };
+        if key.is_empty() {
+            return 0;
+        }
+        let count = || {
+            // At most three bytes for each of the key's.
+            let mut buf = [0u8; 3 * MAX];
+            let mut len = 0;
+            for &b in key {
+                if b == b' ' {
+                    buf[len..len + 3].copy_from_slice("\u{2581}".as_bytes());
+                    len += 3;
+                } else {
+                    buf[len] = b;
+                    len += 1;
+                }
+            }
+            self.count_word(table, known, &buf[..len]) as usize
+        };
+        match cache.as_deref_mut() {
+            Some(c) => c.get_or_count(self.spaced_owner, key, count) as u64,
+            None => count() as u64,
+        }
     }
 
     /// Cuts a long piece where no merge can cross and counts each part (cached): before a `▁`
@@ -590,6 +718,21 @@ fn unknown_char_bytes(b: u8) -> CharBytes {
 }
 
 /// The last character of `bytes` (valid UTF-8 up to a character boundary).
+/// `▁` (when `prepend`) then `text` with every space a `▁`.
+fn spaced(text: &[u8], prepend: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 2 + 3);
+    if prepend {
+        out.extend_from_slice(METASPACE.to_string().as_bytes());
+    }
+    for &b in text {
+        match b {
+            b' ' => out.extend_from_slice("\u{2581}".as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
 fn last_char(bytes: &[u8]) -> char {
     let mut start = bytes.len().saturating_sub(1);
     while start > 0 && bytes[start] & 0xC0 == 0x80 {

@@ -20,9 +20,12 @@ use super::added::{AddedTokens, Segment};
 use super::bpe::Bpe;
 use super::byte_level;
 use super::load::{kind_of, LoadError};
-use super::normalizer::Normalizer;
+use super::normalizer::{Normalizer, ReplacePattern};
 use super::post::PostCount;
-use super::pre_tokenizer::PreTokenizer;
+use super::pre_tokenizer::{PreTokenizer, Prepend, Step};
+
+/// The character SentencePiece writes for a space.
+const METASPACE: char = '\u{2581}';
 use super::unigram::Unigram;
 use super::wordpiece::{WordLevel, WordPiece};
 use crate::bpe::piece_cache::{with_cache, PieceCache};
@@ -66,6 +69,18 @@ pub(crate) struct Engine {
     model: Model,
     post: PostCount,
     form: PieceForm,
+    /// SentencePiece's pipeline (spaces become `▁`, a `▁` goes first, nothing else), which
+    /// the model counts from the text as it is (`Bpe::count_spaced`).
+    spaced: Option<Spaced>,
+}
+
+/// Where the `▁` that SentencePiece's pipeline puts first comes from.
+#[derive(Clone, Copy)]
+enum Spaced {
+    /// A `Prepend` normalizer (before every non-empty stretch), or none with `false`.
+    Normalizer(bool),
+    /// A `Metaspace` pre-tokenizer that does not split.
+    Metaspace(super::pre_tokenizer::Prepend),
 }
 
 /// The most bytes a text may grow to on its way to the model, when its normalizer or
@@ -137,7 +152,19 @@ impl Engine {
         } else {
             PieceForm::Text
         };
-        Ok(Engine { added, normalizer, pre, model, post, form })
+        let spaced = match &model {
+            Model::Bpe(bpe) if bpe.counts_spaced() && added.normalized.is_none() && form == PieceForm::Text => {
+                match (&normalizer, pre.steps()) {
+                    (Some(n), []) => spaces_to_marks(n).map(Spaced::Normalizer),
+                    (None, [Step::Metaspace { replacement: METASPACE, prepend, split: false }]) => {
+                        Some(Spaced::Metaspace(*prepend))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Engine { added, normalizer, pre, model, post, form, spaced })
     }
 
     /// `"kano-bpe"`, `"kano-unigram"`, `"kano-wordpiece"` or `"kano-wordlevel"`.
@@ -220,6 +247,18 @@ impl Run<'_, '_> {
     /// others.
     fn stretch(&mut self, s: &str, at_start: bool) -> ControlFlow<()> {
         let engine = self.engine;
+        if let (Some(spaced), Model::Bpe(bpe)) = (engine.spaced, &engine.model) {
+            let starts_marked = s.starts_with(' ') || s.starts_with(METASPACE);
+            let prepend = !s.is_empty()
+                && match spaced {
+                    Spaced::Normalizer(prepends) => prepends,
+                    Spaced::Metaspace(Prepend::Always) => !starts_marked,
+                    Spaced::Metaspace(Prepend::First) => at_start && !starts_marked,
+                    Spaced::Metaspace(Prepend::Never) => false,
+                };
+            self.total += bpe.count_spaced(s.as_bytes(), prepend, &mut self.cache);
+            return ControlFlow::Continue(());
+        }
         let normalized = match &engine.normalizer {
             Some(n) => {
                 let grown = n.max_output(s.len() as u64);
@@ -278,6 +317,26 @@ impl Run<'_, '_> {
                 ControlFlow::Break(())
             }
         })
+    }
+}
+
+/// `Some(prepends)` when the normalizer makes every space a `▁` and does nothing else but put
+/// one `▁` first (`prepends`): SentencePiece's, written as a `Replace`, or a `Sequence` of a
+/// `Prepend` and a `Replace` in either order.
+fn spaces_to_marks(n: &Normalizer) -> Option<bool> {
+    let is_replace = |n: &Normalizer| {
+        matches!(n, Normalizer::Replace { pattern: ReplacePattern::Literal(p), content }
+            if p == " " && content.as_str() == "\u{2581}")
+    };
+    let is_prepend = |n: &Normalizer| matches!(n, Normalizer::Prepend(p) if p.as_str() == "\u{2581}");
+    match n {
+        n if is_replace(n) => Some(false),
+        Normalizer::Sequence(items) => match items.as_slice() {
+            [only] => spaces_to_marks(only),
+            [a, b] if is_prepend(a) && is_replace(b) || is_replace(a) && is_prepend(b) => Some(true),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
