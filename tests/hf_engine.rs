@@ -1149,7 +1149,8 @@ fn random_sentencepiece_tokenizer(rng: &mut PropRng) -> (Value, Vec<String>) {
 /// (parts past the piece cache's short keys).
 fn sentencepiece_text(rng: &mut PropRng, added: &[String]) -> String {
     let mut s = String::new();
-    let words = rng.below(40);
+    // Long texts too: those are counted in whole chunks of 512 bytes and more.
+    let words = if rng.chance(25) { 300 + rng.below(500) } else { rng.below(40) };
     if rng.chance(30) {
         s.push(' ');
     }

@@ -350,3 +350,46 @@ fn interleaved_tables_on_one_thread_count_like_tiktoken_rs() {
     }
     assert!(compared > 600, "only {compared} counts compared");
 }
+
+/// Whole chunks of a text are cached (`bpe::chunks`): a text counted again, texts that share
+/// their start, and texts that share chunks at other offsets keep tiktoken-rs's counts, across
+/// encodings on one thread (each keeps its own chunks).
+#[test]
+fn texts_counted_again_and_sharing_chunks_count_like_tiktoken_rs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/corpus");
+    let cut = |t: &str, n: usize| {
+        let mut end = n.min(t.len());
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t[..end].to_string()
+    };
+    let en = std::fs::read_to_string(dir.join("prose_en.txt")).expect("bench corpus");
+    let de = std::fs::read_to_string(dir.join("prose_de.txt")).expect("bench corpus");
+    let code = std::fs::read_to_string(dir.join("code_rust.rs")).expect("bench corpus");
+    let json = std::fs::read_to_string(dir.join("data_json.json")).expect("bench corpus");
+    let base = cut(&en, 30_000);
+    let texts = [
+        base.clone(),
+        cut(&de, 20_000),
+        cut(&code, 20_000),
+        cut(&json, 20_000),
+        // The same start, other endings: the shared chunks hit, the last differ.
+        format!("{}{}", cut(&en, 9_000), cut(&de, 3_000)),
+        format!("{} extra words here", cut(&en, 9_000)),
+        // The same words one byte later: chunks cut elsewhere.
+        format!("x{base}"),
+        format!("{}\n\n{}", cut(&code, 4_000), cut(&en, 4_000)),
+    ];
+    let names = [EncodingName::R50kBase, EncodingName::P50kBase, EncodingName::Cl100kBase, EncodingName::O200kBase];
+    let registry = plain_registry();
+    for round in 0..3 {
+        for text in &texts {
+            for &name in &names {
+                let enc = registry.encoding(name).expect("loads");
+                let expected = reference_bpe(name).encode_ordinary(text).len() as u64;
+                assert_eq!(enc.count(text), expected, "{name}, round {round}, {} bytes", text.len());
+            }
+        }
+    }
+}

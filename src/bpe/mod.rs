@@ -7,9 +7,11 @@
 //! - [`merges`]: BPE by a merge list (`tokenizer.json` models), on the same encoder;
 //! - [`backtrack`]: the linear-time backtracking encoder for long pieces;
 //! - [`digits`]: small tables for long runs of digits in r50k and p50k;
-//! - [`piece_cache`]: a bounded per-thread cache of piece counts, keyed by vocabulary.
+//! - [`piece_cache`]: a bounded per-thread cache of piece counts, keyed by vocabulary;
+//! - [`chunks`]: whole stretches of a text cached in it, cut where counts stay the same.
 
 pub(crate) mod backtrack;
+pub(crate) mod chunks;
 pub(crate) mod digits;
 pub(crate) mod merge;
 pub(crate) mod merges;

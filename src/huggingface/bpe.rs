@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::byte_level;
 use super::load::LoadError;
 use crate::bpe::backtrack::with_pair_memo;
+use crate::bpe::chunks;
 use crate::bpe::merges::{utf8_len, MergeTable, PairMerges};
 use crate::bpe::piece_cache::{self, PieceCache};
 
@@ -29,8 +30,12 @@ pub(crate) struct Bpe {
     /// Its entries for the parts `Cut` makes of long pieces, which `ignore_merges` does not
     /// look up whole.
     part_owner: u64,
-    /// Its entries for the parts `count_spaced` cuts, keyed by the text's own bytes.
+    /// Its entries for the parts `count_spaced` cuts, keyed by the text's own bytes, and for
+    /// its whole chunks (`bpe::chunks`): those that start a text with a prepended `▁`, the
+    /// others.
     spaced_owner: u64,
+    lead_chunk_owner: u64,
+    chunk_owner: u64,
     /// The model's characters are bytes of the byte-level alphabet.
     byte_level: bool,
     path: Path,
@@ -72,6 +77,8 @@ struct Cut {
 }
 
 const METASPACE: char = '\u{2581}';
+/// `METASPACE` in UTF-8.
+const MARK: &[u8] = "\u{2581}".as_bytes();
 
 /// Which bytes (byte-level) or characters are base symbols, looked up without a hash for bytes
 /// and characters of the Basic Multilingual Plane.
@@ -197,6 +204,8 @@ impl Bpe {
         let owner = piece_cache::new_owner();
         let part_owner = piece_cache::new_owner();
         let spaced_owner = piece_cache::new_owner();
+        let lead_chunk_owner = piece_cache::new_owner();
+        let chunk_owner = piece_cache::new_owner();
         let special_ids: Vec<u32> = fallback_ids.iter().flatten().flatten().copied().chain(unk_id).collect();
         let merges_touch_specials = merges.involves_any(&special_ids);
         if prefix.is_some() || suffix.is_some() || merges_touch_specials {
@@ -214,6 +223,8 @@ impl Bpe {
                 owner,
                 part_owner,
                 spaced_owner,
+                lead_chunk_owner,
+                chunk_owner,
                 byte_level,
                 path: Path::Ids(Box::new(id_model)),
                 unknown,
@@ -238,6 +249,8 @@ impl Bpe {
                 owner,
                 part_owner,
                 spaced_owner,
+                lead_chunk_owner,
+                chunk_owner,
                 byte_level,
                 path: Path::RankTable(Box::new(table)),
                 unknown,
@@ -287,6 +300,8 @@ impl Bpe {
             owner,
             part_owner,
             spaced_owner,
+            lead_chunk_owner,
+            chunk_owner,
             byte_level,
             path: Path::Table { table, known, all_known, cut },
             unknown,
@@ -402,7 +417,6 @@ impl Bpe {
         piece: &[u8],
         cache: &mut Option<&mut PieceCache>,
     ) -> u64 {
-        const MARK: &[u8] = "\u{2581}".as_bytes();
         let Some(before) = &cut.before else {
             return self.count_cut(table, known, cut, piece, cache);
         };
@@ -468,27 +482,77 @@ impl Bpe {
         let Path::Table { table, known, cut: Some(cut @ Cut { before: Some(before), .. }), .. } = &self.path else {
             return self.count(&spaced(text, prepend), cache);
         };
-        const MARK: &[u8] = "\u{2581}".as_bytes();
+        // Whole chunks cut where parts are cut: counting either side alone changes nothing.
+        chunks::count_in_chunks(
+            text,
+            if prepend { self.lead_chunk_owner } else { self.chunk_owner },
+            self.chunk_owner,
+            cache,
+            |text, from, to| {
+                let to = to.min(text.len());
+                let from = from.max(1);
+                if from >= to {
+                    return None;
+                }
+                memchr::memchr2_iter(b' ', MARK[0], &text[from..to])
+                    .map(|i| from + i)
+                    .find(|&i| self.is_spaced_cut(table, known, cut, before, text, 0, i))
+            },
+            |from, to, cache| {
+                self.count_spaced_chunk(table, known, cut, before, &text[from..to], prepend && from == 0, cache)
+            },
+        )
+    }
+
+    /// Whether `count_spaced` cuts `text` at `i` (in a part that starts at `start`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn is_spaced_cut(
+        &self,
+        table: &MergeTable,
+        known: &Known,
+        cut: &Cut,
+        before: &[char],
+        text: &[u8],
+        start: usize,
+        i: usize,
+    ) -> bool {
+        if text[i] != b' ' && !text[i..].starts_with(MARK) {
+            return false;
+        }
+        if text[i - 1] < 0x80 {
+            return cut.after_ascii[usize::from(text[i - 1])];
+        }
+        let mut p = i - 1;
+        while p > start && text[p] & 0xC0 == 0x80 {
+            p -= 1;
+        }
+        let prev = &text[p..i];
+        known.at(table, prev, prev.len()) && !before.contains(&last_char(prev))
+    }
+
+    /// `count_spaced` of one chunk, part by part.
+    #[allow(clippy::too_many_arguments)]
+    fn count_spaced_chunk(
+        &self,
+        table: &MergeTable,
+        known: &Known,
+        cut: &Cut,
+        before: &[char],
+        text: &[u8],
+        prepend: bool,
+        cache: &mut Option<&mut PieceCache>,
+    ) -> u64 {
         let mut total = 0;
         let mut start = 0;
         // The part from `start` carries the prepended `▁`.
         let mut lead = prepend;
         for i in memchr::memchr2_iter(b' ', MARK[0], text) {
-            if text[i] != b' ' && !text[i..].starts_with(MARK) {
-                continue;
-            }
             let cuts = if i == start {
                 // Only the prepended `▁` comes before a part's first `▁`.
-                lead && cut.after_ascii[usize::from(b' ')]
-            } else if text[i - 1] < 0x80 {
-                cut.after_ascii[usize::from(text[i - 1])]
+                lead && cut.after_ascii[usize::from(b' ')] && (text[i] == b' ' || text[i..].starts_with(MARK))
             } else {
-                let mut p = i - 1;
-                while p > start && text[p] & 0xC0 == 0x80 {
-                    p -= 1;
-                }
-                let prev = &text[p..i];
-                known.at(table, prev, prev.len()) && !before.contains(&last_char(prev))
+                self.is_spaced_cut(table, known, cut, before, text, start, i)
             };
             if cuts {
                 total += self.spaced_part(table, known, cut, &text[start..i], lead, cache);
@@ -569,7 +633,6 @@ impl Bpe {
             }
             _ => self.count_word(table, known, part),
         };
-        const MARK: &[u8] = "\u{2581}".as_bytes();
         let n = piece.len();
         let mut total = 0;
         let mut start = 0;

@@ -28,6 +28,7 @@ use super::pre_tokenizer::{PreTokenizer, Prepend, Step};
 const METASPACE: char = '\u{2581}';
 use super::unigram::Unigram;
 use super::wordpiece::{WordLevel, WordPiece};
+use crate::bpe::chunks;
 use crate::bpe::piece_cache::{with_cache, PieceCache};
 
 pub(crate) enum Model {
@@ -72,6 +73,8 @@ pub(crate) struct Engine {
     /// SentencePiece's pipeline (spaces become `▁`, a `▁` goes first, nothing else), which
     /// the model counts from the text as it is (`Bpe::count_spaced`).
     spaced: Option<Spaced>,
+    /// Its whole chunks of text in the piece cache, on the direct path (`bpe::chunks`).
+    chunk_owner: u64,
 }
 
 /// Where the `▁` that SentencePiece's pipeline puts first comes from.
@@ -164,7 +167,16 @@ impl Engine {
             }
             _ => None,
         };
-        Ok(Engine { added, normalizer, pre, model, post, form, spaced })
+        Ok(Engine {
+            added,
+            normalizer,
+            pre,
+            model,
+            post,
+            form,
+            spaced,
+            chunk_owner: crate::bpe::piece_cache::new_owner(),
+        })
     }
 
     /// `"kano-bpe"`, `"kano-unigram"`, `"kano-wordpiece"` or `"kano-wordlevel"`.
@@ -296,13 +308,23 @@ impl Run<'_, '_> {
         if let (Some(pattern), Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) =
             (engine.pre.direct(), &engine.model, engine.form)
         {
-            let b = text.as_bytes();
-            let mut total = 0;
-            pattern.for_each_batch(text, |from, ends| {
-                total += bpe.count_batch(b, from, ends, cache);
-                ControlFlow::Continue(())
-            });
-            self.total += total;
+            self.total += chunks::count_in_chunks(
+                text.as_bytes(),
+                engine.chunk_owner,
+                engine.chunk_owner,
+                cache,
+                chunks::ascii_word_gap,
+                |from, to, cache| {
+                    // Chunks are cut at ASCII bytes, on character boundaries.
+                    let chunk = &text[from..to];
+                    let mut total = 0;
+                    pattern.for_each_batch(chunk, |start, ends| {
+                        total += bpe.count_batch(chunk.as_bytes(), start, ends, cache);
+                        ControlFlow::Continue(())
+                    });
+                    total
+                },
+            );
             return ControlFlow::Continue(());
         }
         let total = &mut self.total;

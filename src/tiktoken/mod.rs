@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::bpe::backtrack::{self, Backtracker};
+use crate::bpe::chunks;
 use crate::bpe::merge as bpe;
 use crate::bpe::piece_cache::{self as cache, PieceCache};
 use crate::bpe::ranks::{self, RankMap};
@@ -323,11 +324,13 @@ fn release_freed_memory() {
 pub struct Encoding {
     name: EncodingName,
     table: Arc<RankTable>,
+    /// This encoding's whole chunks of text in the piece cache (`bpe::chunks`).
+    chunk_owner: u64,
 }
 
 impl Encoding {
     pub(crate) fn new(name: EncodingName, table: Arc<RankTable>) -> Self {
-        Encoding { name, table }
+        Encoding { name, table, chunk_owner: crate::bpe::piece_cache::new_owner() }
     }
 
     pub fn name(&self) -> EncodingName {
@@ -341,14 +344,25 @@ impl Encoding {
 
     /// The exact number of tokens of `encode_ordinary(text)`.
     pub fn count(&self, text: &str) -> u64 {
-        let b = text.as_bytes();
+        let pattern = self.name.pattern();
         cache::with_cache(|mut cache| {
-            let mut total = 0u64;
-            self.name.pattern().for_each_batch(text, |from, ends| {
-                total += self.table.count_batch(b, from, ends, &mut cache);
-                ControlFlow::Continue(())
-            });
-            total
+            chunks::count_in_chunks(
+                text.as_bytes(),
+                self.chunk_owner,
+                self.chunk_owner,
+                &mut cache,
+                chunks::ascii_word_gap,
+                |from, to, cache| {
+                    // Chunks are cut at ASCII bytes, on character boundaries.
+                    let chunk = &text[from..to];
+                    let mut total = 0u64;
+                    pattern.for_each_batch(chunk, |start, ends| {
+                        total += self.table.count_batch(chunk.as_bytes(), start, ends, cache);
+                        ControlFlow::Continue(())
+                    });
+                    total
+                },
+            )
         })
     }
 

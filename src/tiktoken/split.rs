@@ -654,80 +654,82 @@ mod tests {
         all
     }
 
+    /// Pieces long mixed texts are made of.
+    const ATOMS: &[&str] = &[
+        "a",
+        "The",
+        "WORD",
+        "é",
+        "Ünïcode",
+        "中文",
+        "日本語",
+        "한국어",
+        "٣٤",
+        "12345",
+        "7",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\n\n ",
+        "\u{3000}",
+        "\u{a0}",
+        "\u{85}",
+        ",",
+        ".",
+        "!?",
+        "'s",
+        "'LL",
+        "'re",
+        "'",
+        "😀",
+        "ǅ",
+        "ʰ",
+        "e\u{301}",
+        "ſ",
+        "/",
+        "//",
+        "::",
+        "ꜰ",
+        "Ⅻ",
+        "_",
+        "-",
+        "'d",
+        "'ve",
+        "'m",
+        "'t",
+        "'x",
+        "'S",
+        "''",
+        " '",
+        "\u{2009}",
+        "\u{2009}a",
+        "\u{85}.",
+        "don't",
+        "we'll",
+        " \u{a0}b",
+        ";\n",
+        ";\n    ",
+        "!\n\n",
+        "\r",
+        "\u{2014}",
+        "。",
+        "\u{b}",
+        "\n  ",
+        " \n",
+        "0",
+        "１２",
+        "1234567",
+        " !",
+        "\t'",
+        "\u{3000}\n",
+    ];
+
     /// With class maps of any window size, every pattern cuts long mixed text where the
     /// character-at-a-time scan does.
     #[test]
     fn class_maps_cut_where_the_character_scan_does() {
-        const ATOMS: &[&str] = &[
-            "a",
-            "The",
-            "WORD",
-            "é",
-            "Ünïcode",
-            "中文",
-            "日本語",
-            "한국어",
-            "٣٤",
-            "12345",
-            "7",
-            " ",
-            "  ",
-            "\t",
-            "\n",
-            "\r\n",
-            "\n\n ",
-            "\u{3000}",
-            "\u{a0}",
-            "\u{85}",
-            ",",
-            ".",
-            "!?",
-            "'s",
-            "'LL",
-            "'re",
-            "'",
-            "😀",
-            "ǅ",
-            "ʰ",
-            "e\u{301}",
-            "ſ",
-            "/",
-            "//",
-            "::",
-            "ꜰ",
-            "Ⅻ",
-            "_",
-            "-",
-            "'d",
-            "'ve",
-            "'m",
-            "'t",
-            "'x",
-            "'S",
-            "''",
-            " '",
-            "\u{2009}",
-            "\u{2009}a",
-            "\u{85}.",
-            "don't",
-            "we'll",
-            " \u{a0}b",
-            ";\n",
-            ";\n    ",
-            "!\n\n",
-            "\r",
-            "\u{2014}",
-            "。",
-            "\u{b}",
-            "\n  ",
-            " \n",
-            "0",
-            "１２",
-            "1234567",
-            " !",
-            "\t'",
-            "\u{3000}\n",
-        ];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             x ^= x << 13;
@@ -776,5 +778,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Cut at every space between two ASCII letters (`bpe::chunks::ascii_word_gap`), a text
+    /// splits into the same pieces, chunk by chunk, as it does whole, with every pattern.
+    #[test]
+    fn cuts_at_ascii_word_gaps_leave_the_pieces_unchanged() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cuts = 0;
+        for round in 0..200 {
+            let len = [40usize, 130, 300, 1000, 3000][round % 5];
+            let mut text = String::new();
+            while text.len() < len {
+                // Words and spaces often, for many cuts among everything else.
+                let r = next();
+                if r % 3 == 0 {
+                    text.push_str(["a b", " The", "word ", "x", " ", "'s "][(r / 3 % 6) as usize]);
+                } else {
+                    text.push_str(ATOMS[(r % ATOMS.len() as u64) as usize]);
+                }
+            }
+            let b = text.as_bytes();
+            let mut bounds = vec![0];
+            while let Some(i) = crate::bpe::chunks::ascii_word_gap(b, bounds[bounds.len() - 1] + 1, b.len()) {
+                bounds.push(i);
+            }
+            bounds.push(text.len());
+            cuts += bounds.len() - 2;
+            for pattern in PATTERNS {
+                let whole = mapped(pattern, &text, class_maps::WINDOW);
+                let mut pieces = Vec::new();
+                for w in bounds.windows(2) {
+                    pieces.extend(mapped(pattern, &text[w[0]..w[1]], class_maps::WINDOW).iter().map(|e| e + w[0]));
+                }
+                assert_eq!(pieces, whole, "{pattern:?} in {text:?} cut at {bounds:?}");
+            }
+        }
+        assert!(cuts > 500, "{cuts} cuts");
     }
 }
