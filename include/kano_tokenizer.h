@@ -170,6 +170,42 @@ typedef struct KanoCounter KanoCounter;
 typedef struct KanoRegistry KanoRegistry;
 
 /**
+ * What the per-thread caches of piece counts have done since the process started, summed over
+ * threads, and what they hold now (`kano_cache_stats`). A thread's latest lookups (fewer than
+ * 4,096) are added when it makes more or ends; the calling thread's are always included.
+ */
+typedef struct {
+  /**
+   * Lookups of pieces of up to 64 bytes.
+   */
+  uint64_t lookups;
+  /**
+   * Those that found their count.
+   */
+  uint64_t hits;
+  /**
+   * Lookups of long pieces and whole chunks of text (65 to 1,024 bytes).
+   */
+  uint64_t long_lookups;
+  /**
+   * Those that found their count.
+   */
+  uint64_t long_hits;
+  /**
+   * Share of all lookups that hit, from 0 to 1 (0 before any lookup).
+   */
+  double hit_rate;
+  /**
+   * Threads that hold a cache now.
+   */
+  uint64_t threads;
+  /**
+   * Bytes those caches hold now.
+   */
+  uint64_t bytes;
+} KanoCacheStats;
+
+/**
  * A token count.
  */
 typedef struct {
@@ -441,6 +477,11 @@ const char *kano_status_str(uint32_t status);
  * it to keep it. Read it on the thread that made the failing call.
  */
 const char *kano_last_error(void);
+
+/**
+ * Writes the piece caches' figures to `*out`. Thread-safe.
+ */
+KanoStatus kano_cache_stats(KanoCacheStats *out);
 
 /**
  * Creates a registry from the defaults, the file named by `KANO_TOKENIZER_CONFIG` (if set)

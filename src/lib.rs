@@ -28,6 +28,7 @@ pub mod tiktoken;
 mod utf8;
 
 pub use adapter::{Adapter, AdapterName, Count, Method};
+pub use bpe::piece_cache::{cache_stats, CacheStats};
 pub use budget::{Chunk, Chunks, Truncation};
 pub use chat::ChatCount;
 pub use config::Config;

@@ -336,8 +336,17 @@ fn status_reports_adapters_and_where_each_value_came_from() {
     assert_eq!(cfg["tokenizer.heuristic.chars_per_token"]["source"], "env KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN");
     assert_eq!(cfg["tokenizer.adapter"]["source"], "default");
     assert_eq!(cfg["config_file"]["source"], "argument --config");
+    // The health checks counted on this thread: its piece cache looked pieces up.
+    let cache = &v["piece_cache"];
+    assert!(cache["lookups"].as_u64().unwrap() > 0, "{cache}");
+    assert!(cache["hits"].as_u64().unwrap() <= cache["lookups"].as_u64().unwrap(), "{cache}");
+    assert_eq!(cache["threads"], 1, "{cache}");
+    assert!(cache["bytes"].as_u64().unwrap() >= 512 * 1024, "{cache}");
+    let rate = cache["hit_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rate), "{cache}");
     let o = s.run(&["status"]);
     assert!(stdout(&o).contains("tokenizer.fallback_chain"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Piece cache (this process):"), "{}", stdout(&o));
 
     // --model is the effective model, and says so; it wins over the file and the environment.
     let o = s.run_env(

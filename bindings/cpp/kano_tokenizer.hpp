@@ -112,6 +112,19 @@ inline const char *check(const char *returned) {
 }
 } // namespace detail
 
+/// The figures of the library's per-thread caches of piece counts, summed over threads
+/// (KanoCacheStats): lookups of pieces up to 64 bytes and their hits, of long pieces and whole
+/// chunks of text and their hits, the share of all lookups that hit, and the threads holding a
+/// cache and the bytes those hold now.
+using CacheStats = KanoCacheStats;
+
+/// The piece caches' figures now (kano_cache_stats).
+inline CacheStats cache_stats() {
+    KanoCacheStats s;
+    detail::check(kano_cache_stats(&s));
+    return s;
+}
+
 /// A token count (KanoCount).
 struct Count {
     /// The number of tokens.

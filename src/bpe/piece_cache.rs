@@ -79,6 +79,80 @@ pub(crate) struct PieceCache {
     long: Box<[LongSet]>,
     /// Long pieces, the newer of a set first; made on first use.
     pieces: Vec<LongPiece>,
+    /// What this cache did since it last added to the process's figures (`cache_stats`).
+    unreported: Local,
+    /// The bytes this cache holds that the process's figures include.
+    reported_bytes: u64,
+}
+
+/// One thread's figures, added to the process's now and then (`PieceCache::report`).
+#[derive(Default)]
+struct Local {
+    lookups: u64,
+    misses: u64,
+    long_lookups: u64,
+    long_hits: u64,
+}
+
+/// A thread adds its figures to the process's after this many lookups (and when it ends), so
+/// that threads do not contend for the shared counters on every count.
+const REPORT_EVERY: u64 = 4096;
+
+static LOOKUPS: AtomicU64 = AtomicU64::new(0);
+static MISSES: AtomicU64 = AtomicU64::new(0);
+static LONG_LOOKUPS: AtomicU64 = AtomicU64::new(0);
+static LONG_HITS: AtomicU64 = AtomicU64::new(0);
+static THREADS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// What the piece caches of every thread have done since the process started, and what they
+/// hold now. A thread's latest lookups (fewer than 4,096) are added when it makes more or ends;
+/// the calling thread's are always included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups of pieces of up to 64 bytes.
+    pub lookups: u64,
+    /// Those that found their count.
+    pub hits: u64,
+    /// Lookups of long pieces and whole chunks of text (65 to 1,024 bytes).
+    pub long_lookups: u64,
+    /// Those that found their count.
+    pub long_hits: u64,
+    /// Threads that hold a cache now (each made on the thread's first count).
+    pub threads: u64,
+    /// The bytes those caches hold now.
+    pub bytes: u64,
+}
+
+impl CacheStats {
+    /// The share of all lookups that hit, from 0 to 1 (0 before any lookup).
+    pub fn hit_rate(&self) -> f64 {
+        let all = self.lookups + self.long_lookups;
+        if all == 0 {
+            0.0
+        } else {
+            (self.hits + self.long_hits) as f64 / all as f64
+        }
+    }
+}
+
+/// The process's figures (`CacheStats`), the calling thread's latest lookups included.
+pub fn cache_stats() -> CacheStats {
+    with_thread_local(&CACHE, |slot| {
+        if let Some(Some(cache)) = slot {
+            cache.report();
+        }
+    });
+    let lookups = LOOKUPS.load(Ordering::Relaxed);
+    let long_lookups = LONG_LOOKUPS.load(Ordering::Relaxed);
+    CacheStats {
+        lookups,
+        hits: lookups.saturating_sub(MISSES.load(Ordering::Relaxed)),
+        long_lookups,
+        long_hits: LONG_HITS.load(Ordering::Relaxed).min(long_lookups),
+        threads: THREADS.load(Ordering::Relaxed),
+        bytes: BYTES.load(Ordering::Relaxed),
+    }
 }
 
 /// A long piece and its count. An empty entry has owner 0.
@@ -197,26 +271,69 @@ fn miss<const W: usize>(
 
 impl PieceCache {
     fn new() -> Self {
+        THREADS.fetch_add(1, Ordering::Relaxed);
         PieceCache {
             tiny: vec![TinySet::EMPTY; TINY_SETS].into_boxed_slice(),
             short: vec![ShortSet::EMPTY; SHORT_SETS].into_boxed_slice(),
             long: vec![LongSet::EMPTY; LONG_SETS].into_boxed_slice(),
             pieces: Vec::new(),
+            unreported: Local::default(),
+            reported_bytes: 0,
+        }
+    }
+
+    /// The bytes this cache holds: its tables, and the long pieces' entries and copies.
+    fn bytes(&self) -> u64 {
+        let tables = std::mem::size_of_val(&*self.tiny)
+            + std::mem::size_of_val(&*self.short)
+            + std::mem::size_of_val(&*self.long);
+        let pieces = self.pieces.capacity() * std::mem::size_of::<LongPiece>()
+            + self.pieces.iter().map(|p| p.bytes.capacity()).sum::<usize>();
+        (tables + pieces) as u64
+    }
+
+    /// Adds this cache's figures since the last report to the process's.
+    fn report(&mut self) {
+        let local = std::mem::take(&mut self.unreported);
+        LOOKUPS.fetch_add(local.lookups, Ordering::Relaxed);
+        MISSES.fetch_add(local.misses, Ordering::Relaxed);
+        LONG_LOOKUPS.fetch_add(local.long_lookups, Ordering::Relaxed);
+        LONG_HITS.fetch_add(local.long_hits, Ordering::Relaxed);
+        let bytes = self.bytes();
+        if bytes >= self.reported_bytes {
+            BYTES.fetch_add(bytes - self.reported_bytes, Ordering::Relaxed);
+        } else {
+            BYTES.fetch_sub(self.reported_bytes - bytes, Ordering::Relaxed);
+        }
+        self.reported_bytes = bytes;
+    }
+
+    /// `report` once enough lookups have gathered.
+    #[inline]
+    fn report_now_and_then(&mut self) {
+        if self.unreported.lookups + self.unreported.long_lookups >= REPORT_EVERY {
+            self.report();
         }
     }
 
     /// The count of a long piece (more than `MAX_CACHED` bytes) in `owner`'s vocabulary if the
     /// table of long pieces has it.
     pub(crate) fn get_long(&mut self, owner: u64, piece: &[u8]) -> Option<usize> {
-        if piece.len() > MAX_LONG || self.pieces.is_empty() {
+        if piece.len() > MAX_LONG {
+            return None;
+        }
+        self.unreported.long_lookups += 1;
+        if self.pieces.is_empty() {
             return None;
         }
         let hash = hash_long(piece);
         let set = (hash >> 40) as usize % (LONG_PIECES / 2);
-        self.pieces[2 * set..2 * set + 2]
+        let found = self.pieces[2 * set..2 * set + 2]
             .iter()
             .find(|e| e.owner == owner && e.hash == hash && e.bytes == piece)
-            .map(|e| e.count)
+            .map(|e| e.count);
+        self.unreported.long_hits += u64::from(found.is_some());
+        found
     }
 
     /// Keeps the count of a long piece (a copy of it, if it is at most `MAX_LONG` bytes), in
@@ -254,10 +371,15 @@ impl PieceCache {
     pub(crate) fn get_or_count(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
         debug_assert!(!piece.is_empty() && piece.len() <= MAX_CACHED);
         let tag = owner | (piece.len() as u64) << 40;
+        self.unreported.lookups += 1;
         if piece.len() <= MAX_TINY && owner < CACHED_OWNERS {
             let key = [word(piece, 0)];
             let set = set_of(&key, tag, TINY_SETS);
-            return probe(&mut self.tiny[set].ways, key, tag, count);
+            let misses = &mut self.unreported.misses;
+            return probe(&mut self.tiny[set].ways, key, tag, || {
+                *misses += 1;
+                count()
+            });
         }
         self.get_or_count_longer(owner, piece, count)
     }
@@ -280,7 +402,12 @@ impl PieceCache {
                 let key = [u64::from_le_bytes(bytes.try_into().unwrap_or_default()) & (!0u64 >> (64 - 8 * n))];
                 let tag = owner | (n as u64) << 40;
                 let set = set_of(&key, tag, TINY_SETS);
-                probe(&mut self.tiny[set].ways, key, tag, count)
+                self.unreported.lookups += 1;
+                let misses = &mut self.unreported.misses;
+                probe(&mut self.tiny[set].ways, key, tag, || {
+                    *misses += 1;
+                    count()
+                })
             }
             _ => self.get_or_count(owner, &text[from..end], count),
         }
@@ -289,6 +416,11 @@ impl PieceCache {
     /// Pieces of 9 to 64 bytes, out of the tiny pieces' loop.
     #[inline(never)]
     fn get_or_count_longer(&mut self, owner: u64, piece: &[u8], count: impl FnOnce() -> usize) -> usize {
+        let misses = &mut self.unreported.misses;
+        let count = || {
+            *misses += 1;
+            count()
+        };
         if owner >= CACHED_OWNERS {
             return count();
         }
@@ -307,6 +439,14 @@ impl PieceCache {
     }
 }
 
+impl Drop for PieceCache {
+    fn drop(&mut self) {
+        self.report();
+        BYTES.fetch_sub(self.reported_bytes, Ordering::Relaxed);
+        THREADS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 thread_local! {
     static CACHE: RefCell<Option<PieceCache>> = const { RefCell::new(None) };
 }
@@ -314,7 +454,15 @@ thread_local! {
 /// Runs `f` with this thread's cache, or with none while the thread is ending (thread-local
 /// storage already destroyed) or if the cache is in use further up the stack.
 pub(crate) fn with_cache<R>(f: impl FnOnce(Option<&mut PieceCache>) -> R) -> R {
-    with_thread_local(&CACHE, |slot| f(slot.map(|slot| slot.get_or_insert_with(PieceCache::new))))
+    with_thread_local(&CACHE, |slot| match slot {
+        Some(slot) => {
+            let cache = slot.get_or_insert_with(PieceCache::new);
+            let r = f(Some(&mut *cache));
+            cache.report_now_and_then();
+            r
+        }
+        None => f(None),
+    })
 }
 
 /// Runs `f` with this thread's value of `key`, or with none while the thread is ending

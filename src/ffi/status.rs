@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::last_error_ptr;
+use super::boundary::{last_error_ptr, out_param, write_out};
 use crate::adapter::{Count, Method};
 
 /// The result of every fallible function. Values are stable: a released value never changes
@@ -167,4 +167,47 @@ pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn kano_last_error() -> *const c_char {
     last_error_ptr()
+}
+
+/// What the per-thread caches of piece counts have done since the process started, summed over
+/// threads, and what they hold now (`kano_cache_stats`). A thread's latest lookups (fewer than
+/// 4,096) are added when it makes more or ends; the calling thread's are always included.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct KanoCacheStats {
+    /// Lookups of pieces of up to 64 bytes.
+    pub lookups: u64,
+    /// Those that found their count.
+    pub hits: u64,
+    /// Lookups of long pieces and whole chunks of text (65 to 1,024 bytes).
+    pub long_lookups: u64,
+    /// Those that found their count.
+    pub long_hits: u64,
+    /// Share of all lookups that hit, from 0 to 1 (0 before any lookup).
+    pub hit_rate: f64,
+    /// Threads that hold a cache now.
+    pub threads: u64,
+    /// Bytes those caches hold now.
+    pub bytes: u64,
+}
+
+/// Writes the piece caches' figures to `*out`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn kano_cache_stats(out: *mut KanoCacheStats) -> KanoStatus {
+    ffi_boundary!("kano_cache_stats", {
+        out_param(out, "out")?;
+        let s = crate::cache_stats();
+        let stats = KanoCacheStats {
+            lookups: s.lookups,
+            hits: s.hits,
+            long_lookups: s.long_lookups,
+            long_hits: s.long_hits,
+            hit_rate: s.hit_rate(),
+            threads: s.threads,
+            bytes: s.bytes,
+        };
+        // SAFETY: checked by out_param.
+        unsafe { write_out(out, stats) };
+        Ok(())
+    })
 }

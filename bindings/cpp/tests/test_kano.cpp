@@ -97,6 +97,21 @@ static void test_version_and_names() {
     CHECK(std::string(kano::method_name(KANO_METHOD_HUGGINGFACE)) == "huggingface");
 }
 
+static void test_cache_stats(const kano::Registry &registry) {
+    kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");
+    std::string text;
+    for (int i = 0; i < 8; i++) text += "the same words counted again and again, ";
+    adapter.count(text);
+    kano::CacheStats before = kano::cache_stats();
+    adapter.count(text);
+    kano::CacheStats after = kano::cache_stats();
+    // The second count found every piece the first one kept.
+    CHECK(after.lookups > before.lookups);
+    CHECK(after.hits - before.hits == after.lookups - before.lookups);
+    CHECK(after.threads >= 1 && after.bytes >= 512 * 1024);
+    CHECK(after.hit_rate > 0 && after.hit_rate <= 1);
+}
+
 static void test_every_adapter(const kano::Registry &registry) {
     CHECK(static_cast<bool>(registry) && registry.get() != nullptr);
 
@@ -965,6 +980,7 @@ int main(int argc, char **argv) {
         // One registry for most tests: each loads an encoding once, which valgrind makes slow.
         const kano::Registry registry;
         test_every_adapter(registry);
+        test_cache_stats(registry);
         test_errors(registry);
         test_moves(registry);
         test_threads(registry);

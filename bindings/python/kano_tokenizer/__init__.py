@@ -56,6 +56,8 @@ __all__ = [
     "Counter",
     "CountResult",
     "CounterStats",
+    "CacheStats",
+    "cache_stats",
     "Status",
     "KanoError",
     "NullPointerError",
@@ -91,6 +93,31 @@ def library_version():
 def library_path():
     """Where the C library was loaded from (a path, or a name the system loader resolved)."""
     return _native.library()[1]
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What the library's per-thread caches of piece counts have done since the process
+    started, summed over threads: lookups of pieces up to 64 bytes and their hits, lookups of
+    long pieces and whole chunks of text and their hits, the share of all lookups that hit, and
+    the threads holding a cache and the bytes those hold now. A thread's latest lookups (fewer
+    than 4,096) are added when it makes more or ends; the calling thread's are always in."""
+
+    lookups: int
+    hits: int
+    long_lookups: int
+    long_hits: int
+    hit_rate: float
+    threads: int
+    bytes: int
+
+
+def cache_stats():
+    """The piece caches' :class:`CacheStats` (kano_cache_stats)."""
+    lib = _lib()
+    out = _native.KanoCacheStats()
+    _check(lib, lib.kano_cache_stats(out))
+    return CacheStats(*(getattr(out, name) for name, _ in _native.KanoCacheStats._fields_))
 
 
 class Status(enum.IntEnum):

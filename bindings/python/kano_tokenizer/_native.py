@@ -118,6 +118,18 @@ class KanoCounterStats(ctypes.Structure):
     ]
 
 
+class KanoCacheStats(ctypes.Structure):
+    _fields_ = [
+        ("lookups", ctypes.c_uint64),
+        ("hits", ctypes.c_uint64),
+        ("long_lookups", ctypes.c_uint64),
+        ("long_hits", ctypes.c_uint64),
+        ("hit_rate", ctypes.c_double),
+        ("threads", ctypes.c_uint64),
+        ("bytes", ctypes.c_uint64),
+    ]
+
+
 RegistryPtr = ctypes.POINTER(_Registry)
 AdapterPtr = ctypes.POINTER(_Adapter)
 CounterPtr = ctypes.POINTER(_Counter)
@@ -202,6 +214,7 @@ _PROTOTYPES = {
     "kano_counter_flush": (ctypes.c_int, [CounterPtr, ctypes.c_uint32]),
     "kano_counter_stats": (ctypes.c_int, [CounterPtr, ctypes.POINTER(KanoCounterStats)]),
     "kano_counter_free": (None, [CounterPtr]),
+    "kano_cache_stats": (ctypes.c_int, [ctypes.POINTER(KanoCacheStats)]),
 }
 
 

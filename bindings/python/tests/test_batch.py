@@ -95,3 +95,20 @@ def test_many_threads_at_once():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: adapter.count_batch(texts), range(8)))
     assert all(r == want for r in results)
+
+
+def test_cache_stats_show_the_counting_of_this_thread():
+    with kano.Registry.from_toml(golden_toml()) as registry:
+        adapter = registry.resolve("tiktoken", "gpt-4o")
+        text = "the same words counted again and again, " * 8
+        adapter.count_tokens(text)
+        before = kano.cache_stats()
+        adapter.count_tokens(text)
+        after = kano.cache_stats()
+    assert isinstance(after, kano.CacheStats)
+    # The second count looked every piece up again and found each one.
+    assert after.lookups > before.lookups
+    assert after.hits - before.hits == after.lookups - before.lookups
+    assert after.threads >= 1
+    assert after.bytes >= 512 * 1024
+    assert 0.0 < after.hit_rate <= 1.0

@@ -635,11 +635,24 @@ pub fn status(ctx: &Context) -> Outcome {
         config_json.insert(key, json!({"value": value, "source": source}));
     }
     let hub = registry.hub_cache().map(|p| p.display().to_string());
+    // This process's own figures: the health checks' counts, on this thread. A service reads
+    // its own through kano_cache_stats or the bindings.
+    let cache = kano_tokenizer::cache_stats();
+    let cache_json = json!({
+        "lookups": cache.lookups,
+        "hits": cache.hits,
+        "long_lookups": cache.long_lookups,
+        "long_hits": cache.long_hits,
+        "hit_rate": cache.hit_rate(),
+        "threads": cache.threads,
+        "bytes": cache.bytes,
+    });
     match ctx.format {
         Format::Json => output::json(&json!({
             "adapters": adapters,
             "config": config_json,
             "huggingface_cache": hub,
+            "piece_cache": cache_json,
         })),
         Format::Text => {
             output::table(&["adapter", "available", "serves model", "model", "exact"], &rows);
@@ -649,6 +662,16 @@ pub fn status(ctx: &Context) -> Outcome {
             outln!("");
             output::table(&["config key", "value", "source"], &config_rows);
             outln!("\nHugging Face cache: {}", hub.as_deref().unwrap_or("(none)"));
+            outln!(
+                "Piece cache (this process): {} lookups, {} hits ({:.1}%), {} long lookups, {} long hits, {} thread(s), {} KiB",
+                cache.lookups,
+                cache.hits,
+                100.0 * cache.hit_rate(),
+                cache.long_lookups,
+                cache.long_hits,
+                cache.threads,
+                cache.bytes / 1024
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
