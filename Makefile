@@ -258,7 +258,15 @@ $(COMPARE_PY):
 	$(COMPARE_PY) -m pip install --quiet --upgrade pip
 	$(COMPARE_PY) -m pip install --quiet quicktok-v1==0.4.0 tiktoken==0.14.0 tokenizers==0.23.3 gigatoken==0.10.0
 
-compare-venv: $(COMPARE_PY)
+# tokenizers 1.x cannot share a venv with 0.23: it and the peers built on it get their own.
+COMPARE_NEXT_VENV := bench/compare/.venv-next
+COMPARE_NEXT_PY := $(COMPARE_NEXT_VENV)/bin/python
+$(COMPARE_NEXT_PY):
+	$(PYTHON) -m venv $(COMPARE_NEXT_VENV)
+	$(COMPARE_NEXT_PY) -m pip install --quiet --upgrade pip
+	$(COMPARE_NEXT_PY) -m pip install --quiet tokenizers==1.0.0rc3 fastokens==0.3.5 kitoken==0.11.1
+
+compare-venv: $(COMPARE_PY) $(COMPARE_NEXT_PY)
 
 compare: build compare-venv
 	$(COMPARE_PY) bench/compare/compare.py $(COMPARE_ARGS)

@@ -11,8 +11,10 @@ Markdown tables: throughput per file and encoding, worst-case 1 MB inputs, per-c
 against every subject's exact count of it. Every subject's counts are
 compared; a mismatch is reported loudly and the exit status is 1.
 
-It installs nothing: run it with a Python that has quicktok-v1, tiktoken and tokenizers (`make
-compare` makes a venv in bench/compare/.venv). Python tiktoken reads its rank files from a local
+It installs nothing: run it with a Python that has quicktok-v1, tiktoken, tokenizers 0.23 and
+gigatoken (`make compare` makes a venv in bench/compare/.venv, with pinned versions); the peers
+that need tokenizers 1.x (tokenizers 1.0 itself, fastokens, kitoken) run in a second venv,
+bench/compare/.venv-next (or --next-python), left out when it is missing. Python tiktoken reads its rank files from a local
 cache filled from the files tiktoken-rs ships, so nothing is downloaded. See README.md.
 
 The same script is also the Python worker (`compare.py worker MODE ...`), with the command line
@@ -40,6 +42,11 @@ TARGET = HERE / "target"
 INPUTS = TARGET / "inputs"
 TIKTOKEN_CACHE = TARGET / "tiktoken-cache"
 FIXTURES = ROOT / "tests" / "fixtures" / "tokenizers"
+NEXT_PYTHON = HERE / ".venv-next" / "bin" / "python"
+# The peers of the second venv (tokenizers 1.x cannot share a venv with tokenizers 0.23).
+NEXT_SUBJECTS = ["hf1-py-nospecial", "fastokens", "kitoken"]
+# The OpenAI encodings fastokens has presets for, and those kitoken loads from a rank file.
+FASTOKENS_ENCODINGS = {"cl100k_base", "o200k_base"}
 
 ENCODINGS = ["cl100k_base", "o200k_base", "p50k_base", "r50k_base"]
 # What each peer can count.
@@ -64,6 +71,9 @@ LABELS = {
     "hf-py-nospecial": "HF tokenizers (Python)",
     "hf-rs-nospecial": "HF tokenizers (Rust)",
     "gigatoken": "gigatoken (Python)",
+    "hf1-py-nospecial": "HF tokenizers 1.x (Python)",
+    "fastokens": "fastokens (Python)",
+    "kitoken": "kitoken (Python)",
 }
 OURS = {"ours", "ours-cabi", "ours-py", "ours-nospecial", "ours-cabi-nospecial",
         "ours-estimate", "ours-cabi-estimate", "ours-py-estimate"}
@@ -99,7 +109,7 @@ def _load_python_subject(name, model):
         enc = tiktoken.get_encoding(model)
         encode = enc.encode_ordinary
         fn = lambda text: len(encode(text))  # noqa: E731 - tiktoken has no count
-    elif name in ("hf-py", "hf-py-nospecial"):
+    elif name in ("hf-py", "hf-py-nospecial", "hf1-py-nospecial"):
         import tokenizers
 
         tok = tokenizers.Tokenizer.from_file(model)
@@ -112,6 +122,20 @@ def _load_python_subject(name, model):
 
         # gigatoken's encode adds no special tokens: it is timed against the counts without them.
         tok = gigatoken.Tokenizer(model)
+        fn = lambda text: len(tok.encode(text))  # noqa: E731
+    elif name == "fastokens":
+        import fastokens
+
+        if hf:
+            tok = fastokens.Tokenizer.from_file(model)
+            fn = lambda text: len(tok.encode(text, add_special_tokens=False).ids)  # noqa: E731
+        else:
+            tok = fastokens.Tokenizer.from_tiktoken(_rank_file(model), encoding=model)
+            fn = lambda text: len(tok.encode_ordinary(text))  # noqa: E731
+    elif name == "kitoken":
+        import kitoken
+
+        tok = kitoken.Kitoken.from_tokenizers_file(model) if hf else kitoken.Kitoken.from_tiktoken_file(_rank_file(model))
         fn = lambda text: len(tok.encode(text))  # noqa: E731
     elif name in ("ours-py", "ours-py-estimate"):
         import kano_tokenizer
@@ -128,11 +152,18 @@ def _load_python_subject(name, model):
     return fn
 
 
+def _rank_file(encoding):
+    """The local copy of an encoding's rank file (`tiktoken_offline`)."""
+    url = f"https://openaipublic.blob.core.windows.net/encodings/{encoding}.tiktoken"
+    return str(Path(os.environ["TIKTOKEN_CACHE_DIR"]) / hashlib.sha1(url.encode()).hexdigest())
+
+
 def _imports(names):
     """Import the subjects' modules up front, so that memory and load times exclude imports."""
     for name in names:
         module = {"quicktok": "quicktok", "tiktoken": "tiktoken", "hf-py": "tokenizers", "gigatoken": "gigatoken",
-                  "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer",
+                  "hf-py-nospecial": "tokenizers", "ours-py": "kano_tokenizer", "hf1-py-nospecial": "tokenizers",
+                  "fastokens": "fastokens", "kitoken": "kitoken",
                   "ours-py-estimate": "kano_tokenizer"}.get(name)
         if module:
             __import__(module)
@@ -322,7 +353,16 @@ class Driver:
         return run([sys.executable, str(Path(__file__).resolve()), "worker", mode, *map(str, rest)],
                    timeout or self.args.process_timeout)
 
+    def python_next(self, mode, *rest, timeout=None):
+        """The worker in the second venv (tokenizers 1.x, fastokens, kitoken); `None` without it."""
+        if not self.args.next_python.exists():
+            return None
+        return run([str(self.args.next_python), str(Path(__file__).resolve()), "worker", mode, *map(str, rest)],
+                   timeout or self.args.process_timeout)
+
     def collect(self, r, what):
+        if r is None:
+            return []
         for rec in r.records:
             self.results.append(rec)
             if "error" in rec:
@@ -459,6 +499,28 @@ def check_counts(d, what, counts):
     return True
 
 
+def agreeing(d, what, counts):
+    """Checks that every subject's count agrees with ours. A peer that disagrees is noted and
+    returned in `wrong` (its cell is marked, it is never ranked); a disagreement among our own
+    subjects is a problem (exit status 1). Returns (ours agree, wrong peers)."""
+    counts = {s: c for s, c in counts.items() if c is not None}
+    ours = {c for s, c in counts.items() if s in OURS and s not in ESTIMATES}
+    if len(ours) > 1:
+        return check_counts(d, what, counts), set()
+    if not ours:
+        return check_counts(d, what, counts), set()
+    want = next(iter(ours))
+    wrong = {s for s, c in counts.items() if s not in OURS and c != want}
+    for s in sorted(wrong):
+        d.notes.append(f"count disagrees, {what}: {s} counts {counts[s]}, ours (and the reference) {want}")
+    # The reference peers (tiktoken, HF tokenizers 0.23) must agree with us: else it is ours.
+    reference = {"tiktoken", "tiktoken-rs", "hf-py", "hf-py-nospecial", "hf-rs", "hf-rs-nospecial"}
+    if wrong & reference:
+        d.problems.append(f"COUNT MISMATCH {what}: " + ", ".join(f"{s}={c}" for s, c in counts.items()))
+        return False, wrong
+    return True, wrong
+
+
 def throughput(d, files, encodings):
     a = d.args
     samples, counts, sizes = {}, {}, {}
@@ -472,12 +534,14 @@ def throughput(d, files, encodings):
             # shared machine that comparison sees the same moments, where two processes may not.
             r2 = d.python("time", "--model", enc, "--subjects", ",".join(["ours-py"] + python_peers(enc)),
                           *timing, *files)
-            for rec in d.collect(r1, f"throughput {enc}") + d.collect(r2, f"throughput {enc}"):
+            nexts = [s for s in ["fastokens", "kitoken"] if s != "fastokens" or enc in FASTOKENS_ENCODINGS]
+            r3 = d.python_next("time", "--model", enc, "--subjects", ",".join(nexts), *timing, *files)
+            for rec in d.collect(r1, f"throughput {enc}") + d.collect(r2, f"throughput {enc}") + d.collect(r3, f"throughput {enc}"):
                 key = (rec["file"], enc, rec["subject"])
                 samples.setdefault(key, []).extend(rec["samples"])
                 counts[key] = rec["count"]
                 sizes[rec["file"]] = rec["bytes"]
-    subjects = ["ours", "ours-cabi", "ours-py", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai"]
+    subjects = ["ours", "ours-cabi", "ours-py", "quicktok", "tiktoken", "tiktoken-rs", "bpe-openai", "fastokens", "kitoken"]
     lines = ["| file | encoding | " + " | ".join(LABELS[s] for s in subjects)
              + " | ours/quicktok | ours (Python)/quicktok | ours/best peer | tokens |",
              "|---|---|" + "---:|" * (len(subjects) + 4)]
@@ -485,11 +549,11 @@ def throughput(d, files, encodings):
         for enc in encodings:
             med = {s: median(samples.get((str(f), enc, s), [])) for s in subjects}
             cnt = {s: counts.get((str(f), enc, s)) for s in subjects}
-            ok = check_counts(d, f"{f.name} {enc}", {s: c for s, c in cnt.items() if c is not None})
+            ok, wrong = agreeing(d, f"{f.name} {enc}", cnt)
             size = sizes.get(str(f), 0)
-            peers = [med[s] for s in subjects if s not in OURS and med[s] == med[s]]
+            peers = [med[s] for s in subjects if s not in OURS and s not in wrong and med[s] == med[s]]
             best = min(peers) if peers else float("nan")
-            cells = [fmt_mbs(size, med[s]) for s in subjects]
+            cells = [fmt_mbs(size, med[s]) + (" ✗" if s in wrong else "") for s in subjects]
             tokens = cnt.get("ours")
             lines.append(f"| {f.name} | {enc} | " + " | ".join(cells)
                          + f" | {fmt_ratio(med['quicktok'] / med['ours'])} | {fmt_ratio(med['quicktok'] / med['ours-py'])}"
@@ -644,7 +708,10 @@ def hf_texts(files):
     return out
 
 
-HF_TIMED = ["ours-nospecial", "gigatoken", "hf-py-nospecial", "hf-rs-nospecial"]
+HF_TIMED = ["ours-nospecial", "gigatoken", "hf-py-nospecial", "hf1-py-nospecial", "fastokens", "kitoken",
+            "hf-rs-nospecial"]
+# The columns of each regime (the crate in Rust is timed for the record, not shown).
+HF_SHOWN = HF_TIMED[:6]
 
 
 def huggingface(d, files):
@@ -664,27 +731,30 @@ def huggingface(d, files):
             for regime, opts, texts in [("warm", warm, warm_files), ("stream", stream, files)]:
                 runs.append((regime, d.rust("time", "--model", path, "--subjects", "ours-nospecial,hf-rs-nospecial", *opts, *texts)))
                 runs.append((regime, d.python("time", "--model", path, "--subjects", "gigatoken,hf-py-nospecial", *opts, *texts)))
+                runs.append((regime, d.python_next("time", "--model", path, "--subjects", ",".join(NEXT_SUBJECTS), *opts, *texts)))
             for regime, r in runs:
                 for rec in d.collect(r, f"tokenizer.json {name} {regime}"):
                     key = (regime, Path(rec["file"]).name, name, rec["subject"])
                     samples.setdefault(key, []).extend(rec["samples"])
                     counts[key] = rec["count"]
                     sizes[(regime, Path(rec["file"]).name)] = rec["bytes"]
-    head = ("| model | text | " + " | ".join(f"warm {LABELS.get(s, s)}" for s in HF_TIMED[:3])
-            + " | warm ours/gigatoken | warm ours/HF Py | " + " | ".join(f"stream {LABELS.get(s, s)}" for s in HF_TIMED[:3])
-            + " | stream ours/gigatoken | stream ours/HF Py | tokens (warm text) |")
-    lines = [head, "|---|---|" + "---:|" * 11]
+    head = ("| model | text | " + " | ".join(f"warm {LABELS.get(s, s)}" for s in HF_SHOWN)
+            + " | warm ours/best peer | warm ours/HF 0.23 Py | " + " | ".join(f"stream {LABELS.get(s, s)}" for s in HF_SHOWN)
+            + " | stream ours/best peer | stream ours/HF 0.23 Py | tokens (warm text) |")
+    lines = [head, "|---|---|" + "---:|" * (2 * len(HF_SHOWN) + 5)]
     for name in models:
         for f in files:
             cells, ok_all = [], True
             for regime in ["warm", "stream"]:
                 med = {s: median(samples.get((regime, f.name, name, s), [])) for s in HF_TIMED}
                 got = {s: counts.get((regime, f.name, name, s)) for s in HF_TIMED}
-                ok = check_counts(d, f"{f.name} {name} ({regime})", {k: v for k, v in got.items() if v is not None})
+                ok, wrong = agreeing(d, f"{f.name} {name} ({regime})", got)
                 ok_all = ok_all and ok
                 size = sizes.get((regime, f.name), 0)
-                cells += [fmt_mbs(size, med[s]) for s in HF_TIMED[:3]]
-                cells += [fmt_ratio(med["gigatoken"] / med["ours-nospecial"]), fmt_ratio(med["hf-py-nospecial"] / med["ours-nospecial"])]
+                cells += [fmt_mbs(size, med[s]) + (" ✗" if s in wrong else "") for s in HF_SHOWN]
+                peers = [med[s] for s in HF_SHOWN if s not in OURS and s not in wrong and med[s] == med[s]]
+                best = min(peers) if peers else float("nan")
+                cells += [fmt_ratio(best / med["ours-nospecial"]), fmt_ratio(med["hf-py-nospecial"] / med["ours-nospecial"])]
             tokens = counts.get(("warm", f.name, name, "ours-nospecial"))
             lines.append(f"| {name} | {f.name} | " + " | ".join(cells) + f" | {tokens if ok_all else 'MISMATCH'} |")
     # Load time and memory, each model alone in a fresh process.
@@ -753,7 +823,7 @@ def estimate_vs_counts(d, requests, encodings):
 
 def versions():
     out = {}
-    for mod, dist in [("quicktok", "quicktok-v1"), ("tiktoken", "tiktoken"), ("tokenizers", "tokenizers")]:
+    for dist in ["quicktok-v1", "tiktoken", "tokenizers", "gigatoken"]:
         try:
             from importlib.metadata import version
 
@@ -761,6 +831,18 @@ def versions():
         except Exception:  # noqa: BLE001
             out[dist] = "not installed"
     return out
+
+
+def next_versions(python):
+    """The second venv's peers and their versions, or {} without it."""
+    if not python.exists():
+        return {}
+    code = ("import json, importlib.metadata as m; print(json.dumps({d: m.version(d) for d in "
+            "['tokenizers', 'fastokens', 'kitoken']}))")
+    r = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"second venv": "broken"}
+    return {("tokenizers (1.x venv)" if k == "tokenizers" else k): v for k, v in json.loads(r.stdout).items()}
 
 
 def cpu_name():
@@ -788,6 +870,8 @@ def main():
     p.add_argument("--lib", type=Path, default=ROOT / "target" / "release" / "libkano_tokenizer.so",
                    help="libkano_tokenizer.so for the Python binding (make build)")
     p.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    p.add_argument("--next-python", type=Path, default=NEXT_PYTHON,
+                   help="the Python of the venv with tokenizers 1.x, fastokens and kitoken (left out if missing)")
     p.add_argument("--out", type=Path, default=TARGET / "compare.md", help="the tables are written here too")
     a = p.parse_args()
     a.rounds = a.rounds or (1 if a.quick else 3)
@@ -827,7 +911,7 @@ def main():
     out = [f"## bench/compare ({time.strftime('%Y-%m-%d')}, {'--quick' if a.quick else 'full run'})", "",
            f"{cpu_name()}, every process pinned to CPU {a.cpu}, one thread each; "
            f"median of {a.rounds} round(s) x >= {a.min_reps} runs. Versions: "
-           + ", ".join(f"{k} {v}" for k, v in versions().items())
+           + ", ".join(f"{k} {v}" for k, v in {**versions(), **next_versions(a.next_python)}.items())
            + f", tiktoken-rs {tiktoken_rs_version} (Rust), bpe-openai and tokenizers per bench/compare/Cargo.lock.", ""]
     if "throughput" in sections:
         out += ["### Count throughput, MB/s (higher is better)", "", throughput(d, files, encodings), ""]

@@ -9,7 +9,7 @@
 //! alone, must give the same pieces as counting the whole. Each caller says where that holds
 //! for its split (`ascii_word_gap` for the regex split families).
 
-use super::piece_cache::{PieceCache, MAX_CACHED, MAX_LONG};
+use super::piece_cache::{hash_long, PieceCache, MAX_CACHED, MAX_LONG};
 
 /// The least bytes of a chunk: shorter ones would cost more in lookups than they save.
 pub(crate) const CHUNK: usize = 512;
@@ -64,12 +64,13 @@ fn cached(
     if chunk.len() <= MAX_CACHED {
         return count(from, to, cache);
     }
-    if let Some(n) = cache.as_deref_mut().and_then(|c| c.get_long(owner, chunk)) {
+    let hash = hash_long(chunk);
+    if let Some(n) = cache.as_deref_mut().and_then(|c| c.get_long_hashed(owner, chunk, hash)) {
         return n as u64;
     }
     let n = count(from, to, cache);
     if let (Some(c), Ok(kept)) = (cache.as_deref_mut(), usize::try_from(n)) {
-        c.put_long(owner, chunk, kept);
+        c.put_long_hashed(owner, chunk, hash, kept);
     }
     n
 }

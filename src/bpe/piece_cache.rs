@@ -164,19 +164,30 @@ struct LongPiece {
     bytes: Vec<u8>,
 }
 
-/// A hash of a long piece's bytes, a word at a time.
+/// A hash of a long piece: its length and at most 64 bytes from each end, so that it costs the
+/// same for a chunk of a kilobyte as for a piece of 65 bytes. Pieces that share both ends and
+/// their length share a set; a lookup compares the whole piece anyway, so they only evict each
+/// other (each lookup still costs at most one compare of the piece).
 #[inline(always)]
-fn hash_long(piece: &[u8]) -> u64 {
-    let mut h = piece.len() as u64;
-    let mut chunks = piece.chunks_exact(8);
-    for chunk in &mut chunks {
-        h = (h ^ u64::from_le_bytes(chunk.try_into().unwrap_or_default())).wrapping_mul(MIX[0]).rotate_left(29);
+pub(crate) fn hash_long(piece: &[u8]) -> u64 {
+    let n = piece.len();
+    let mut lanes = [n as u64, MIX[0], MIX[1], MIX[2]];
+    let mut mix = |at: usize, lane: usize| {
+        lanes[lane] = (lanes[lane] ^ word(piece, at)).wrapping_mul(MIX[lane % 3] | 1).rotate_left(29);
+    };
+    if n <= 128 {
+        for (k, at) in (0..n).step_by(8).enumerate() {
+            mix(at, k % 4);
+        }
+    } else {
+        // The first and the last 64 bytes, four independent lanes.
+        for k in 0..8 {
+            mix(8 * k, k % 4);
+            mix(n - 64 + 8 * k, (k + 2) % 4);
+        }
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        h = (h ^ word(rest, 0)).wrapping_mul(MIX[1]).rotate_left(29);
-    }
-    h.wrapping_mul(MIX[2])
+    let h = lanes[0] ^ lanes[1].rotate_left(17) ^ lanes[2].rotate_left(31) ^ lanes[3].rotate_left(47);
+    (h ^ h >> 29).wrapping_mul(MIX[2])
 }
 
 #[inline(always)]
@@ -319,6 +330,11 @@ impl PieceCache {
     /// The count of a long piece (more than `MAX_CACHED` bytes) in `owner`'s vocabulary if the
     /// table of long pieces has it.
     pub(crate) fn get_long(&mut self, owner: u64, piece: &[u8]) -> Option<usize> {
+        self.get_long_hashed(owner, piece, hash_long(piece))
+    }
+
+    /// `get_long` with the piece's `hash_long` already computed.
+    pub(crate) fn get_long_hashed(&mut self, owner: u64, piece: &[u8], hash: u64) -> Option<usize> {
         if piece.len() > MAX_LONG {
             return None;
         }
@@ -326,7 +342,6 @@ impl PieceCache {
         if self.pieces.is_empty() {
             return None;
         }
-        let hash = hash_long(piece);
         let set = (hash >> 40) as usize % (LONG_PIECES / 2);
         let found = self.pieces[2 * set..2 * set + 2]
             .iter()
@@ -339,13 +354,17 @@ impl PieceCache {
     /// Keeps the count of a long piece (a copy of it, if it is at most `MAX_LONG` bytes), in
     /// place of the older entry of its set.
     pub(crate) fn put_long(&mut self, owner: u64, piece: &[u8], count: usize) {
+        self.put_long_hashed(owner, piece, hash_long(piece), count)
+    }
+
+    /// `put_long` with the piece's `hash_long` already computed.
+    pub(crate) fn put_long_hashed(&mut self, owner: u64, piece: &[u8], hash: u64, count: usize) {
         if piece.len() > MAX_LONG {
             return;
         }
         if self.pieces.is_empty() {
             self.pieces.resize_with(LONG_PIECES, LongPiece::default);
         }
-        let hash = hash_long(piece);
         let set = (hash >> 40) as usize % (LONG_PIECES / 2);
         self.pieces.swap(2 * set, 2 * set + 1);
         let entry = &mut self.pieces[2 * set];
