@@ -1,7 +1,7 @@
 //! Whole stretches of a text, counted once per thread: a text is cut where its pieces do not
-//! depend on what comes after the cut, into chunks of `CHUNK` to `MAX_LONG` bytes, and each
-//! chunk's count is kept in the piece cache's table of long pieces, keyed by its whole bytes
-//! (compared on a hit, so a hit is always the same chunk). A text counted again (a retried
+//! depend on what comes after the cut, into chunks of `CHUNK` to `MAX_CHUNK` bytes, and the
+//! piece cache keeps the counts of the last 256 chunks, keyed by their whole bytes (compared on
+//! a hit, so a hit is always the same chunk). A text counted again (a retried
 //! request, a system prompt many requests share at their start, a benchmark's warm loop) then
 //! costs a hash and a compare per chunk; a text never seen pays the hash and one copy per chunk.
 //!
@@ -9,10 +9,11 @@
 //! alone, must give the same pieces as counting the whole. Each caller says where that holds
 //! for its split (`ascii_word_gap` for the regex split families).
 
-use super::piece_cache::{hash_long, PieceCache, MAX_CACHED, MAX_LONG};
+use super::piece_cache::{hash_long, PieceCache, MAX_CHUNK};
 
-/// The least bytes of a chunk: shorter ones would cost more in lookups than they save.
-pub(crate) const CHUNK: usize = 512;
+/// The least bytes of a chunk: shorter texts are left to the piece cache (a lookup per word),
+/// and longer chunks keep more text in the same 256 entries.
+pub(crate) const CHUNK: usize = 2048;
 
 /// The count `count` gives of `text`, chunk by chunk. `cut(text, from, to)` is the first
 /// position in `from..to` where the text may be cut (see the module's comment); `count(from,
@@ -27,24 +28,24 @@ pub(crate) fn count_in_chunks(
     mut count: impl FnMut(usize, usize, &mut Option<&mut PieceCache>) -> u64,
 ) -> u64 {
     let n = text.len();
-    if n < 2 * CHUNK || cache.is_none() {
+    if n < CHUNK || cache.is_none() {
         return count(0, n, cache);
     }
     let mut total = 0;
     let mut from = 0;
     while from < n {
-        if n - from <= MAX_LONG {
+        if n - from <= MAX_CHUNK {
             total += cached(text, from, n, if from == 0 { first_owner } else { owner }, cache, &mut count);
             break;
         }
-        if let Some(to) = cut(text, from + CHUNK, from + MAX_LONG) {
+        if let Some(to) = cut(text, from + CHUNK, from + MAX_CHUNK) {
             total += cached(text, from, to, if from == 0 { first_owner } else { owner }, cache, &mut count);
             from = to;
             continue;
         }
         // No cut within a chunk's length: count up to the next one uncached (each byte is
         // searched at most twice).
-        let to = cut(text, from + MAX_LONG, n).unwrap_or(n);
+        let to = cut(text, from + MAX_CHUNK, n).unwrap_or(n);
         total += count(from, to, cache);
         from = to;
     }
@@ -61,16 +62,16 @@ fn cached(
     count: &mut impl FnMut(usize, usize, &mut Option<&mut PieceCache>) -> u64,
 ) -> u64 {
     let chunk = &text[from..to];
-    if chunk.len() <= MAX_CACHED {
+    if chunk.len() < CHUNK {
         return count(from, to, cache);
     }
     let hash = hash_long(chunk);
-    if let Some(n) = cache.as_deref_mut().and_then(|c| c.get_long_hashed(owner, chunk, hash)) {
+    if let Some(n) = cache.as_deref_mut().and_then(|c| c.get_chunk(owner, chunk, hash)) {
         return n as u64;
     }
     let n = count(from, to, cache);
     if let (Some(c), Ok(kept)) = (cache.as_deref_mut(), usize::try_from(n)) {
-        c.put_long_hashed(owner, chunk, hash, kept);
+        c.put_chunk(owner, chunk, hash, kept);
     }
     n
 }

@@ -36,6 +36,10 @@ pub(crate) const MAX_CACHED: usize = 64;
 pub(crate) const MAX_LONG: usize = 1024;
 /// Entries of the table of long pieces (two per set).
 const LONG_PIECES: usize = 1024;
+/// Whole chunks of text (`bpe::chunks`) of at most this many bytes are kept, the most recent
+/// `CHUNKS` of them.
+pub(crate) const MAX_CHUNK: usize = 4096;
+const CHUNKS: usize = 256;
 const TINY_SETS: usize = 4096;
 const SHORT_SETS: usize = 4096;
 const LONG_SETS: usize = 1024;
@@ -79,6 +83,13 @@ pub(crate) struct PieceCache {
     long: Box<[LongSet]>,
     /// Long pieces, the newer of a set first; made on first use.
     pieces: Vec<LongPiece>,
+    /// Whole chunks, any key in any entry (found by a search of `chunk_hashes`, which holds
+    /// their hashes in the same order), the least recently used replaced; made on first use.
+    chunks: Vec<LongPiece>,
+    chunk_hashes: Vec<u64>,
+    /// When each chunk was last used, on `chunk_clock`.
+    chunk_used: Vec<u64>,
+    chunk_clock: u64,
     /// What this cache did since it last added to the process's figures (`cache_stats`).
     unreported: Local,
     /// The bytes this cache holds that the process's figures include.
@@ -288,6 +299,10 @@ impl PieceCache {
             short: vec![ShortSet::EMPTY; SHORT_SETS].into_boxed_slice(),
             long: vec![LongSet::EMPTY; LONG_SETS].into_boxed_slice(),
             pieces: Vec::new(),
+            chunks: Vec::new(),
+            chunk_hashes: Vec::new(),
+            chunk_used: Vec::new(),
+            chunk_clock: 0,
             unreported: Local::default(),
             reported_bytes: 0,
         }
@@ -300,7 +315,10 @@ impl PieceCache {
             + std::mem::size_of_val(&*self.long);
         let pieces = self.pieces.capacity() * std::mem::size_of::<LongPiece>()
             + self.pieces.iter().map(|p| p.bytes.capacity()).sum::<usize>();
-        (tables + pieces) as u64
+        let chunks = self.chunks.capacity() * std::mem::size_of::<LongPiece>()
+            + self.chunks.iter().map(|p| p.bytes.capacity()).sum::<usize>()
+            + (self.chunk_hashes.capacity() + self.chunk_used.capacity()) * 8;
+        (tables + pieces + chunks) as u64
     }
 
     /// Adds this cache's figures since the last report to the process's.
@@ -371,6 +389,44 @@ impl PieceCache {
         entry.bytes.clear();
         entry.bytes.extend_from_slice(piece);
         (entry.owner, entry.hash, entry.count) = (owner, hash, count);
+    }
+
+    /// The count of a whole chunk of text (at most `MAX_CHUNK` bytes, `hash` its `hash_long`)
+    /// in `owner`'s counting, if it is one of the chunks kept.
+    pub(crate) fn get_chunk(&mut self, owner: u64, chunk: &[u8], hash: u64) -> Option<usize> {
+        self.unreported.long_lookups += 1;
+        let at = self
+            .chunk_hashes
+            .iter()
+            .enumerate()
+            .filter(|&(_, &h)| h == hash)
+            .map(|(i, _)| i)
+            .find(|&i| self.chunks[i].owner == owner && self.chunks[i].bytes == chunk)?;
+        self.unreported.long_hits += 1;
+        self.chunk_clock += 1;
+        self.chunk_used[at] = self.chunk_clock;
+        Some(self.chunks[at].count)
+    }
+
+    /// Keeps a whole chunk's count (a copy of it, if it is at most `MAX_CHUNK` bytes), in place
+    /// of the least recently used chunk.
+    pub(crate) fn put_chunk(&mut self, owner: u64, chunk: &[u8], hash: u64, count: usize) {
+        if chunk.len() > MAX_CHUNK {
+            return;
+        }
+        if self.chunks.is_empty() {
+            self.chunks.resize_with(CHUNKS, LongPiece::default);
+            self.chunk_hashes = vec![0; CHUNKS];
+            self.chunk_used = vec![0; CHUNKS];
+        }
+        let at = (0..CHUNKS).min_by_key(|&i| self.chunk_used[i]).unwrap_or(0);
+        self.chunk_clock += 1;
+        let entry = &mut self.chunks[at];
+        entry.bytes.clear();
+        entry.bytes.extend_from_slice(chunk);
+        (entry.owner, entry.hash, entry.count) = (owner, hash, count);
+        self.chunk_hashes[at] = hash;
+        self.chunk_used[at] = self.chunk_clock;
     }
 
     /// `get_long`, else `count`'s, kept by `put_long`.
@@ -539,6 +595,39 @@ mod tests {
             let piece = format!("p{i}");
             assert_eq!(cache.get_or_count(3, piece.as_bytes(), || i as usize % 7 + 1), i as usize % 7 + 1);
         }
+    }
+
+    /// Chunks hit only for the same bytes and owner; the most recent 256 are kept, the least
+    /// recently used replaced, and longer ones are not kept.
+    #[test]
+    fn chunks_hit_only_themselves_and_the_recent_ones_stay() {
+        let mut cache = PieceCache::new();
+        let chunk = |i: usize| format!("{i:0>2100}").into_bytes();
+        let get = |c: &mut PieceCache, owner: u64, b: &[u8]| c.get_chunk(owner, b, hash_long(b));
+        let a = chunk(1);
+        assert_eq!(get(&mut cache, 1, &a), None);
+        cache.put_chunk(1, &a, hash_long(&a), 7);
+        assert_eq!(get(&mut cache, 1, &a), Some(7));
+        assert_eq!(get(&mut cache, 2, &a), None);
+        let mut b = a.clone();
+        b[1000] ^= 1; // the same ends and length: the same hash, another chunk
+        assert_eq!(hash_long(&a), hash_long(&b));
+        assert_eq!(get(&mut cache, 1, &b), None);
+        // 300 more: `a`, used again after the first 200, stays; the oldest go.
+        for i in 2..302 {
+            let c = chunk(i);
+            cache.put_chunk(1, &c, hash_long(&c), i);
+            if i == 200 {
+                assert_eq!(get(&mut cache, 1, &a), Some(7));
+            }
+        }
+        assert_eq!(get(&mut cache, 1, &a), Some(7));
+        assert_eq!(get(&mut cache, 1, &chunk(2)), None);
+        assert_eq!(get(&mut cache, 1, &chunk(301)), Some(301));
+        let huge = vec![b'a'; MAX_CHUNK + 1];
+        cache.put_chunk(1, &huge, hash_long(&huge), 9);
+        assert_eq!(get(&mut cache, 1, &huge), None);
+        assert!(cache.bytes() < 3 << 20, "{} bytes", cache.bytes());
     }
 
     /// Long pieces hit only for the same bytes and owner, and their memory stays bounded.
