@@ -45,7 +45,7 @@ VALGRIND_FLAGS ?= --leak-check=full --show-leak-kinds=definite,indirect,possible
 	--suppressions=tests/c/valgrind.supp \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 
-.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-install install clean
+.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-install test-plain-cargo install clean
 # `make -j test` must still run the steps of `test` one after the other.
 .NOTPARALLEL:
 
@@ -63,7 +63,7 @@ demo: build
 	cd examples/go && $(GO) run . ../kano-tokenizer.toml
 	$(PY_ENV) $(PYTHON) examples/python/count.py examples/kano-tokenizer.toml
 
-test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-install
+test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-install test-plain-cargo
 
 test-rust:
 	$(CARGO) test --profile test-release
@@ -139,6 +139,16 @@ test-go: build
 test-python: build
 	cd bindings/python && KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so \
 		$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# What a Rust user types first, `cargo build --release` alone in a fresh target directory,
+# leaves a library a C program links against and starts with (build.rs makes the SONAME link).
+test-plain-cargo:
+	@set -e; tmp=$(CURDIR)/$(OUT)/plain-cargo; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
+	trap 'rm -rf "$$tmp"' EXIT; set -x; \
+	CARGO_TARGET_DIR=$$tmp/target $(CARGO) build --release --lib --quiet; \
+	$(CC) $(C_STRICT) examples/c/count.c -Iinclude -L$$tmp/target/release -lkano_tokenizer -o $$tmp/count; \
+	LD_LIBRARY_PATH=$$tmp/target/release $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
+	echo "test-plain-cargo: cargo build --release alone gives a library a C program starts with"
 
 # Installs into a temporary prefix (build/install-test) and builds the examples from there: the C one with nothing
 # but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,

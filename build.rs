@@ -52,9 +52,27 @@ fn export_dependency_versions() {
 /// Gives the shared library the SONAME `libkano_tokenizer.so.MAJOR` on Linux, so programs linked
 /// against it load any later release with the same major version (`make install` creates the
 /// `libkano_tokenizer.so.MAJOR` file and the `libkano_tokenizer.so` link).
+///
+/// A plain `cargo build` leaves only `libkano_tokenizer.so`, so a program linked against it
+/// would look for `libkano_tokenizer.so.MAJOR` in vain: the link is made here too, next to the
+/// library (the profile's directory, three levels above `OUT_DIR`). It is the one file this
+/// script writes outside `OUT_DIR` and `include/`, and it only points at cargo's own output.
 fn set_soname() {
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libkano_tokenizer.so.{major}");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets the version");
+    let soname = format!("libkano_tokenizer.so.{major}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Some(profile_dir) = out_dir.ancestors().nth(3) {
+        let link = profile_dir.join(&soname);
+        if std::fs::read_link(&link).ok().as_deref() != Some(std::path::Path::new("libkano_tokenizer.so")) {
+            let _ = std::fs::remove_file(&link);
+            // A failure leaves the build as it was before this link existed: `make build`
+            // makes it too.
+            #[cfg(unix)]
+            let _ = std::os::unix::fs::symlink("libkano_tokenizer.so", &link);
+        }
     }
 }
