@@ -141,14 +141,18 @@ test-python: build
 		$(PYTHON) -m pytest -q -p no:cacheprovider
 
 # What a Rust user types first, `cargo build --release` alone in a fresh target directory,
-# leaves a library a C program links against and starts with (build.rs makes the SONAME link).
+# leaves a library a C program links against and starts with (build.rs makes the SONAME link);
+# and the library alone (`default-features = false`) builds without cbindgen, clap, indicatif.
 test-plain-cargo:
 	@set -e; tmp=$(CURDIR)/$(OUT)/plain-cargo; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
 	trap 'rm -rf "$$tmp"' EXIT; set -x; \
 	CARGO_TARGET_DIR=$$tmp/target $(CARGO) build --release --lib --quiet; \
 	$(CC) $(C_STRICT) examples/c/count.c -Iinclude -L$$tmp/target/release -lkano_tokenizer -o $$tmp/count; \
 	LD_LIBRARY_PATH=$$tmp/target/release $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
-	echo "test-plain-cargo: cargo build --release alone gives a library a C program starts with"
+	CARGO_TARGET_DIR=$$tmp/target $(CARGO) check --lib --no-default-features --quiet; \
+	if $(CARGO) tree --no-default-features -e normal,build | grep -E '^.* (cbindgen|clap|indicatif) '; then exit 1; fi; \
+	echo "test-plain-cargo: cargo build --release alone gives a library a C program starts with;" \
+		"without default features the library builds with neither the C ABI nor the CLI's dependencies"
 
 # Installs into a temporary prefix (build/install-test) and builds the examples from there: the C one with nothing
 # but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,

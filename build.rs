@@ -10,7 +10,13 @@ fn main() {
     println!("cargo:rerun-if-changed=Cargo.lock");
     export_dependency_versions();
     set_soname();
+    #[cfg(feature = "ffi")]
+    write_header();
+}
 
+/// include/kano_tokenizer.h from src/ffi (the `ffi` feature).
+#[cfg(feature = "ffi")]
+fn write_header() {
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml is valid");
     let version = |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).expect("cargo sets the version");

@@ -282,6 +282,7 @@ impl Adapter {
 
     /// Runs `work` over a batch's output slots like [`Adapter::count_batch_into`] (for the C ABI,
     /// which writes counts and statuses into two arrays).
+    #[cfg(feature = "ffi")]
     pub(crate) fn run_batch<S: crate::batch::Slots>(
         &self,
         slots: S,

@@ -182,6 +182,7 @@ impl Counter {
     /// As [`Counter::new`], for the C ABI: a panic the workers catch (while counting, or in the
     /// callback) is reported without being printed, since the host's stderr is not ours. From
     /// the Rust API such panics still reach the panic hook.
+    #[cfg(feature = "ffi")]
     pub(crate) fn new_quiet(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
         Counter::start(adapter, options, delivery, true)
     }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod counter;
 pub mod error;
 pub mod estimate;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod huggingface;
 mod quiet_panic;
