@@ -94,6 +94,10 @@ pub struct Count {
     pub method: Method,
 }
 
+/// Texts of at least this many bytes are counted on up to `batch_threads` threads (OpenAI
+/// encodings): below it, starting threads with empty caches costs more than it saves.
+pub const PARALLEL_TEXT_BYTES: usize = 4 << 20;
+
 #[derive(Clone)]
 pub(crate) enum Engine {
     Heuristic(HeuristicEstimator),
@@ -238,6 +242,10 @@ impl Adapter {
         }
         let count = match &self.engine {
             Engine::Heuristic(estimator) => estimator.estimate(text),
+            // A large text on several threads (`batch_threads`), cut where counts stay the same.
+            Engine::Tiktoken(encoding) if text.len() >= PARALLEL_TEXT_BYTES && self.batch_threads > 1 => {
+                encoding.count_in_parts(text, self.batch_threads)
+            }
             Engine::Tiktoken(encoding) => encoding.count(text),
             Engine::Huggingface { tokenizer, add_special_tokens } => tokenizer.count(text, *add_special_tokens)?,
         };

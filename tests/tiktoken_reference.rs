@@ -393,3 +393,31 @@ fn texts_counted_again_and_sharing_chunks_count_like_tiktoken_rs() {
         }
     }
 }
+
+/// A large text counted on several threads, cut at word gaps, gives the one-thread count (and
+/// tiktoken-rs's), whatever the number of threads; a text with no gap is counted whole.
+#[test]
+fn large_texts_counted_in_parts_count_like_one_thread() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/corpus");
+    let mut text = String::new();
+    for name in ["prose_en.txt", "code_rust.rs", "prose_zh.txt", "data_json.json", "prose_ru.txt"] {
+        text.push_str(&std::fs::read_to_string(dir.join(name)).expect("bench corpus"));
+        text.push_str("\n  \t");
+    }
+    let no_gaps = "中文字".repeat(200_000);
+    let registry = plain_registry();
+    for name in [EncodingName::Cl100kBase, EncodingName::O200kBase, EncodingName::R50kBase] {
+        let enc = registry.encoding(name).expect("loads");
+        let whole = enc.count(&text);
+        assert_eq!(whole, reference_bpe(name).encode_ordinary(&text).len() as u64, "{name}");
+        for threads in [1, 2, 3, 4, 8] {
+            assert_eq!(enc.count_in_parts(&text, threads), whole, "{name}, {threads} threads");
+        }
+        assert_eq!(enc.count_in_parts(&no_gaps, 4), enc.count(&no_gaps), "{name}, no gaps");
+    }
+    // The adapter takes this path for texts of PARALLEL_TEXT_BYTES and more.
+    let big = text.repeat(kano_tokenizer::adapter::PARALLEL_TEXT_BYTES / text.len() + 1);
+    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4")).expect("adapter");
+    let enc = registry.encoding(EncodingName::Cl100kBase).expect("loads");
+    assert_eq!(adapter.count(&big).expect("counts").count, enc.count(&big));
+}
