@@ -1,6 +1,6 @@
 //! Whole stretches of a text, counted once per thread: a text is cut where its pieces do not
-//! depend on what comes after the cut, into chunks of `CHUNK` to `MAX_CHUNK` bytes, and the
-//! piece cache keeps the counts of the last 256 chunks, keyed by their whole bytes (compared on
+//! depend on what comes after the cut, into chunks of about `MAX_CHUNK` (4 KiB) bytes, and the
+//! piece cache keeps the counts of 256 chunks, keyed by their whole bytes (compared on
 //! a hit, so a hit is always the same chunk). A text counted again (a retried
 //! request, a system prompt many requests share at their start, a benchmark's warm loop) then
 //! costs a hash and a compare per chunk; a text never seen pays the hash and one copy per chunk.
@@ -11,9 +11,11 @@
 
 use super::piece_cache::{hash_long, PieceCache, MAX_CHUNK};
 
-/// The least bytes of a chunk: shorter texts are left to the piece cache (a lookup per word),
-/// and longer chunks keep more text in the same 256 entries.
+/// Texts shorter than this are left to the piece cache (a lookup per word).
 pub(crate) const CHUNK: usize = 2048;
+/// A chunk is cut at the first cut in its last 512 bytes: chunks of about 4 KiB keep the most
+/// text in the 256 entries.
+const CUT_FROM: usize = MAX_CHUNK - 512;
 
 /// The count `count` gives of `text`, chunk by chunk. `cut(text, from, to)` is the first
 /// position in `from..to` where the text may be cut (see the module's comment); `count(from,
@@ -38,7 +40,7 @@ pub(crate) fn count_in_chunks(
             total += cached(text, from, n, if from == 0 { first_owner } else { owner }, cache, &mut count);
             break;
         }
-        if let Some(to) = cut(text, from + CHUNK, from + MAX_CHUNK) {
+        if let Some(to) = cut(text, from + CUT_FROM, from + MAX_CHUNK) {
             total += cached(text, from, to, if from == 0 { first_owner } else { owner }, cache, &mut count);
             from = to;
             continue;

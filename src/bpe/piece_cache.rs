@@ -84,12 +84,13 @@ pub(crate) struct PieceCache {
     /// Long pieces, the newer of a set first; made on first use.
     pieces: Vec<LongPiece>,
     /// Whole chunks, any key in any entry (found by a search of `chunk_hashes`, which holds
-    /// their hashes in the same order), the least recently used replaced; made on first use.
+    /// their hashes in the same order), an entry at random replaced once all are full (unlike
+    /// the least recently used, that keeps most of a text a little longer than the table
+    /// counted again and again); made on first use.
     chunks: Vec<LongPiece>,
     chunk_hashes: Vec<u64>,
-    /// When each chunk was last used, on `chunk_clock`.
-    chunk_used: Vec<u64>,
-    chunk_clock: u64,
+    /// The state of the generator that picks the entry to replace.
+    chunk_random: u64,
     /// What this cache did since it last added to the process's figures (`cache_stats`).
     unreported: Local,
     /// The bytes this cache holds that the process's figures include.
@@ -301,8 +302,7 @@ impl PieceCache {
             pieces: Vec::new(),
             chunks: Vec::new(),
             chunk_hashes: Vec::new(),
-            chunk_used: Vec::new(),
-            chunk_clock: 0,
+            chunk_random: MIX[0],
             unreported: Local::default(),
             reported_bytes: 0,
         }
@@ -317,7 +317,7 @@ impl PieceCache {
             + self.pieces.iter().map(|p| p.bytes.capacity()).sum::<usize>();
         let chunks = self.chunks.capacity() * std::mem::size_of::<LongPiece>()
             + self.chunks.iter().map(|p| p.bytes.capacity()).sum::<usize>()
-            + (self.chunk_hashes.capacity() + self.chunk_used.capacity()) * 8;
+            + self.chunk_hashes.capacity() * 8;
         (tables + pieces + chunks) as u64
     }
 
@@ -395,21 +395,20 @@ impl PieceCache {
     /// in `owner`'s counting, if it is one of the chunks kept.
     pub(crate) fn get_chunk(&mut self, owner: u64, chunk: &[u8], hash: u64) -> Option<usize> {
         self.unreported.long_lookups += 1;
+        let chunks = &self.chunks;
         let at = self
             .chunk_hashes
             .iter()
             .enumerate()
             .filter(|&(_, &h)| h == hash)
             .map(|(i, _)| i)
-            .find(|&i| self.chunks[i].owner == owner && self.chunks[i].bytes == chunk)?;
+            .find(|&i| chunks[i].owner == owner && chunks[i].bytes == chunk)?;
         self.unreported.long_hits += 1;
-        self.chunk_clock += 1;
-        self.chunk_used[at] = self.chunk_clock;
         Some(self.chunks[at].count)
     }
 
-    /// Keeps a whole chunk's count (a copy of it, if it is at most `MAX_CHUNK` bytes), in place
-    /// of the least recently used chunk.
+    /// Keeps a whole chunk's count (a copy of it, if it is at most `MAX_CHUNK` bytes), in an
+    /// empty entry, else in place of one at random.
     pub(crate) fn put_chunk(&mut self, owner: u64, chunk: &[u8], hash: u64, count: usize) {
         if chunk.len() > MAX_CHUNK {
             return;
@@ -417,16 +416,23 @@ impl PieceCache {
         if self.chunks.is_empty() {
             self.chunks.resize_with(CHUNKS, LongPiece::default);
             self.chunk_hashes = vec![0; CHUNKS];
-            self.chunk_used = vec![0; CHUNKS];
         }
-        let at = (0..CHUNKS).min_by_key(|&i| self.chunk_used[i]).unwrap_or(0);
-        self.chunk_clock += 1;
+        let at = match self.chunks.iter().position(|e| e.owner == 0) {
+            Some(empty) => empty,
+            None => {
+                // xorshift64: no input can steer it.
+                let x = &mut self.chunk_random;
+                *x ^= *x << 13;
+                *x ^= *x >> 7;
+                *x ^= *x << 17;
+                (*x % CHUNKS as u64) as usize
+            }
+        };
         let entry = &mut self.chunks[at];
         entry.bytes.clear();
         entry.bytes.extend_from_slice(chunk);
         (entry.owner, entry.hash, entry.count) = (owner, hash, count);
         self.chunk_hashes[at] = hash;
-        self.chunk_used[at] = self.chunk_clock;
     }
 
     /// `get_long`, else `count`'s, kept by `put_long`.
@@ -597,8 +603,7 @@ mod tests {
         }
     }
 
-    /// Chunks hit only for the same bytes and owner; the most recent 256 are kept, the least
-    /// recently used replaced, and longer ones are not kept.
+    /// Chunks hit only for the same bytes and owner; 256 are kept, and longer ones are not.
     #[test]
     fn chunks_hit_only_themselves_and_the_recent_ones_stay() {
         let mut cache = PieceCache::new();
@@ -613,16 +618,21 @@ mod tests {
         b[1000] ^= 1; // the same ends and length: the same hash, another chunk
         assert_eq!(hash_long(&a), hash_long(&b));
         assert_eq!(get(&mut cache, 1, &b), None);
-        // 300 more: `a`, used again after the first 200, stays; the oldest go.
+        // 300 more: every answer is the stored one or none, and the table stays at 256.
         for i in 2..302 {
             let c = chunk(i);
             cache.put_chunk(1, &c, hash_long(&c), i);
-            if i == 200 {
-                assert_eq!(get(&mut cache, 1, &a), Some(7));
+        }
+        let mut kept = 0;
+        for i in 2..302 {
+            if let Some(n) = get(&mut cache, 1, &chunk(i)) {
+                assert_eq!(n, i);
+                kept += 1;
             }
         }
-        assert_eq!(get(&mut cache, 1, &a), Some(7));
-        assert_eq!(get(&mut cache, 1, &chunk(2)), None);
+        kept += usize::from(get(&mut cache, 1, &a) == Some(7));
+        assert_eq!(kept, CHUNKS);
+        // The newest was just put: it is there.
         assert_eq!(get(&mut cache, 1, &chunk(301)), Some(301));
         let huge = vec![b'a'; MAX_CHUNK + 1];
         cache.put_chunk(1, &huge, hash_long(&huge), 9);
