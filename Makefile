@@ -46,14 +46,21 @@ VALGRIND_FLAGS ?= --leak-check=full --show-leak-kinds=definite,indirect,possible
 	--suppressions=tests/c/valgrind.supp \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 
-.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-python-wheel test-install test-plain-cargo install clean
+.PHONY: build demo test test-rust check-header test-c test-cpp test-go test-python test-python-wheel test-install test-go-module test-plain-cargo install clean
 # `make -j test` must still run the steps of `test` one after the other.
 .NOTPARALLEL:
+
+# fill-pc PREFIX,LIBDIR,INCLUDEDIR: the sed that fills in a .pc.in file.
+fill-pc = sed -e 's|@PREFIX@|$(1)|g' -e 's|@LIBDIR@|$(2)|g' -e 's|@INCLUDEDIR@|$(3)|g' -e 's|@VERSION@|$(VERSION)|g'
 
 build:
 	$(CARGO) build --release
 	@# Programs linked against target/release ask for the SONAME at run time.
 	ln -sf libkano_tokenizer.so $(LIB_DIR)/$(SONAME)
+	@# pkg-config files for this checkout (PKG_CONFIG_PATH=target/release/pkgconfig), as installed.
+	@mkdir -p $(LIB_DIR)/pkgconfig
+	@for pc in kano_tokenizer kano_tokenizer-static; do \
+		$(call fill-pc,$(CURDIR),$(CURDIR)/$(LIB_DIR),$(CURDIR)/include) $$pc.pc.in > $(LIB_DIR)/pkgconfig/$$pc.pc; done
 
 demo: build
 	@mkdir -p $(OUT)
@@ -64,7 +71,7 @@ demo: build
 	cd examples/go && $(GO) run . ../kano-tokenizer.toml
 	$(PY_ENV) $(PYTHON) examples/python/count.py examples/kano-tokenizer.toml
 
-test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-python-wheel test-install test-plain-cargo
+test: check-header test-rust test-c test-sanitize test-cpp test-go test-python test-python-wheel test-install test-go-module test-plain-cargo
 
 test-rust:
 	$(CARGO) test --profile test-release
@@ -131,7 +138,8 @@ test-go: build
 	@test -z "$$(gofmt -l bindings/go examples/go)" || { gofmt -l bindings/go examples/go; exit 1; }
 	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	cd bindings/go && $(GO) test -count=1 -run '^$$' -bench . -benchtime 200ms .
-	cd bindings/go && $(GO) test -c -tags kano_static -o $(CURDIR)/$(OUT)/kano_go_static.test .
+	cd bindings/go && PKG_CONFIG_PATH=$(CURDIR)/$(LIB_DIR)/pkgconfig \
+		$(GO) test -c -tags kano_static -o $(CURDIR)/$(OUT)/kano_go_static.test .
 	! readelf -d $(OUT)/kano_go_static.test | grep -q libkano_tokenizer
 	cd bindings/go && $(CURDIR)/$(OUT)/kano_go_static.test -test.count=1 \
 		-test.run 'TestEveryAdapterCounts|TestErrors|TestVersion|Example'
@@ -164,6 +172,41 @@ test-python-wheel: build
 	(cd $$tmp && env -i HOME=$$tmp/home PATH=$$tmp/nobin $$tmp/run-venv/bin/python \
 		$(CURDIR)/bindings/python/tests/check_installed.py); \
 	echo "test-python-wheel: pip install, pip wheel ($$(basename $$wheel)) and the wheel installed without Rust all count"
+
+# The Go module as a service outside this repository gets it: a git repository holding
+# bindings/go, tagged bindings/go/vVERSION, stands in for the published one (git's insteadOf
+# sends github.com/kano-tokenizer/kano-tokenizer there); a module in a temporary directory runs
+# `go get GO_MODULE@vVERSION` and builds with -tags kano_pkgconfig and with -tags kano_static
+# against a `make install` prefix, with no path into this tree.
+GO_MODULE := github.com/kano-tokenizer/kano-tokenizer/bindings/go
+test-go-module: build
+	@set -e; tmp=$(CURDIR)/$(OUT)/go-module; rm -rf "$$tmp"; mkdir -p "$$tmp/remote" "$$tmp/app"; \
+	trap 'chmod -R u+w "$$tmp" 2>/dev/null; rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; set -x; \
+	$(MAKE) --no-print-directory install PREFIX=$$prefix >/dev/null; \
+	mkdir -p "$$tmp/remote/bindings"; cp -r bindings/go "$$tmp/remote/bindings/"; \
+	git -C "$$tmp/remote" init -q; git -C "$$tmp/remote" add .; \
+	git -C "$$tmp/remote" -c user.name=ci -c user.email=ci@localhost commit -q -m "bindings/go $(VERSION)"; \
+	git -C "$$tmp/remote" tag bindings/go/v$(VERSION); \
+	printf '[url "file://%s/remote"]\n\tinsteadOf = https://github.com/kano-tokenizer/kano-tokenizer\n' "$$tmp" \
+		> "$$tmp/gitconfig"; \
+	export GIT_CONFIG_GLOBAL="$$tmp/gitconfig" GIT_CONFIG_NOSYSTEM=1 GOPRIVATE=github.com/kano-tokenizer \
+		GOPROXY=off GOMODCACHE="$$tmp/modcache" GOFLAGS= PKG_CONFIG_PATH=$$prefix/lib/pkgconfig; \
+	cd "$$tmp/app"; \
+	$(GO) mod init example.com/service >/dev/null 2>&1; \
+	printf '%s\n' 'package main' 'import (' '"fmt"' 'kano "$(GO_MODULE)"' ')' 'func main() {' \
+		'r, err := kano.NewRegistry()' 'if err != nil { panic(err) }' 'defer r.Close()' \
+		'a, err := r.Resolve("tiktoken", "gpt-4o")' 'if err != nil { panic(err) }' 'defer a.Close()' \
+		'c, err := a.Count("hello world")' 'if err != nil { panic(err) }' \
+		'fmt.Println(c.Count, c.IsExact)' '}' > main.go; \
+	GOPROXY=direct $(GO) get $(GO_MODULE)@v$(VERSION); \
+	grep -q '$(GO_MODULE) v$(VERSION)' go.mod; \
+	CGO_LDFLAGS="-Wl,-rpath,$$prefix/lib" $(GO) build -tags kano_pkgconfig -o service_shared .; \
+	readelf -d service_shared | grep -q 'NEEDED.*\[$(SONAME)\]'; \
+	test "$$(./service_shared)" = "2 true"; \
+	$(GO) build -tags kano_static -o service_static .; \
+	if readelf -d service_static | grep -q libkano_tokenizer; then exit 1; fi; \
+	test "$$(./service_static)" = "2 true"; \
+	echo "test-go-module: go get $(GO_MODULE)@v$(VERSION) from a module outside the tree; built with pkg-config and statically, both count"
 
 # What a Rust user types first, `cargo build --release` alone in a fresh target directory,
 # leaves a library a C program links against and starts with (build.rs makes the SONAME link);
@@ -228,8 +271,8 @@ install: build
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkano_tokenizer.so
 	install -m 644 $(LIB_DIR)/libkano_tokenizer.a $(DESTDIR)$(LIBDIR)/libkano_tokenizer.a
 	install -m 644 include/kano_tokenizer.h bindings/cpp/kano_tokenizer.hpp $(DESTDIR)$(INCLUDEDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-		-e 's|@VERSION@|$(VERSION)|g' kano_tokenizer.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kano_tokenizer.pc
+	for pc in kano_tokenizer kano_tokenizer-static; do \
+		$(call fill-pc,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) $$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc; done
 	@# The CMake package finds the include directory relative to itself, so it survives DESTDIR.
 	install -d $(DESTDIR)$(CMAKEDIR)
 	sed -e 's|@SONAME@|$(SONAME)|g' \

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	kano "kano-tokenizer/bindings/go"
+	kano "github.com/kano-tokenizer/kano-tokenizer/bindings/go"
 )
 
 // The README's Go snippet is this function's body (TestReadmeSnippet checks it), so it is

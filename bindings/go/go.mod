@@ -1,3 +1,3 @@
-module kano-tokenizer/bindings/go
+module github.com/kano-tokenizer/kano-tokenizer/bindings/go
 
 go 1.21

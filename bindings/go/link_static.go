@@ -2,9 +2,11 @@
 
 package kano
 
-// -tags kano_static: the static library of this repository is linked into the program, which
-// then needs no libkano_tokenizer.so at run time.
+// -tags kano_static: the static library is linked into the program, which then needs no
+// libkano_tokenizer.so at run time. It is found through `pkg-config kano_tokenizer-static`
+// (written by `make install`, and by `make build` into target/release/pkgconfig for this
+// repository): set PKG_CONFIG_PATH to PREFIX/lib/pkgconfig for a prefix pkg-config does not
+// search.
 
-// #cgo CFLAGS: -I${SRCDIR}/../../include
-// #cgo LDFLAGS: ${SRCDIR}/../../target/release/libkano_tokenizer.a -lpthread -ldl -lm
+// #cgo pkg-config: kano_tokenizer-static
 import "C"

@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"os"
 
-	kano "kano-tokenizer/bindings/go"
+	kano "github.com/kano-tokenizer/kano-tokenizer/bindings/go"
 )
 
 const text = "The quick brown fox jumps over the lazy dog."
