@@ -19,7 +19,17 @@ fn texts() -> Vec<(&'static str, String)> {
     let emoji = "👍🏽 family: 👨‍👩‍👧‍👦, flags 🇫🇷🇯🇵 and é́ combining marks. ".repeat(6);
     let letters = "a".repeat(700) + &"xyz".repeat(100);
     let spaces = "word".to_string() + &" ".repeat(300) + "\n\n\n\t\t" + &"x ".repeat(100);
-    vec![("prose", prose), ("code", code), ("cjk", cjk), ("emoji", emoji), ("letters", letters), ("spaces", spaces)]
+    // Short lines: chunks of OpenAI encodings end at line starts found while walking the pieces.
+    let lines = "First line of the text.\nsecond line, no stop\nThird: 42 items\r\nfourth\n\nFifth one\n".repeat(10);
+    vec![
+        ("prose", prose),
+        ("code", code),
+        ("cjk", cjk),
+        ("emoji", emoji),
+        ("letters", letters),
+        ("spaces", spaces),
+        ("lines", lines),
+    ]
 }
 
 fn gunzip(path: &std::path::Path) -> Vec<u8> {

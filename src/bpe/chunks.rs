@@ -103,6 +103,49 @@ pub(crate) fn ascii_word_gap(text: &[u8], from: usize, to: usize) -> Option<usiz
     (i..to).find(|&i| text[i] == b' ' && text[i - 1].is_ascii_alphabetic() && text[i + 1].is_ascii_alphabetic())
 }
 
+/// Whether `p` is a cut `ascii_word_gap` finds: a space between two ASCII letters.
+#[inline]
+pub(crate) fn is_ascii_word_gap(text: &[u8], p: usize) -> bool {
+    p > 0
+        && p + 1 < text.len()
+        && text[p] == b' '
+        && text[p - 1].is_ascii_alphabetic()
+        && text[p + 1].is_ascii_alphabetic()
+}
+
+/// Whether `p` starts a line that the OpenAI split patterns let the text be cut at: after one
+/// line feed that follows a visible character and precedes a letter (ASCII, a CJK ideograph or
+/// a Hangul syllable). The piece holding the line feed ends there whether or not text follows
+/// (no look-ahead pattern can take a lone line feed with no white space before it), and the
+/// next piece starts at the letter. A run of line ends, or white space before one, is not such
+/// a cut: `\s+(?!\S)` takes the run whole at the end of a text but stops one short of a letter.
+/// `text` is UTF-8.
+#[inline]
+pub(crate) fn is_line_start(text: &[u8], p: usize) -> bool {
+    if !(p >= 2 && p < text.len() && text[p - 1] == b'\n') {
+        return false;
+    }
+    let visible_before = match text[p - 2] {
+        b if b < 0x80 => b.is_ascii_graphic(),
+        _ => {
+            let start = (p.saturating_sub(5)..p - 1).find(|&k| text[k] & 0xC0 != 0x80).unwrap_or(p - 1);
+            std::str::from_utf8(&text[start..p - 1])
+                .ok()
+                .and_then(|s| s.chars().next_back())
+                .is_some_and(|c| !c.is_whitespace())
+        }
+    };
+    let letter_after = match text[p] {
+        b if b < 0x80 => b.is_ascii_alphabetic(),
+        0xE0..=0xEF if p + 3 <= text.len() => std::str::from_utf8(&text[p..p + 3])
+            .ok()
+            .and_then(|s| s.chars().next())
+            .is_some_and(|c| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')),
+        _ => false,
+    };
+    visible_before && letter_after
+}
+
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 

@@ -322,6 +322,22 @@ fn release_freed_memory() {
 /// How far past a thread's share of a text `Encoding::count_in_parts` looks for a word gap.
 const PART_GAP_SEARCH: usize = 1 << 16;
 
+/// What `Encoding::fit_pieces` found.
+pub(crate) struct PieceFit {
+    /// Where the first piece that does not fit starts (the text's length when all fit).
+    pub fits_to: usize,
+    /// The tokens of the pieces before `fits_to`.
+    pub tokens: u64,
+    /// Where the piece that does not fit ends.
+    pub piece_end: usize,
+    /// The last line start (`chunks::is_line_start`) at or before `fits_to`, and the tokens
+    /// before it.
+    pub line_start: Option<(usize, u64)>,
+    /// The last word gap (`chunks::is_ascii_word_gap`) at or before `fits_to`, and the tokens
+    /// before it.
+    pub word_gap: Option<(usize, u64)>,
+}
+
 /// An encoding ready to count: a shared rank table and its split pattern.
 #[derive(Clone)]
 pub struct Encoding {
@@ -439,16 +455,27 @@ impl Encoding {
     }
 
     /// Walks the pieces of `text` while their tokens total at most `limit` (read-only, for token
-    /// budgets): returns where the first piece that does not fit starts (`text.len()` when all
-    /// fit), the tokens of the pieces before it, and where that piece ends. A piece whose length
-    /// alone needs more tokens than are left is not merged.
-    pub(crate) fn fit_pieces(&self, text: &str, limit: u64) -> (usize, u64, usize) {
+    /// budgets): where the first piece that does not fit starts and ends, the tokens before it,
+    /// and the last cuts before it that leave the pieces as they are (line starts and word
+    /// gaps, `bpe::chunks`), with the tokens before each: the count of the text up to such a
+    /// cut is exactly those tokens. A piece whose length alone needs more tokens than are left
+    /// is not merged.
+    pub(crate) fn fit_pieces(&self, text: &str, limit: u64) -> PieceFit {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
+        let bytes = text.as_bytes();
         let base = text.as_ptr() as usize;
         cache::with_cache(|mut cache| {
-            let (mut fits_to, mut total, mut piece_end) = (0usize, 0u64, text.len());
+            let mut fit = PieceFit { fits_to: 0, tokens: 0, piece_end: text.len(), line_start: None, word_gap: None };
             self.name.pattern().for_each_piece(text, |piece| {
                 let start = piece.as_ptr() as usize - base;
+                let total = fit.tokens;
+                if start > 0 {
+                    if chunks::is_line_start(bytes, start) {
+                        fit.line_start = Some((start, total));
+                    } else if chunks::is_ascii_word_gap(bytes, start) {
+                        fit.word_gap = Some((start, total));
+                    }
+                }
                 let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
                 let tokens = if total + at_least > limit {
                     limit.saturating_add(1)
@@ -456,14 +483,15 @@ impl Encoding {
                     self.table.count_piece_cached(piece, &mut cache) as u64
                 };
                 if total + tokens > limit {
-                    piece_end = start + piece.len();
+                    fit.piece_end = start + piece.len();
                     return ControlFlow::Break(());
                 }
-                total += tokens;
-                fits_to = start + piece.len();
+                fit.tokens = total + tokens;
+                fit.fits_to = start + piece.len();
                 ControlFlow::Continue(())
             });
-            (fits_to, total, piece_end.max(fits_to))
+            fit.piece_end = fit.piece_end.max(fit.fits_to);
+            fit
         })
     }
 

@@ -783,7 +783,7 @@ mod tests {
     /// Cut at every space between two ASCII letters (`bpe::chunks::ascii_word_gap`), a text
     /// splits into the same pieces, chunk by chunk, as it does whole, with every pattern.
     #[test]
-    fn cuts_at_ascii_word_gaps_leave_the_pieces_unchanged() {
+    fn cuts_at_word_gaps_and_line_starts_leave_the_pieces_unchanged() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -791,7 +791,7 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let mut cuts = 0;
+        let (mut cuts, mut lines) = (0, 0);
         for round in 0..200 {
             let len = [40usize, 130, 300, 1000, 3000][round % 5];
             let mut text = String::new();
@@ -799,7 +799,30 @@ mod tests {
                 // Words and spaces often, for many cuts among everything else.
                 let r = next();
                 if r % 3 == 0 {
-                    text.push_str(["a b", " The", "word ", "x", " ", "'s "][(r / 3 % 6) as usize]);
+                    text.push_str(
+                        [
+                            "a b",
+                            " The",
+                            "word ",
+                            "x",
+                            " ",
+                            "'s ",
+                            ".\nA",
+                            "x\ny",
+                            "\n",
+                            "\r\nb",
+                            " \nc",
+                            "\n\nd",
+                            "。\n中",
+                            "中\n文",
+                            "\u{3000}\n中",
+                            "한\n국",
+                            "é\nb",
+                            "\u{a0}\nx",
+                            "\n日",
+                            "1\n2",
+                        ][(r / 3 % 20) as usize],
+                    );
                 } else {
                     text.push_str(ATOMS[(r % ATOMS.len() as u64) as usize]);
                 }
@@ -809,6 +832,13 @@ mod tests {
             while let Some(i) = crate::bpe::chunks::ascii_word_gap(b, bounds[bounds.len() - 1] + 1, b.len()) {
                 bounds.push(i);
             }
+            // The point tests agree with the search, and line starts are cuts too.
+            for p in 0..=b.len() {
+                assert_eq!(crate::bpe::chunks::is_ascii_word_gap(b, p), bounds[1..].contains(&p), "{p} in {text:?}");
+            }
+            lines += (0..b.len()).filter(|&p| crate::bpe::chunks::is_line_start(b, p)).count();
+            bounds.extend((0..b.len()).filter(|&p| crate::bpe::chunks::is_line_start(b, p)));
+            bounds.sort_unstable();
             bounds.push(text.len());
             cuts += bounds.len() - 2;
             for pattern in PATTERNS {
@@ -820,6 +850,6 @@ mod tests {
                 assert_eq!(pieces, whole, "{pattern:?} in {text:?} cut at {bounds:?}");
             }
         }
-        assert!(cuts > 500, "{cuts} cuts");
+        assert!(cuts > 500 && lines > 200, "{cuts} cuts, {lines} of them line starts");
     }
 }
