@@ -118,7 +118,15 @@ impl Adapter {
         let (mut pos, mut bytes_per_token) = (0usize, None);
         while pos < text.len() {
             let rest = &text[pos..];
-            let (len, count) = match self.next_chunk(rest, max_tokens, bytes_per_token)? {
+            let at_cut = match self.engine() {
+                Engine::Tiktoken(encoding) => chunk_at_piece_cut(encoding, rest, max_tokens, overlap_tokens),
+                _ => None,
+            };
+            let found = match at_cut {
+                Some((chunk, _)) => Some(chunk),
+                None => self.next_chunk(rest, max_tokens, bytes_per_token)?,
+            };
+            let (len, count) = match found {
                 Some((len, count)) if len > 0 => (len, count),
                 _ => {
                     return Err(Error::new(
@@ -138,7 +146,11 @@ impl Adapter {
                 break;
             }
             bytes_per_token = Some(len as f64 / count.max(1) as f64);
-            let next = if overlap_tokens > 0 { self.overlap_start(&rest[..len], overlap_tokens)? } else { len };
+            let next = match at_cut {
+                _ if overlap_tokens == 0 => len,
+                Some((_, Some(start))) => start,
+                _ => self.overlap_start(&rest[..len], overlap_tokens)?,
+            };
             pos += if next == 0 { len } else { next };
         }
         Ok(Chunks { chunks, is_exact: self.is_exact(), method: self.method() })
@@ -182,7 +194,7 @@ impl Adapter {
         let len = text.len();
         let (guess, step) = match self.engine() {
             Engine::Tiktoken(encoding) => {
-                let fit = encoding.fit_pieces(text, max_tokens);
+                let fit = encoding.fit_pieces(text, max_tokens, None);
                 let (start, before, piece_end) = (fit.fits_to, fit.tokens, fit.piece_end);
                 if start == len {
                     // Every piece fits, and the text's count is the sum of its pieces'.
@@ -227,11 +239,6 @@ impl Adapter {
     /// The next chunk of `rest`: the longest prefix within `max_tokens`, moved back to a line end
     /// or a whitespace in its last 10% when there is one (and the shorter prefix fits).
     fn next_chunk(&self, rest: &str, max_tokens: u64, bytes_per_token: Option<f64>) -> Result<Option<(usize, u64)>> {
-        if let Engine::Tiktoken(encoding) = self.engine() {
-            if let Some(chunk) = chunk_at_piece_cut(encoding, rest, max_tokens) {
-                return Ok(Some(chunk));
-            }
-        }
         let Some((len, count)) = self.fit_prefix(rest, max_tokens, bytes_per_token)? else {
             return Ok(None);
         };
@@ -269,14 +276,29 @@ impl Adapter {
 /// of the longest prefix that fits: a line start, else a word gap (the cut falls before its
 /// space). The tokens before that cut are then the chunk's count alone, and no prefix is counted
 /// again. `None` when there is no such cut; the general search then serves.
-fn chunk_at_piece_cut(encoding: &crate::tiktoken::Encoding, rest: &str, max_tokens: u64) -> Option<(usize, u64)> {
-    let fit = encoding.fit_pieces(rest, max_tokens);
-    if fit.fits_to == rest.len() {
-        return Some((rest.len(), fit.tokens));
-    }
-    // The longest prefix that fits ends inside the piece that does not: before `piece_end`.
-    let window_from = fit.piece_end - fit.piece_end / 10;
-    [fit.line_start, fit.word_gap].into_iter().flatten().find(|&(cut, _)| cut > 0 && cut >= window_from)
+///
+/// With `overlap` above 0, also where the next chunk starts: the first such cut whose suffix of
+/// the chunk holds at most `overlap` tokens (exactly the chunk's tokens minus those before the
+/// cut, both ends being cuts), when there is one.
+fn chunk_at_piece_cut(
+    encoding: &crate::tiktoken::Encoding,
+    rest: &str,
+    max_tokens: u64,
+    overlap: u64,
+) -> Option<((usize, u64), Option<usize>)> {
+    let mut cuts = Vec::new();
+    let fit = encoding.fit_pieces(rest, max_tokens, (overlap > 0).then_some(&mut cuts));
+    let (len, count) = if fit.fits_to == rest.len() {
+        (rest.len(), fit.tokens)
+    } else {
+        // The longest prefix that fits ends inside the piece that does not: before `piece_end`.
+        let window_from = fit.piece_end - fit.piece_end / 10;
+        [fit.line_start, fit.word_gap].into_iter().flatten().find(|&(cut, _)| cut > 0 && cut >= window_from)?
+    };
+    let overlap_start = (overlap > 0)
+        .then(|| cuts.iter().find(|&&(cut, before)| cut < len && count - before <= overlap).map(|&(cut, _)| cut))
+        .flatten();
+    Some(((len, count), overlap_start))
 }
 
 /// Where to cut a chunk that the budget ends at `len`: after the last line end, else after the

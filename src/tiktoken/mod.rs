@@ -458,9 +458,10 @@ impl Encoding {
     /// budgets): where the first piece that does not fit starts and ends, the tokens before it,
     /// and the last cuts before it that leave the pieces as they are (line starts and word
     /// gaps, `bpe::chunks`), with the tokens before each: the count of the text up to such a
-    /// cut is exactly those tokens. A piece whose length alone needs more tokens than are left
-    /// is not merged.
-    pub(crate) fn fit_pieces(&self, text: &str, limit: u64) -> PieceFit {
+    /// cut is exactly those tokens. `all_cuts`, when given, receives every such cut before the
+    /// piece that does not fit, in order, with the tokens before it. A piece whose length alone
+    /// needs more tokens than are left is not merged.
+    pub(crate) fn fit_pieces(&self, text: &str, limit: u64, mut all_cuts: Option<&mut Vec<(usize, u64)>>) -> PieceFit {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
         let bytes = text.as_bytes();
         let base = text.as_ptr() as usize;
@@ -470,10 +471,17 @@ impl Encoding {
                 let start = piece.as_ptr() as usize - base;
                 let total = fit.tokens;
                 if start > 0 {
-                    if chunks::is_line_start(bytes, start) {
+                    let cut = if chunks::is_line_start(bytes, start) {
                         fit.line_start = Some((start, total));
+                        true
                     } else if chunks::is_ascii_word_gap(bytes, start) {
                         fit.word_gap = Some((start, total));
+                        true
+                    } else {
+                        false
+                    };
+                    if let (true, Some(all)) = (cut, all_cuts.as_deref_mut()) {
+                        all.push((start, total));
                     }
                 }
                 let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
