@@ -219,6 +219,8 @@ test-plain-cargo:
 	LD_LIBRARY_PATH=$$tmp/target/release $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
 	CARGO_TARGET_DIR=$$tmp/target $(CARGO) check --lib --no-default-features --quiet; \
 	if $(CARGO) tree --no-default-features -e normal,build | grep -E '^.* (cbindgen|clap|indicatif) '; then exit 1; fi; \
+	CARGO_TARGET_DIR=$$tmp/target $(CARGO) package --no-verify --allow-dirty --quiet; \
+	tar -tzf $$tmp/target/package/kano-tokenizer-$(VERSION).crate | grep -q 'include/kano_tokenizer.h'; \
 	echo "test-plain-cargo: cargo build --release alone gives a library a C program starts with;" \
 		"without default features the library builds with neither the C ABI nor the CLI's dependencies"
 

@@ -310,6 +310,7 @@ fn const_name(family: Family) -> &'static str {
         Family::ByteLevelBpe => "BYTE_LEVEL_BPE",
         Family::ByteFallbackBpe => "BYTE_FALLBACK_BPE",
         Family::Unigram => "UNIGRAM",
+        other => panic!("no weight table name for {other:?}"),
     }
 }
 

@@ -15,6 +15,7 @@ pub(crate) const PANIC_FOR_TESTS: &str = "\0kano-test-panic:";
 
 /// What `resolve` accepts: a concrete adapter or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AdapterName {
     Auto,
     Heuristic,
@@ -52,6 +53,7 @@ impl From<Method> for AdapterName {
 
 /// The adapter that produced a count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Method {
     Heuristic,
     Tiktoken,

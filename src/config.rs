@@ -35,6 +35,7 @@ pub const DEFAULT_FALLBACK_CHAIN: [Method; 3] = [Method::Tiktoken, Method::Huggi
 
 /// Where a config value came from (reported by `kano-tokenizer status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     Default,
     /// A config file at this path.

@@ -33,6 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub type CountCallback = Box<dyn Fn(u64, Result<Count>) + Send + Sync>;
 
 /// Where results go.
+#[non_exhaustive]
 pub enum Delivery {
     /// Called on a worker thread with each result, possibly on several workers at once. It must
     /// not drop its own counter (the drop would wait for the callback itself), and should not

@@ -5,6 +5,7 @@ use std::fmt;
 
 /// What went wrong, coarse enough to branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Text or a name was not valid UTF-8.
     InvalidUtf8,

@@ -25,6 +25,8 @@ fn pattern_of(name: EncodingName) -> &'static str {
         EncodingName::R50kBase | EncodingName::Gpt2 | EncodingName::P50kBase | EncodingName::P50kEdit => R50K_PATTERN,
         EncodingName::Cl100kBase => CL100K_PATTERN,
         EncodingName::O200kBase | EncodingName::O200kHarmony => O200K_PATTERN,
+        // `EncodingName` is non-exhaustive: a new encoding needs its reference here.
+        other => panic!("no reference pattern for {other:?}"),
     }
 }
 
@@ -36,6 +38,7 @@ fn reference_bpe(name: EncodingName) -> &'static CoreBPE {
         EncodingName::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
         EncodingName::O200kBase => tiktoken_rs::o200k_base_singleton(),
         EncodingName::O200kHarmony => tiktoken_rs::o200k_harmony_singleton(),
+        other => panic!("no reference encoder for {other:?}"),
     }
 }
 

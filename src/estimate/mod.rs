@@ -39,6 +39,7 @@ pub struct LimitCheck {
 
 /// A tokenizer family with its own calibrated weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Family {
     /// `r50k_base` and `gpt2`.
     R50k,

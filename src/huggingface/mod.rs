@@ -38,6 +38,7 @@ pub const MAX_TOKENIZER_FILE_BYTES: u64 = 256 << 20;
 
 /// Where a tokenizer comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenizerSource {
     /// Built into the library.
     Embedded(&'static str),

@@ -26,6 +26,7 @@ use split::SplitPattern;
 
 /// An OpenAI encoding that tiktoken-rs ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EncodingName {
     R50kBase,
     /// GPT-2's encoding: the same ranks and pattern as `r50k_base`.
