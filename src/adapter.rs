@@ -24,6 +24,16 @@ pub enum AdapterName {
 }
 
 impl AdapterName {
+    /// The message for a name that is not an adapter's, the one every interface gives.
+    ///
+    /// ```
+    /// use kano_tokenizer::AdapterName;
+    /// assert!(AdapterName::unknown("fast").starts_with("unknown adapter \"fast\""));
+    /// ```
+    pub fn unknown(name: &str) -> String {
+        format!("unknown adapter {name:?} (expected auto, heuristic, tiktoken or huggingface)")
+    }
+
     pub fn parse(name: &str) -> Option<AdapterName> {
         match name {
             "auto" => Some(AdapterName::Auto),
@@ -383,8 +393,5 @@ impl std::fmt::Debug for Adapter {
 }
 
 pub(crate) fn unknown_adapter(name: &str) -> Error {
-    Error::new(
-        ErrorKind::UnknownAdapter,
-        format!("unknown adapter {name:?} (expected auto, heuristic, tiktoken or huggingface)"),
-    )
+    Error::new(ErrorKind::UnknownAdapter, AdapterName::unknown(name))
 }

@@ -26,7 +26,7 @@ pub const ENV_BATCH_THREADS: &str = "KANO_TOKENIZER_BATCH_THREADS";
 /// Config files larger than this are refused: a tokenizer config is a few hundred bytes.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
-pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
+pub use crate::estimate::DEFAULT_CHARS_PER_TOKEN;
 /// The largest text one call counts, unless configured: 64 MiB is far beyond any model's
 /// context window (a million tokens is about 4 MiB of prose) yet bounds the time and memory a
 /// single hostile request can take.
@@ -210,7 +210,7 @@ impl Config {
                     self.adapter = name;
                     self.sources.insert(KEY_ADAPTER, Source::Env(ENV_ADAPTER));
                 }
-                None => problems.push(format!("{ENV_ADAPTER}={value:?}: {}", unknown_adapter_reason())),
+                None => problems.push(format!("{ENV_ADAPTER}: {}", AdapterName::unknown(&value))),
             }
         }
         if let Some(value) = text_var(env, ENV_MODEL, &mut problems) {
@@ -301,7 +301,7 @@ impl Config {
                                 self.adapter = name;
                                 self.sources.insert(KEY_ADAPTER, origin.clone());
                             }
-                            None => problems.push(format!("{path} = {value}: {}", unknown_adapter_reason())),
+                            None => problems.push(format!("{path}: {}", AdapterName::unknown(s))),
                         },
                         None => problems.push(expected(&path, "a string", value)),
                     },
@@ -599,10 +599,6 @@ fn parse_max_input_bytes(value: &str) -> std::result::Result<u64, String> {
     check_max_input_bytes(v)
 }
 
-fn unknown_adapter_reason() -> String {
-    "unknown adapter (expected one of auto, heuristic, tiktoken, huggingface)".into()
-}
-
 fn unknown_encoding_reason() -> String {
     format!("unknown encoding (expected one of {})", EncodingName::ALL_NAMES.join(", "))
 }
@@ -638,30 +634,7 @@ pub(crate) fn resolve_path(s: &str, base_dir: Option<&Path>) -> PathBuf {
 }
 
 fn read_config_file(path: &Path) -> Result<String> {
-    let io_err =
-        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display()));
-    let meta = std::fs::metadata(path).map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::Io, format!("config file {} is not a regular file", path.display())));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!("config file {} is {} bytes; the limit is {MAX_CONFIG_BYTES}", path.display(), meta.len()),
-        ));
-    }
-    // The size in the metadata can lie (files under /proc report 0 and stream without end; a
-    // file may grow while it is read), so the read itself stops one byte past the limit.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1), &mut bytes))
-        .map_err(io_err)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!("config file {} is larger than the limit of {MAX_CONFIG_BYTES} bytes", path.display()),
-        ));
-    }
+    let bytes = crate::capped_read::read_capped(path, "config file", MAX_CONFIG_BYTES, ErrorKind::Config, "")?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         Error::new(

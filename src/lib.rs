@@ -15,6 +15,7 @@ pub mod adapter;
 pub mod batch;
 mod bpe;
 pub mod budget;
+mod capped_read;
 pub mod chat;
 pub mod config;
 pub mod counter;

@@ -30,20 +30,6 @@
 
 use super::features::{f, Features};
 
-/// The 256 characters a byte-level pre-tokenizer maps bytes to (GPT-2's `bytes_to_unicode`):
-/// printable Latin-1 bytes map to themselves, the others to U+0100 and up, in byte order.
-fn byte_level_alphabet() -> impl Iterator<Item = char> {
-    let mut shifted = 0u32;
-    (0..=255u8).map(move |b| {
-        if matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF) {
-            char::from(b)
-        } else {
-            shifted += 1;
-            char::from_u32(255 + shifted).unwrap_or(char::REPLACEMENT_CHARACTER)
-        }
-    })
-}
-
 /// The bounds of an OpenAI encoding for a scanned text.
 pub(crate) fn tiktoken(x: &Features, max_token_bytes: u64, digits_in_threes: bool) -> (u64, u64) {
     let upper = x.bytes;
@@ -136,7 +122,7 @@ impl PipelineBound {
                 let byte_level = json["pre_tokenizer"].to_string().contains("\"ByteLevel\"")
                     && model["continuing_subword_prefix"].is_null()
                     && model["end_of_word_suffix"].is_null()
-                    && byte_level_alphabet().all(|c| has(c.encode_utf8(&mut [0; 4])));
+                    && crate::bpe::byte_level::BYTE_CHARS.iter().all(|c| has(c.encode_utf8(&mut [0; 4])));
                 if !model["unk_token"].is_string() && !byte_tokens && !byte_level {
                     bound.keeps_alphanumerics = false;
                 }

@@ -17,9 +17,9 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::Value;
 
-use super::byte_level;
 use super::load::LoadError;
 use crate::bpe::backtrack::with_pair_memo;
+use crate::bpe::byte_level;
 use crate::bpe::chunks;
 use crate::bpe::merges::{utf8_len, MergeTable, PairMerges};
 use crate::bpe::piece_cache::{self, PieceCache};

@@ -18,11 +18,11 @@ use serde_json::Value;
 
 use super::added::{AddedTokens, Segment};
 use super::bpe::Bpe;
-use super::byte_level;
 use super::load::{kind_of, LoadError};
 use super::normalizer::{Normalizer, ReplacePattern};
 use super::post::PostCount;
 use super::pre_tokenizer::{PreTokenizer, Prepend, Step};
+use crate::bpe::byte_level;
 
 /// The character SentencePiece writes for a space.
 const METASPACE: char = '\u{2581}';

@@ -8,7 +8,6 @@
 
 mod added;
 mod bpe;
-mod byte_level;
 mod crate_path;
 mod engine;
 mod load;
@@ -362,36 +361,6 @@ impl HfTokenizer {
 }
 
 fn read_tokenizer_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let io_err =
-        |e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot read tokenizer file {}: {e}", path.display()));
-    let meta = std::fs::metadata(path).map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::Io, format!("tokenizer file {} is not a regular file", path.display())));
-    }
-    if meta.len() > limit {
-        return Err(Error::new(
-            ErrorKind::AdapterUnavailable,
-            format!(
-                "tokenizer file {} is {} bytes; the limit is {limit} (tokenizer.huggingface.max_file_bytes)",
-                path.display(),
-                meta.len()
-            ),
-        ));
-    }
-    // The metadata's size can lie (files under /proc report 0; a file may grow while read), so
-    // the read itself stops one byte past the limit.
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes))
-        .map_err(io_err)?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::new(
-            ErrorKind::AdapterUnavailable,
-            format!(
-                "tokenizer file {} is larger than the limit of {limit} bytes (tokenizer.huggingface.max_file_bytes)",
-                path.display()
-            ),
-        ));
-    }
-    Ok(bytes)
+    let setting = " (tokenizer.huggingface.max_file_bytes)";
+    crate::capped_read::read_capped(path, "tokenizer file", limit, ErrorKind::AdapterUnavailable, setting)
 }

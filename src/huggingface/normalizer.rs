@@ -172,7 +172,7 @@ impl Normalizer {
                 bert(text, *clean_text, *chinese_chars, *strip_accents, *lowercase)
             }
             Normalizer::Nmt => nmt(text),
-            Normalizer::ByteLevel => Cow::Owned(super::byte_level::to_chars(text.as_bytes())),
+            Normalizer::ByteLevel => Cow::Owned(crate::bpe::byte_level::to_chars(text.as_bytes())),
             Normalizer::Precompiled(map) => {
                 let mut out = String::with_capacity(text.len());
                 map.normalize(text, &mut out);

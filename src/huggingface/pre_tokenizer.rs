@@ -10,9 +10,9 @@ use std::ops::ControlFlow;
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
-use super::byte_level;
 use super::load::{field_bool, field_str, kind_of, short, LoadError};
 use super::split_regex::SplitRegex;
+use crate::bpe::byte_level;
 use crate::tiktoken::classes::{self, SPACE, WORD};
 use crate::tiktoken::split::SplitPattern;
 

@@ -80,9 +80,7 @@ impl Context {
 
     pub(crate) fn resolve(&self, registry: &Registry, adapter: &str) -> Result<Adapter, Failure> {
         if AdapterName::parse(adapter).is_none() {
-            return Err(Failure::usage(format!(
-                "unknown adapter {adapter:?} (expected auto, heuristic, tiktoken or huggingface)"
-            )));
+            return Err(Failure::usage(AdapterName::unknown(adapter)));
         }
         let model = self.model_for(registry, adapter);
         Ok(registry.resolve(Some(adapter), model.as_deref())?)
@@ -277,9 +275,7 @@ fn adapters_or_default(adapters: Option<Vec<String>>) -> Result<Vec<String>, Fai
         .filter(|a| !a.is_empty())
         .collect();
     if let Some(bad) = list.iter().find(|a| AdapterName::parse(a).is_none()) {
-        return Err(Failure::usage(format!(
-            "unknown adapter {bad:?} in --adapters (expected auto, heuristic, tiktoken or huggingface)"
-        )));
+        return Err(Failure::usage(format!("--adapters: {}", AdapterName::unknown(bad))));
     }
     if list.is_empty() {
         return Err(Failure::usage("--adapters is empty"));
