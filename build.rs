@@ -28,7 +28,7 @@ fn write_header() {
     ));
     // Only src/ffi is parsed: the core's public constants are not part of the C ABI.
     let mut builder = cbindgen::Builder::new().with_config(config);
-    for file in ["status.rs", "registry.rs", "adapter.rs", "budget.rs", "chat.rs", "counter.rs"] {
+    for file in ["error.rs", "process.rs", "registry.rs", "adapter.rs", "budget.rs", "chat.rs", "counter.rs"] {
         builder = builder.with_src(crate_dir.join("src").join("ffi").join(file));
     }
     let bindings = builder.generate().expect("cbindgen can read src/ffi");

@@ -454,13 +454,6 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
- *
- * Returns a static string: never NULL, never freed. Thread-safe.
- */
-const char *kano_version(void);
-
-/**
  * A short static description of `status`, such as `"unknown model"`.
  *
  * Returns a static string: never NULL, never freed. Thread-safe. Any value is safe: one that is
@@ -477,6 +470,13 @@ const char *kano_status_str(uint32_t status);
  * it to keep it. Read it on the thread that made the failing call.
  */
 const char *kano_last_error(void);
+
+/**
+ * The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
+ *
+ * Returns a static string: never NULL, never freed. Thread-safe.
+ */
+const char *kano_version(void);
 
 /**
  * Writes the piece caches' figures to `*out`. Thread-safe.

@@ -7,7 +7,8 @@ use parking_lot::Mutex;
 use super::boundary::{
     array, array_mut, bytes, free_handle, handle, out_param, text as text_arg, write_out, FfiError, FfiResult,
 };
-use super::status::{KanoCount, KanoStatus};
+use super::error::KanoStatus;
+use super::process::KanoCount;
 use crate::adapter::Adapter;
 
 /// A resolved adapter for one model. Created by `kano_registry_resolve`, freed by

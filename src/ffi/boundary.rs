@@ -2,62 +2,11 @@
 //! argument checks and handle ownership. Nothing else in `ffi` catches panics, checks NULL or
 //! converts pointers by hand.
 
-use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 
-use super::status::KanoStatus;
-use crate::error::{Error, ErrorKind};
-
-/// A failure on its way to C: the status to return and the message for `kano_last_error`.
-pub(crate) struct FfiError {
-    pub status: KanoStatus,
-    pub message: String,
-}
-
-impl FfiError {
-    pub fn new(status: KanoStatus, message: impl Into<String>) -> Self {
-        FfiError { status, message: message.into() }
-    }
-}
-
-impl From<Error> for FfiError {
-    fn from(e: Error) -> Self {
-        let status = match e.kind() {
-            ErrorKind::InvalidUtf8 => KanoStatus::InvalidUtf8,
-            ErrorKind::InvalidArgument => KanoStatus::InvalidArgument,
-            ErrorKind::UnknownAdapter => KanoStatus::UnknownAdapter,
-            ErrorKind::UnknownModel => KanoStatus::UnknownModel,
-            ErrorKind::AdapterUnavailable => KanoStatus::AdapterUnavailable,
-            ErrorKind::Config => KanoStatus::ConfigError,
-            ErrorKind::Io => KanoStatus::IoError,
-            ErrorKind::QueueFull => KanoStatus::QueueFull,
-            ErrorKind::Timeout => KanoStatus::Timeout,
-            ErrorKind::Closed => KanoStatus::Closed,
-            ErrorKind::InputTooLarge => KanoStatus::InputTooLarge,
-            ErrorKind::Unsupported => KanoStatus::Unsupported,
-        };
-        FfiError { status, message: e.message().to_string() }
-    }
-}
-
-pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
-
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-}
-
-/// Records `message` as this thread's last error.
-pub(crate) fn set_last_error(message: &str) {
-    // C strings end at the first NUL, so escape any inside the message (from user text).
-    let c_message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    // During thread teardown the slot may be gone; there is nobody left to read it then.
-    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c_message);
-}
-
-/// This thread's last error message; valid until the next failing call on this thread.
-pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
-}
+use super::error::{set_last_error, KanoStatus};
+pub(crate) use super::error::{FfiError, FfiResult};
+use crate::error::Error;
 
 /// Runs an exported function's body: `Ok` is `KANO_STATUS_OK`, an error sets the last error and
 /// returns its status, and a panic becomes `KANO_STATUS_PANIC` instead of unwinding into C. The
@@ -254,8 +203,8 @@ mod tests {
     use super::*;
 
     fn last_error() -> String {
-        // SAFETY: last_error_ptr never returns NULL.
-        unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy().into_owned()
+        // SAFETY: kano_last_error never returns NULL.
+        unsafe { CStr::from_ptr(crate::ffi::kano_last_error()) }.to_string_lossy().into_owned()
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::ffi::c_char;
 
 use super::adapter::KanoAdapter;
 use super::boundary::{bytes, free_handle, handle, into_handle, out_param, write_out, FfiError};
-use super::status::{KanoMethod, KanoStatus};
+use super::error::KanoStatus;
+use super::process::KanoMethod;
 use crate::budget::Chunks;
 
 /// The longest prefix of a text within a token budget.

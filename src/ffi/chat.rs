@@ -4,7 +4,8 @@ use std::ffi::{c_char, CString};
 
 use super::adapter::KanoAdapter;
 use super::boundary::{bytes, free_handle, handle, into_handle, out_param, write_out, FfiError};
-use super::status::{KanoMethod, KanoStatus};
+use super::error::KanoStatus;
+use super::process::KanoMethod;
 
 /// The prompt tokens of a chat request, filled in by `kano_adapter_count_chat`. The caller owns
 /// the struct; the breakdown and the reasons it points to are owned by `detail`, until

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::adapter::KanoAdapter;
 use super::boundary::{bytes, free_handle, handle, into_handle, out_param, write_out, FfiError};
-use super::status::{KanoCount, KanoMethod, KanoStatus};
+use super::error::KanoStatus;
+use super::process::{KanoCount, KanoMethod};
 use crate::counter::{CountResult, Counter, CounterOptions, Delivery};
 
 /// Receives one result, on a worker thread: the `user_data` of `KanoCounterOptions` unchanged,

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::adapter::KanoAdapter;
 use super::boundary::{free_handle, handle, into_handle, optional_name, out_param, required_name, text, write_out};
-use super::status::KanoStatus;
+use super::error::KanoStatus;
 use crate::registry::Registry;
 
 /// A registry: the effective configuration plus every encoding and tokenizer loaded so far,

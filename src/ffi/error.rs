@@ -1,9 +1,10 @@
-//! Status codes, result types and the process-wide functions.
+//! Errors at the C ABI, in one place: the status codes, how the core's errors map to them, and
+//! the calling thread's last error message (`kano_last_error`), as rustls-ffi keeps them.
 
-use std::ffi::c_char;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
 
-use super::boundary::{last_error_ptr, out_param, write_out};
-use crate::adapter::{Count, Method};
+use crate::error::{Error, ErrorKind};
 
 /// The result of every fallible function. Values are stable: a released value never changes
 /// meaning, and new values are only appended.
@@ -79,52 +80,55 @@ impl KanoStatus {
     ];
 }
 
-/// Which adapter produced a count.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KanoMethod {
-    /// The `heuristic` estimator (never exact).
-    Heuristic = 0,
-    /// An OpenAI encoding (`tiktoken` adapter).
-    Tiktoken = 1,
-    /// A `tokenizer.json` (`huggingface` adapter).
-    Huggingface = 2,
+/// A failure on its way to C: the status to return and the message for `kano_last_error`.
+pub(crate) struct FfiError {
+    pub status: KanoStatus,
+    pub message: String,
 }
 
-impl From<Method> for KanoMethod {
-    fn from(m: Method) -> Self {
-        match m {
-            Method::Heuristic => KanoMethod::Heuristic,
-            Method::Tiktoken => KanoMethod::Tiktoken,
-            Method::Huggingface => KanoMethod::Huggingface,
-        }
+impl FfiError {
+    pub fn new(status: KanoStatus, message: impl Into<String>) -> Self {
+        FfiError { status, message: message.into() }
     }
 }
 
-/// A token count.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KanoCount {
-    /// The number of tokens.
-    pub count: u64,
-    /// True when `count` is exact for the resolved encoding or tokenizer; false for estimates.
-    pub is_exact: bool,
-    /// The adapter that counted (for `auto`, the one that served).
-    pub method: KanoMethod,
-}
-
-impl From<Count> for KanoCount {
-    fn from(c: Count) -> Self {
-        KanoCount { count: c.count, is_exact: c.is_exact, method: c.method.into() }
+impl From<Error> for FfiError {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidUtf8 => KanoStatus::InvalidUtf8,
+            ErrorKind::InvalidArgument => KanoStatus::InvalidArgument,
+            ErrorKind::UnknownAdapter => KanoStatus::UnknownAdapter,
+            ErrorKind::UnknownModel => KanoStatus::UnknownModel,
+            ErrorKind::AdapterUnavailable => KanoStatus::AdapterUnavailable,
+            ErrorKind::Config => KanoStatus::ConfigError,
+            ErrorKind::Io => KanoStatus::IoError,
+            ErrorKind::QueueFull => KanoStatus::QueueFull,
+            ErrorKind::Timeout => KanoStatus::Timeout,
+            ErrorKind::Closed => KanoStatus::Closed,
+            ErrorKind::InputTooLarge => KanoStatus::InputTooLarge,
+            ErrorKind::Unsupported => KanoStatus::Unsupported,
+        };
+        FfiError { status, message: e.message().to_string() }
     }
 }
 
-/// The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
-///
-/// Returns a static string: never NULL, never freed. Thread-safe.
-#[no_mangle]
-pub extern "C" fn kano_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records `message` as this thread's last error.
+pub(crate) fn set_last_error(message: &str) {
+    // C strings end at the first NUL, so escape any inside the message (from user text).
+    let c_message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    // During thread teardown the slot may be gone; there is nobody left to read it then.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = c_message);
+}
+
+/// This thread's last error message; valid until the next failing call on this thread.
+fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// A short static description of `status`, such as `"unknown model"`.
@@ -167,47 +171,4 @@ pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn kano_last_error() -> *const c_char {
     last_error_ptr()
-}
-
-/// What the per-thread caches of piece counts have done since the process started, summed over
-/// threads, and what they hold now (`kano_cache_stats`). A thread's latest lookups (fewer than
-/// 4,096) are added when it makes more or ends; the calling thread's are always included.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct KanoCacheStats {
-    /// Lookups of pieces of up to 64 bytes.
-    pub lookups: u64,
-    /// Those that found their count.
-    pub hits: u64,
-    /// Lookups of long pieces and whole chunks of text (65 to 1,024 bytes).
-    pub long_lookups: u64,
-    /// Those that found their count.
-    pub long_hits: u64,
-    /// Share of all lookups that hit, from 0 to 1 (0 before any lookup).
-    pub hit_rate: f64,
-    /// Threads that hold a cache now.
-    pub threads: u64,
-    /// Bytes those caches hold now.
-    pub bytes: u64,
-}
-
-/// Writes the piece caches' figures to `*out`. Thread-safe.
-#[no_mangle]
-pub unsafe extern "C" fn kano_cache_stats(out: *mut KanoCacheStats) -> KanoStatus {
-    ffi_boundary!("kano_cache_stats", {
-        out_param(out, "out")?;
-        let s = crate::cache_stats();
-        let stats = KanoCacheStats {
-            lookups: s.lookups,
-            hits: s.hits,
-            long_lookups: s.long_lookups,
-            long_hits: s.long_hits,
-            hit_rate: s.hit_rate(),
-            threads: s.threads,
-            bytes: s.bytes,
-        };
-        // SAFETY: checked by out_param.
-        unsafe { write_out(out, stats) };
-        Ok(())
-    })
 }
