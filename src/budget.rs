@@ -27,6 +27,7 @@
 //! count is an estimate: the results are estimates too, and say so (`is_exact` false).
 
 use crate::adapter::{Adapter, Engine, Method};
+use crate::bpe::chunks::PieceFit;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The longest prefix of a text within a token budget.
@@ -119,8 +120,20 @@ impl Adapter {
         while pos < text.len() {
             let rest = &text[pos..];
             let at_cut = match self.engine() {
-                Engine::Tiktoken(encoding) => chunk_at_piece_cut(encoding, rest, max_tokens, overlap_tokens),
-                _ => None,
+                Engine::Tiktoken(encoding) => chunk_at_piece_cut(
+                    |limit, cuts| Some((encoding.fit_pieces(rest, limit, cuts), 0)),
+                    rest,
+                    max_tokens,
+                    overlap_tokens,
+                ),
+                Engine::Huggingface { tokenizer, add_special_tokens } => chunk_at_piece_cut(
+                    |limit, cuts| tokenizer.fit_pieces(rest, limit, *add_special_tokens, cuts),
+                    rest,
+                    max_tokens,
+                    overlap_tokens,
+                )
+                .filter(|&((len, _), _)| !tokenizer.holds_added_token(&rest[..len])),
+                Engine::Heuristic(_) => None,
             };
             let found = match at_cut {
                 Some((chunk, _)) => Some(chunk),
@@ -280,15 +293,19 @@ impl Adapter {
 /// With `overlap` above 0, also where the next chunk starts: the first such cut whose suffix of
 /// the chunk holds at most `overlap` tokens (exactly the chunk's tokens minus those before the
 /// cut, both ends being cuts), when there is one.
+///
+/// `walk(limit, cuts)` is the engine's walk of `rest`'s pieces within `limit` (the whole budget)
+/// with the tokens every text gets besides its pieces (a `tokenizer.json` post-processor's special
+/// tokens), or `None` when the engine cannot walk its pieces.
 fn chunk_at_piece_cut(
-    encoding: &crate::tiktoken::Encoding,
+    walk: impl FnOnce(u64, Option<&mut Vec<(usize, u64)>>) -> Option<(PieceFit, u64)>,
     rest: &str,
     max_tokens: u64,
     overlap: u64,
 ) -> Option<((usize, u64), Option<usize>)> {
     let mut cuts = Vec::new();
-    let fit = encoding.fit_pieces(rest, max_tokens, (overlap > 0).then_some(&mut cuts));
-    let (len, count) = if fit.fits_to == rest.len() {
+    let (fit, extra) = walk(max_tokens, (overlap > 0).then_some(&mut cuts))?;
+    let (len, tokens) = if fit.fits_to == rest.len() {
         (rest.len(), fit.tokens)
     } else {
         // The longest prefix that fits ends inside the piece that does not: before `piece_end`.
@@ -296,9 +313,11 @@ fn chunk_at_piece_cut(
         [fit.line_start, fit.word_gap].into_iter().flatten().find(|&(cut, _)| cut > 0 && cut >= window_from)?
     };
     let overlap_start = (overlap > 0)
-        .then(|| cuts.iter().find(|&&(cut, before)| cut < len && count - before <= overlap).map(|&(cut, _)| cut))
+        .then(|| {
+            cuts.iter().find(|&&(cut, before)| cut < len && tokens - before + extra <= overlap).map(|&(cut, _)| cut)
+        })
         .flatten();
-    Some(((len, count), overlap_start))
+    Some(((len, tokens + extra), overlap_start))
 }
 
 /// Where to cut a chunk that the budget ends at `len`: after the last line end, else after the

@@ -9,6 +9,8 @@
 //! alone, must give the same pieces as counting the whole. Each caller says where that holds
 //! for its split (`ascii_word_gap` for the regex split families).
 
+use std::ops::ControlFlow;
+
 use super::piece_cache::{hash_long, PieceCache, MAX_CHUNK};
 
 /// Texts shorter than this are left to the piece cache (a lookup per word).
@@ -76,6 +78,71 @@ fn cached(
         c.put_chunk(owner, chunk, hash, kept);
     }
     n
+}
+
+/// What `fit_pieces` found.
+pub(crate) struct PieceFit {
+    /// Where the first piece that does not fit starts (the text's length when all fit).
+    pub fits_to: usize,
+    /// The tokens of the pieces before `fits_to`.
+    pub tokens: u64,
+    /// Where the piece that does not fit ends.
+    pub piece_end: usize,
+    /// The last line start (`chunks::is_line_start`) at or before `fits_to`, and the tokens
+    /// before it.
+    pub line_start: Option<(usize, u64)>,
+    /// The last word gap (`chunks::is_ascii_word_gap`) at or before `fits_to`, and the tokens
+    /// before it.
+    pub word_gap: Option<(usize, u64)>,
+}
+
+/// Walks the pieces of `text` (`for_each_piece` calls its argument with each, in order, until it
+/// breaks) while their tokens (`count`) total at most `limit`, for token budgets: where the first
+/// piece that does not fit starts and ends, the tokens before it, and the last cuts before it
+/// that leave the pieces of the OpenAI-style split patterns as they are (`is_line_start`,
+/// `is_ascii_word_gap`), with the tokens before each. `all_cuts`, when given, receives every
+/// such cut before the piece that does not fit. A piece that needs more tokens than are left
+/// (at least its length over `max_token_bytes`) is not counted.
+pub(crate) fn fit_pieces(
+    text: &str,
+    limit: u64,
+    max_token_bytes: u64,
+    mut all_cuts: Option<&mut Vec<(usize, u64)>>,
+    for_each_piece: impl FnOnce(&mut dyn FnMut(&[u8]) -> ControlFlow<()>),
+    mut count: impl FnMut(&[u8]) -> u64,
+) -> PieceFit {
+    let bytes = text.as_bytes();
+    let base = text.as_ptr() as usize;
+    let mut fit = PieceFit { fits_to: 0, tokens: 0, piece_end: text.len(), line_start: None, word_gap: None };
+    for_each_piece(&mut |piece| {
+        let start = piece.as_ptr() as usize - base;
+        let total = fit.tokens;
+        if start > 0 {
+            let cut = if is_line_start(bytes, start) {
+                fit.line_start = Some((start, total));
+                true
+            } else if is_ascii_word_gap(bytes, start) {
+                fit.word_gap = Some((start, total));
+                true
+            } else {
+                false
+            };
+            if let (true, Some(all)) = (cut, all_cuts.as_deref_mut()) {
+                all.push((start, total));
+            }
+        }
+        let at_least = (piece.len() as u64).div_ceil(max_token_bytes.max(1));
+        let tokens = if total + at_least > limit { limit.saturating_add(1) } else { count(piece) };
+        if total + tokens > limit {
+            fit.piece_end = start + piece.len();
+            return ControlFlow::Break(());
+        }
+        fit.tokens = total + tokens;
+        fit.fits_to = start + piece.len();
+        ControlFlow::Continue(())
+    });
+    fit.piece_end = fit.piece_end.max(fit.fits_to);
+    fit
 }
 
 /// The first position in `from..to` of a space between two ASCII letters. The regex split

@@ -193,6 +193,52 @@ impl Engine {
         self.post
     }
 
+    /// For token budgets (`budget.rs`): when this engine counts a stretch without added tokens
+    /// as the sum of its split pattern's pieces (no normalizer, no added tokens matched after
+    /// normalization, one direct split pattern, a BPE model on the text's bytes), the walk of
+    /// `chunks::fit_pieces` over `text` within `limit` model tokens; `None` for other engines.
+    pub(crate) fn fit_pieces(
+        &self,
+        text: &str,
+        limit: u64,
+        all_cuts: Option<&mut Vec<(usize, u64)>>,
+    ) -> Option<chunks::PieceFit> {
+        if self.normalizer.is_some() || self.spaced.is_some() || self.added.normalized.is_some() {
+            return None;
+        }
+        let (Some(pattern), Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) =
+            (self.pre.direct(), &self.model, self.form)
+        else {
+            return None;
+        };
+        Some(with_cache(|mut cache| {
+            chunks::fit_pieces(
+                text,
+                limit,
+                u64::MAX,
+                all_cuts,
+                |piece| pattern.for_each_piece(text, piece),
+                |piece| bpe.count(piece, &mut cache),
+            )
+        }))
+    }
+
+    /// Whether an added token matched in the raw text (`normalized: false`) occurs in `text`.
+    pub(crate) fn holds_added_token(&self, text: &str) -> bool {
+        let Some(set) = &self.added.raw else {
+            return false;
+        };
+        let mut found = false;
+        let _ = set.segments(text, true, &mut |segment| match segment {
+            Segment::Token => {
+                found = true;
+                ControlFlow::Break(())
+            }
+            Segment::Text(..) => ControlFlow::Continue(()),
+        });
+        found
+    }
+
     /// The number of ids `encode(text, add_special_tokens)` gives.
     pub(crate) fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64, CountError> {
         let budget = MAX_GROWN_BYTES.max(PLAIN_GROWTH.saturating_mul(text.len() as u64));

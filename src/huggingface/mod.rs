@@ -334,6 +334,37 @@ impl HfTokenizer {
         crate::estimate::estimate_within(value, &x, self.bound.bounds(&x, add_special_tokens))
     }
 
+    /// For token budgets: the walk of the pieces of `text` within `max_tokens` (special tokens
+    /// included), with the special tokens a sequence gets, when our engine counts a stretch
+    /// without added tokens as the sum of its pieces (`Engine::fit_pieces`); `None` otherwise.
+    pub(crate) fn fit_pieces(
+        &self,
+        text: &str,
+        max_tokens: u64,
+        add_special_tokens: bool,
+        all_cuts: Option<&mut Vec<(usize, u64)>>,
+    ) -> Option<(crate::bpe::chunks::PieceFit, u64)> {
+        let Counter::Engine(engine) = &self.counter else {
+            return None;
+        };
+        let post = engine.post();
+        if post.copies != 1 {
+            return None;
+        }
+        let specials = post.apply(0, add_special_tokens);
+        let fit = engine.fit_pieces(text, max_tokens.checked_sub(specials)?, all_cuts)?;
+        Some((fit, specials))
+    }
+
+    /// Whether an added token matched in the raw text occurs in `text` (`fit_pieces` holds only
+    /// for a text with none).
+    pub(crate) fn holds_added_token(&self, text: &str) -> bool {
+        match &self.counter {
+            Counter::Engine(engine) => engine.holds_added_token(text),
+            Counter::Crate { .. } => true,
+        }
+    }
+
     /// The exact number of ids `encode(text, add_special_tokens)` gives.
     pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
         match &self.counter {

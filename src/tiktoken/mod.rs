@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use crate::bpe::backtrack::{self, Backtracker};
-use crate::bpe::chunks;
+use crate::bpe::chunks::{self, PieceFit};
 use crate::bpe::merge as bpe;
 use crate::bpe::piece_cache::{self as cache, PieceCache};
 use crate::bpe::ranks::{self, RankMap};
@@ -323,22 +323,6 @@ fn release_freed_memory() {
 /// How far past a thread's share of a text `Encoding::count_in_parts` looks for a word gap.
 const PART_GAP_SEARCH: usize = 1 << 16;
 
-/// What `Encoding::fit_pieces` found.
-pub(crate) struct PieceFit {
-    /// Where the first piece that does not fit starts (the text's length when all fit).
-    pub fits_to: usize,
-    /// The tokens of the pieces before `fits_to`.
-    pub tokens: u64,
-    /// Where the piece that does not fit ends.
-    pub piece_end: usize,
-    /// The last line start (`chunks::is_line_start`) at or before `fits_to`, and the tokens
-    /// before it.
-    pub line_start: Option<(usize, u64)>,
-    /// The last word gap (`chunks::is_ascii_word_gap`) at or before `fits_to`, and the tokens
-    /// before it.
-    pub word_gap: Option<(usize, u64)>,
-}
-
 /// An encoding ready to count: a shared rank table and its split pattern.
 #[derive(Clone)]
 pub struct Encoding {
@@ -462,45 +446,17 @@ impl Encoding {
     /// cut is exactly those tokens. `all_cuts`, when given, receives every such cut before the
     /// piece that does not fit, in order, with the tokens before it. A piece whose length alone
     /// needs more tokens than are left is not merged.
-    pub(crate) fn fit_pieces(&self, text: &str, limit: u64, mut all_cuts: Option<&mut Vec<(usize, u64)>>) -> PieceFit {
+    pub(crate) fn fit_pieces(&self, text: &str, limit: u64, all_cuts: Option<&mut Vec<(usize, u64)>>) -> PieceFit {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
-        let bytes = text.as_bytes();
-        let base = text.as_ptr() as usize;
         cache::with_cache(|mut cache| {
-            let mut fit = PieceFit { fits_to: 0, tokens: 0, piece_end: text.len(), line_start: None, word_gap: None };
-            self.name.pattern().for_each_piece(text, |piece| {
-                let start = piece.as_ptr() as usize - base;
-                let total = fit.tokens;
-                if start > 0 {
-                    let cut = if chunks::is_line_start(bytes, start) {
-                        fit.line_start = Some((start, total));
-                        true
-                    } else if chunks::is_ascii_word_gap(bytes, start) {
-                        fit.word_gap = Some((start, total));
-                        true
-                    } else {
-                        false
-                    };
-                    if let (true, Some(all)) = (cut, all_cuts.as_deref_mut()) {
-                        all.push((start, total));
-                    }
-                }
-                let at_least = (piece.len() as u64).div_ceil(max_token_bytes);
-                let tokens = if total + at_least > limit {
-                    limit.saturating_add(1)
-                } else {
-                    self.table.count_piece_cached(piece, &mut cache) as u64
-                };
-                if total + tokens > limit {
-                    fit.piece_end = start + piece.len();
-                    return ControlFlow::Break(());
-                }
-                fit.tokens = total + tokens;
-                fit.fits_to = start + piece.len();
-                ControlFlow::Continue(())
-            });
-            fit.piece_end = fit.piece_end.max(fit.fits_to);
-            fit
+            chunks::fit_pieces(
+                text,
+                limit,
+                max_token_bytes,
+                all_cuts,
+                |piece| self.name.pattern().for_each_piece(text, piece),
+                |piece| self.table.count_piece_cached(piece, &mut cache) as u64,
+            )
         })
     }
 
