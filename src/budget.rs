@@ -132,7 +132,7 @@ impl Adapter {
                     max_tokens,
                     overlap_tokens,
                 )
-                .filter(|&((len, _), _)| !tokenizer.holds_added_token(&rest[..len])),
+                .filter(|&((len, _), _)| tokenizer.counts_as_pieces(&rest[..len])),
                 Engine::Heuristic(_) => None,
             };
             let found = match at_cut {

@@ -31,6 +31,8 @@ fn texts() -> Vec<(&'static str, String)> {
         ("lines", lines),
         // GPT-2's added token in the text: the chunks that hold one are not cut by walking pieces.
         ("added", "Some words before it <|endoftext|> and more words after it.\n".repeat(12)),
+        // Letters with combining accents, which Qwen's NFC composes: those chunks are not walked.
+        ("decomposed", "Cafe\u{301} menus and re\u{301}sume\u{301}s of naive people.\n".repeat(14)),
     ]
 }
 
@@ -54,7 +56,7 @@ fn adapters(registry: &Registry) -> Vec<(String, Adapter)> {
     }
     let dir = std::env::temp_dir().join(format!("kano-budget-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    for name in ["bert_base_uncased", "mistral_7b_v0_1", "gpt2"] {
+    for name in ["bert_base_uncased", "mistral_7b_v0_1", "gpt2", "qwen2_5"] {
         let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, gunzip(&common::fixtures().join("real").join(format!("{name}.json.gz")))).expect("write");
         out.push((name.to_string(), registry.resolve(Some("huggingface"), path.to_str()).expect(name)));

@@ -194,16 +194,20 @@ impl Engine {
     }
 
     /// For token budgets (`budget.rs`): when this engine counts a stretch without added tokens
-    /// as the sum of its split pattern's pieces (no normalizer, no added tokens matched after
-    /// normalization, one direct split pattern, a BPE model on the text's bytes), the walk of
-    /// `chunks::fit_pieces` over `text` within `limit` model tokens; `None` for other engines.
+    /// as the sum of its split pattern's pieces (no normalizer, or a Unicode form that leaves the
+    /// stretch as it is: `keeps_text`; no added tokens matched after normalization; one direct
+    /// split pattern; a BPE model on the text's bytes), the walk of `chunks::fit_pieces` over
+    /// `text` within `limit` model tokens; `None` for other engines.
     pub(crate) fn fit_pieces(
         &self,
         text: &str,
         limit: u64,
         all_cuts: Option<&mut Vec<(usize, u64)>>,
     ) -> Option<chunks::PieceFit> {
-        if self.normalizer.is_some() || self.spaced.is_some() || self.added.normalized.is_some() {
+        if self.normalizer.as_ref().is_some_and(|n| !n.is_unicode_form())
+            || self.spaced.is_some()
+            || self.added.normalized.is_some()
+        {
             return None;
         }
         let (Some(pattern), Model::Bpe(bpe), PieceForm::Bytes | PieceForm::Text) =
@@ -221,6 +225,11 @@ impl Engine {
                 |piece| bpe.count(piece, &mut cache),
             )
         }))
+    }
+
+    /// Whether the normalizer leaves `text` as it is (no normalizer does).
+    pub(crate) fn keeps_text(&self, text: &str) -> bool {
+        self.normalizer.as_ref().is_none_or(|n| n.leaves_unchanged(text))
     }
 
     /// Whether an added token matched in the raw text (`normalized: false`) occurs in `text`.

@@ -356,12 +356,12 @@ impl HfTokenizer {
         Some((fit, specials))
     }
 
-    /// Whether an added token matched in the raw text occurs in `text` (`fit_pieces` holds only
-    /// for a text with none).
-    pub(crate) fn holds_added_token(&self, text: &str) -> bool {
+    /// Whether `fit_pieces`'s count of `text` is its count: no added token matched in the raw
+    /// text occurs in it, and the normalizer leaves it as it is.
+    pub(crate) fn counts_as_pieces(&self, text: &str) -> bool {
         match &self.counter {
-            Counter::Engine(engine) => engine.holds_added_token(text),
-            Counter::Crate { .. } => true,
+            Counter::Engine(engine) => !engine.holds_added_token(text) && engine.keeps_text(text),
+            Counter::Crate { .. } => false,
         }
     }
 

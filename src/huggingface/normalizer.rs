@@ -39,6 +39,24 @@ pub(crate) enum ReplacePattern {
 }
 
 impl Normalizer {
+    /// Whether this normalizer is one of the Unicode forms, whose quick check can show that a
+    /// text stays as it is (`leaves_unchanged`).
+    pub(crate) fn is_unicode_form(&self) -> bool {
+        matches!(self, Normalizer::Nfc | Normalizer::Nfd | Normalizer::Nfkc | Normalizer::Nfkd)
+    }
+
+    /// Whether the quick check of a Unicode form finds `text` in that form already (then `apply`
+    /// returns it as it is); false for every other normalizer, and when the check is unsure.
+    pub(crate) fn leaves_unchanged(&self, text: &str) -> bool {
+        match self {
+            Normalizer::Nfc => is_nfc_quick(text.chars()) == IsNormalized::Yes,
+            Normalizer::Nfd => is_nfd_quick(text.chars()) == IsNormalized::Yes,
+            Normalizer::Nfkc => is_nfkc_quick(text.chars()) == IsNormalized::Yes,
+            Normalizer::Nfkd => is_nfkd_quick(text.chars()) == IsNormalized::Yes,
+            _ => false,
+        }
+    }
+
     /// From a `normalizer` value (`null` is no normalizer: `None`).
     pub(crate) fn from_json(value: &Value) -> Result<Option<Normalizer>, LoadError> {
         if value.is_null() {
