@@ -100,7 +100,7 @@ impl Registry {
     }
 
     fn heuristic(&self, model: Option<&str>) -> Adapter {
-        let family = model.map_or(Family::Cl100k, Family::guess);
+        let family = model.map_or(Family::Cl100k, family_of_model);
         let estimator = HeuristicEstimator::new(family, self.config.heuristic.chars_per_token);
         Adapter::new(Engine::Heuristic(estimator), model.unwrap_or("default").to_string())
     }
@@ -187,5 +187,44 @@ impl std::fmt::Debug for Registry {
             .field("config", &self.config)
             .field("hub_cache", &self.hub_cache)
             .finish_non_exhaustive()
+    }
+}
+
+/// The estimate family of a model name for the heuristic adapter: the tiktoken table's encoding
+/// when it knows the model, else a guess from the name, else cl100k, the most common
+/// vocabulary size class. Model names are the registry's business: the estimate only takes the
+/// family it is given.
+fn family_of_model(model: &str) -> Family {
+    if let Some(encoding) = crate::tiktoken::encoding_for_model(model) {
+        return encoding.family();
+    }
+    let m = model.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    if has(&["bert", "minilm", "mpnet", "e5-", "bge-"]) {
+        Family::WordPiece
+    } else if has(&["llama", "mistral", "mixtral", "gemma"]) {
+        Family::ByteFallbackBpe
+    } else if has(&["t5", "xlnet", "albert"]) {
+        Family::Unigram
+    } else if has(&["gpt2", "gpt-2", "roberta", "bart"]) {
+        Family::ByteLevelBpe
+    } else {
+        Family::Cl100k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_from_model_names() {
+        assert_eq!(family_of_model("gpt-4o"), Family::O200k);
+        assert_eq!(family_of_model("gpt-3.5-turbo"), Family::Cl100k);
+        assert_eq!(family_of_model("text-davinci-003"), Family::P50k);
+        assert_eq!(family_of_model("bert-base-uncased"), Family::WordPiece);
+        assert_eq!(family_of_model("mistralai/Mistral-7B-v0.1"), Family::ByteFallbackBpe);
+        assert_eq!(family_of_model("google/flan-t5-base"), Family::Unigram);
+        assert_eq!(family_of_model("something-else"), Family::Cl100k);
     }
 }

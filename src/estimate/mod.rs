@@ -97,27 +97,6 @@ impl Family {
         }
     }
 
-    /// The family of a model name the tiktoken table does not know: a guess from the name,
-    /// else cl100k, the most common vocabulary size class.
-    pub fn guess(model: &str) -> Family {
-        if let Some(encoding) = crate::tiktoken::encoding_for_model(model) {
-            return encoding.family();
-        }
-        let m = model.to_ascii_lowercase();
-        let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
-        if has(&["bert", "minilm", "mpnet", "e5-", "bge-"]) {
-            Family::WordPiece
-        } else if has(&["llama", "mistral", "mixtral", "gemma"]) {
-            Family::ByteFallbackBpe
-        } else if has(&["t5", "xlnet", "albert"]) {
-            Family::Unigram
-        } else if has(&["gpt2", "gpt-2", "roberta", "bart"]) {
-            Family::ByteLevelBpe
-        } else {
-            Family::Cl100k
-        }
-    }
-
     /// The calibrated estimate for a scanned text, before bounds and rounding.
     pub fn weigh(self, x: &Features) -> f64 {
         // Through i64: one instruction per conversion (every count is below 2^63). Four running
@@ -239,16 +218,5 @@ mod tests {
         assert!(counts.windows(2).all(|w| w[0] > w[1]), "{counts:?}");
         let at = |r| HeuristicEstimator::new(Family::Cl100k, r).estimate(&text) as f64;
         assert!((at(2.0) / at(4.0) - 2.0).abs() < 0.01);
-    }
-
-    #[test]
-    fn families_from_model_names() {
-        assert_eq!(Family::guess("gpt-4o"), Family::O200k);
-        assert_eq!(Family::guess("gpt-3.5-turbo"), Family::Cl100k);
-        assert_eq!(Family::guess("text-davinci-003"), Family::P50k);
-        assert_eq!(Family::guess("bert-base-uncased"), Family::WordPiece);
-        assert_eq!(Family::guess("mistralai/Mistral-7B-v0.1"), Family::ByteFallbackBpe);
-        assert_eq!(Family::guess("google/flan-t5-base"), Family::Unigram);
-        assert_eq!(Family::guess("something-else"), Family::Cl100k);
     }
 }
