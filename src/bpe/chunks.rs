@@ -167,7 +167,7 @@ pub(crate) fn ascii_word_gap(text: &[u8], from: usize, to: usize) -> Option<usiz
         }
         i += 8;
     }
-    (i..to).find(|&i| text[i] == b' ' && text[i - 1].is_ascii_alphabetic() && text[i + 1].is_ascii_alphabetic())
+    (i..to).find(|&i| is_ascii_word_gap(text, i))
 }
 
 /// Whether `p` is a cut `ascii_word_gap` finds: a space between two ASCII letters.
