@@ -1,8 +1,8 @@
 //! Calibrates the estimator: fits one weight per feature and tokenizer family to exact counts,
 //! and writes `src/estimate/tables.rs`.
 //!
-//!     cargo run --release --example calibrate            # fit, write the tables, print errors
-//!     cargo run --release --example calibrate -- --check # print the errors of the current tables
+//!     cargo run --release --features calibration --example calibrate            # fit, write the tables, print errors
+//!     cargo run --release --features calibration --example calibrate -- --check # print the errors of the current tables
 //!
 //! Samples: slices of the first 70% of each file of `bench/corpus` (prose in six languages,
 //! Rust and Python code, JSON) at the sizes of the golden data, short prose in other scripts
@@ -17,10 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kano_tokenizer::estimate::{feature, Family, Features};
-use kano_tokenizer::huggingface::{HfTokenizer, TokenizerSource};
-use kano_tokenizer::tiktoken::EncodingName;
-use kano_tokenizer::Registry;
+use kano_tokenizer::calibration::{feature, Features};
+use kano_tokenizer::{EncodingName, Family, HfTokenizer, Registry, TokenizerSource};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kano_tokenizer::{Adapter, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Registry};
 
 fn megabyte() -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -27,9 +27,9 @@ fn megabyte() -> String {
 fn adapters(registry: &Registry) -> Vec<(&'static str, Adapter)> {
     let gpt2 = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizers/gpt2/tokenizer.json");
     vec![
-        ("o200k_base", registry.resolve(Some("tiktoken"), Some("o200k_base")).unwrap()),
-        ("cl100k_base", registry.resolve(Some("tiktoken"), Some("cl100k_base")).unwrap()),
-        ("hf-gpt2", registry.resolve(Some("huggingface"), gpt2.to_str()).unwrap()),
+        ("o200k_base", registry.resolve(AdapterName::Tiktoken, "o200k_base").unwrap()),
+        ("cl100k_base", registry.resolve(AdapterName::Tiktoken, "cl100k_base").unwrap()),
+        ("hf-gpt2", registry.resolve(AdapterName::Huggingface, gpt2.to_str().unwrap()).unwrap()),
     ]
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kano_tokenizer::{Adapter, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Registry};
 use serde_json::json;
 
 fn contents(n: usize) -> Vec<String> {
@@ -52,7 +52,7 @@ fn chat(c: &mut Criterion) {
     let mut group = c.benchmark_group("chat");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     for encoding in ["o200k_base", "cl100k_base"] {
-        let adapter = registry.resolve(Some("tiktoken"), Some(encoding)).unwrap();
+        let adapter = registry.resolve(AdapterName::Tiktoken, encoding).unwrap();
         for n in [10usize, 100, 1000] {
             let contents = contents(n);
             let json = request(&contents);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kano_tokenizer::{Adapter, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Registry};
 
 const SIZES: [(&str, usize); 4] = [("1KB", 1 << 10), ("10KB", 10 << 10), ("100KB", 100 << 10), ("1MB", 1 << 20)];
 
@@ -59,16 +59,14 @@ fn subjects() -> Vec<Subject> {
         let path: &Path = &root().join("tests/fixtures/tokenizers").join(name);
         path.to_str().expect("UTF-8 path").to_owned()
     };
-    let resolve = |label, adapter, model: &str| Subject {
-        label,
-        adapter: registry.resolve(Some(adapter), Some(model)).expect("resolve"),
-    };
+    let resolve =
+        |label, adapter, model: &str| Subject { label, adapter: registry.resolve(adapter, model).expect("resolve") };
     vec![
-        resolve("heuristic", "heuristic", "gpt-4o"),
-        resolve("tiktoken-cl100k", "tiktoken", "cl100k_base"),
-        resolve("tiktoken-o200k", "tiktoken", "o200k_base"),
-        resolve("huggingface-minilm", "huggingface", "all-MiniLM-L6-v2"),
-        resolve("huggingface-gpt2", "huggingface", &fixture("gpt2")),
+        resolve("heuristic", AdapterName::Heuristic, "gpt-4o"),
+        resolve("tiktoken-cl100k", AdapterName::Tiktoken, "cl100k_base"),
+        resolve("tiktoken-o200k", AdapterName::Tiktoken, "o200k_base"),
+        resolve("huggingface-minilm", AdapterName::Huggingface, "all-MiniLM-L6-v2"),
+        resolve("huggingface-gpt2", AdapterName::Huggingface, &fixture("gpt2")),
     ]
 }
 

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kano_tokenizer::{Adapter, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Registry};
 
 const CONTENT: [(&str, &str); 6] = [
     ("en", "prose_en.txt"),
@@ -82,9 +82,9 @@ fn adapters() -> Vec<(&'static str, Adapter)> {
     let registry = Registry::with_config(Default::default());
     let gpt2 = root().join("tests/fixtures/tokenizers/gpt2");
     vec![
-        ("cl100k", registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("cl100k")),
-        ("o200k", registry.resolve(Some("tiktoken"), Some("o200k_base")).expect("o200k")),
-        ("hf-gpt2", registry.resolve(Some("huggingface"), gpt2.to_str()).expect("gpt2 fixture")),
+        ("cl100k", registry.resolve(AdapterName::Tiktoken, "cl100k_base").expect("cl100k")),
+        ("o200k", registry.resolve(AdapterName::Tiktoken, "o200k_base").expect("o200k")),
+        ("hf-gpt2", registry.resolve(AdapterName::Huggingface, gpt2.to_str().unwrap()).expect("gpt2 fixture")),
     ]
 }
 
@@ -205,7 +205,7 @@ fn estimate_vs_count(c: &mut Criterion) {
 /// least an estimate that reads the text with these features can cost, sampled or not.
 fn estimate_by_size(c: &mut Criterion) {
     let registry = Registry::with_config(Default::default());
-    let adapter = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("cl100k");
+    let adapter = registry.resolve(AdapterName::Tiktoken, "cl100k_base").expect("cl100k");
     let text = std::fs::read_to_string(root().join("bench/corpus/prose_en.txt")).expect("corpus");
     let mut group = c.benchmark_group("estimate_by_size/en/cl100k");
     group.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(900)).sample_size(20);

@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use kano_tokenizer::counter::{Counter, CounterOptions, Delivery};
-use kano_tokenizer::Registry;
+use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
 
 const REQUESTS: usize = 200;
 const MAX_TOKENS: u64 = 100_000;
@@ -53,7 +52,7 @@ fn main() {
         return; // cargo test --benches: nothing to check quickly
     }
     let registry = Registry::with_config(Default::default());
-    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o")).expect("o200k");
+    let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o").expect("o200k");
     let corpus = corpus();
     let requests = requests(&corpus);
     adapter.count(&requests[0].0).expect("warm");

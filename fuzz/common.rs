@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
 
-use kano_tokenizer::config::{Config, Source};
-use kano_tokenizer::huggingface::HfTokenizer;
-use kano_tokenizer::{Adapter, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Config, ConfigSource, HfTokenizer, Registry};
 
 /// Texts longer than this are not compared with tiktoken-rs (our own count, estimate and limit
 /// checks still run on them). tiktoken-rs splits with fancy-regex, a backtracking engine with a
@@ -124,7 +122,7 @@ static TIKTOKEN: LazyLock<Vec<TiktokenCase>> = LazyLock::new(|| {
     ]
     .into_iter()
     .map(|(name, reference)| {
-        let adapter = registry.resolve(Some("tiktoken"), Some(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let adapter = registry.resolve(AdapterName::Tiktoken, name).unwrap_or_else(|e| panic!("{name}: {e}"));
         TiktokenCase { name, adapter, reference }
     })
     .collect()
@@ -186,7 +184,7 @@ static HUGGINGFACE: LazyLock<Vec<HfCase>> = LazyLock::new(|| {
         .map(|&(name, bytes)| {
             let path = dir.join(name).join("tokenizer.json");
             let path = path.to_str().expect("UTF-8 path");
-            let resolve = |r: &Registry| r.resolve(Some("huggingface"), Some(path)).unwrap_or_else(|e| panic!("{e}"));
+            let resolve = |r: &Registry| r.resolve(AdapterName::Huggingface, path).unwrap_or_else(|e| panic!("{e}"));
             let mut reference = tokenizers::Tokenizer::from_bytes(bytes).expect("fixture loads");
             reference.with_truncation(None).expect("no truncation");
             reference.with_padding(None);
@@ -242,7 +240,10 @@ pub const ENV_NAMES: [&str; 10] = [
 /// encoding and model settings are parsed here and resolved in the `ffi` target.
 fn exercise_registry(registry: &Registry) {
     for model in [None, Some("gpt-4o"), Some("llama-3")] {
-        if let Ok(a) = registry.resolve(Some("heuristic"), model) {
+        if let Ok(a) = match model {
+            Some(m) => registry.resolve(AdapterName::Heuristic, m),
+            None => registry.resolve_adapter(AdapterName::Heuristic),
+        } {
             for text in ["", "Hello, world!", "日本語のテキスト 123456"] {
                 let count = a.count(text);
                 let e = a.estimate(text);
@@ -261,8 +262,8 @@ fn exercise_registry(registry: &Registry) {
 /// panics; errors are fine.
 pub fn check_config(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = Config::from_toml_str(text, None, Source::Toml);
-        let _ = Config::from_toml_str(text, Some(Path::new("/nonexistent/base")), Source::Toml);
+        let _ = Config::from_toml_str(text, None, ConfigSource::Toml);
+        let _ = Config::from_toml_str(text, Some(Path::new("/nonexistent/base")), ConfigSource::Toml);
         if let Ok(registry) = Registry::from_toml(text) {
             exercise_registry(&registry);
         }

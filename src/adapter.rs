@@ -34,6 +34,14 @@ impl AdapterName {
         format!("unknown adapter {name:?} (expected auto, heuristic, tiktoken or huggingface)")
     }
 
+    /// The adapter of a name (`"auto"`, `"heuristic"`, `"tiktoken"`, `"huggingface"`); `str::parse`
+    /// gives the same with an error that says what was expected.
+    ///
+    /// ```
+    /// use kano_tokenizer::AdapterName;
+    /// assert_eq!(AdapterName::parse("tiktoken"), Some(AdapterName::Tiktoken));
+    /// assert_eq!(AdapterName::parse("fast"), None);
+    /// ```
     pub fn parse(name: &str) -> Option<AdapterName> {
         match name {
             "auto" => Some(AdapterName::Auto),
@@ -41,6 +49,11 @@ impl AdapterName {
         }
     }
 
+    /// The name `parse` accepts.
+    ///
+    /// ```
+    /// assert_eq!(kano_tokenizer::AdapterName::Huggingface.as_str(), "huggingface");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             AdapterName::Auto => "auto",
@@ -48,6 +61,27 @@ impl AdapterName {
             AdapterName::Tiktoken => "tiktoken",
             AdapterName::Huggingface => "huggingface",
         }
+    }
+}
+
+impl std::str::FromStr for AdapterName {
+    type Err = Error;
+
+    /// ```
+    /// use kano_tokenizer::{AdapterName, ErrorKind};
+    /// let name: AdapterName = "auto".parse()?;
+    /// assert_eq!(name, AdapterName::Auto);
+    /// assert_eq!("fast".parse::<AdapterName>().unwrap_err().kind(), ErrorKind::UnknownAdapter);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    fn from_str(name: &str) -> Result<AdapterName> {
+        AdapterName::parse(name).ok_or_else(|| Error::new(ErrorKind::UnknownAdapter, AdapterName::unknown(name)))
+    }
+}
+
+impl std::fmt::Display for AdapterName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -390,8 +424,4 @@ impl std::fmt::Debug for Adapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Adapter").field("name", &self.name()).field("model", &self.model).finish()
     }
-}
-
-pub(crate) fn unknown_adapter(name: &str) -> Error {
-    Error::new(ErrorKind::UnknownAdapter, AdapterName::unknown(name))
 }

@@ -1,8 +1,9 @@
 //! kano-tokenizer: exact and estimated LLM token counts, as a Rust library and behind a C ABI.
 //!
 //! ```no_run
-//! let registry = kano_tokenizer::Registry::new()?;
-//! let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o"))?;
+//! use kano_tokenizer::{AdapterName, Registry};
+//! let registry = Registry::new()?;
+//! let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
 //! let count = adapter.count("Hello, world!")?;
 //! assert!(count.is_exact);
 //! # Ok::<(), kano_tokenizer::Error>(())
@@ -11,33 +12,50 @@
 //! The core (this crate's modules other than `ffi`) has no raw pointers, and `unsafe` only for
 //! the estimate's AVX2 and AVX-512 intrinsics and one `malloc_trim` call; the C ABI lives in [`ffi`].
 
-pub mod adapter;
-pub mod batch;
+mod adapter;
+mod batch;
 mod bpe;
-pub mod budget;
+mod budget;
 mod capped_read;
-pub mod chat;
-pub mod config;
-pub mod counter;
-pub mod error;
-pub mod estimate;
+mod chat;
+mod config;
+mod counter;
+mod error;
+mod estimate;
 #[cfg(feature = "ffi")]
 pub mod ffi;
-pub mod huggingface;
+mod huggingface;
 mod quiet_panic;
-pub mod registry;
-pub mod tiktoken;
+mod registry;
+mod tiktoken;
 mod utf8;
 
-pub use adapter::{Adapter, AdapterName, Count, Method};
+pub use adapter::{Adapter, AdapterName, Count, Method, PARALLEL_TEXT_BYTES};
+pub use batch::{INLINE_BYTES as BATCH_INLINE_BYTES, MAX_BATCH_THREADS};
 pub use bpe::piece_cache::{cache_stats, CacheStats};
 pub use budget::{Chunk, Chunks, Truncation};
-pub use chat::ChatCount;
-pub use config::Config;
-pub use counter::{Counter, CounterOptions, CounterStats};
+pub use chat::{ChatCount, MAX_DEPTH as MAX_CHAT_DEPTH};
+pub use config::{
+    process_env, Config, EnvLookup, HeuristicConfig, HuggingfaceConfig, Source as ConfigSource, TiktokenConfig,
+    DEFAULT_FALLBACK_CHAIN, DEFAULT_MAX_INPUT_BYTES, ENV_ADAPTER, ENV_BATCH_THREADS, ENV_CHARS_PER_TOKEN, ENV_CONFIG,
+    ENV_FALLBACK_CHAIN, ENV_MAX_INPUT_BYTES, ENV_MODEL, ENV_TIKTOKEN_ENCODING,
+};
+pub use counter::{
+    CountCallback, CountResult, Counter, CounterOptions, CounterStats, Delivery, MAX_WORKERS as MAX_COUNTER_WORKERS,
+};
 pub use error::{Error, ErrorKind, Result};
-pub use estimate::{Estimate, LimitCheck};
+pub use estimate::{Estimate, Family, LimitCheck, DEFAULT_CHARS_PER_TOKEN, MAX_CHARS_PER_TOKEN, MIN_CHARS_PER_TOKEN};
+pub use huggingface::{hub_cache_candidates, HfTokenizer, TokenizerSource, EMBEDDED_MODELS, MAX_TOKENIZER_FILE_BYTES};
 pub use registry::Registry;
+pub use tiktoken::{encoding_for_model, model_table, prefix_table, Encoding, EncodingName};
+
+/// The estimator's features, for the calibration tool (`bench/calibrate.rs`, which writes
+/// `src/estimate/tables.rs`). Behind the `calibration` feature: not part of the API.
+#[cfg(feature = "calibration")]
+#[doc(hidden)]
+pub mod calibration {
+    pub use crate::estimate::{feature, Features};
+}
 
 // The README's Rust snippet runs as a doctest.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
-use crate::adapter::{unknown_adapter, Adapter, AdapterName, Engine};
+use crate::adapter::{Adapter, AdapterName, Engine};
 use crate::config::{process_env, Config, EnvLookup, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::estimate::{Family, HeuristicEstimator};
@@ -74,18 +74,71 @@ impl Registry {
         self.hub_cache.as_deref()
     }
 
-    /// Resolves an adapter. `adapter` is `auto`, `heuristic`, `tiktoken` or `huggingface`, or
-    /// `None` for the configured one; `model` is `None` for the configured one.
-    pub fn resolve(&self, adapter: Option<&str>, model: Option<&str>) -> Result<Adapter> {
-        let name = match adapter {
-            Some(name) => AdapterName::parse(name).ok_or_else(|| unknown_adapter(name))?,
-            None => self.config.adapter,
-        };
-        self.resolve_name(name, model)
+    /// Resolves `adapter` for `model`: an OpenAI model or encoding name, a `tokenizer.json` path
+    /// or folder, a name from `[tokenizer.huggingface.models]`, or a repository in the local
+    /// Hugging Face cache. Nothing is downloaded.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Registry};
+    /// let registry = Registry::new()?;
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// assert_eq!(adapter.count("Hello, world!")?.count, 4);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    pub fn resolve(&self, adapter: AdapterName, model: &str) -> Result<Adapter> {
+        self.select(adapter, Some(model))
     }
 
-    /// As [`Registry::resolve`] with a parsed adapter name.
-    pub fn resolve_name(&self, adapter: AdapterName, model: Option<&str>) -> Result<Adapter> {
+    /// Resolves the configured adapter (`[tokenizer] adapter`, `KANO_TOKENIZER_ADAPTER`;
+    /// `auto` by default) for `model`.
+    ///
+    /// ```
+    /// let registry = kano_tokenizer::Registry::from_toml("[tokenizer]\nadapter = \"heuristic\"")?;
+    /// let adapter = registry.resolve_model("gpt-4o")?;
+    /// assert!(!adapter.is_exact());
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    pub fn resolve_model(&self, model: &str) -> Result<Adapter> {
+        self.select(self.config.adapter, Some(model))
+    }
+
+    /// Resolves `adapter` for the configured model (`[tokenizer] model`,
+    /// `KANO_TOKENIZER_MODEL`); an exact adapter with no model configured is an
+    /// [`ErrorKind::UnknownModel`] error.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Registry};
+    /// let registry = Registry::from_toml("[tokenizer]\nmodel = \"gpt-4\"")?;
+    /// assert_eq!(registry.resolve_adapter(AdapterName::Tiktoken)?.model(), "cl100k_base");
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    pub fn resolve_adapter(&self, adapter: AdapterName) -> Result<Adapter> {
+        self.select(adapter, None)
+    }
+
+    /// Resolves the configured adapter for the configured model.
+    ///
+    /// ```
+    /// let registry = kano_tokenizer::Registry::from_toml("[tokenizer]\nmodel = \"gpt-4o\"")?;
+    /// assert!(registry.resolve_configured()?.is_exact());
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    pub fn resolve_configured(&self) -> Result<Adapter> {
+        self.select(self.config.adapter, None)
+    }
+
+    /// The C API's and the bindings' form: a name to parse (`None` for the configured adapter)
+    /// and an optional model.
+    #[cfg(feature = "ffi")]
+    pub(crate) fn resolve_named(&self, adapter: Option<&str>, model: Option<&str>) -> Result<Adapter> {
+        let name = match adapter {
+            Some(name) => name.parse()?,
+            None => self.config.adapter,
+        };
+        self.select(name, model)
+    }
+
+    fn select(&self, adapter: AdapterName, model: Option<&str>) -> Result<Adapter> {
         if model == Some("") {
             return Err(Error::new(ErrorKind::InvalidArgument, "the model name is empty"));
         }
@@ -155,7 +208,7 @@ impl Registry {
     fn auto(&self, model: Option<&str>) -> Result<Adapter> {
         let mut reasons = Vec::new();
         for &method in &self.config.fallback_chain {
-            match self.resolve_name(method.into(), model) {
+            match self.select(method.into(), model) {
                 Ok(adapter) if reasons.is_empty() => return Ok(adapter),
                 Ok(adapter) => return Ok(adapter.with_fallback_reason(reasons.join("; "))),
                 Err(e) => reasons.push(format!("{method}: {}", e.message())),

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use kano_tokenizer::Registry;
+use kano_tokenizer::{AdapterName, Registry};
 
 struct CountingAllocator;
 
@@ -55,9 +55,9 @@ fn heuristic_counts_and_estimates_allocate_nothing() {
         " ".repeat(100_000),
         "9".repeat(100_000),
     ];
-    let heuristic = registry.resolve(Some("heuristic"), Some("gpt-4o")).unwrap();
-    let tiktoken = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
-    let hf = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    let heuristic = registry.resolve(AdapterName::Heuristic, "gpt-4o").unwrap();
+    let tiktoken = registry.resolve(AdapterName::Tiktoken, "gpt-4o").unwrap();
+    let hf = registry.resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
     for text in &texts {
         // Warm up once: lazily built tables may allocate on first use.
         let _ = heuristic.count(text);
@@ -108,8 +108,7 @@ fn a_charsmap_header_that_lies_is_refused_without_a_big_allocation() {
         );
         let mut result = None;
         let largest = largest_allocation_during(|| {
-            result =
-                Some(kano_tokenizer::huggingface::HfTokenizer::from_bytes(json.as_bytes(), "charsmap").map(|_| ()));
+            result = Some(kano_tokenizer::HfTokenizer::from_bytes(json.as_bytes(), "charsmap").map(|_| ()));
         });
         let e = result.unwrap().expect_err("refused");
         assert!(e.message().contains("precompiled_charsmap"), "{e}");
@@ -133,7 +132,7 @@ fn a_unigram_vocabulary_is_not_copied_piece_by_piece() {
     }
     json.push_str("]}}");
     let n = allocations_during(|| {
-        kano_tokenizer::huggingface::HfTokenizer::from_bytes(json.as_bytes(), "unigram").expect("loads");
+        kano_tokenizer::HfTokenizer::from_bytes(json.as_bytes(), "unigram").expect("loads");
     });
     println!("{n} allocations for {ENTRIES} entries ({:.2} per entry)", n as f64 / ENTRIES as f64);
     assert!(n < ENTRIES * 5 / 2, "{n} allocations for {ENTRIES} entries");

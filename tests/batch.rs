@@ -7,25 +7,25 @@ use std::ffi::{c_char, CStr};
 use std::ptr::{null, null_mut};
 
 use common::{golden, registry_with, tokenizer_path};
-use kano_tokenizer::config::Source;
 use kano_tokenizer::ffi::*;
-use kano_tokenizer::{Adapter, Config, ErrorKind, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Config, ConfigSource, ErrorKind, Registry};
 
 /// Every adapter the golden data has counts for: (golden key, adapter).
 fn golden_adapters(registry: &Registry) -> Vec<(String, Adapter)> {
     let mut adapters = Vec::new();
     for encoding in ["cl100k_base", "o200k_base", "p50k_base", "r50k_base"] {
-        adapters.push((encoding.to_string(), registry.resolve(Some("tiktoken"), Some(encoding)).unwrap()));
+        adapters.push((encoding.to_string(), registry.resolve(AdapterName::Tiktoken, encoding).unwrap()));
     }
     for name in ["gpt2", "llama-style-bpe", "t5-style-unigram"] {
         let path = tokenizer_path(name);
-        adapters.push((format!("hf:{name}"), registry.resolve(Some("huggingface"), path.to_str()).unwrap()));
+        adapters
+            .push((format!("hf:{name}"), registry.resolve(AdapterName::Huggingface, path.to_str().unwrap()).unwrap()));
     }
     adapters
 }
 
 fn registry(toml: &str) -> Registry {
-    registry_with(Config::from_toml_str(toml, None, Source::Toml).unwrap())
+    registry_with(Config::from_toml_str(toml, None, ConfigSource::Toml).unwrap())
 }
 
 /// `n` texts of 100 to 2000 bytes, made of the short golden texts (so of every script in them).
@@ -76,7 +76,7 @@ fn batch_counts_equal_the_golden_single_counts() {
 #[test]
 fn large_batches_on_several_threads_equal_single_counts() {
     let texts = big_texts(600);
-    assert!(texts.iter().map(String::len).sum::<usize>() > 8 * kano_tokenizer::batch::INLINE_BYTES);
+    assert!(texts.iter().map(String::len).sum::<usize>() > 8 * kano_tokenizer::BATCH_INLINE_BYTES);
     for threads in [1, 2, 4] {
         let registry = registry(&format!("[tokenizer]\nbatch_threads = {threads}\n"));
         for (key, adapter) in golden_adapters(&registry) {
@@ -98,7 +98,7 @@ fn a_text_over_the_limit_fails_alone() {
     let registry = registry("[tokenizer]\nmax_input_bytes = 2000\n");
     let mut texts = big_texts(300);
     texts[5] = "x".repeat(2001);
-    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
+    let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o").unwrap();
     let results = adapter.count_batch(&texts);
     for (i, (text, result)) in texts.iter().zip(&results).enumerate() {
         if i == 5 {
@@ -114,7 +114,7 @@ fn a_text_over_the_limit_fails_alone() {
 #[test]
 #[should_panic(expected = "2 texts but 1 result slots")]
 fn count_batch_into_needs_one_slot_per_text() {
-    let adapter = registry("").resolve(Some("heuristic"), None).unwrap();
+    let adapter = registry("").resolve_adapter(AdapterName::Heuristic).unwrap();
     let mut out = vec![Err(kano_tokenizer::Error::new(ErrorKind::Closed, "unset"))];
     adapter.count_batch_into(&["a", "b"], &mut out);
 }
@@ -123,18 +123,18 @@ fn count_batch_into_needs_one_slot_per_text() {
 fn batch_threads_setting() {
     let default = Config::default();
     assert_eq!(default.batch_threads, 0);
-    let auto = registry("").resolve(Some("heuristic"), None).unwrap().batch_threads();
+    let auto = registry("").resolve_adapter(AdapterName::Heuristic).unwrap().batch_threads();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(auto, cores.min(8));
-    let c = Config::from_toml_str("[tokenizer]\nbatch_threads = 3\n", None, Source::Toml).unwrap();
-    assert_eq!((c.batch_threads, c.source_of("tokenizer.batch_threads")), (3, Source::Toml));
+    let c = Config::from_toml_str("[tokenizer]\nbatch_threads = 3\n", None, ConfigSource::Toml).unwrap();
+    assert_eq!((c.batch_threads, c.source_of("tokenizer.batch_threads")), (3, ConfigSource::Toml));
     let mut c = c;
     c.apply_env(&|name| (name == "KANO_TOKENIZER_BATCH_THREADS").then(|| "1".into())).unwrap();
     assert_eq!(c.batch_threads, 1, "the variable wins over the file");
-    assert_eq!(c.source_of("tokenizer.batch_threads"), Source::Env("KANO_TOKENIZER_BATCH_THREADS"));
-    assert_eq!(registry_with(c).resolve(Some("heuristic"), None).unwrap().batch_threads(), 1);
+    assert_eq!(c.source_of("tokenizer.batch_threads"), ConfigSource::Env("KANO_TOKENIZER_BATCH_THREADS"));
+    assert_eq!(registry_with(c).resolve_adapter(AdapterName::Heuristic).unwrap().batch_threads(), 1);
     for bad in ["batch_threads = -1", "batch_threads = 65", "batch_threads = \"4\"", "batch_threads = 2.5"] {
-        let e = Config::from_toml_str(&format!("[tokenizer]\n{bad}\n"), None, Source::Toml).unwrap_err();
+        let e = Config::from_toml_str(&format!("[tokenizer]\n{bad}\n"), None, ConfigSource::Toml).unwrap_err();
         assert!(e.message().contains("tokenizer.batch_threads"), "{bad}: {}", e.message());
     }
     for bad in ["-2", "many", "1000"] {

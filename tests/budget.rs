@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Read;
 
-use kano_tokenizer::{Adapter, ErrorKind, Registry};
+use kano_tokenizer::{Adapter, AdapterName, ErrorKind, Registry};
 
 fn texts() -> Vec<(&'static str, String)> {
     let prose = "The quick brown fox jumps over the lazy dog. It's 2024-05-01, and naïve café \
@@ -48,20 +48,20 @@ fn gunzip(path: &std::path::Path) -> Vec<u8> {
 fn adapters(registry: &Registry) -> Vec<(String, Adapter)> {
     let mut out = Vec::new();
     for model in ["r50k_base", "p50k_base", "cl100k_base", "o200k_base"] {
-        out.push((model.to_string(), registry.resolve(Some("tiktoken"), Some(model)).expect(model)));
+        out.push((model.to_string(), registry.resolve(AdapterName::Tiktoken, model).expect(model)));
     }
     for name in common::TOKENIZERS {
         let path = common::tokenizer_path(name);
-        out.push((name.to_string(), registry.resolve(Some("huggingface"), path.to_str()).expect(name)));
+        out.push((name.to_string(), registry.resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect(name)));
     }
     let dir = std::env::temp_dir().join(format!("kano-budget-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     for name in ["bert_base_uncased", "mistral_7b_v0_1", "gpt2", "qwen2_5"] {
         let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, gunzip(&common::fixtures().join("real").join(format!("{name}.json.gz")))).expect("write");
-        out.push((name.to_string(), registry.resolve(Some("huggingface"), path.to_str()).expect(name)));
+        out.push((name.to_string(), registry.resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect(name)));
     }
-    out.push(("heuristic".to_string(), registry.resolve(Some("heuristic"), Some("gpt-4o")).expect("heuristic")));
+    out.push(("heuristic".to_string(), registry.resolve(AdapterName::Heuristic, "gpt-4o").expect("heuristic")));
     out
 }
 
@@ -150,7 +150,7 @@ fn chunks_cover_the_text_and_count_alone_within_budget() {
 #[test]
 fn chunks_prefer_to_end_at_whitespace() {
     let registry = common::plain_registry();
-    let adapter = registry.resolve(Some("tiktoken"), Some("cl100k_base")).unwrap();
+    let adapter = registry.resolve(AdapterName::Tiktoken, "cl100k_base").unwrap();
     let text = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. ".repeat(40);
     let chunks = adapter.split(&text, 50, 0).unwrap().chunks;
     assert!(chunks.len() > 5);
@@ -170,7 +170,7 @@ fn chunks_prefer_to_end_at_whitespace() {
 #[test]
 fn truncating_a_megabyte_reads_only_its_start() {
     let registry = common::plain_registry();
-    let adapter = registry.resolve(Some("tiktoken"), Some("o200k_base")).unwrap();
+    let adapter = registry.resolve(AdapterName::Tiktoken, "o200k_base").unwrap();
     let mut text = "Some ordinary English prose, with words and numbers 12345. ".repeat(18_000).into_bytes();
     assert!(text.len() > 1_000_000);
     // An invalid byte at the end: never read, so no error.
@@ -186,7 +186,9 @@ fn truncating_a_megabyte_reads_only_its_start() {
     assert_eq!(e.kind(), ErrorKind::InvalidUtf8);
     assert!(e.message().contains("offset 100"), "{e}");
     // tokenizer.json adapters read it all.
-    let bert = registry.resolve(Some("huggingface"), common::tokenizer_path("all-MiniLM-L6-v2").to_str()).unwrap();
+    let bert = registry
+        .resolve(AdapterName::Huggingface, common::tokenizer_path("all-MiniLM-L6-v2").to_str().unwrap())
+        .unwrap();
     text[100] = b' ';
     assert_eq!(bert.truncate_bytes(&text, 1000).unwrap_err().kind(), ErrorKind::InvalidUtf8);
 }
@@ -194,13 +196,15 @@ fn truncating_a_megabyte_reads_only_its_start() {
 #[test]
 fn impossible_budgets_are_invalid_arguments() {
     let registry = common::plain_registry();
-    let bert = registry.resolve(Some("huggingface"), common::tokenizer_path("all-MiniLM-L6-v2").to_str()).unwrap();
+    let bert = registry
+        .resolve(AdapterName::Huggingface, common::tokenizer_path("all-MiniLM-L6-v2").to_str().unwrap())
+        .unwrap();
     let empty = count(&bert, "");
     assert!(empty >= 2, "BERT adds [CLS] and [SEP]");
     assert_eq!(bert.truncate("hello", empty - 1).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(bert.truncate("hello", empty).unwrap().byte_len, 0);
     assert_eq!(bert.split("hello world", empty, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
-    let gpt = registry.resolve(Some("tiktoken"), Some("cl100k_base")).unwrap();
+    let gpt = registry.resolve(AdapterName::Tiktoken, "cl100k_base").unwrap();
     assert_eq!(gpt.split("hello", 0, 0).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert_eq!(gpt.split("hello", 4, 4).unwrap_err().kind(), ErrorKind::InvalidArgument);
     assert!(gpt.split("", 4, 1).unwrap().chunks.is_empty());

@@ -2,12 +2,12 @@
 //! they are process-wide.
 
 use kano_tokenizer::ffi::{kano_cache_stats, KanoCacheStats, KanoStatus};
-use kano_tokenizer::{cache_stats, Registry};
+use kano_tokenizer::{cache_stats, AdapterName, Registry};
 
 #[test]
 fn counting_shows_in_the_figures_and_an_ended_thread_leaves_them() {
     let registry = Registry::new().expect("registry");
-    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o")).expect("adapter");
+    let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o").expect("adapter");
     let text = "the same words counted again and again, ".repeat(8);
     let before = cache_stats();
     // Joined with `join`, which waits for the thread's end (its caches are freed then); a

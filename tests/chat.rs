@@ -3,7 +3,7 @@
 
 mod common;
 
-use kano_tokenizer::{Adapter, ErrorKind};
+use kano_tokenizer::{Adapter, AdapterName, ErrorKind};
 use serde_json::{json, Value};
 
 /// One registry for every test: the rank tables load once.
@@ -13,7 +13,7 @@ fn registry() -> &'static kano_tokenizer::Registry {
 }
 
 fn adapter(model: &str) -> Adapter {
-    registry().resolve(Some("tiktoken"), Some(model)).expect(model)
+    registry().resolve(AdapterName::Tiktoken, model).expect(model)
 }
 
 /// The cookbook's sample conversation (section 6).
@@ -177,11 +177,11 @@ fn images_count_by_the_tile_rule_or_as_bounds() {
 #[test]
 fn the_heuristic_and_tokenizer_json_say_what_they_cannot_do() {
     let registry = registry();
-    let heuristic = registry.resolve(Some("heuristic"), Some("gpt-4o")).unwrap();
+    let heuristic = registry.resolve(AdapterName::Heuristic, "gpt-4o").unwrap();
     let c = count(&heuristic, &json!({"messages": sample_messages()}));
     assert!(!c.is_exact && c.reasons[0].contains("heuristic"), "{:?}", c.reasons);
     assert!(c.total > 60 && c.total < 250, "{}", c.total);
-    let hf = registry.resolve(Some("huggingface"), common::tokenizer_path("gpt2").to_str()).unwrap();
+    let hf = registry.resolve(AdapterName::Huggingface, common::tokenizer_path("gpt2").to_str().unwrap()).unwrap();
     let e = hf.count_chat(&json!({"messages": sample_messages()}).to_string()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.message().contains("chat template"), "{e}");

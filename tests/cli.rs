@@ -4,6 +4,7 @@
 
 mod common;
 
+use kano_tokenizer::AdapterName;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -596,7 +597,7 @@ fn long_texts_come_from_standard_input_with_text_dash() {
     let big = "The quick brown fox jumps over the lazy dog. ".repeat(4000);
     assert!(big.len() > 128 << 10);
     let expected =
-        common::plain_registry().resolve(Some("tiktoken"), Some("cl100k_base")).unwrap().count(&big).unwrap().count;
+        common::plain_registry().resolve(AdapterName::Tiktoken, "cl100k_base").unwrap().count(&big).unwrap().count;
     let cases: [(&[&str], &str, u64); 5] = [
         (
             &["benchmark", "--text", "-", "--adapters", "tiktoken", "--iterations", "1", "--format", "json"],
@@ -836,8 +837,7 @@ fn invalid_utf8_binary_and_large_input_never_panic() {
     // A 120 KB argument (Linux allows 128 KiB per argument) and 1 MB runs through a file.
     let big = "word ".repeat(24_000);
     let o = s.run(&["compare", &big, "--adapters", "tiktoken", "--format", "json"]);
-    let expected =
-        common::plain_registry().resolve(Some("tiktoken"), Some("cl100k_base")).unwrap().count(&big).unwrap();
+    let expected = common::plain_registry().resolve(AdapterName::Tiktoken, "cl100k_base").unwrap().count(&big).unwrap();
     assert_eq!(json(&o)["results"][0]["count"].as_u64().unwrap(), expected.count);
     let spaces = s.write("spaces.txt", " ".repeat(1 << 20));
     let o = s.run(&[

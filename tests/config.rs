@@ -7,12 +7,10 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::Path;
 
-use kano_tokenizer::config::{Config, Source};
-use kano_tokenizer::tiktoken::EncodingName;
-use kano_tokenizer::{AdapterName, ErrorKind, Method, Registry};
+use kano_tokenizer::{AdapterName, Config, ConfigSource, EncodingName, ErrorKind, Method, Registry};
 
 fn toml(text: &str) -> Result<Config, kano_tokenizer::Error> {
-    Config::from_toml_str(text, None, Source::Toml)
+    Config::from_toml_str(text, None, ConfigSource::Toml)
 }
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
@@ -45,7 +43,7 @@ fn the_guides_example_configs_load() {
     assert_eq!(production.model.as_deref(), Some("text-embedding-3-small"));
     assert_eq!(production.fallback_chain, vec![Method::Tiktoken, Method::Huggingface, Method::Heuristic]);
     // The production config resolves to tiktoken's cl100k_base for its embedding model.
-    let adapter = common::registry_with(production).resolve(None, None).expect("resolves");
+    let adapter = common::registry_with(production).resolve_configured().expect("resolves");
     assert_eq!((adapter.name(), adapter.model()), ("tiktoken", "cl100k_base"));
 }
 
@@ -138,7 +136,7 @@ fn config_files_resolve_relative_paths_against_their_folder() {
     std::fs::write(dir.join("kano.toml"), "[tokenizer.huggingface.models]\nmini = \"tok/tokenizer.json\"\n").unwrap();
     let c = Config::from_file(&dir.join("kano.toml")).expect("loads");
     assert_eq!(c.huggingface.models["mini"], dir.join("tok/tokenizer.json"));
-    assert_eq!(c.source_of("tokenizer.huggingface.models"), Source::File(dir.join("kano.toml")));
+    assert_eq!(c.source_of("tokenizer.huggingface.models"), ConfigSource::File(dir.join("kano.toml")));
 }
 
 #[test]
@@ -174,15 +172,15 @@ fn environment_overrides_file_and_explicit_arguments_override_both() {
     assert_eq!(c.model.as_deref(), Some("gpt-4o"));
     assert_eq!(c.heuristic.chars_per_token, 2.5);
     assert_eq!(c.fallback_chain, vec![Method::Heuristic, Method::Tiktoken]);
-    assert_eq!(c.source_of("tokenizer.adapter"), Source::Env("KANO_TOKENIZER_ADAPTER"));
-    assert_eq!(c.source_of("tokenizer.tiktoken.encoding"), Source::Default);
+    assert_eq!(c.source_of("tokenizer.adapter"), ConfigSource::Env("KANO_TOKENIZER_ADAPTER"));
+    assert_eq!(c.source_of("tokenizer.tiktoken.encoding"), ConfigSource::Default);
 
     let registry = common::registry_with(c);
-    let configured = registry.resolve(None, None).unwrap();
+    let configured = registry.resolve_configured().unwrap();
     assert_eq!((configured.name(), configured.model()), ("tiktoken", "o200k_base"));
-    let explicit = registry.resolve(Some("tiktoken"), Some("gpt-3.5-turbo")).unwrap();
+    let explicit = registry.resolve(AdapterName::Tiktoken, "gpt-3.5-turbo").unwrap();
     assert_eq!(explicit.model(), "cl100k_base");
-    let heuristic = registry.resolve(Some("heuristic"), None).unwrap();
+    let heuristic = registry.resolve_adapter(AdapterName::Heuristic).unwrap();
     assert_eq!(heuristic.name(), "heuristic");
 }
 
@@ -193,10 +191,10 @@ fn forced_encoding_applies_to_every_model() {
     assert_eq!(c.tiktoken.encoding, Some(EncodingName::P50kBase));
     let registry = common::registry_with(c);
     for model in ["gpt-4o", "not-a-model", "cl100k_base"] {
-        assert_eq!(registry.resolve(Some("tiktoken"), Some(model)).unwrap().model(), "p50k_base");
+        assert_eq!(registry.resolve(AdapterName::Tiktoken, model).unwrap().model(), "p50k_base");
     }
     // No model at all still works with a forced encoding.
-    assert_eq!(registry.resolve(Some("tiktoken"), None).unwrap().model(), "p50k_base");
+    assert_eq!(registry.resolve_adapter(AdapterName::Tiktoken).unwrap().model(), "p50k_base");
 }
 
 #[test]
@@ -286,7 +284,7 @@ fn kano_tokenizer_config_names_the_file() {
     .unwrap();
     assert_eq!(c.adapter, AdapterName::Heuristic);
     assert_eq!(c.heuristic.chars_per_token, 5.0, "the variable wins over the file");
-    assert_eq!(c.source_of("tokenizer.adapter"), Source::File(path.clone()));
+    assert_eq!(c.source_of("tokenizer.adapter"), ConfigSource::File(path.clone()));
 }
 
 pub fn tempdir(tag: &str) -> std::path::PathBuf {
@@ -301,7 +299,7 @@ fn max_input_bytes_from_file_environment_and_default() {
     assert_eq!(Config::default().max_input_bytes, 64 << 20);
     let c = toml("[tokenizer]\nmax_input_bytes = 1000\n").unwrap();
     assert_eq!(c.max_input_bytes, 1000);
-    assert_eq!(c.source_of("tokenizer.max_input_bytes"), Source::Toml);
+    assert_eq!(c.source_of("tokenizer.max_input_bytes"), ConfigSource::Toml);
     for (value, bytes) in [("4096", 4096u64), ("512K", 512 << 10), ("16m", 16 << 20), ("1G", 1 << 30)] {
         let mut c = toml("[tokenizer]\nmax_input_bytes = 1000\n").unwrap();
         c.apply_env(&env(&[("KANO_TOKENIZER_MAX_INPUT_BYTES", value)])).unwrap();
@@ -313,7 +311,7 @@ fn max_input_bytes_from_file_environment_and_default() {
     }
     // Adapters carry their registry's limit; the Rust API enforces it too.
     let registry = Registry::with_config(toml("[tokenizer]\nmax_input_bytes = 8\n").unwrap());
-    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
+    let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o").unwrap();
     assert_eq!(adapter.max_input_bytes(), 8);
     assert!(adapter.count("12345678").unwrap().count > 0, "8 bytes fit");
     let e = adapter.count("123456789").unwrap_err();

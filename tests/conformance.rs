@@ -6,8 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use kano_tokenizer::tiktoken::EncodingName;
-use kano_tokenizer::Config;
+use kano_tokenizer::{AdapterName, Config, EncodingName};
 
 #[test]
 fn golden_counts_match_exactly() {
@@ -33,7 +32,7 @@ fn golden_counts_match_exactly() {
                     Some(name) => (name, &plain),
                     None => (rest, &special),
                 };
-                let adapter = registry.resolve(Some("huggingface"), Some(name)).expect("fixture resolves");
+                let adapter = registry.resolve(AdapterName::Huggingface, name).expect("fixture resolves");
                 adapter.count(&case.text).expect("count").count
             } else {
                 let enc = EncodingName::parse(key).unwrap_or_else(|| panic!("unknown encoding {key}"));

@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use kano_tokenizer::counter::{Counter, CounterOptions, CounterStats, Delivery};
-use kano_tokenizer::{Adapter, Count, ErrorKind};
+use kano_tokenizer::{Adapter, AdapterName, Count, Counter, CounterOptions, CounterStats, Delivery, ErrorKind};
 
 fn adapter(model: &str) -> Adapter {
-    common::plain_registry().resolve(Some("tiktoken"), Some(model)).expect("encoding")
+    common::plain_registry().resolve(AdapterName::Tiktoken, model).expect("encoding")
 }
 
 fn text_for(id: u64) -> String {
@@ -539,7 +538,7 @@ fn drift_stats_match_a_recomputation() {
     );
 
     // Counts that are not exact (the heuristic adapter) are not drift samples.
-    let heuristic = common::plain_registry().resolve(Some("heuristic"), None).unwrap();
+    let heuristic = common::plain_registry().resolve_adapter(AdapterName::Heuristic).unwrap();
     let counter = Counter::new(heuristic, CounterOptions::default(), Delivery::Poll).unwrap();
     counter.submit(1, b"an estimate only").unwrap();
     counter.flush(Duration::from_secs(30)).unwrap();

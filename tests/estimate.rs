@@ -6,8 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use kano_tokenizer::tiktoken::EncodingName;
-use kano_tokenizer::{Adapter, Config, Registry};
+use kano_tokenizer::{Adapter, AdapterName, Config, EncodingName, Registry};
 
 /// Every adapter the golden data has counts for, by golden key.
 fn golden_adapters() -> Vec<(String, Adapter)> {
@@ -21,11 +20,11 @@ fn golden_adapters() -> Vec<(String, Adapter)> {
     let plain = registry_with(without_special);
     let mut out = Vec::new();
     for name in ["r50k_base", "p50k_base", "cl100k_base", "o200k_base"] {
-        out.push((name.to_string(), special.resolve(Some("tiktoken"), Some(name)).expect("encoding")));
+        out.push((name.to_string(), special.resolve(AdapterName::Tiktoken, name).expect("encoding")));
     }
     for name in TOKENIZERS {
-        out.push((format!("hf:{name}"), special.resolve(Some("huggingface"), Some(name)).expect("fixture")));
-        out.push((format!("hf:{name}:no_special"), plain.resolve(Some("huggingface"), Some(name)).expect("fixture")));
+        out.push((format!("hf:{name}"), special.resolve(AdapterName::Huggingface, name).expect("fixture")));
+        out.push((format!("hf:{name}:no_special"), plain.resolve(AdapterName::Huggingface, name).expect("fixture")));
     }
     out
 }
@@ -171,7 +170,7 @@ fn bounds_hold_on_adversarial_text() {
     // Every encoding name, including the aliases with their own special tokens.
     let registry = plain_registry();
     for name in EncodingName::ALL_NAMES {
-        let adapter = registry.resolve(Some("tiktoken"), Some(name)).expect("encoding");
+        let adapter = registry.resolve(AdapterName::Tiktoken, name).expect("encoding");
         for text in texts.iter().step_by(7) {
             let exact = adapter.count(text).expect("count").count;
             let e = adapter.estimate(text);
@@ -193,7 +192,7 @@ fn bounds_hold_on_adversarial_text() {
 #[test]
 fn the_lower_bound_is_not_trivial() {
     let registry = plain_registry();
-    let adapter = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("encoding");
+    let adapter = registry.resolve(AdapterName::Tiktoken, "cl100k_base").expect("encoding");
     let text = "The quick brown fox jumps over the lazy dog 1234567. ".repeat(40);
     let e = adapter.estimate(&text);
     let exact = adapter.count(&text).unwrap().count;
@@ -278,7 +277,7 @@ fn limit_checks_are_always_right_for_exact_adapters() {
 fn a_megabyte_against_a_small_limit_is_decided_without_a_full_count() {
     let registry = plain_registry();
     for name in ["cl100k_base", "o200k_base", "r50k_base"] {
-        let adapter = registry.resolve(Some("tiktoken"), Some(name)).unwrap();
+        let adapter = registry.resolve(AdapterName::Tiktoken, name).unwrap();
         for text in ["word ".repeat(200_000), "a".repeat(1 << 20), " ".repeat(1 << 20), "漢".repeat(350_000)] {
             let check = adapter.check_limit(&text, 128).unwrap();
             assert!(!check.within_limit && check.tokens > 128, "{name}: {check:?}");
@@ -293,8 +292,8 @@ fn a_megabyte_against_a_small_limit_is_decided_without_a_full_count() {
 fn the_heuristic_uses_the_family_estimate_scaled_by_chars_per_token() {
     let registry = plain_registry();
     let text = "Tokenizers split text into pieces. 日本語のテキストも数えます。".repeat(10);
-    let exact = registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap();
-    let heuristic = registry.resolve(Some("heuristic"), Some("gpt-4o")).unwrap();
+    let exact = registry.resolve(AdapterName::Tiktoken, "gpt-4o").unwrap();
+    let heuristic = registry.resolve(AdapterName::Heuristic, "gpt-4o").unwrap();
     let e = heuristic.estimate(&text);
     assert_eq!(e.estimate, exact.estimate(&text).estimate);
     assert_eq!((e.lower_bound, e.upper_bound), (e.estimate, e.estimate));
@@ -302,7 +301,7 @@ fn the_heuristic_uses_the_family_estimate_scaled_by_chars_per_token() {
 
     let mut config = Config::default();
     config.heuristic.chars_per_token = 8.0;
-    let halved = Registry::with_env(config, &|_| None).resolve(Some("heuristic"), Some("gpt-4o")).unwrap();
+    let halved = Registry::with_env(config, &|_| None).resolve(AdapterName::Heuristic, "gpt-4o").unwrap();
     let ratio = e.estimate as f64 / halved.count(&text).unwrap().count as f64;
     assert!((ratio - 2.0).abs() < 0.02, "{ratio}");
 }
@@ -382,8 +381,8 @@ fn estimates_hold_up_in_other_scripts() {
         "שלום לכולם, מה שלומכם היום?",
     ];
     for model in ["gpt-4", "gpt-4o"] {
-        let exact = registry.resolve(Some("tiktoken"), Some(model)).unwrap();
-        let heuristic = registry.resolve(Some("heuristic"), Some(model)).unwrap();
+        let exact = registry.resolve(AdapterName::Tiktoken, model).unwrap();
+        let heuristic = registry.resolve(AdapterName::Heuristic, model).unwrap();
         let mut total_error = 0.0;
         for text in texts {
             let want = exact.count(text).unwrap().count as f64;

@@ -8,8 +8,7 @@ mod fuzz_common;
 
 use std::path::{Path, PathBuf};
 
-use kano_tokenizer::huggingface::HfTokenizer;
-use kano_tokenizer::ErrorKind;
+use kano_tokenizer::{ErrorKind, HfTokenizer};
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target)

@@ -7,7 +7,7 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use kano_tokenizer::huggingface::HfTokenizer;
+use kano_tokenizer::{AdapterName, HfTokenizer};
 use serde_json::{json, Value};
 use tokenizers::Model;
 
@@ -365,15 +365,15 @@ fn templates_that_hold_the_text_any_number_of_times() {
 #[test]
 fn adapters_report_the_path_that_serves() {
     let registry = plain_registry();
-    let minilm = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).expect("embedded");
+    let minilm = registry.resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").expect("embedded");
     assert_eq!(minilm.engine_path(), "kano-wordpiece");
     let gpt2 = tokenizer_path("gpt2");
-    let gpt2 = registry.resolve(Some("huggingface"), gpt2.to_str()).expect("fixture");
+    let gpt2 = registry.resolve(AdapterName::Huggingface, gpt2.to_str().unwrap()).expect("fixture");
     assert_eq!(gpt2.engine_path(), "kano-bpe");
     let t5 = tokenizer_path("t5-style-unigram");
-    let t5 = registry.resolve(Some("huggingface"), t5.to_str()).expect("fixture");
+    let t5 = registry.resolve(AdapterName::Huggingface, t5.to_str().unwrap()).expect("fixture");
     assert_eq!(t5.engine_path(), "kano-unigram");
-    let tiktoken = registry.resolve(Some("tiktoken"), Some("cl100k_base")).expect("built in");
+    let tiktoken = registry.resolve(AdapterName::Tiktoken, "cl100k_base").expect("built in");
     assert_eq!(tiktoken.engine_path(), "tiktoken");
 }
 

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use kano_tokenizer::huggingface::HfTokenizer;
+use kano_tokenizer::{AdapterName, HfTokenizer};
 use serde_json::Value;
 
 fn real_dir() -> std::path::PathBuf {
@@ -275,7 +275,7 @@ fn limit_checks_are_always_right() {
         };
         let file = dir.join(format!("{name}.json"));
         std::fs::write(&file, gunzip(&path)).expect("write");
-        let adapter = registry.resolve(Some("huggingface"), file.to_str()).expect("loads");
+        let adapter = registry.resolve(AdapterName::Huggingface, file.to_str().unwrap()).expect("loads");
         let key = format!("real/{name}");
         for record in records.iter().step_by(7) {
             let text = record["text"].as_str().expect("text");

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kano_tokenizer::{ErrorKind, Registry};
+use kano_tokenizer::{AdapterName, ErrorKind, Registry};
 
 /// The big cases run one at a time, so their memory figures are their own.
 static HEAVY: Mutex<()> = Mutex::new(());
@@ -59,7 +59,9 @@ fn assert_tokenizer_error(path: &Path, kind: ErrorKind, limit: Duration) -> Stri
 /// As [`assert_tokenizer_error`], the message naming `names` (a symlink's target, say).
 fn assert_tokenizer_error_naming(path: &Path, names: &str, kind: ErrorKind, limit: Duration) -> String {
     let label = format!("tokenizer {}", path.display());
-    let e = timed(&label, limit, || plain_registry().resolve(Some("huggingface"), path.to_str()).unwrap_err());
+    let e = timed(&label, limit, || {
+        plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).unwrap_err()
+    });
     assert_eq!(e.kind(), kind, "{}: {e}", path.display());
     assert!(e.message().contains(names), "the message names the file: {e}");
     println!("    -> {:?}: {}", e.kind(), truncate(e.message()));
@@ -134,7 +136,9 @@ fn catastrophic_split_regexes_are_bounded() {
         let path = dir.join(format!("regex-{i}.json"));
         std::fs::write(&path, word_level(&["a", "b"], &split(pattern))).unwrap();
         let adapter = timed(&format!("load Split {pattern:?}"), Duration::from_secs(10), || {
-            plain_registry().resolve(Some("huggingface"), path.to_str()).expect("a Split pre-tokenizer loads")
+            plain_registry()
+                .resolve(AdapterName::Huggingface, path.to_str().unwrap())
+                .expect("a Split pre-tokenizer loads")
         });
         for n in [10usize, 25, 1000, 100_000] {
             let text = "a".repeat(n) + "b";
@@ -171,7 +175,7 @@ fn split_regexes_that_need_backtracking_are_refused() {
         std::fs::write(&path, word_level(&["a", "b"], &split(pattern))).unwrap();
         // A look-ahead that ends the pattern runs on our linear engine; the rest is refused.
         if *pattern == r"(a+)+(?=c)" {
-            let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("linear");
+            let adapter = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("linear");
             assert_eq!(adapter.engine_path(), "kano-wordlevel");
             // "aaac": the a's before the c, then the c; "aab": no match, one piece.
             assert_eq!(adapter.count("aaac").unwrap().count, 2);
@@ -207,7 +211,7 @@ fn a_normalizer_that_grows_text_cannot_exhaust_memory() {
     let normalizer =
         format!(r#"{{"type": "Replace", "pattern": {{"String": "a"}}, "content": "{}"}}"#, "b".repeat(10_000));
     std::fs::write(&path, word_level_normalized(&normalizer, "null")).unwrap();
-    let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads");
+    let adapter = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("loads");
     let small = "a".repeat(10);
     assert_eq!(adapter.count(&small).expect("100 KB after normalizing").count, 1);
     let big = "a".repeat(1 << 20);
@@ -242,7 +246,7 @@ fn an_empty_replace_pattern_behind_a_crate_part_is_bounded() {
     std::fs::write(&path, word_level_normalized(&normalizer, "null")).unwrap();
     let peak_before = peak_rss_mib();
     let adapter = timed("load an empty Replace pattern behind a crate part", Duration::from_secs(10), || {
-        plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads")
+        plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("loads")
     });
     assert_eq!(adapter.engine_path(), "tokenizers");
     // "ab" becomes "x..xax..xax..x": one unknown word.
@@ -267,7 +271,7 @@ fn letters_replaced_by_whitespace_give_no_lower_bound() {
         let normalizer = format!(r#"{{"type": "Replace", "pattern": {{"String": "a"}}, "content": "{content}"}}"#);
         let pre_tokenizer = r#"{"type": "WhitespaceSplit"}"#;
         std::fs::write(&path, word_level_normalized(&normalizer, pre_tokenizer)).unwrap();
-        let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads");
+        let adapter = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("loads");
         for text in ["a", "aaaa", "a a", "ab", "b"] {
             let exact = adapter.count(text).expect("count").count;
             let e = adapter.estimate(text);
@@ -312,7 +316,7 @@ fn a_vocabulary_of_millions_of_entries_loads_in_bounded_time_and_memory() {
     let registry = plain_registry();
     let adapter =
         timed(&format!("load a {ENTRIES}-entry vocabulary ({file_mib:.1} MiB)"), Duration::from_secs(120), || {
-            registry.resolve(Some("huggingface"), path.to_str()).expect("a large vocabulary loads")
+            registry.resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("a large vocabulary loads")
         });
     let loaded = rss_mib();
     let peak = peak_rss_mib();
@@ -361,7 +365,7 @@ fn wordpiece_entries_sharing_a_16_byte_prefix_count_in_linear_time() {
     );
     std::fs::write(&path, json).unwrap();
     let adapter = timed("load 8,000 long WordPiece entries", Duration::from_secs(20), || {
-        plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads")
+        plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("loads")
     });
     assert_eq!(adapter.engine_path(), "kano-wordpiece");
     for n in [16 << 10, 256 << 10] {
@@ -389,7 +393,7 @@ fn a_wordpiece_word_limit_over_200_is_refused_on_the_crate_path() {
         );
         std::fs::write(&path, json).unwrap();
         if loads {
-            let adapter = plain_registry().resolve(Some("huggingface"), path.to_str()).expect("loads");
+            let adapter = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect("loads");
             assert_eq!(adapter.engine_path(), "tokenizers");
             let c = timed("  count 16,000 letters on the crate path", Duration::from_secs(10), || {
                 adapter.count(&"a".repeat(16_000)).unwrap()
@@ -435,7 +439,7 @@ fn many_megabytes_of_junk_and_a_file_over_the_limit() {
     text.extend_from_slice(word_level(&["hello", "world"], r#"{"type": "Whitespace"}"#).as_bytes());
     std::fs::write(&padded, &text).unwrap();
     let adapter = timed("tokenizer with 64 MiB of leading whitespace", Duration::from_secs(20), || {
-        plain_registry().resolve(Some("huggingface"), padded.to_str()).expect("whitespace is valid JSON")
+        plain_registry().resolve(AdapterName::Huggingface, padded.to_str().unwrap()).expect("whitespace is valid JSON")
     });
     assert_eq!(adapter.count("hello world hello").unwrap().count, 3);
     drop(bytes);
@@ -504,7 +508,9 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let ok = dir.join("sequence-60.json");
     std::fs::write(&ok, nested(60)).unwrap();
     let adapter = timed("Sequence normalizers 60 deep", Duration::from_secs(5), || {
-        plain_registry().resolve(Some("huggingface"), ok.to_str()).expect("60 levels are within the limit")
+        plain_registry()
+            .resolve(AdapterName::Huggingface, ok.to_str().unwrap())
+            .expect("60 levels are within the limit")
     });
     assert_eq!(adapter.count("HELLO Hello nope").unwrap().count, 3, "lowercased through 60 levels");
     let deep = dir.join("sequence-10000.json");
@@ -530,7 +536,7 @@ fn truncated_at_every_kind_of_point() {
     for cut in cuts {
         let path = dir.join(format!("cut-{cut}.json"));
         std::fs::write(&path, &full[..cut]).unwrap();
-        let e = plain_registry().resolve(Some("huggingface"), path.to_str()).unwrap_err();
+        let e = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AdapterUnavailable, "cut at {cut}: {e}");
         assert!(e.message().contains(path.to_str().unwrap()), "{e}");
         assert!(e.message().contains("EOF") || e.message().contains("line"), "cut at {cut}: {e}");
@@ -587,7 +593,7 @@ fn devices_fifos_and_folders_in_place_of_a_tokenizer_file() {
     .unwrap();
     for (name, path) in [("zero", "/dev/zero"), ("fifo", fifo.to_str().unwrap())] {
         let e = timed(&format!("[tokenizer.huggingface.models] {name}"), limit, || {
-            registry.resolve(Some("huggingface"), Some(name)).unwrap_err()
+            registry.resolve(AdapterName::Huggingface, name).unwrap_err()
         });
         assert_eq!(e.kind(), ErrorKind::Io, "{e}");
         assert!(e.message().contains(path), "{e}");
@@ -617,7 +623,7 @@ fn devices_and_fifos_in_place_of_a_hub_cache_ref() {
         Registry::from_toml(&format!("[tokenizer.huggingface]\ncache_dir = {:?}\n", hub.to_str().unwrap())).unwrap();
     for name in ["fifo", "zero", "long"] {
         let adapter = timed(&format!("hub cache refs/main: {name}"), Duration::from_secs(2), || {
-            registry.resolve(Some("huggingface"), Some(&format!("org/{name}"))).expect("the snapshot serves")
+            registry.resolve(AdapterName::Huggingface, &format!("org/{name}")).expect("the snapshot serves")
         });
         assert_eq!(adapter.count("a").unwrap().count, 1);
     }
@@ -651,7 +657,7 @@ fn look_ahead_split_regexes_count_runs_of_any_length() {
     let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
     "pre_tokenizer":{"type":"Split","pattern":{"Regex":"[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},"behavior":"Isolated","invert":false},
     "post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"a":1," ":2},"unk_token":"[UNK]"}}"#;
-    let tokenizer = kano_tokenizer::huggingface::HfTokenizer::from_bytes(json.as_bytes(), "llama3-style").unwrap();
+    let tokenizer = kano_tokenizer::HfTokenizer::from_bytes(json.as_bytes(), "llama3-style").unwrap();
     assert_ne!(tokenizer.engine(), "tokenizers", "{:?}", tokenizer.fallback_reason());
     // "x", the spaces but the last, " y": three pieces, each one [UNK].
     for spaces in [60_000, 1_000_000, 4_000_000] {
@@ -661,11 +667,11 @@ fn look_ahead_split_regexes_count_runs_of_any_length() {
     assert_eq!(tokenizer.count(&format!("{}!", "a".repeat(1_000_000)), false).unwrap(), 2);
     // GPT-2's byte-level pre-tokenizer uses such a pattern too.
     let registry = common::plain_registry();
-    let gpt2 = registry.resolve(Some("huggingface"), Some(common::tokenizer_path("gpt2").to_str().unwrap())).unwrap();
+    let gpt2 = registry.resolve(AdapterName::Huggingface, common::tokenizer_path("gpt2").to_str().unwrap()).unwrap();
     assert_eq!(gpt2.engine_path(), "kano-bpe");
     assert!(gpt2.count(&" ".repeat(1_000_000)).unwrap().count > 0);
     assert!(gpt2.count(&"word ".repeat(200_000)).unwrap().count >= 200_000);
-    let bert = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    let bert = registry.resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
     assert_eq!(bert.count(&" ".repeat(1_000_000)).unwrap().count, 2, "[CLS] [SEP]");
 }
 
@@ -675,7 +681,7 @@ fn look_ahead_split_regexes_count_runs_of_any_length() {
 fn a_tokenizer_file_that_streams_without_end_is_cut_at_the_limit() {
     let registry = common::plain_registry();
     let started = std::time::Instant::now();
-    let e = registry.resolve(Some("huggingface"), Some("/proc/self/pagemap")).expect_err("not a tokenizer");
+    let e = registry.resolve(AdapterName::Huggingface, "/proc/self/pagemap").expect_err("not a tokenizer");
     assert!(e.message().contains("pagemap"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
@@ -686,10 +692,10 @@ fn the_tokenizer_file_limit_is_configurable() {
     let path = tokenizer_path("gpt2");
     let size = std::fs::metadata(&path).unwrap().len();
     let small = Registry::from_toml(&format!("[tokenizer.huggingface]\nmax_file_bytes = {}\n", size - 1)).unwrap();
-    let e = small.resolve(Some("huggingface"), Some(path.to_str().unwrap())).expect_err("over the limit");
+    let e = small.resolve(AdapterName::Huggingface, path.to_str().unwrap()).expect_err("over the limit");
     assert!(e.message().contains("max_file_bytes"), "{e}");
     let exact = Registry::from_toml(&format!("[tokenizer.huggingface]\nmax_file_bytes = {size}\n")).unwrap();
-    assert!(exact.resolve(Some("huggingface"), Some(path.to_str().unwrap())).is_ok());
+    assert!(exact.resolve(AdapterName::Huggingface, path.to_str().unwrap()).is_ok());
     let e = Registry::from_toml("[tokenizer.huggingface]\nmax_file_bytes = 0\n").expect_err("zero");
     assert!(e.message().contains("tokenizer.huggingface.max_file_bytes"), "{e}");
 }

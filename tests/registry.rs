@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
-use kano_tokenizer::tiktoken::{encoding_for_model, EncodingName};
-use kano_tokenizer::{Config, ErrorKind, Method, Registry};
+use kano_tokenizer::{encoding_for_model, AdapterName, Config, EncodingName, ErrorKind, Method, Registry};
 
 #[test]
 fn model_table_follows_python_tiktoken() {
@@ -78,17 +77,17 @@ fn model_table_follows_python_tiktoken() {
 #[test]
 fn unknown_models_and_adapters_are_typed_errors() {
     let registry = plain_registry();
-    let e = registry.resolve(Some("tiktoken"), Some("llama-3-8b")).unwrap_err();
+    let e = registry.resolve(AdapterName::Tiktoken, "llama-3-8b").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownModel);
     assert!(e.message().contains("llama-3-8b"), "{e}");
-    let e = registry.resolve(Some("tiktoken"), None).unwrap_err();
+    let e = registry.resolve_adapter(AdapterName::Tiktoken).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownModel);
-    let e = registry.resolve(Some("sentencepiece"), Some("gpt-4")).unwrap_err();
+    let e = "sentencepiece".parse::<AdapterName>().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownAdapter);
     assert!(e.message().contains("sentencepiece"), "{e}");
-    let e = registry.resolve(Some("tiktoken"), Some("")).unwrap_err();
+    let e = registry.resolve(AdapterName::Tiktoken, "").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let e = registry.resolve(Some("huggingface"), Some("some-org/not-cached")).unwrap_err();
+    let e = registry.resolve(AdapterName::Huggingface, "some-org/not-cached").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::UnknownModel);
     assert!(e.message().contains("some-org/not-cached") && e.message().contains("nothing is downloaded"), "{e}");
 }
@@ -97,7 +96,11 @@ fn unknown_models_and_adapters_are_typed_errors() {
 fn auto_walks_the_fallback_chain_and_says_who_served() {
     let registry = plain_registry();
     let served = |model: Option<&str>| {
-        let a = registry.resolve(Some("auto"), model).unwrap();
+        let a = match model {
+            Some(model) => registry.resolve(AdapterName::Auto, model),
+            None => registry.resolve_adapter(AdapterName::Auto),
+        }
+        .unwrap();
         (a.name(), a.model().to_string())
     };
     assert_eq!(served(Some("gpt-4")), ("tiktoken", "cl100k_base".into()));
@@ -107,12 +110,12 @@ fn auto_walks_the_fallback_chain_and_says_who_served() {
     );
     assert_eq!(served(Some("mystery-model")), ("heuristic", "mystery-model".into()));
     assert_eq!(served(None), ("heuristic", "default".into()));
-    let count = registry.resolve(Some("auto"), Some("mystery-model")).unwrap().count("hello").unwrap();
+    let count = registry.resolve(AdapterName::Auto, "mystery-model").unwrap().count("hello").unwrap();
     assert_eq!((count.method, count.is_exact), (Method::Heuristic, false));
 
     let mut strict = Config::default();
     strict.fallback_chain = vec![Method::Tiktoken, Method::Huggingface];
-    let e = registry_with(strict).resolve(Some("auto"), Some("mystery-model")).unwrap_err();
+    let e = registry_with(strict).resolve(AdapterName::Auto, "mystery-model").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AdapterUnavailable);
     assert!(e.message().contains("tiktoken:") && e.message().contains("huggingface:"), "{e}");
 }
@@ -126,16 +129,16 @@ fn auto_keeps_the_reason_it_fell_back() {
     let broken = dir.join("tokenizer.json");
     std::fs::write(&broken, "{ \"model\": [not json").unwrap();
     let model = broken.to_str().unwrap();
-    let a = registry.resolve(Some("auto"), Some(model)).unwrap();
+    let a = registry.resolve(AdapterName::Auto, model).unwrap();
     assert_eq!(a.name(), "heuristic");
     let reason = a.fallback_reason().expect("a reason");
     assert!(reason.starts_with("tiktoken: ") && reason.contains("; huggingface: "), "{reason}");
     assert!(reason.contains("tokenizer.json"), "{reason}");
     // The first adapter of the chain served, or the adapter was asked for by name: no reason.
-    assert_eq!(registry.resolve(Some("auto"), Some("gpt-4o")).unwrap().fallback_reason(), None);
-    assert_eq!(registry.resolve(Some("heuristic"), Some(model)).unwrap().fallback_reason(), None);
+    assert_eq!(registry.resolve(AdapterName::Auto, "gpt-4o").unwrap().fallback_reason(), None);
+    assert_eq!(registry.resolve(AdapterName::Heuristic, model).unwrap().fallback_reason(), None);
     // A model that only the heuristic serves: why the others could not.
-    let mystery = registry.resolve(Some("auto"), Some("mystery-model")).unwrap();
+    let mystery = registry.resolve(AdapterName::Auto, "mystery-model").unwrap();
     assert!(mystery.fallback_reason().is_some_and(|r| r.contains("mystery-model")), "{mystery:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -146,25 +149,25 @@ fn each_encoding_loads_once_and_is_shared() {
     assert!(!registry.is_loaded(EncodingName::Cl100kBase));
     let adapters: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            (0..10).map(|_| s.spawn(|| registry.resolve(Some("tiktoken"), Some("gpt-4")).unwrap())).collect();
+            (0..10).map(|_| s.spawn(|| registry.resolve(AdapterName::Tiktoken, "gpt-4").unwrap())).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(registry.is_loaded(EncodingName::Cl100kBase));
     assert!(!registry.is_loaded(EncodingName::O200kBase), "only what was asked for is loaded");
     assert!(adapters.iter().all(|a| a.shares_engine_with(&adapters[0])));
     // p50k_edit and p50k_base share one table; so do o200k_base and o200k_harmony.
-    let edit = registry.resolve(Some("tiktoken"), Some("p50k_edit")).unwrap();
-    let base = registry.resolve(Some("tiktoken"), Some("text-davinci-003")).unwrap();
+    let edit = registry.resolve(AdapterName::Tiktoken, "p50k_edit").unwrap();
+    let base = registry.resolve(AdapterName::Tiktoken, "text-davinci-003").unwrap();
     assert!(edit.shares_engine_with(&base));
-    let mini_a = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
-    let mini_b = registry.resolve(Some("huggingface"), Some("sentence-transformers/all-MiniLM-L6-v2")).unwrap();
+    let mini_a = registry.resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
+    let mini_b = registry.resolve(AdapterName::Huggingface, "sentence-transformers/all-MiniLM-L6-v2").unwrap();
     assert!(mini_a.shares_engine_with(&mini_b));
 }
 
 #[test]
 fn adapters_outlive_their_registry_and_are_shared_across_threads() {
     let registry = plain_registry();
-    let adapter = Arc::new(registry.resolve(Some("tiktoken"), Some("gpt-4o")).unwrap());
+    let adapter = Arc::new(registry.resolve(AdapterName::Tiktoken, "gpt-4o").unwrap());
     drop(registry);
     let text = "Shared adapters count the same on every thread. ".repeat(50);
     let expected = adapter.count(&text).unwrap().count;
@@ -183,8 +186,8 @@ fn adapters_outlive_their_registry_and_are_shared_across_threads() {
 fn huggingface_files_folders_and_config_names() {
     let fixture = tokenizer_path("all-MiniLM-L6-v2");
     let registry = plain_registry();
-    let by_file = registry.resolve(Some("huggingface"), fixture.to_str()).unwrap();
-    let by_folder = registry.resolve(Some("huggingface"), fixture.parent().unwrap().to_str()).unwrap();
+    let by_file = registry.resolve(AdapterName::Huggingface, fixture.to_str().unwrap()).unwrap();
+    let by_folder = registry.resolve(AdapterName::Huggingface, fixture.parent().unwrap().to_str().unwrap()).unwrap();
     assert!(by_file.shares_engine_with(&by_folder), "one file, one load");
     assert_eq!(by_file.model(), std::fs::canonicalize(&fixture).unwrap().display().to_string());
 
@@ -192,17 +195,17 @@ fn huggingface_files_folders_and_config_names() {
     config.huggingface.models.insert("mini".into(), fixture.clone());
     config.huggingface.models.insert("gone".into(), PathBuf::from("/nonexistent/tokenizer.json"));
     let registry = registry_with(config);
-    assert_eq!(registry.resolve(Some("huggingface"), Some("mini")).unwrap().count("hello world").unwrap().count, 4);
-    let e = registry.resolve(Some("huggingface"), Some("gone")).unwrap_err();
+    assert_eq!(registry.resolve(AdapterName::Huggingface, "mini").unwrap().count("hello world").unwrap().count, 4);
+    let e = registry.resolve(AdapterName::Huggingface, "gone").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(e.message().contains("gone") && e.message().contains("/nonexistent/tokenizer.json"), "{e}");
 
-    let e = plain_registry().resolve(Some("huggingface"), Some("/nonexistent/dir/tokenizer.json")).unwrap_err();
+    let e = plain_registry().resolve(AdapterName::Huggingface, "/nonexistent/dir/tokenizer.json").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
-    let e = plain_registry().resolve(Some("huggingface"), Some("./missing-tokenizer.json")).unwrap_err();
+    let e = plain_registry().resolve(AdapterName::Huggingface, "./missing-tokenizer.json").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     let empty_dir = scratch("no-tokenizer");
-    let e = plain_registry().resolve(Some("huggingface"), empty_dir.to_str()).unwrap_err();
+    let e = plain_registry().resolve(AdapterName::Huggingface, empty_dir.to_str().unwrap()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(e.message().contains("holds no tokenizer.json"), "{e}");
 }
@@ -229,13 +232,13 @@ fn huggingface_hub_cache_layout() {
     let registry =
         Registry::with_env(Config::default(), &|name| (name == "HF_HUB_CACHE").then(|| cache_str.clone().into()));
     assert_eq!(registry.hub_cache(), Some(cache.as_path()));
-    let identity = |model: &str| registry.resolve(Some("huggingface"), Some(model)).unwrap().model().to_string();
+    let identity = |model: &str| registry.resolve(AdapterName::Huggingface, model).unwrap().model().to_string();
     assert_eq!(identity("openai-community/gpt2"), canonical(&org));
     assert_eq!(identity("bert-base-uncased"), canonical(&bare));
     assert_eq!(identity("acme/model"), canonical(&main));
     // Path tricks are not repository names.
-    assert_eq!(registry.resolve(Some("huggingface"), Some("../acme/model")).unwrap_err().kind(), ErrorKind::Io);
-    assert_eq!(registry.resolve(Some("huggingface"), Some("a/b/c")).unwrap_err().kind(), ErrorKind::UnknownModel);
+    assert_eq!(registry.resolve(AdapterName::Huggingface, "../acme/model").unwrap_err().kind(), ErrorKind::Io);
+    assert_eq!(registry.resolve(AdapterName::Huggingface, "a/b/c").unwrap_err().kind(), ErrorKind::UnknownModel);
 
     // HF_HOME/hub, then ~/.cache/huggingface/hub.
     let home = cache.to_str().unwrap().to_string();
@@ -249,8 +252,9 @@ fn huggingface_hub_cache_layout() {
 fn embedded_minilm_needs_no_files_and_counts_like_the_fixture() {
     let registry = Registry::with_env(Config::default(), &|_| None);
     assert_eq!(registry.hub_cache(), None);
-    let embedded = registry.resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
-    let file = registry.resolve(Some("huggingface"), tokenizer_path("all-MiniLM-L6-v2").to_str()).unwrap();
+    let embedded = registry.resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
+    let file =
+        registry.resolve(AdapterName::Huggingface, tokenizer_path("all-MiniLM-L6-v2").to_str().unwrap()).unwrap();
     for case in golden() {
         assert_eq!(embedded.count(&case.text).unwrap(), file.count(&case.text).unwrap(), "{}", case.id);
     }
@@ -259,9 +263,9 @@ fn embedded_minilm_needs_no_files_and_counts_like_the_fixture() {
 #[test]
 fn special_tokens_and_truncation() {
     let mut config = Config::default();
-    let with = registry_with(config.clone()).resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    let with = registry_with(config.clone()).resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
     config.huggingface.add_special_tokens = false;
-    let without = registry_with(config).resolve(Some("huggingface"), Some("all-MiniLM-L6-v2")).unwrap();
+    let without = registry_with(config).resolve(AdapterName::Huggingface, "all-MiniLM-L6-v2").unwrap();
     assert_eq!(with.count("hello").unwrap().count, 3, "[CLS] hello [SEP]");
     assert_eq!(without.count("hello").unwrap().count, 1);
     // The file truncates at 128 tokens; counting switches that off.
@@ -289,14 +293,14 @@ fn hostile_tokenizer_files_are_errors() {
         (PathBuf::from("/dev/null"), ErrorKind::Io),
     ];
     for (path, kind) in cases {
-        let e = plain_registry().resolve(Some("huggingface"), path.to_str()).unwrap_err();
+        let e = plain_registry().resolve(AdapterName::Huggingface, path.to_str().unwrap()).unwrap_err();
         assert_eq!(e.kind(), kind, "{}: {e}", path.display());
         assert!(e.message().contains(path.to_str().unwrap()), "{e}");
     }
     // A folder named tokenizer.json.
     let sub = dir.join("folder");
     std::fs::create_dir_all(sub.join("tokenizer.json")).unwrap();
-    assert!(plain_registry().resolve(Some("huggingface"), sub.to_str()).is_err());
+    assert!(plain_registry().resolve(AdapterName::Huggingface, sub.to_str().unwrap()).is_err());
 }
 
 #[test]
@@ -311,7 +315,8 @@ fn huggingface_counts_on_megabyte_runs_without_crashing() {
         "\n".repeat(MB),
     ];
     for name in TOKENIZERS {
-        let adapter = plain_registry().resolve(Some("huggingface"), tokenizer_path(name).to_str()).unwrap();
+        let adapter =
+            plain_registry().resolve(AdapterName::Huggingface, tokenizer_path(name).to_str().unwrap()).unwrap();
         for text in &shapes {
             // Either an exact count or a clear error; never a crash or a hang.
             match adapter.count(text) {

@@ -7,7 +7,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use kano_tokenizer::tiktoken::{Encoding, EncodingName};
+use kano_tokenizer::{AdapterName, Encoding, EncodingName};
 use rustc_hash::FxHashMap;
 use tiktoken_rs::CoreBPE;
 
@@ -419,8 +419,8 @@ fn large_texts_counted_in_parts_count_like_one_thread() {
         assert_eq!(enc.count_in_parts(&no_gaps, 4), enc.count(&no_gaps), "{name}, no gaps");
     }
     // The adapter takes this path for texts of PARALLEL_TEXT_BYTES and more.
-    let big = text.repeat(kano_tokenizer::adapter::PARALLEL_TEXT_BYTES / text.len() + 1);
-    let adapter = registry.resolve(Some("tiktoken"), Some("gpt-4")).expect("adapter");
+    let big = text.repeat(kano_tokenizer::PARALLEL_TEXT_BYTES / text.len() + 1);
+    let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4").expect("adapter");
     let enc = registry.encoding(EncodingName::Cl100kBase).expect("loads");
     assert_eq!(adapter.count(&big).expect("counts").count, enc.count(&big));
 }

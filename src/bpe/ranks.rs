@@ -40,6 +40,7 @@ pub(crate) struct RankMap {
     pair_tokens: Box<[u64]>,
     /// The rank of each single byte.
     bytes: [u32; 256],
+    #[cfg(test)]
     len: usize,
     max_token_bytes: usize,
 }
@@ -187,6 +188,7 @@ impl RankMap {
             arena: arena.into_boxed_slice(),
             pairs: pairs.into_boxed_slice(),
             bytes: single,
+            #[cfg(test)]
             len: tokens.len(),
             max_token_bytes: tokens.iter().map(|(b, _)| b.len()).max().unwrap_or(1),
         }
@@ -281,12 +283,9 @@ impl RankMap {
         self.rank(bytes) != NO_RANK
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     pub(crate) fn max_token_bytes(&self) -> usize {

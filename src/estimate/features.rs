@@ -104,51 +104,6 @@ pub mod f {
     pub const DASH_REPEATS: usize = 39;
     pub const LINE_REPEATS: usize = 40;
     pub const COUNT: usize = 41;
-
-    /// Names, for the calibration tool and its tables.
-    pub const NAMES: [&str; COUNT] = [
-        "bias",
-        "lower",
-        "upper",
-        "word_starts",
-        "case_changes",
-        "digits",
-        "digit_starts",
-        "digit_triples",
-        "spaces",
-        "space_before_word",
-        "newlines",
-        "other_whitespace",
-        "punct",
-        "punct_runs",
-        "control",
-        "punct_repeats",
-        "space_repeats",
-        "letter_repeats",
-        "long_word_letters",
-        "very_long_word_letters",
-        "non_ascii_runs",
-        "latin1_symbols",
-        "latin_ext",
-        "greek",
-        "cyrillic",
-        "hebrew",
-        "arabic",
-        "indic_thai",
-        "lead_e1",
-        "symbols",
-        "kana_cjk_punct",
-        "cjk",
-        "hangul",
-        "fullwidth_private",
-        "four_byte",
-        "cjk_pairs",
-        "bigram_th",
-        "bigram_ch",
-        "bigram_ei_ie",
-        "dash_repeats",
-        "line_repeats",
-    ];
 }
 
 /// Lead byte thresholds: the scan counts the bytes at or above each. The script features are the

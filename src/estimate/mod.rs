@@ -152,14 +152,6 @@ impl HeuristicEstimator {
         HeuristicEstimator { family, chars_per_token }
     }
 
-    pub fn family(&self) -> Family {
-        self.family
-    }
-
-    pub fn chars_per_token(&self) -> f64 {
-        self.chars_per_token
-    }
-
     /// The estimated token count: 0 for empty text, at least 1 otherwise.
     pub fn estimate(&self, text: &str) -> u64 {
         let x = Features::scan(text);

@@ -305,8 +305,9 @@ mod tests {
 
         // Outside the boundary: the Rust API, on this thread and a counter's workers, and a
         // thread of the host's.
-        let rust_adapter =
-            crate::Registry::with_env(crate::Config::default(), &|_| None).resolve(Some("heuristic"), None).unwrap();
+        let rust_adapter = crate::Registry::with_env(crate::Config::default(), &|_| None)
+            .resolve_adapter(crate::AdapterName::Heuristic)
+            .unwrap();
         let text = format!("{PANIC_FOR_TESTS}rust-api-count");
         assert!(catch_unwind(AssertUnwindSafe(|| rust_adapter.count(&text))).is_err());
         assert!(std::thread::spawn(|| panic!("another-thread")).join().is_err());

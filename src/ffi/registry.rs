@@ -112,7 +112,7 @@ pub unsafe extern "C" fn kano_registry_resolve(
         let registry = unsafe { handle(registry, "registry") }?;
         let adapter_name = unsafe { optional_name(adapter, "adapter") }?;
         let model = unsafe { optional_name(model, "model") }?;
-        let resolved = registry.registry.resolve(adapter_name, model)?;
+        let resolved = registry.registry.resolve_named(adapter_name, model)?;
         let handle = into_handle(KanoAdapter::new(resolved)?);
         // SAFETY: checked by out_param.
         unsafe { write_out(out, handle) };

@@ -209,15 +209,6 @@ impl RankTable {
         Ok(RankTable { cache_owner: cache::new_owner(), ranks, backtracker })
     }
 
-    /// The number of ordinary tokens.
-    pub fn len(&self) -> usize {
-        self.ranks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ranks.is_empty()
-    }
-
     /// The tokens of a piece, without the cache. The small merge is quadratic and starts from
     /// single bytes, so it only serves short pieces that do not end in a multi-byte character
     /// (mostly ASCII words); the backtracking encoder takes whole tokens at once and serves the

@@ -62,7 +62,7 @@ impl Subject {
         let subject = match name {
             "ours" | "ours-nospecial" | "ours-estimate" => {
                 let registry = ours_registry(name != "ours-nospecial");
-                let adapter = registry.resolve(Some(adapter_kind), Some(model)).map_err(|e| e.to_string())?;
+                let adapter = registry.resolve(adapter_kind.parse().unwrap(), model).map_err(|e| e.to_string())?;
                 if name == "ours-estimate" {
                     Subject::OursEstimate(adapter)
                 } else {
@@ -70,8 +70,7 @@ impl Subject {
                 }
             }
             "ours-cabi" | "ours-cabi-nospecial" | "ours-cabi-estimate" => {
-                let toml =
-                    format!("[tokenizer.huggingface]\nadd_special_tokens = {}\n", name != "ours-cabi-nospecial");
+                let toml = format!("[tokenizer.huggingface]\nadd_special_tokens = {}\n", name != "ours-cabi-nospecial");
                 let mut registry = std::ptr::null_mut();
                 // SAFETY: valid pointer and length; `registry` is an out parameter.
                 let status = unsafe { ffi::kano_registry_from_toml(toml.as_ptr().cast(), toml.len(), &mut registry) };

@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: ChatArgs) -> Outcome {
         .and_then(|v| v.get("model").and_then(Value::as_str).map(str::to_string));
     let adapter = match (&ctx.model, requested) {
         (None, Some(model)) if name != "heuristic" || registry.config().model.is_none() => {
-            registry.resolve(Some(&name), Some(&model))?
+            registry.resolve(name.parse()?, &model)?
         }
         _ => ctx.resolve(&registry, &name)?,
     };

@@ -4,9 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use kano_tokenizer::config::process_env;
-use kano_tokenizer::huggingface::{self, EMBEDDED_MODELS};
-use kano_tokenizer::tiktoken::{model_table, prefix_table, EncodingName};
+use kano_tokenizer::{model_table, prefix_table, process_env, EncodingName, EMBEDDED_MODELS};
 use serde_json::{json, Map, Value};
 
 use super::{Context, Outcome};
@@ -27,7 +25,7 @@ pub fn run(ctx: &Context, args: DependenciesArgs) -> Outcome {
     // The registry's own order (huggingface::hub_cache_candidates): the first one is searched.
     // A broken config fails here, as in every other command: the cache it names is unknown.
     let cache_dir = ctx.registry()?.config().huggingface.cache_dir.clone();
-    let candidates = huggingface::hub_cache_candidates(cache_dir.as_deref(), &process_env);
+    let candidates = kano_tokenizer::hub_cache_candidates(cache_dir.as_deref(), &process_env);
     let paths: Vec<Value> = candidates
         .iter()
         .enumerate()

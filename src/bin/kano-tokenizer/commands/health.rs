@@ -4,8 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use kano_tokenizer::huggingface::EMBEDDED_MODELS;
-use kano_tokenizer::{Adapter, ErrorKind, Registry};
+use kano_tokenizer::{Adapter, ErrorKind, Registry, EMBEDDED_MODELS};
 use serde_json::{json, Value};
 
 use super::{Context, Failure, Outcome};
@@ -57,7 +56,7 @@ impl Health {
         }
         let probe = match (&serves, probe_model(name)) {
             (Err(f), Some(model)) if f.kind == Some(ErrorKind::UnknownModel) => {
-                Some(registry.resolve(Some(name), Some(model)).map_err(Failure::from).and_then(try_count))
+                Some(name.parse().and_then(|n| registry.resolve(n, model)).map_err(Failure::from).and_then(try_count))
             }
             _ => None,
         };

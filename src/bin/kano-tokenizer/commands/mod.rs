@@ -21,9 +21,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use kano_tokenizer::config::{process_env, Source, ENV_CONFIG, ENV_MAX_INPUT_BYTES};
-use kano_tokenizer::huggingface::EMBEDDED_MODELS;
-use kano_tokenizer::{Adapter, AdapterName, Config, ErrorKind, Registry};
+use kano_tokenizer::{
+    process_env, Adapter, AdapterName, Config, ConfigSource, ErrorKind, Registry, EMBEDDED_MODELS, ENV_CONFIG,
+    ENV_MAX_INPUT_BYTES,
+};
 use serde_json::{json, Value};
 
 use crate::Format;
@@ -84,18 +85,20 @@ impl Context {
     }
 
     pub(crate) fn resolve(&self, registry: &Registry, adapter: &str) -> Result<Adapter, Failure> {
-        if AdapterName::parse(adapter).is_none() {
+        let Some(name) = AdapterName::parse(adapter) else {
             return Err(Failure::usage(AdapterName::unknown(adapter)));
-        }
-        let model = self.model_for(registry, adapter);
-        Ok(registry.resolve(Some(adapter), model.as_deref())?)
+        };
+        Ok(match self.model_for(registry, adapter) {
+            Some(model) => registry.resolve(name, &model)?,
+            None => registry.resolve_adapter(name)?,
+        })
     }
 }
 
 /// The input limit (`tokenizer.max_input_bytes`) and where it was set, for clear refusals.
 pub(crate) struct Limit {
     bytes: u64,
-    source: Source,
+    source: ConfigSource,
 }
 
 impl Limit {
@@ -106,7 +109,7 @@ impl Limit {
 
     fn describe(&self) -> String {
         let set = match &self.source {
-            Source::Default => "the default".to_string(),
+            ConfigSource::Default => "the default".to_string(),
             other => format!("set by {other}"),
         };
         format!(

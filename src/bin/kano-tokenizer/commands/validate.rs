@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use kano_tokenizer::config::{process_env, ENV_CONFIG};
-use kano_tokenizer::Config;
+use kano_tokenizer::{process_env, Config, ENV_CONFIG};
 use serde_json::{json, Map};
 
 use super::{config_file, settings, Context, Failure, Outcome};
