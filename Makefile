@@ -120,10 +120,10 @@ test-cpp: build
 	@test -s $(OUT)/readme_snippet.cpp || { echo "README.md has no C++ snippet" >&2; exit 1; }
 	$(CXX) $(CXX_STRICT) $(CXXFLAGS) $(OUT)/readme_snippet.cpp -o $(OUT)/readme_snippet $(C_SHARED)
 	test "$$($(OUT)/readme_snippet)" = "tiktoken o200k_base: 4 tokens (exact)"
-	@# The README's C++ fragments (budgets, chat), each in its own block of one main().
+	@# The C++ fragments of the docs (budgets, chat) and of the C++ README (counter), each in its own block of one main().
 	awk '/<!-- fragment: cpp/ { on = 1; next } on && /^```/ { if (code) { print "}"; on = 0; code = 0 } \
-		else { print "{"; code = 1 } next } on && code' README.md > $(OUT)/readme_fragments.inc
-	@test "$$(grep -c '^{$$' $(OUT)/readme_fragments.inc)" -ge 2 || { echo "README.md lacks its C++ fragments" >&2; exit 1; }
+		else { print "{"; code = 1 } next } on && code' docs/BUDGETS-AND-CHAT.md bindings/cpp/README.md > $(OUT)/readme_fragments.inc
+	@test "$$(grep -c '^{$$' $(OUT)/readme_fragments.inc)" -ge 3 || { echo "docs/BUDGETS-AND-CHAT.md or bindings/cpp/README.md lacks its C++ fragments" >&2; exit 1; }
 	{ echo '#include <iostream>'; echo '#include <string>'; echo '#include <vector>'; \
 	  echo '#include <kano_tokenizer.hpp>'; echo 'int main() {'; echo 'kano::Registry registry;'; \
 	  echo 'kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");'; \

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The core (this crate's modules other than `ffi`) has no raw pointers, and `unsafe` only for
-//! the estimate's AVX2 and AVX-512 intrinsics and one `malloc_trim` call; the C ABI lives in [`ffi`].
+//! SIMD intrinsics (the estimate's AVX2 and AVX-512 scan, the tiktoken splitter's AVX2 byte
+//! classes) and one `malloc_trim` call; the C ABI lives in `ffi` (with the `ffi` feature).
 
 mod adapter;
 mod batch;
@@ -57,10 +58,14 @@ pub mod calibration {
     pub use crate::estimate::{feature, Features};
 }
 
-// The README's Rust snippet runs as a doctest.
+// The Rust snippets of the README and the docs run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeSnippets;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/BUDGETS-AND-CHAT.md")]
+struct BudgetAndChatSnippets;
 
 /// The library version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -880,7 +880,7 @@ fn guide_block(marker: &str) -> String {
 }
 
 /// Runs a guide script unchanged, with `kano-backlog` on PATH as the two-line wrapper from the
-/// README, in a folder holding the files the scripts read.
+/// docs/CLI.md, in a folder holding the files the scripts read.
 fn run_guide_script(s: &Scratch, marker: &str) -> Output {
     run_guide_script_env(s, marker, &[])
 }

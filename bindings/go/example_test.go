@@ -152,7 +152,7 @@ func ExampleAdapter_Truncate() {
 	// Output: 12 tokens: "Budgets cut text at token boundaries. Budgets cut text"
 }
 
-// Fit a text to a token budget (the README's Go example for budgets): the longest prefix within
+// Fit a text to a token budget (docs/BUDGETS-AND-CHAT.md's Go example for budgets): the longest prefix within
 // 12 tokens, and chunks of at most 12 tokens that overlap by 2, each with its byte offsets and its
 // count alone.
 func ExampleAdapter_Split() {
@@ -228,7 +228,7 @@ func ExampleAdapter_CountChat() {
 	// 8 false 1
 }
 
-// A short request (the README's Go example for chat): 3 tokens per message, the encoded fields,
+// A short request (docs/BUDGETS-AND-CHAT.md's Go example for chat): 3 tokens per message, the encoded fields,
 // and 3 to prime the reply; tool_choice is beyond the published rules, so it is named.
 func ExampleChatCount() {
 	reg, err := kano.NewRegistry()
@@ -257,38 +257,56 @@ func ExampleChatCount() {
 	// 8 false [tool_choice: the published rules do not cover it; not counted]
 }
 
-// Every ```go block that follows a README marker `<!-- snippet: bindings/go/example_test.go
-// NAME -->` is, line for line, the body of the example NAME; ExampleRegistry_Resolve must have
-// one.
+// Every ```go block that follows a marker `<!-- snippet: bindings/go/example_test.go NAME -->`
+// in the README, in docs/*.md or in bindings/go/README.md is, line for line, the body of the
+// example NAME; the README must have one for ExampleRegistry_Resolve.
 func TestReadmeSnippet(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	docs, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := append([]string{filepath.Join("..", "..", "README.md"), "README.md"}, docs...)
 	source, err := os.ReadFile("example_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := regexp.MustCompile("(?s)<!-- snippet: bindings/go/example_test.go (\\w+) -->\\s*```go\n(.*?)```").
-		FindAllSubmatch(readme, -1)
-	names := map[string]bool{}
-	for _, block := range blocks {
-		name := string(block[1])
-		names[name] = true
-		body := regexp.MustCompile("(?s)\nfunc " + name + "\\(\\) \\{\n(.*?)\t// Output:").FindSubmatch(source)
-		if body == nil {
-			t.Errorf("README.md has a snippet for %s, which example_test.go does not have", name)
-			continue
-		}
-		var want strings.Builder
-		for _, line := range strings.SplitAfter(string(body[1]), "\n") {
-			want.WriteString(strings.TrimPrefix(line, "\t"))
-		}
-		if got := string(block[2]); got != want.String() {
-			t.Errorf("the README's Go snippet differs from %s:\n--- README\n%s--- example_test.go\n%s", name, got, want.String())
-		}
+	marker := regexp.MustCompile("(?s)<!-- snippet: bindings/go/example_test.go (\\w+) -->\\s*```go\n(.*?)```")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !names["ExampleRegistry_Resolve"] {
-		t.Error("README.md has no Go snippet marked for ExampleRegistry_Resolve")
+	for _, path := range files {
+		text, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file, err := filepath.Rel(root, abs) // as named from the repository's root
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := map[string]bool{}
+		for _, block := range marker.FindAllSubmatch(text, -1) {
+			name := string(block[1])
+			names[name] = true
+			body := regexp.MustCompile("(?s)\nfunc " + name + "\\(\\) \\{\n(.*?)\t// Output:").FindSubmatch(source)
+			if body == nil {
+				t.Errorf("%s has a snippet for %s, which example_test.go does not have", file, name)
+				continue
+			}
+			var want strings.Builder
+			for _, line := range strings.SplitAfter(string(body[1]), "\n") {
+				want.WriteString(strings.TrimPrefix(line, "\t"))
+			}
+			if got := string(block[2]); got != want.String() {
+				t.Errorf("the Go snippet of %s differs from %s:\n--- %s\n%s--- example_test.go\n%s", file, name, file, got, want.String())
+			}
+		}
+		if path == files[0] && !names["ExampleRegistry_Resolve"] {
+			t.Error("README.md has no Go snippet marked for ExampleRegistry_Resolve")
+		}
 	}
 }

@@ -1,9 +1,12 @@
-"""examples/python/count.py and the README's Python snippet run and print what they should."""
+"""examples/python/count.py and the Python snippets of the READMEs and docs/ run and print what
+they should."""
 
 import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT
 
@@ -38,3 +41,45 @@ def test_readme_snippet():
     run = subprocess.run([sys.executable, "-c", readme_snippet()], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["4 True tiktoken", "unknown model"]
+
+
+MARKER = "<!-- snippet: python (run by bindings/python/tests/test_examples.py) -->"
+SNIPPET_FILES = [ROOT / "bindings" / "python" / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
+def marked_snippets():
+    return list(_marked_snippets())
+
+
+def _marked_snippets():
+    for path in SNIPPET_FILES:
+        text = path.read_text(encoding="utf-8")
+        blocks = re.findall(re.escape(MARKER) + r"\s*```python\n(.*?)```", text, re.S)
+        for i, block in enumerate(blocks):
+            yield pytest.param(block, id=f"{path.relative_to(ROOT)}[{i}]")
+
+
+def expected_output(block):
+    """What a snippet says it prints: the comment after each print(...) line, and the text of a
+    `# prints "..."` comment (output from a callback)."""
+    lines = []
+    for line in block.splitlines():
+        code, _, comment = line.partition("  # ")
+        if code.strip().startswith("print(") and comment:
+            lines.append(comment.strip())
+        else:
+            prints = re.search(r'# prints "(.*)"', line)
+            if prints:
+                lines.append(prints.group(1))
+    return lines
+
+
+def test_docs_have_python_snippets():
+    assert len(marked_snippets()) >= 3, "the marked Python snippets of docs/ and bindings/python/README.md are gone"
+
+
+@pytest.mark.parametrize("block", marked_snippets())
+def test_marked_snippet(block):
+    run = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == expected_output(block)

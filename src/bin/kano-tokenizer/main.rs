@@ -1,6 +1,6 @@
 //! `kano-tokenizer`: the command-line tool. Every command, flag and JSON field of the
 //! tokenizer-adapters guide's `kano-backlog tokenizer` works the same way, so the guide's scripts
-//! run unchanged through a two-line `kano-backlog` wrapper (see the README).
+//! run unchanged through a two-line `kano-backlog` wrapper (see docs/CLI.md).
 //!
 //! Built on the Rust API. Exit status: 0 on success, 1 when the command ran and failed (a bad
 //! config, an adapter that cannot serve, unreadable input), 2 for bad arguments and for an
