@@ -52,7 +52,8 @@ impl CrateTokenizer {
         // Every part the crate can run has a bounded growth; a part without "type" (whose kind
         // the crate guesses) or a character map that does not parse leaves it unknown, and the
         // crate could then grow a few bytes of text past the memory there is.
-        let growth = PipelineBound::growth(json, &|map| Precompiled::from_base64(map).ok().map(|p| p.max_growth()));
+        let growth =
+            super::pipeline_bound::growth(json, &|map| Precompiled::from_base64(map).ok().map(|p| p.max_growth()));
         if !growth.is_bounded() {
             return Err(unavailable(
                 &"how much its normalizer and pre-tokenizer can grow a text cannot be bounded (a part without \

@@ -12,6 +12,7 @@ mod crate_path;
 mod engine;
 mod load;
 mod normalizer;
+mod pipeline_bound;
 mod post;
 mod pre_tokenizer;
 mod precompiled;
@@ -287,7 +288,7 @@ impl HfTokenizer {
             Counter::Engine(engine) => engine.post().specials,
             Counter::Crate { tokenizer, .. } => tokenizer.specials(),
         };
-        let bound = PipelineBound::from_json(&json, specials);
+        let bound = pipeline_bound::from_json(&json, specials);
         let mut tokenizer = HfTokenizer { counter, bound, family, weights: None };
         tokenizer.weights = crate::estimate::fit::fit(family.weights(), |text| {
             if let Counter::Crate { tokenizer, .. } = &tokenizer.counter {
