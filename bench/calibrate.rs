@@ -346,7 +346,11 @@ fn main() {
                 rows.push((category_ids[&s.category], *x, y as f64));
             }
         }
-        let beta = if check_only { *target.family.weights() } else { fit(&rows, &category_weight) };
+        let beta = if check_only {
+            *kano_tokenizer::calibration::weights(target.family)
+        } else {
+            fit(&rows, &category_weight)
+        };
         if !target.key.starts_with("hf:") || !fitted.contains_key(const_name(target.family)) {
             fitted.insert(const_name(target.family), beta);
         }

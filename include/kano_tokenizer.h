@@ -30,6 +30,20 @@
 /**
  * The result of every fallible function. Values are stable: a released value never changes
  * meaning, and new values are only appended.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * KanoStatus status = kano_registry_resolve(registry, "tiktoken", "my-private-model", &adapter);
+ * if (status == KANO_STATUS_UNKNOWN_MODEL) // not an OpenAI model: estimate instead
+ *     status = kano_registry_resolve(registry, "heuristic", "my-private-model", &adapter);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * kano_adapter_free(adapter);
+ * ```
  */
 typedef enum {
   /**
@@ -113,6 +127,16 @@ typedef enum {
 
 /**
  * Which adapter produced a count.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * KanoCount count;
+ * if (kano_adapter_count(adapter, "Hello, world!", 13, &count) != KANO_STATUS_OK)
+ *     return 1;
+ * if (count.method == KANO_METHOD_HEURISTIC) // an estimate, never exact
+ *     printf("about %llu tokens\n", (unsigned long long)count.count);
+ * ```
  */
 typedef enum {
   /**
@@ -133,11 +157,33 @@ typedef enum {
  * A resolved adapter for one model. Created by `kano_registry_resolve`, freed by
  * `kano_adapter_free`. It owns what it counts with, so it outlives its registry. A
  * `const KanoAdapter *` may be used from many threads at once; counting takes no lock.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * if (kano_registry_resolve(registry, NULL, "gpt-4o", &adapter) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * // count with it from any thread, even after kano_registry_free
+ * kano_adapter_free(adapter);
+ * ```
  */
 typedef struct KanoAdapter KanoAdapter;
 
 /**
  * What a `KanoChatCount` owns: each message's tokens and the reasons text.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+ * KanoChatCount chat; // chat.detail owns the breakdown and chat.reasons
+ * if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+ *     return 1;
+ * kano_chat_count_free(&chat); // frees chat.detail and sets it to NULL
+ * ```
  */
 typedef struct KanoChatDetail KanoChatDetail;
 
@@ -145,6 +191,20 @@ typedef struct KanoChatDetail KanoChatDetail;
  * The chunks of a split text. Created by `kano_adapter_split`, read with `kano_chunks_len`
  * and `kano_chunks_get`, freed by `kano_chunks_free`. Immutable: a `const KanoChunks *` may be
  * read from many threads at once.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "First paragraph.\nSecond paragraph.\n";
+ * KanoChunks *chunks = NULL;
+ * if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+ *     return 1;
+ * size_t start, end;
+ * for (size_t i = 0; i < kano_chunks_len(chunks); i++)
+ *     if (kano_chunks_get(chunks, i, &start, &end, NULL) == KANO_STATUS_OK)
+ *         printf("[%.*s]\n", (int)(end - start), text + start);
+ * kano_chunks_free(chunks);
+ * ```
  */
 typedef struct KanoChunks KanoChunks;
 
@@ -156,6 +216,19 @@ typedef struct KanoChunks KanoChunks;
  * `kano_counter_free` may be called from many threads at once on the same counter (the handle is
  * not `const` in `submit`, `poll` and `flush` because they change its queue, not because they
  * need exclusive use).
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * KanoCounter *counter = NULL;
+ * if (kano_counter_new(adapter, NULL, &counter) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * if (kano_counter_submit(counter, 1, "Hello, world!", 13) != KANO_STATUS_OK)
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ * kano_counter_free(counter);
+ * ```
  */
 typedef struct KanoCounter KanoCounter;
 
@@ -166,6 +239,16 @@ typedef struct KanoCounter KanoCounter;
  * Created by `kano_registry_new`, `kano_registry_from_config` or `kano_registry_from_toml`;
  * freed by `kano_registry_free`. A `const KanoRegistry *` may be used from many threads at
  * once.
+ *
+ * ```c
+ * KanoRegistry *registry = NULL;
+ * if (kano_registry_new(&registry) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * // resolve adapters from it, from any thread
+ * kano_registry_free(registry);
+ * ```
  */
 typedef struct KanoRegistry KanoRegistry;
 
@@ -173,6 +256,15 @@ typedef struct KanoRegistry KanoRegistry;
  * What the per-thread caches of piece counts have done since the process started, summed over
  * threads, and what they hold now (`kano_cache_stats`). A thread's latest lookups (fewer than
  * 4,096) are added when it makes more or ends; the calling thread's are always included.
+ *
+ * ```c
+ * KanoCacheStats stats;
+ * if (kano_cache_stats(&stats) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%llu of %llu short lookups hit; %llu threads hold %llu bytes\n",
+ *        (unsigned long long)stats.hits, (unsigned long long)stats.lookups,
+ *        (unsigned long long)stats.threads, (unsigned long long)stats.bytes);
+ * ```
  */
 typedef struct {
   /**
@@ -207,6 +299,17 @@ typedef struct {
 
 /**
  * A token count.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoCount count;
+ * if (kano_adapter_count(adapter, text, strlen(text), &count) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%llu tokens (exact: %d, method %d)\n", (unsigned long long)count.count, count.is_exact,
+ *        (int)count.method); // 4 tokens (exact: 1, method 1) for tiktoken and gpt-4o
+ * ```
  */
 typedef struct {
   /**
@@ -225,6 +328,17 @@ typedef struct {
 
 /**
  * A fast estimate and bounds on the exact count.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoEstimate e;
+ * if (kano_adapter_estimate(adapter, text, strlen(text), &e) != KANO_STATUS_OK)
+ *     return 1;
+ * if (e.upper_bound <= 4096) // fits for sure, without an exact count
+ *     printf("at most %llu tokens\n", (unsigned long long)e.upper_bound);
+ * ```
  */
 typedef struct {
   /**
@@ -244,6 +358,17 @@ typedef struct {
 
 /**
  * Whether a text fits a token limit.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoLimitCheck check;
+ * if (kano_adapter_check_limit(adapter, text, strlen(text), 4096, &check) != KANO_STATUS_OK)
+ *     return 1;
+ * if (!check.within_limit)
+ *     printf("over 4096 tokens (%llu%s)\n", (unsigned long long)check.tokens, check.is_exact ? "" : " or more");
+ * ```
  */
 typedef struct {
   /**
@@ -256,11 +381,24 @@ typedef struct {
    * estimate).
    */
   uint64_t tokens;
+  /**
+   * True when `tokens` is the text's exact count; false when it is a bound or a partial count.
+   */
   bool is_exact;
 } KanoLimitCheck;
 
 /**
  * The longest prefix of a text within a token budget.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world! And a longer tail to cut.";
+ * KanoTruncation cut;
+ * if (kano_adapter_truncate(adapter, text, strlen(text), 4, &cut) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%.*s (%llu tokens)\n", (int)cut.byte_len, text, (unsigned long long)cut.count);
+ * ```
  */
 typedef struct {
   /**
@@ -285,6 +423,19 @@ typedef struct {
  * The prompt tokens of a chat request, filled in by `kano_adapter_count_chat`. The caller owns
  * the struct; the breakdown and the reasons it points to are owned by `detail`, until
  * `kano_chat_count_free`.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *json = "{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+ * KanoChatCount chat;
+ * if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%llu prompt tokens, %zu messages\n", (unsigned long long)chat.total, chat.message_count);
+ * if (!chat.is_exact)
+ *     printf("estimated: %s\n", chat.reasons);
+ * kano_chat_count_free(&chat);
+ * ```
  */
 typedef struct {
   /**
@@ -341,6 +492,16 @@ typedef struct {
  * call `kano_counter_flush` on it (that waits for the callback until its timeout);
  * `kano_counter_submit`, `kano_counter_stats` and every adapter function are fine.
  * `kano_last_error()` read inside it is the worker thread's.
+ *
+ * ```c
+ * static void on_count(void *user_data, uint64_t request_id, KanoStatus status, KanoCount count) {
+ *     (void)user_data; // runs on a worker thread, maybe on several at once
+ *     if (status == KANO_STATUS_OK)
+ *         printf("%llu: %llu tokens\n", (unsigned long long)request_id, (unsigned long long)count.count);
+ *     else
+ *         fprintf(stderr, "%llu: %s\n", (unsigned long long)request_id, kano_status_str(status));
+ * }
+ * ```
  */
 typedef void (*KanoCountCallback)(void *user_data,
                                   uint64_t request_id,
@@ -350,6 +511,18 @@ typedef void (*KanoCountCallback)(void *user_data,
 /**
  * Counter settings for `kano_counter_new`. Zero fields take the defaults; NULL options are all
  * defaults (and poll mode). The struct is read during the call only.
+ *
+ * With `adapter` from `kano_registry_resolve` and `on_count` a `KanoCountCallback`:
+ *
+ * ```c
+ * KanoCounterOptions options = {0}; // zero fields: the defaults
+ * options.workers = 2;
+ * options.callback = on_count; // NULL: poll mode
+ * KanoCounter *counter = NULL;
+ * if (kano_counter_new(adapter, &options, &counter) != KANO_STATUS_OK)
+ *     return 1;
+ * kano_counter_free(counter); // delivers every accepted request first
+ * ```
  */
 typedef struct {
   /**
@@ -385,6 +558,17 @@ typedef struct {
 
 /**
  * One delivered result, from `kano_counter_poll`.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * KanoCountResult results[64];
+ * size_t n = kano_counter_poll(counter, results, 64);
+ * for (size_t i = 0; i < n; i++)
+ *     if (results[i].status == KANO_STATUS_OK)
+ *         printf("%llu: %llu tokens\n", (unsigned long long)results[i].request_id,
+ *                (unsigned long long)results[i].count.count);
+ * ```
  */
 typedef struct {
   /**
@@ -405,6 +589,17 @@ typedef struct {
  * A consistent snapshot of a counter: `submitted == completed + failed + pending` always holds.
  * The drift fields compare the estimate (`kano_adapter_estimate`) with the exact count, for
  * every completed request with an exact count.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * KanoCounterStats stats;
+ * if (kano_counter_stats(counter, &stats) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%llu pending, %llu rejected, estimate off by %.1f%% on average\n",
+ *        (unsigned long long)stats.pending, (unsigned long long)stats.rejected,
+ *        100 * stats.drift_mean_relative_error);
+ * ```
  */
 typedef struct {
   /**
@@ -458,6 +653,18 @@ extern "C" {
  *
  * Returns a static string: never NULL, never freed. Thread-safe. Any value is safe: one that is
  * no `KanoStatus` of this library (from a newer header, say) gives `"unknown status"`.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * KanoStatus status = kano_registry_resolve(registry, "tiktoken", "my-private-model", &adapter);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_status_str(status)); // "kano: unknown model"
+ *     return 1;
+ * }
+ * kano_adapter_free(adapter);
+ * ```
  */
 const char *kano_status_str(uint32_t status);
 
@@ -468,6 +675,15 @@ const char *kano_status_str(uint32_t status);
  * Never NULL; the empty string before any failure. Success does not clear it. The string is
  * owned by the library and stays valid until the next failing call on the same thread; copy
  * it to keep it. Read it on the thread that made the failing call.
+ *
+ * ```c
+ * KanoRegistry *registry = NULL;
+ * if (kano_registry_from_config("missing.toml", &registry) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error()); // names the function, the file and why
+ *     return 1;
+ * }
+ * kano_registry_free(registry);
+ * ```
  */
 const char *kano_last_error(void);
 
@@ -475,11 +691,28 @@ const char *kano_last_error(void);
  * The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
  *
  * Returns a static string: never NULL, never freed. Thread-safe.
+ *
+ * ```c
+ * int major = -1; // the library loaded at run time, against the header compiled in
+ * if (sscanf(kano_version(), "%d", &major) != 1 || major != KANO_VERSION_MAJOR) {
+ *     fprintf(stderr, "kano-tokenizer %s, built for %d.x\n", kano_version(), KANO_VERSION_MAJOR);
+ *     return 1;
+ * }
+ * ```
  */
 const char *kano_version(void);
 
 /**
  * Writes the piece caches' figures to `*out`. Thread-safe.
+ *
+ * ```c
+ * KanoCacheStats stats;
+ * if (kano_cache_stats(&stats) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * printf("cache hit rate %.2f\n", stats.hit_rate); // nothing to free
+ * ```
  */
 KanoStatus kano_cache_stats(KanoCacheStats *out);
 
@@ -489,6 +722,16 @@ KanoStatus kano_cache_stats(KanoCacheStats *out);
  *
  * On success writes a new registry to `*out`, which the caller frees with
  * `kano_registry_free`. On failure `*out` is untouched and `kano_last_error()` says why.
+ *
+ * ```c
+ * KanoRegistry *registry = NULL;
+ * KanoStatus status = kano_registry_new(&registry);
+ * if (status != KANO_STATUS_OK) { // a bad KANO_TOKENIZER_* variable: KANO_STATUS_CONFIG_ERROR
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * kano_registry_free(registry);
+ * ```
  */
 KanoStatus kano_registry_new(KanoRegistry **out);
 
@@ -499,6 +742,15 @@ KanoStatus kano_registry_new(KanoRegistry **out);
  * Relative paths in the file resolve against the file's folder. Errors name the key, the
  * value and the reason, with line and column for syntax errors. On success the caller frees
  * `*out` with `kano_registry_free`.
+ *
+ * ```c
+ * KanoRegistry *registry = NULL;
+ * if (kano_registry_from_config("examples/kano-tokenizer.toml", &registry) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error()); // the key, line and column
+ *     return 1;
+ * }
+ * kano_registry_free(registry);
+ * ```
  */
 KanoStatus kano_registry_from_config(const char *toml_path, KanoRegistry **out);
 
@@ -508,6 +760,16 @@ KanoStatus kano_registry_from_config(const char *toml_path, KanoRegistry **out);
  *
  * `toml` may be NULL when `len` is 0 (the empty config: defaults). On success the caller frees
  * `*out` with `kano_registry_free`.
+ *
+ * ```c
+ * const char *toml = "[tokenizer]\nadapter = \"tiktoken\"\nmodel = \"gpt-4o\"\n";
+ * KanoRegistry *registry = NULL;
+ * if (kano_registry_from_toml(toml, strlen(toml), &registry) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * kano_registry_free(registry);
+ * ```
  */
 KanoStatus kano_registry_from_toml(const char *toml, size_t len, KanoRegistry **out);
 
@@ -515,6 +777,18 @@ KanoStatus kano_registry_from_toml(const char *toml, size_t len, KanoRegistry **
  * Frees a registry. NULL is a no-op. Adapters resolved from it stay valid and must still be
  * freed with `kano_adapter_free`. Must not be called twice, nor while another thread uses the
  * registry.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * KanoStatus status = kano_registry_resolve(registry, "tiktoken", "gpt-4o", &adapter);
+ * kano_registry_free(registry); // the adapter, if any, stays valid
+ * registry = NULL;
+ * if (status != KANO_STATUS_OK)
+ *     return 1;
+ * kano_adapter_free(adapter);
+ * ```
  */
 void kano_registry_free(KanoRegistry *registry);
 
@@ -529,6 +803,18 @@ void kano_registry_free(KanoRegistry *registry);
  * On success writes a new adapter to `*out`, which the caller frees with `kano_adapter_free`;
  * it stays valid after the registry is freed. Thread-safe: many threads may resolve from one
  * registry at once, and each encoding or tokenizer file is loaded only once.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * KanoStatus status = kano_registry_resolve(registry, "tiktoken", "gpt-4o", &adapter);
+ * if (status != KANO_STATUS_OK) { // KANO_STATUS_UNKNOWN_MODEL...
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * kano_adapter_free(adapter);
+ * ```
  */
 KanoStatus kano_registry_resolve(const KanoRegistry *registry,
                                  const char *adapter,
@@ -538,6 +824,17 @@ KanoStatus kano_registry_resolve(const KanoRegistry *registry,
 /**
  * Frees an adapter. NULL is a no-op. Must not be called twice, nor while another thread uses
  * the adapter.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * if (kano_registry_resolve(registry, "heuristic", "my-model", &adapter) != KANO_STATUS_OK)
+ *     return 1;
+ * // ... count with it ...
+ * kano_adapter_free(adapter);
+ * adapter = NULL; // never free it twice
+ * ```
  */
 void kano_adapter_free(KanoAdapter *adapter);
 
@@ -545,6 +842,16 @@ void kano_adapter_free(KanoAdapter *adapter);
  * The adapter's name: `"heuristic"`, `"tiktoken"` or `"huggingface"` (for `auto`, the one that
  * served). Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also
  * sets the last error.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * if (kano_registry_resolve(registry, "auto", "gpt-4o", &adapter) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%s\n", kano_adapter_name(adapter)); // "tiktoken": the one that served
+ * kano_adapter_free(adapter);
+ * ```
  */
 const char *kano_adapter_name(const KanoAdapter *adapter);
 
@@ -553,6 +860,16 @@ const char *kano_adapter_name(const KanoAdapter *adapter);
  * `"embedded:sentence-transformers/all-MiniLM-L6-v2"`), or for the heuristic the model asked
  * for. Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also sets
  * the last error.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * if (kano_registry_resolve(registry, "tiktoken", "gpt-4", &adapter) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%s\n", kano_adapter_model(adapter)); // "cl100k_base"
+ * kano_adapter_free(adapter);
+ * ```
  */
 const char *kano_adapter_model(const KanoAdapter *adapter);
 
@@ -562,6 +879,18 @@ const char *kano_adapter_model(const KanoAdapter *adapter);
  * no encoding knows). NULL when the first adapter of the chain served or the adapter was asked
  * for by name, and for a NULL adapter, which also sets the last error. Owned by the adapter,
  * valid until it is freed.
+ *
+ * With `registry` from `kano_registry_new`:
+ *
+ * ```c
+ * KanoAdapter *adapter = NULL;
+ * if (kano_registry_resolve(registry, "auto", "my-private-model", &adapter) != KANO_STATUS_OK)
+ *     return 1;
+ * const char *reason = kano_adapter_fallback_reason(adapter);
+ * if (reason != NULL) // the heuristic served: why tiktoken and huggingface did not
+ *     fprintf(stderr, "kano: %s: %s\n", kano_adapter_name(adapter), reason);
+ * kano_adapter_free(adapter);
+ * ```
  */
 const char *kano_adapter_fallback_reason(const KanoAdapter *adapter);
 
@@ -573,6 +902,19 @@ const char *kano_adapter_fallback_reason(const KanoAdapter *adapter);
  * `kano_last_error()` gives the offset of the first bad byte. A text longer than the registry's
  * `max_input_bytes` is `KANO_STATUS_INPUT_TOO_LARGE`, refused before it is read. Thread-safe and
  * lock-free: many threads may count with one adapter at once. Time is linear in `len`.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoCount count;
+ * KanoStatus status = kano_adapter_count(adapter, text, strlen(text), &count);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("%llu tokens\n", (unsigned long long)count.count); // 4 for gpt-4o
+ * ```
  */
 KanoStatus kano_adapter_count(const KanoAdapter *adapter,
                               const char *text,
@@ -606,6 +948,20 @@ KanoStatus kano_adapter_count(const KanoAdapter *adapter,
  * outlives the call or is left running when the library is unloaded. The arrays and texts are
  * read during the call only. Thread-safe: many threads may count batches with one adapter at
  * once (each call starts its own threads).
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *texts[] = {"Hello, world!", "Goodbye."};
+ * size_t lens[] = {13, 8};
+ * uint64_t counts[2];
+ * KanoStatus statuses[2];
+ * KanoStatus status = kano_adapter_count_batch(adapter, texts, lens, 2, counts, statuses);
+ * if (status != KANO_STATUS_OK && status != KANO_STATUS_BATCH_PARTIAL)
+ *     return 1; // refused: nothing was written
+ * for (size_t i = 0; i < 2; i++) // with BATCH_PARTIAL, statuses[i] says which failed
+ *     printf("%zu: %s, %llu\n", i, kano_status_str(statuses[i]), (unsigned long long)counts[i]);
+ * ```
  */
 KanoStatus kano_adapter_count_batch(const KanoAdapter *adapter,
                                     const char *const *texts,
@@ -619,6 +975,19 @@ KanoStatus kano_adapter_count_batch(const KanoAdapter *adapter,
  * adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
  * adapter both bounds are the estimate. Text rules as `kano_adapter_count`, but no input limit
  * applies: the cost is one allocation-free pass. Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoEstimate e;
+ * if (kano_adapter_estimate(adapter, text, strlen(text), &e) != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s\n", kano_last_error());
+ *     return 1;
+ * }
+ * printf("about %llu tokens (%llu to %llu)\n", (unsigned long long)e.estimate,
+ *        (unsigned long long)e.lower_bound, (unsigned long long)e.upper_bound);
+ * ```
  */
 KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
                                  const char *text,
@@ -632,6 +1001,19 @@ KanoStatus kano_adapter_estimate(const KanoAdapter *adapter,
  * otherwise count, stopping at the first piece past the limit: the cost is about that of
  * counting `max_tokens` tokens, whatever `len` is. `tokenizer.json` adapters decide from the
  * estimate's bounds when they can, and otherwise count to the end. Text rules and input limit as `kano_adapter_count`. Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoLimitCheck check;
+ * KanoStatus status = kano_adapter_check_limit(adapter, text, strlen(text), 4096, &check);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("%s\n", check.within_limit ? "fits" : "too long");
+ * ```
  */
 KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
                                     const char *text,
@@ -656,6 +1038,19 @@ KanoStatus kano_adapter_check_limit(const KanoAdapter *adapter,
  * `KANO_STATUS_INVALID_UTF8`. `KANO_STATUS_INVALID_ARGUMENT` when not even the empty text fits
  * (a tokenizer that adds `[CLS]` and `[SEP]` to every text, with `max_tokens` below 2).
  * Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "Hello, world! And a longer tail to cut.";
+ * KanoTruncation cut;
+ * KanoStatus status = kano_adapter_truncate(adapter, text, strlen(text), 4, &cut);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("keep %zu of %zu bytes\n", cut.byte_len, strlen(text)); // nothing to free
+ * ```
  */
 KanoStatus kano_adapter_truncate(const KanoAdapter *adapter,
                                  const char *text,
@@ -675,6 +1070,20 @@ KanoStatus kano_adapter_truncate(const KanoAdapter *adapter,
  * `max_tokens`, or when one character alone takes more than `max_tokens` tokens. Text rules and
  * input limit as `kano_adapter_count`. For the heuristic adapter the counts are estimates
  * (`kano_chunks_is_exact` is false). Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "First paragraph.\nSecond paragraph.\n";
+ * KanoChunks *chunks = NULL;
+ * KanoStatus status = kano_adapter_split(adapter, text, strlen(text), 512, 64, &chunks);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("%zu chunks\n", kano_chunks_len(chunks));
+ * kano_chunks_free(chunks);
+ * ```
  */
 KanoStatus kano_adapter_split(const KanoAdapter *adapter,
                               const char *text,
@@ -685,11 +1094,34 @@ KanoStatus kano_adapter_split(const KanoAdapter *adapter,
 
 /**
  * The number of chunks; 0 for NULL (which also sets the last error).
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "First paragraph.\nSecond paragraph.\n";
+ * KanoChunks *chunks = NULL;
+ * if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+ *     return 1;
+ * printf("%zu chunks\n", kano_chunks_len(chunks)); // 0 for an empty text
+ * kano_chunks_free(chunks);
+ * ```
  */
 size_t kano_chunks_len(const KanoChunks *chunks);
 
 /**
  * Whether the chunks' counts are exact (false for the heuristic adapter, and for NULL).
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "First paragraph.\nSecond paragraph.\n";
+ * KanoChunks *chunks = NULL;
+ * if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+ *     return 1;
+ * if (!kano_chunks_is_exact(chunks)) // the heuristic adapter: estimated counts
+ *     fprintf(stderr, "kano: chunk counts are estimates\n");
+ * kano_chunks_free(chunks);
+ * ```
  */
 bool kano_chunks_is_exact(const KanoChunks *chunks);
 
@@ -697,6 +1129,21 @@ bool kano_chunks_is_exact(const KanoChunks *chunks);
  * Chunk `i`: the text's bytes `[*start, *end)` and their tokens counted alone. Any of the
  * three out-pointers may be NULL when not wanted. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
  * not below `kano_chunks_len`. Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *text = "First paragraph.\nSecond paragraph.\n";
+ * KanoChunks *chunks = NULL;
+ * if (kano_adapter_split(adapter, text, strlen(text), 4, 1, &chunks) != KANO_STATUS_OK)
+ *     return 1;
+ * for (size_t i = 0, start, end; i < kano_chunks_len(chunks); i++) {
+ *     uint64_t count;
+ *     if (kano_chunks_get(chunks, i, &start, &end, &count) == KANO_STATUS_OK)
+ *         printf("%zu..%zu: %llu tokens\n", start, end, (unsigned long long)count);
+ * }
+ * kano_chunks_free(chunks);
+ * ```
  */
 KanoStatus kano_chunks_get(const KanoChunks *chunks,
                            size_t i,
@@ -706,6 +1153,17 @@ KanoStatus kano_chunks_get(const KanoChunks *chunks,
 
 /**
  * Frees chunks from `kano_adapter_split`. NULL is a no-op. Must not be called twice.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * KanoChunks *chunks = NULL;
+ * if (kano_adapter_split(adapter, "Hello, world!", 13, 2, 0, &chunks) != KANO_STATUS_OK)
+ *     return 1;
+ * // ... read them with kano_chunks_len and kano_chunks_get ...
+ * kano_chunks_free(chunks);
+ * chunks = NULL; // never free them twice
+ * ```
  */
 void kano_chunks_free(KanoChunks *chunks);
 
@@ -731,6 +1189,20 @@ void kano_chunks_free(KanoChunks *chunks);
  * `messages[2].role`), `KANO_STATUS_UNSUPPORTED` (a `tokenizer.json` adapter, whose chat
  * template is needed and not supported yet, or the `r50k_base`/`p50k_base` encodings). Time and
  * memory are linear in `len`. Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello, world!\"}]}";
+ * KanoChatCount chat;
+ * KanoStatus status = kano_adapter_count_chat(adapter, json, strlen(json), &chat);
+ * if (status != KANO_STATUS_OK) { // KANO_STATUS_UNSUPPORTED for a tokenizer.json adapter
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("%llu prompt tokens\n", (unsigned long long)chat.total);
+ * kano_chat_count_free(&chat);
+ * ```
  */
 KanoStatus kano_adapter_count_chat(const KanoAdapter *adapter,
                                    const char *json,
@@ -741,6 +1213,21 @@ KanoStatus kano_adapter_count_chat(const KanoAdapter *adapter,
  * The tokens of message `i` (its per-message tokens included) of a count from
  * `kano_adapter_count_chat`, written to `*tokens`. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
  * not below `message_count`, or the count was freed. Thread-safe.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+ * KanoChatCount chat;
+ * if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+ *     return 1;
+ * for (size_t i = 0; i < chat.message_count; i++) {
+ *     uint64_t tokens;
+ *     if (kano_chat_count_message(&chat, i, &tokens) == KANO_STATUS_OK)
+ *         printf("message %zu: %llu tokens\n", i, (unsigned long long)tokens);
+ * }
+ * kano_chat_count_free(&chat);
+ * ```
  */
 KanoStatus kano_chat_count_message(const KanoChatCount *count, size_t i, uint64_t *tokens);
 
@@ -748,6 +1235,18 @@ KanoStatus kano_chat_count_message(const KanoChatCount *count, size_t i, uint64_
  * Frees what a count from `kano_adapter_count_chat` owns (not the struct itself, which is the
  * caller's), and sets `detail` and `reasons` to NULL and `message_count` to 0, so a second call
  * is a no-op. NULL is a no-op. Not while another thread reads the count.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+ * KanoChatCount chat;
+ * if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+ *     return 1;
+ * // ... read chat.total, chat.reasons, kano_chat_count_message ...
+ * kano_chat_count_free(&chat); // not free(&chat): the struct is the caller's
+ * kano_chat_count_free(&chat); // a second call is a no-op
+ * ```
  */
 void kano_chat_count_free(KanoChatCount *count);
 
@@ -760,6 +1259,19 @@ void kano_chat_count_free(KanoChatCount *count);
  * `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
  * `drift_threshold` (`INFINITY` is accepted: it never flags drift); `KANO_STATUS_IO_ERROR` when a
  * worker thread cannot be started.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * KanoCounter *counter = NULL;
+ * KanoStatus status = kano_counter_new(adapter, NULL, &counter); // NULL: defaults, poll mode
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * kano_adapter_free(adapter); // the counter keeps what it counts with
+ * kano_counter_free(counter);
+ * ```
  */
 KanoStatus kano_counter_new(const KanoAdapter *adapter,
                             const KanoCounterOptions *options,
@@ -779,6 +1291,18 @@ KanoStatus kano_counter_new(const KanoAdapter *adapter,
  * A call with bad arguments is no request and does not count: `KANO_STATUS_NULL_POINTER` for a
  * NULL `counter`, or a NULL `text` with a non-zero `len`; `KANO_STATUS_INVALID_ARGUMENT` for a
  * `len` over `PTRDIFF_MAX`. Thread-safe.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * const char *text = "Hello, world!";
+ * KanoStatus status = kano_counter_submit(counter, 42, text, strlen(text));
+ * if (status == KANO_STATUS_QUEUE_FULL) {
+ *     // not accepted: retry later, or count it now with kano_adapter_count
+ * } else if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ * }
+ * ```
  */
 KanoStatus kano_counter_submit(KanoCounter *counter,
                                uint64_t request_id,
@@ -790,6 +1314,17 @@ KanoStatus kano_counter_submit(KanoCounter *counter,
  * returns how many. Poll mode only: with a callback there are none. Never waits. Returns 0,
  * and sets the last error, for a NULL counter or a NULL `out` with `max > 0`. Thread-safe:
  * concurrent polls share out the results, each delivered to one of them.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * KanoCountResult results[16];
+ * size_t n;
+ * while ((n = kano_counter_poll(counter, results, 16)) > 0) // never waits
+ *     for (size_t i = 0; i < n; i++)
+ *         printf("%llu: %s\n", (unsigned long long)results[i].request_id,
+ *                kano_status_str(results[i].status));
+ * ```
  */
 size_t kano_counter_poll(KanoCounter *counter, KanoCountResult *out, size_t max);
 
@@ -797,11 +1332,34 @@ size_t kano_counter_poll(KanoCounter *counter, KanoCountResult *out, size_t max)
  * Waits up to `timeout_ms` milliseconds until every request accepted before the call has been
  * delivered (its callback returned, or its result is ready to poll): `KANO_STATUS_OK`, or
  * `KANO_STATUS_TIMEOUT`. Requests submitted during the wait are not waited for. Thread-safe.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * KanoStatus status = kano_counter_flush(counter, 5000); // wait up to 5 s
+ * if (status != KANO_STATUS_OK) // KANO_STATUS_TIMEOUT: some requests are still pending
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ * KanoCountResult results[16];
+ * printf("%zu results ready\n", kano_counter_poll(counter, results, 16));
+ * ```
  */
 KanoStatus kano_counter_flush(KanoCounter *counter, uint32_t timeout_ms);
 
 /**
  * Writes a consistent snapshot of the counter's figures to `*out`. Thread-safe.
+ *
+ * With `counter` from `kano_counter_new` (poll mode: NULL options):
+ *
+ * ```c
+ * KanoCounterStats stats;
+ * KanoStatus status = kano_counter_stats(counter, &stats);
+ * if (status != KANO_STATUS_OK) {
+ *     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+ *     return 1;
+ * }
+ * printf("%llu of %llu submitted are done\n", (unsigned long long)(stats.completed + stats.failed),
+ *        (unsigned long long)stats.submitted);
+ * ```
  */
 KanoStatus kano_counter_stats(const KanoCounter *counter, KanoCounterStats *out);
 
@@ -813,6 +1371,17 @@ KanoStatus kano_counter_stats(const KanoCounter *counter, KanoCounterStats *out)
  * Submits from other threads while it runs get `KANO_STATUS_CLOSED`; once it has returned the
  * handle is gone, so the caller must make sure no thread uses it any more. Must not be called
  * from the counter's own callback.
+ *
+ * With `adapter` from `kano_registry_resolve`:
+ *
+ * ```c
+ * KanoCounter *counter = NULL;
+ * if (kano_counter_new(adapter, NULL, &counter) != KANO_STATUS_OK)
+ *     return 1;
+ * // ... kano_counter_submit, then kano_counter_flush and kano_counter_poll to keep the results ...
+ * kano_counter_free(counter); // joins the workers; results not polled are discarded
+ * counter = NULL;
+ * ```
  */
 void kano_counter_free(KanoCounter *counter);
 

@@ -14,9 +14,28 @@
 use std::sync::Mutex;
 
 /// Batches totalling fewer bytes than this are counted on the caller's thread.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry, BATCH_INLINE_BYTES};
+/// assert_eq!(BATCH_INLINE_BYTES, 64 * 1024);
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// // A few short texts: far below the threshold, counted on this thread.
+/// assert_eq!(adapter.count_batch(&["Hello, world!"; 3]).len(), 3);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const INLINE_BYTES: usize = 64 * 1024;
 
 /// The most threads a batch uses (`tokenizer.batch_threads` cannot ask for more).
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry, MAX_BATCH_THREADS};
+/// let mut config = Config::default();
+/// config.batch_threads = 1000;
+/// let adapter = Registry::with_config(config).resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// assert_eq!(adapter.batch_threads(), MAX_BATCH_THREADS);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const MAX_BATCH_THREADS: usize = 64;
 
 /// The default number of threads when `tokenizer.batch_threads` is 0 (automatic): the available

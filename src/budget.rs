@@ -31,6 +31,15 @@ use crate::bpe::chunks::PieceFit;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The longest prefix of a text within a token budget.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Method, Registry, Truncation};
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let cut = adapter.truncate("Hello, world!", 2)?;
+/// assert_eq!(cut, Truncation { byte_len: 6, count: 2, is_exact: true, method: Method::Tiktoken });
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Truncation {
     /// The prefix's length in bytes, on a character boundary.
@@ -43,6 +52,15 @@ pub struct Truncation {
 }
 
 /// One chunk of a split: `text[start..end]`, with its tokens counted alone.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Chunk, Config, Registry};
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let first = adapter.split("one two three four five six", 3, 0)?.chunks[0];
+/// assert_eq!(first, Chunk { start: 0, end: 13, count: 3 }); // "one two three"
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chunk {
     pub start: usize,
@@ -51,6 +69,16 @@ pub struct Chunk {
 }
 
 /// A text split into chunks within a token budget.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry};
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let split = adapter.split("one two three four five six", 3, 1)?;
+/// assert!(split.is_exact && split.chunks.len() == 3);
+/// assert!(split.chunks.windows(2).all(|w| w[1].start < w[0].end)); // each overlaps the last
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunks {
     /// In text order; the first starts at 0, the last ends at the text's end, and each starts
@@ -69,6 +97,18 @@ impl Adapter {
     /// `max_tokens × longest token` bytes at most, for the other adapters the whole text. Fails
     /// with `InvalidArgument` when even the empty prefix counts more than `max_tokens` (a
     /// tokenizer that adds tokens to every text).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let text = "Hello, world!";
+    /// let cut = adapter.truncate(text, 2)?;
+    /// assert_eq!((&text[..cut.byte_len], cut.count), ("Hello,", 2));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn truncate(&self, text: &str, max_tokens: u64) -> Result<Truncation> {
         let window = &text[..floor_boundary(text, self.truncate_window(text.len(), max_tokens))];
         self.check_input_len(window.len())?;
@@ -79,6 +119,16 @@ impl Adapter {
     /// UTF-8 (and against the input limit), so a 1 MB text cut to 1,000 tokens with an OpenAI
     /// encoding is not scanned to its end. Invalid UTF-8 in that part is an error that names the
     /// offset of the first bad byte.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// assert_eq!(adapter.truncate_bytes(b"Hello, world!", 2)?.byte_len, 6);
+    /// // The bad byte is past the part that may be read, so it is never checked.
+    /// assert_eq!(adapter.truncate_bytes(&[b"Hello ".repeat(1000).as_slice(), b"\xff"].concat(), 2)?.byte_len, 11);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn truncate_bytes(&self, text: &[u8], max_tokens: u64) -> Result<Truncation> {
         let window = self.truncate_window(text.len(), max_tokens);
         self.check_input_len(window)?;
@@ -104,6 +154,18 @@ impl Adapter {
     /// Fails with `InvalidArgument` when `max_tokens` is 0, when `overlap_tokens` is not below
     /// `max_tokens`, and when a single character takes more than `max_tokens` tokens. The input
     /// limit applies to the whole text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let text = "one two three four five six";
+    /// let pieces: Vec<&str> = adapter.split(text, 3, 0)?.chunks.iter().map(|c| &text[c.start..c.end]).collect();
+    /// assert_eq!(pieces, ["one two three", " four five six"]);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn split(&self, text: &str, max_tokens: u64, overlap_tokens: u64) -> Result<Chunks> {
         self.check_input_len(text.len())?;
         if max_tokens == 0 {

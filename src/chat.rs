@@ -28,9 +28,29 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::tiktoken::{EncodingName, RankTableId};
 
 /// The deepest nesting of arrays and objects a request may have.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, ErrorKind, Registry, MAX_CHAT_DEPTH};
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let deep = format!("{}{}", "[".repeat(MAX_CHAT_DEPTH + 1), "]".repeat(MAX_CHAT_DEPTH + 1));
+/// assert_eq!(adapter.count_chat(&deep).unwrap_err().kind(), ErrorKind::InvalidArgument);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const MAX_DEPTH: usize = 64;
 
 /// The prompt tokens of a chat request.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry};
+/// let registry = Registry::with_config(Config::default());
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let image = r#"{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}"#;
+/// let chat = adapter.count_chat(image)?; // an image of unknown size: bounds, and the reason
+/// assert!(!chat.is_exact && chat.lower_bound < chat.total && chat.total <= chat.upper_bound);
+/// assert!(chat.reasons[0].contains("an image without its size"));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatCount {
     /// Every message, tool and the reply priming. When not exact, the nearest rule's count.
@@ -106,6 +126,18 @@ impl Adapter {
     /// parse, is nested deeper than [`MAX_DEPTH`], or has the wrong type where the format needs
     /// one (the message names the place, such as `messages[2].role`); `Unsupported` for a
     /// `tokenizer.json` adapter (a chat template is needed) or an encoding no chat model uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let chat = adapter.count_chat(r#"{"messages": [{"role": "user", "content": "Hello, world!"}]}"#)?;
+    /// // 3 per message + "user" (1) + "Hello, world!" (4), then 3 to prime the reply.
+    /// assert_eq!((chat.messages[0], chat.total, chat.is_exact), (8, 11, true));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count_chat(&self, request: &str) -> Result<ChatCount> {
         self.check_input_len(request.len())?;
         check_depth(request.as_bytes())?;
@@ -116,6 +148,16 @@ impl Adapter {
 
     /// [`Adapter::count_chat`] of UTF-8 bytes; invalid UTF-8 names the offset of the first bad
     /// byte.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, ErrorKind, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// assert_eq!(adapter.count_chat_bytes(br#"{"messages": [{"role": "user", "content": "Hi"}]}"#)?.total, 8);
+    /// let bad = adapter.count_chat_bytes(b"{\"messages\": \"\xff\"}").unwrap_err();
+    /// assert_eq!(bad.kind(), ErrorKind::InvalidUtf8);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count_chat_bytes(&self, request: &[u8]) -> Result<ChatCount> {
         self.check_input_len(request.len())?;
         let text = crate::utf8::validate(request).map_err(|e| Error::invalid_utf8("request", e))?;

@@ -14,13 +14,94 @@ use crate::adapter::{AdapterName, Method};
 use crate::error::{Error, ErrorKind, Result};
 use crate::tiktoken::EncodingName;
 
+/// The environment variable naming a config file, read by [`Config::from_env`] (and
+/// [`Registry::new`](crate::Registry::new)) before the other variables.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_CONFIG};
+/// assert_eq!(ENV_CONFIG, "KANO_TOKENIZER_CONFIG");
+/// let path = std::env::temp_dir().join(format!("kano-doc-env-config-{}.toml", std::process::id()));
+/// std::fs::write(&path, "[tokenizer]\nmodel = \"gpt-4o\"\n").unwrap();
+/// let config = Config::from_env(&|name| (name == ENV_CONFIG).then(|| path.clone().into()));
+/// std::fs::remove_file(&path).unwrap();
+/// assert_eq!(config?.model.as_deref(), Some("gpt-4o"));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_CONFIG: &str = "KANO_TOKENIZER_CONFIG";
+/// The environment variable that sets `[tokenizer] adapter`: `auto`, `heuristic`, `tiktoken` or `huggingface`.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_ADAPTER};
+/// assert_eq!(ENV_ADAPTER, "KANO_TOKENIZER_ADAPTER");
+/// let config = Config::from_env(&|name| (name == ENV_ADAPTER).then(|| "heuristic".into()))?;
+/// assert_eq!(config.adapter, kano_tokenizer::AdapterName::Heuristic);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_ADAPTER: &str = "KANO_TOKENIZER_ADAPTER";
+/// The environment variable that sets `[tokenizer] model`, the model used when `resolve` is given none.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_MODEL};
+/// assert_eq!(ENV_MODEL, "KANO_TOKENIZER_MODEL");
+/// let config = Config::from_env(&|name| (name == ENV_MODEL).then(|| "gpt-4o".into()))?;
+/// assert_eq!(config.model.as_deref(), Some("gpt-4o"));
+/// assert_eq!(config.source_of("tokenizer.model"), kano_tokenizer::ConfigSource::Env(ENV_MODEL));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_MODEL: &str = "KANO_TOKENIZER_MODEL";
+/// The environment variable that sets `[tokenizer] fallback_chain`: adapter names separated by
+/// commas (brackets and quotes around them are optional).
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_FALLBACK_CHAIN};
+/// assert_eq!(ENV_FALLBACK_CHAIN, "KANO_TOKENIZER_FALLBACK_CHAIN");
+/// let config = Config::from_env(&|name| (name == ENV_FALLBACK_CHAIN).then(|| "[tiktoken, heuristic]".into()))?;
+/// use kano_tokenizer::Method;
+/// assert_eq!(config.fallback_chain, [Method::Tiktoken, Method::Heuristic]);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_FALLBACK_CHAIN: &str = "KANO_TOKENIZER_FALLBACK_CHAIN";
+/// The environment variable that sets `[tokenizer.heuristic] chars_per_token`.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_CHARS_PER_TOKEN};
+/// assert_eq!(ENV_CHARS_PER_TOKEN, "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN");
+/// let config = Config::from_env(&|name| (name == ENV_CHARS_PER_TOKEN).then(|| "8".into()))?;
+/// assert_eq!(config.heuristic.chars_per_token, 8.0);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_CHARS_PER_TOKEN: &str = "KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN";
+/// The environment variable that sets `[tokenizer.tiktoken] encoding`, forcing one encoding for
+/// every model.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_TIKTOKEN_ENCODING};
+/// assert_eq!(ENV_TIKTOKEN_ENCODING, "KANO_TOKENIZER_TIKTOKEN_ENCODING");
+/// let config = Config::from_env(&|name| (name == ENV_TIKTOKEN_ENCODING).then(|| "cl100k_base".into()))?;
+/// assert_eq!(config.tiktoken.encoding, Some(kano_tokenizer::EncodingName::Cl100kBase));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_TIKTOKEN_ENCODING: &str = "KANO_TOKENIZER_TIKTOKEN_ENCODING";
+/// The environment variable that sets `[tokenizer] max_input_bytes`: a byte count, optionally
+/// with a `K`, `M` or `G` suffix (powers of 1024).
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_MAX_INPUT_BYTES};
+/// assert_eq!(ENV_MAX_INPUT_BYTES, "KANO_TOKENIZER_MAX_INPUT_BYTES");
+/// let config = Config::from_env(&|name| (name == ENV_MAX_INPUT_BYTES).then(|| "16M".into()))?;
+/// assert_eq!(config.max_input_bytes, 16 << 20);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_MAX_INPUT_BYTES: &str = "KANO_TOKENIZER_MAX_INPUT_BYTES";
+/// The environment variable that sets `[tokenizer] batch_threads`.
+///
+/// ```
+/// use kano_tokenizer::{Config, ENV_BATCH_THREADS};
+/// assert_eq!(ENV_BATCH_THREADS, "KANO_TOKENIZER_BATCH_THREADS");
+/// let config = Config::from_env(&|name| (name == ENV_BATCH_THREADS).then(|| "1".into()))?;
+/// assert_eq!(config.batch_threads, 1);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const ENV_BATCH_THREADS: &str = "KANO_TOKENIZER_BATCH_THREADS";
 
 /// Config files larger than this are refused: a tokenizer config is a few hundred bytes.
@@ -30,13 +111,41 @@ pub use crate::estimate::DEFAULT_CHARS_PER_TOKEN;
 /// The largest text one call counts, unless configured: 64 MiB is far beyond any model's
 /// context window (a million tokens is about 4 MiB of prose) yet bounds the time and memory a
 /// single hostile request can take.
+///
+/// ```
+/// use kano_tokenizer::{Config, DEFAULT_MAX_INPUT_BYTES};
+/// assert_eq!(DEFAULT_MAX_INPUT_BYTES, 64 * 1024 * 1024);
+/// assert_eq!(Config::default().max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
+/// ```
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 << 20;
+/// The adapters `auto` tries when no chain is configured: the exact ones first, the heuristic
+/// (which serves any model) last.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Method, Registry, DEFAULT_FALLBACK_CHAIN};
+/// assert_eq!(DEFAULT_FALLBACK_CHAIN, [Method::Tiktoken, Method::Huggingface, Method::Heuristic]);
+/// let registry = Registry::with_env(Config::default(), &|_| None);
+/// let adapter = registry.resolve(AdapterName::Auto, "no-such-model")?;
+/// assert_eq!(adapter.method(), Method::Heuristic);
+/// assert!(adapter.fallback_reason().unwrap().starts_with("tiktoken: "));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const DEFAULT_FALLBACK_CHAIN: [Method; 3] = [Method::Tiktoken, Method::Huggingface, Method::Heuristic];
 
 /// Where a config value came from (reported by `kano-tokenizer status`).
+///
+/// ```
+/// use kano_tokenizer::{Config, ConfigSource, ENV_MODEL};
+/// let config = Config::from_toml_str("[tokenizer]\nmodel = \"gpt-4o\"", None, ConfigSource::Toml)?;
+/// assert_eq!(config.source_of("tokenizer.model"), ConfigSource::Toml);
+/// assert_eq!(config.source_of("tokenizer.adapter"), ConfigSource::Default);
+/// assert_eq!(ConfigSource::Env(ENV_MODEL).to_string(), "env KANO_TOKENIZER_MODEL");
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Source {
+    /// The built-in default.
     Default,
     /// A config file at this path.
     File(PathBuf),
@@ -57,6 +166,19 @@ impl fmt::Display for Source {
     }
 }
 
+/// The `[tokenizer.heuristic]` table: how the estimate is scaled.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, ConfigSource, Registry, DEFAULT_CHARS_PER_TOKEN};
+/// assert_eq!(Config::default().heuristic.chars_per_token, DEFAULT_CHARS_PER_TOKEN);
+/// let text = "[tokenizer.heuristic]\nchars_per_token = 8";
+/// let config = Config::from_toml_str(text, None, ConfigSource::Toml)?;
+/// assert_eq!(config.heuristic.chars_per_token, 8.0);
+/// // Twice the default ratio: half the default estimate (4 tokens).
+/// let adapter = Registry::with_env(config, &|_| None).resolve(AdapterName::Heuristic, "gpt-4o")?;
+/// assert_eq!(adapter.count("Hello, world!")?.count, 2);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeuristicConfig {
     /// Scales the calibrated estimate by `4 / chars_per_token` (4, the default, leaves it as
@@ -65,12 +187,39 @@ pub struct HeuristicConfig {
     pub chars_per_token: f64,
 }
 
+/// The `[tokenizer.tiktoken]` table.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, ConfigSource, EncodingName, Registry};
+/// let text = "[tokenizer.tiktoken]\nencoding = \"cl100k_base\"";
+/// let config = Config::from_toml_str(text, None, ConfigSource::Toml)?;
+/// assert_eq!(config.tiktoken.encoding, Some(EncodingName::Cl100kBase));
+/// // gpt-4o would use o200k_base; the forced encoding wins.
+/// let adapter = Registry::with_env(config, &|_| None).resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// assert_eq!(adapter.model(), "cl100k_base");
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TiktokenConfig {
     /// Forces this encoding for every model.
     pub encoding: Option<EncodingName>,
 }
 
+/// The `[tokenizer.huggingface]` table: where `tokenizer.json` files are found and how they count.
+///
+/// ```
+/// use std::path::Path;
+/// use kano_tokenizer::{Config, ConfigSource};
+/// let text = "[tokenizer.huggingface]\nadd_special_tokens = false\n\
+///             [tokenizer.huggingface.models]\nmy-model = \"my-model/tokenizer.json\"";
+/// let base = Path::new("/srv/kano");
+/// let hf = Config::from_toml_str(text, Some(base), ConfigSource::Toml)?.huggingface;
+/// assert!(!hf.add_special_tokens);
+/// // Relative paths resolve against the base directory.
+/// assert_eq!(hf.models["my-model"], base.join("my-model/tokenizer.json"));
+/// assert!(Config::default().huggingface.add_special_tokens);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HuggingfaceConfig {
     /// Accepted for compatibility with the guide; counting always uses the Rust `tokenizers`
@@ -106,6 +255,18 @@ impl Default for HuggingfaceConfig {
 }
 
 /// The effective configuration of a registry.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, ENV_ADAPTER};
+/// let config = Config::from_env(&|_| None)?;
+/// assert_eq!(config, Config::default());
+/// assert_eq!(config.adapter, AdapterName::Auto);
+/// assert_eq!(config.model, None);
+/// let mut config = Config::default();
+/// config.apply_env(&|name| (name == ENV_ADAPTER).then(|| "tiktoken".into()))?;
+/// assert_eq!(config.adapter, AdapterName::Tiktoken);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The adapter used when `resolve` is given none.
@@ -120,8 +281,11 @@ pub struct Config {
     /// The most threads one batch call uses, the caller's included; 0 (the default) means the
     /// available cores, at most 8, and 1 counts every batch on the caller's thread.
     pub batch_threads: usize,
+    /// `[tokenizer.heuristic]`.
     pub heuristic: HeuristicConfig,
+    /// `[tokenizer.tiktoken]`.
     pub tiktoken: TiktokenConfig,
+    /// `[tokenizer.huggingface]`.
     pub huggingface: HuggingfaceConfig,
     sources: BTreeMap<&'static str, Source>,
 }
@@ -145,9 +309,31 @@ impl Default for Config {
 /// Reads environment variables; tests pass a map instead of the process environment. Values
 /// are bytes: a path (`KANO_TOKENIZER_CONFIG`, `HF_HOME`...) is used as it is, and a text value
 /// that is not UTF-8 is refused, never converted (a replaced byte names another file or model).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::ffi::OsString;
+/// use kano_tokenizer::{Config, EnvLookup, ENV_BATCH_THREADS, ENV_MODEL};
+/// let vars = HashMap::from([(ENV_MODEL, OsString::from("gpt-4o")), (ENV_BATCH_THREADS, OsString::from("2"))]);
+/// let lookup = |name: &str| vars.get(name).cloned();
+/// let env: EnvLookup = &lookup;
+/// let config = Config::from_env(env)?;
+/// assert_eq!((config.model.as_deref(), config.batch_threads), (Some("gpt-4o"), 2));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// The process environment, values as they are.
+///
+/// ```
+/// use std::ffi::OsString;
+/// use kano_tokenizer::{process_env, EnvLookup};
+/// std::env::set_var("KANO_DOC_PROCESS_ENV", "set");
+/// let env: EnvLookup = &process_env;
+/// assert_eq!(env("KANO_DOC_PROCESS_ENV"), Some(OsString::from("set")));
+/// std::env::remove_var("KANO_DOC_PROCESS_ENV");
+/// assert_eq!(process_env("KANO_DOC_PROCESS_ENV"), None);
+/// ```
 pub fn process_env(name: &str) -> Option<OsString> {
     std::env::var_os(name)
 }
@@ -155,17 +341,49 @@ pub fn process_env(name: &str) -> Option<OsString> {
 impl Config {
     /// Where the value of a dotted key (`tokenizer.adapter`, `tokenizer.heuristic.chars_per_token`...)
     /// came from.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, ConfigSource, ENV_MODEL};
+    /// let mut config = Config::from_toml_str("[tokenizer]\nadapter = \"tiktoken\"", None, ConfigSource::Toml)?;
+    /// config.apply_env(&|name| (name == ENV_MODEL).then(|| "gpt-4o".into()))?;
+    /// assert_eq!(config.source_of("tokenizer.adapter"), ConfigSource::Toml);
+    /// assert_eq!(config.source_of("tokenizer.model"), ConfigSource::Env(ENV_MODEL));
+    /// assert_eq!(config.source_of("tokenizer.batch_threads"), ConfigSource::Default);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn source_of(&self, key: &str) -> Source {
         self.sources.get(key).cloned().unwrap_or(Source::Default)
     }
 
     /// Every dotted key this config knows, with where its value came from.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, ConfigSource};
+    /// let config = Config::from_toml_str("[tokenizer]\nmodel = \"gpt-4o\"", None, ConfigSource::Toml)?;
+    /// let sources = config.sources();
+    /// assert_eq!(sources.len(), 13);
+    /// assert!(sources.contains(&("tokenizer.model", ConfigSource::Toml)));
+    /// assert_eq!(sources.iter().filter(|(_, source)| *source == ConfigSource::Default).count(), 12);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn sources(&self) -> Vec<(&'static str, Source)> {
         KNOWN_KEYS.iter().map(|k| (*k, self.source_of(k))).collect()
     }
 
     /// Parses TOML text in the guide's shape. Relative paths resolve against `base_dir` (the
     /// config file's folder) or, without one, the working directory.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, ConfigSource, ErrorKind};
+    /// let text = "[tokenizer]\nadapter = \"heuristic\"\nmax_input_bytes = 1024";
+    /// let config = Config::from_toml_str(text, None, ConfigSource::Toml)?;
+    /// assert_eq!((config.adapter, config.max_input_bytes), (AdapterName::Heuristic, 1024));
+    /// // Unknown keys are errors, never ignored.
+    /// let err = Config::from_toml_str("[tokenizer]\nmodle = \"gpt-4o\"", None, ConfigSource::Toml).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// assert!(err.message().contains("tokenizer.modle: unknown key"));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_toml_str(text: &str, base_dir: Option<&Path>, origin: Source) -> Result<Config> {
         let label = match &origin {
             Source::File(p) => p.display().to_string(),
@@ -183,6 +401,19 @@ impl Config {
     }
 
     /// Reads and parses a config file.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, ConfigSource, ErrorKind};
+    /// let path = std::env::temp_dir().join(format!("kano-doc-from-file-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "[tokenizer]\nmodel = \"cl100k_base\"\n").unwrap();
+    /// let config = Config::from_file(&path);
+    /// std::fs::remove_file(&path).unwrap();
+    /// let config = config?;
+    /// assert_eq!(config.model.as_deref(), Some("cl100k_base"));
+    /// assert_eq!(config.source_of("tokenizer.model"), ConfigSource::File(path.clone()));
+    /// assert_eq!(Config::from_file(&path).unwrap_err().kind(), ErrorKind::Io);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_file(path: &Path) -> Result<Config> {
         let text = read_config_file(path)?;
         Config::from_toml_str(&text, path.parent(), Source::File(path.to_path_buf()))
@@ -190,6 +421,21 @@ impl Config {
 
     /// The defaults, then the file named by `KANO_TOKENIZER_CONFIG` if set, then the other
     /// `KANO_TOKENIZER_*` variables.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, ErrorKind, ENV_CHARS_PER_TOKEN, ENV_MODEL};
+    /// let config = Config::from_env(&|name| match name {
+    ///     ENV_MODEL => Some("gpt-4o".into()),
+    ///     ENV_CHARS_PER_TOKEN => Some("  ".into()), // blank: unset
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(config.model.as_deref(), Some("gpt-4o"));
+    /// assert_eq!(config.heuristic.chars_per_token, 4.0);
+    /// let err = Config::from_env(&|name| (name == ENV_CHARS_PER_TOKEN).then(|| "abc".into())).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// assert!(err.message().contains("KANO_TOKENIZER_HEURISTIC_CHARS_PER_TOKEN=\"abc\": not a number"));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_env(env: EnvLookup<'_>) -> Result<Config> {
         let mut config = match env(ENV_CONFIG).filter(|path| !is_blank(path)) {
             // Debug formatting shows a byte that is not UTF-8 as `\xFF`, not as U+FFFD.
@@ -202,6 +448,16 @@ impl Config {
     }
 
     /// Overrides values with the `KANO_TOKENIZER_*` variables that are set and not empty.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, ConfigSource, ENV_MODEL};
+    /// let mut config = Config::from_toml_str("[tokenizer]\nmodel = \"gpt-4\"", None, ConfigSource::Toml)?;
+    /// config.apply_env(&|name| (name == ENV_MODEL).then(|| "gpt-4o".into()))?;
+    /// assert_eq!(config.model.as_deref(), Some("gpt-4o"));
+    /// config.apply_env(&|_| None)?; // nothing set: nothing changes
+    /// assert_eq!(config.source_of("tokenizer.model"), ConfigSource::Env(ENV_MODEL));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<()> {
         let mut problems = Vec::new();
         if let Some(value) = text_var(env, ENV_ADAPTER, &mut problems) {

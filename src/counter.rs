@@ -30,9 +30,43 @@ use crate::adapter::{Adapter, Count};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The callback type of [`Delivery::Callback`]: request id and result.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, CountCallback, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let total = Arc::new(AtomicU64::new(0));
+/// let sum = Arc::clone(&total);
+/// let callback: CountCallback = Box::new(move |_id, result| {
+///     sum.fetch_add(result.map_or(0, |c| c.count), Ordering::SeqCst);
+/// });
+/// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Callback(callback))?;
+/// counter.submit(1, b"Hello, world!")?;
+/// counter.submit(2, b"Hello, world!")?;
+/// counter.flush(Duration::from_secs(30))?;
+/// assert_eq!(total.load(Ordering::SeqCst), 8);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub type CountCallback = Box<dyn Fn(u64, Result<Count>) + Send + Sync>;
 
 /// Where results go.
+///
+/// ```
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let options = CounterOptions { queue_capacity: 1, ..CounterOptions::default() };
+/// let counter = Counter::new(adapter, options, Delivery::Poll)?;
+/// counter.submit(1, b"Hello, world!")?;
+/// counter.flush(Duration::from_secs(30))?;
+/// // The unpolled result still takes the one place in the queue.
+/// assert_eq!(counter.submit(2, b"more").unwrap_err().kind(), kano_tokenizer::ErrorKind::QueueFull);
+/// assert_eq!(counter.poll(10)[0].result.as_ref().unwrap().count, 4);
+/// counter.submit(2, b"more")?;
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[non_exhaustive]
 pub enum Delivery {
     /// Called on a worker thread with each result, possibly on several workers at once. It must
@@ -46,6 +80,15 @@ pub enum Delivery {
 }
 
 /// The largest number of worker threads a counter accepts.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, ErrorKind, Registry, MAX_COUNTER_WORKERS};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Heuristic, "gpt-4o")?;
+/// let options = CounterOptions { workers: MAX_COUNTER_WORKERS + 1, ..CounterOptions::default() };
+/// let err = Counter::new(adapter, options, Delivery::Poll).err().unwrap();
+/// assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const MAX_WORKERS: usize = 256;
 
 /// Texts at least this long are checked against the capacity before they are copied, so that a
@@ -53,6 +96,17 @@ pub const MAX_WORKERS: usize = 256;
 const PRECHECK_BYTES: usize = 64 * 1024;
 
 /// Counter settings; zeros mean the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let counter = Counter::new(adapter, CounterOptions { workers: 2, ..CounterOptions::default() }, Delivery::Poll)?;
+/// let options = counter.options();
+/// assert_eq!((options.workers, options.queue_capacity), (2, 1024));
+/// assert_eq!((options.max_pending_bytes, options.drift_threshold), (64 << 20, 0.10));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CounterOptions {
     /// Worker threads (default: the available cores, at most 4; at most [`MAX_WORKERS`]).
@@ -98,6 +152,21 @@ impl CounterOptions {
 }
 
 /// A consistent snapshot of a counter's figures.
+///
+/// ```
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+/// counter.submit(1, b"Hello, world!")?;
+/// assert!(counter.submit(2, b"\xff").is_err());
+/// counter.flush(Duration::from_secs(30))?;
+/// let stats = counter.stats();
+/// assert_eq!((stats.submitted, stats.completed, stats.rejected, stats.pending), (1, 1, 1, 0));
+/// // The estimate of "Hello, world!" matched its exact count.
+/// assert_eq!((stats.drift_samples, stats.drift_max_abs_error), (1, 0));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct CounterStats {
     /// Requests accepted.
@@ -124,9 +193,25 @@ pub struct CounterStats {
 }
 
 /// One delivered result, for `poll`.
+///
+/// ```
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+/// counter.submit(7, b"Hello, world!")?;
+/// counter.flush(Duration::from_secs(30))?;
+/// let results = counter.poll(10);
+/// assert_eq!(results.len(), 1);
+/// assert_eq!(results[0].request_id, 7);
+/// assert_eq!(results[0].result.as_ref().map(|c| (c.count, c.is_exact)), Ok((4, true)));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountResult {
+    /// The id given to [`Counter::submit`].
     pub request_id: u64,
+    /// The exact count, or why there is none.
     pub result: Result<Count>,
 }
 
@@ -167,6 +252,18 @@ struct Shared {
 
 /// A pool of workers counting submitted texts exactly, in the background. Every method may be
 /// called from any thread at once (share it in an `Arc`).
+///
+/// ```
+/// use std::time::Duration;
+/// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+/// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+/// counter.submit(1, b"Hello, world!")?; // returns at once
+/// counter.flush(Duration::from_secs(30))?;
+/// let result = &counter.poll(10)[0];
+/// assert_eq!((result.request_id, result.result.as_ref().unwrap().count), (1, 4));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub struct Counter {
     shared: Arc<Shared>,
     /// Held while joining, so that a second `shutdown` waits for the first.
@@ -176,6 +273,17 @@ pub struct Counter {
 impl Counter {
     /// Starts the workers. The counter owns its own handle on `adapter` (adapters are cheap to
     /// clone and share their engine).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let counter = Counter::new(adapter.clone(), CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// counter.flush(Duration::from_secs(30))?;
+    /// assert_eq!(counter.poll(1)[0].result, adapter.count("Hello, world!"));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn new(adapter: Adapter, options: CounterOptions, delivery: Delivery) -> Result<Counter> {
         Counter::start(adapter, options, delivery, false)
     }
@@ -212,6 +320,16 @@ impl Counter {
     }
 
     /// The settings in force, defaults filled in.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let options = CounterOptions { workers: 1, queue_capacity: 8, ..CounterOptions::default() };
+    /// let counter = Counter::new(adapter, options, Delivery::Poll)?;
+    /// assert_eq!(counter.options(), CounterOptions { max_pending_bytes: 64 << 20, drift_threshold: 0.10, ..options });
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn options(&self) -> CounterOptions {
         self.shared.options
     }
@@ -222,6 +340,21 @@ impl Counter {
     /// `max_input_bytes`, `InvalidUtf8` (the message gives the byte offset), `Closed` after [`close`](Self::close), and `QueueFull` when `queue_capacity`
     /// requests are pending or the text would take the pending bytes past `max_pending_bytes`
     /// (a text larger than that is accepted when nothing else is pending).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// use kano_tokenizer::ErrorKind;
+    /// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// let err = counter.submit(2, b"ab\xffc").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidUtf8);
+    /// assert!(err.message().contains("invalid byte at offset 2"));
+    /// counter.flush(Duration::from_secs(30))?;
+    /// assert_eq!((counter.stats().submitted, counter.stats().rejected), (1, 1));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn submit(&self, request_id: u64, text: &[u8]) -> Result<()> {
         // Validate and copy outside the lock, which is held only for bookkeeping.
         if let Err(e) = self.shared.adapter.check_input_len(text.len()) {
@@ -296,6 +429,24 @@ impl Counter {
 
     /// Takes up to `max` delivered results, oldest first (poll mode; with a callback there are
     /// none).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// // One worker counts in submission order.
+    /// let options = CounterOptions { workers: 1, ..CounterOptions::default() };
+    /// let counter = Counter::new(adapter, options, Delivery::Poll)?;
+    /// for id in 1..=3 {
+    ///     counter.submit(id, b"Hello, world!")?;
+    /// }
+    /// counter.flush(Duration::from_secs(30))?;
+    /// let ids = |results: Vec<kano_tokenizer::CountResult>| results.iter().map(|r| r.request_id).collect::<Vec<_>>();
+    /// assert_eq!(ids(counter.poll(2)), [1, 2]);
+    /// assert_eq!(ids(counter.poll(10)), [3]);
+    /// assert!(counter.poll(10).is_empty());
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn poll(&self, max: usize) -> Vec<CountResult> {
         let mut state = self.shared.state.lock();
         let n = max.min(state.results.len());
@@ -304,6 +455,19 @@ impl Counter {
 
     /// Waits until every request accepted before this call has been delivered (its callback
     /// returned, or its result is in the poll queue), or returns `Timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// counter.submit(2, b"Hello")?;
+    /// counter.flush(Duration::from_secs(30))?;
+    /// assert_eq!(counter.stats().pending, 0);
+    /// assert_eq!(counter.poll(10).len(), 2);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.state.lock();
@@ -331,6 +495,19 @@ impl Counter {
 
     /// Stops accepting requests: later submits get `Closed`. Accepted requests are still counted
     /// and delivered. Returns at once; see [`shutdown`](Self::shutdown) to wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// counter.close();
+    /// assert_eq!(counter.submit(2, b"late").unwrap_err().kind(), kano_tokenizer::ErrorKind::Closed);
+    /// counter.flush(Duration::from_secs(30))?; // the accepted request is still delivered
+    /// assert_eq!(counter.poll(10)[0].request_id, 1);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn close(&self) {
         self.shared.state.lock().closed = true;
         self.shared.work.notify_all();
@@ -340,6 +517,18 @@ impl Counter {
     /// workers. Results of poll mode stay available to `poll`. Concurrent calls all return once
     /// the workers are joined. Must not be called from the counter's own callback. Dropping the
     /// counter calls it.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, ErrorKind, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// counter.shutdown(); // waits for the delivery
+    /// assert_eq!(counter.stats().completed, 1);
+    /// assert_eq!(counter.poll(10)[0].request_id, 1);
+    /// assert_eq!(counter.submit(2, b"late").unwrap_err().kind(), ErrorKind::Closed);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn shutdown(&self) {
         self.close();
         let mut workers = self.workers.lock();
@@ -350,6 +539,19 @@ impl Counter {
     }
 
     /// A consistent snapshot, taken under the lock that every change takes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kano_tokenizer::{AdapterName, Counter, CounterOptions, Delivery, Registry};
+    /// let adapter = Registry::from_env(&|_| None)?.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// let counter = Counter::new(adapter, CounterOptions::default(), Delivery::Poll)?;
+    /// counter.submit(1, b"Hello, world!")?;
+    /// let stats = counter.stats(); // whenever it is taken
+    /// assert_eq!(stats.submitted, stats.completed + stats.failed + stats.pending);
+    /// counter.flush(Duration::from_secs(30))?;
+    /// assert_eq!((counter.stats().completed, counter.stats().pending), (1, 0));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn stats(&self) -> CounterStats {
         let state = self.shared.state.lock();
         let mut stats = state.stats;

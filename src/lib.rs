@@ -56,6 +56,11 @@ pub use tiktoken::{encoding_for_model, model_table, prefix_table, Encoding, Enco
 #[doc(hidden)]
 pub mod calibration {
     pub use crate::estimate::{feature, Features};
+
+    /// The weights the estimate uses for `family` (what `src/estimate/tables.rs` holds).
+    pub fn weights(family: crate::Family) -> &'static [f64; feature::COUNT] {
+        family.weights()
+    }
 }
 
 // The Rust snippets of the README and the docs run as doctests.
@@ -68,10 +73,27 @@ struct ReadmeSnippets;
 struct BudgetAndChatSnippets;
 
 /// The library version, as in `Cargo.toml`.
+///
+/// ```
+/// assert_eq!(kano_tokenizer::VERSION, env!("CARGO_PKG_VERSION"));
+/// assert!(kano_tokenizer::VERSION.split('.').next().unwrap().parse::<u64>().is_ok());
+/// ```
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The version of tiktoken-rs (the rank files) built in.
+/// The version of tiktoken-rs (the rank files) built in, read from `Cargo.lock` at build time
+/// (`"unknown"` without one).
+///
+/// ```
+/// let version = kano_tokenizer::TIKTOKEN_RS_VERSION;
+/// assert!(version == "unknown" || version.split('.').next().unwrap().parse::<u64>().is_ok());
+/// ```
 pub const TIKTOKEN_RS_VERSION: &str = env!("KANO_DEP_TIKTOKEN_RS");
 
-/// The version of the `tokenizers` crate built in.
+/// The version of the `tokenizers` crate built in, read from `Cargo.lock` at build time
+/// (`"unknown"` without one).
+///
+/// ```
+/// let version = kano_tokenizer::TOKENIZERS_VERSION;
+/// assert!(version == "unknown" || version.split('.').next().unwrap().parse::<u64>().is_ok());
+/// ```
 pub const TOKENIZERS_VERSION: &str = env!("KANO_DEP_TOKENIZERS");

@@ -19,6 +19,15 @@ type Shared<T> = Arc<OnceCell<Arc<T>>>;
 /// Resolves adapters for models. Each rank table and tokenizer file is loaded at most once per
 /// registry, on first use, even when many threads resolve at once; adapters share what they use
 /// and stay valid after the registry is dropped. `Registry` is `Send + Sync`.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Registry};
+/// let registry = Registry::from_env(&|_| None)?;
+/// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// drop(registry);
+/// assert_eq!(adapter.count("Hello, world!")?.count, 4);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub struct Registry {
     config: Config,
     hub_cache: Option<PathBuf>,
@@ -30,16 +39,44 @@ pub struct Registry {
 impl Registry {
     /// Defaults, then the file named by `KANO_TOKENIZER_CONFIG`, then the other
     /// `KANO_TOKENIZER_*` variables.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Method, Registry};
+    /// let registry = Registry::new()?; // reads the process environment
+    /// let adapter = registry.resolve(AdapterName::Heuristic, "gpt-4o")?;
+    /// assert_eq!(adapter.count("Hello, world!")?.method, Method::Heuristic);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn new() -> Result<Registry> {
         Registry::from_env(&process_env)
     }
 
     /// As [`Registry::new`], reading variables through `env`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{ConfigSource, Registry, ENV_ADAPTER};
+    /// let registry = Registry::from_env(&|name| (name == ENV_ADAPTER).then(|| "heuristic".into()))?;
+    /// assert!(!registry.resolve_model("gpt-4o")?.is_exact());
+    /// assert_eq!(registry.config().source_of("tokenizer.adapter"), ConfigSource::Env(ENV_ADAPTER));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_env(env: EnvLookup<'_>) -> Result<Registry> {
         Ok(Registry::with_env(Config::from_env(env)?, env))
     }
 
     /// A config file, then the `KANO_TOKENIZER_*` variables over it.
+    ///
+    /// ```
+    /// use kano_tokenizer::{ConfigSource, Registry};
+    /// let path = std::env::temp_dir().join(format!("kano-doc-registry-file-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "[tokenizer.huggingface]\nadd_special_tokens = false\n").unwrap();
+    /// let registry = Registry::from_config_file(&path);
+    /// std::fs::remove_file(&path).unwrap();
+    /// let config = registry?.config().clone();
+    /// assert!(!config.huggingface.add_special_tokens);
+    /// assert_eq!(config.source_of("tokenizer.huggingface.add_special_tokens"), ConfigSource::File(path));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Registry> {
         let mut config = Config::from_file(path.as_ref())?;
         config.apply_env(&process_env)?;
@@ -47,6 +84,15 @@ impl Registry {
     }
 
     /// TOML text, then the `KANO_TOKENIZER_*` variables over it.
+    ///
+    /// ```
+    /// use kano_tokenizer::{ErrorKind, Registry};
+    /// let registry = Registry::from_toml("[tokenizer.huggingface]\nmax_file_bytes = 1048576")?;
+    /// assert_eq!(registry.config().huggingface.max_file_bytes, 1 << 20);
+    /// let err = Registry::from_toml("[tokenizer]\nadapter = \"fast\"").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_toml(text: &str) -> Result<Registry> {
         let mut config = Config::from_toml_str(text, None, Source::Toml)?;
         config.apply_env(&process_env)?;
@@ -55,21 +101,61 @@ impl Registry {
 
     /// Exactly this config; the hub cache location still comes from the process environment
     /// unless the config sets `cache_dir`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, Registry};
+    /// let mut config = Config::default();
+    /// config.adapter = AdapterName::Heuristic;
+    /// let registry = Registry::with_config(config);
+    /// assert_eq!(registry.config().adapter, AdapterName::Heuristic);
+    /// assert!(!registry.resolve_model("gpt-4o")?.is_exact());
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn with_config(config: Config) -> Registry {
         Registry::with_env(config, &process_env)
     }
 
     /// Exactly this config, with the hub cache location read through `env`.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use kano_tokenizer::{Config, Registry};
+    /// let env = |name: &str| (name == "HF_HUB_CACHE").then(|| "/srv/hf".into());
+    /// let registry = Registry::with_env(Config::default(), &env);
+    /// assert_eq!(registry.hub_cache(), Some(Path::new("/srv/hf")));
+    /// assert_eq!(registry.config(), &Config::default());
+    /// ```
     pub fn with_env(config: Config, env: EnvLookup<'_>) -> Registry {
         let hub_cache = config.huggingface.cache_dir.clone().or_else(|| huggingface::hub_cache_dir(env));
         Registry { config, hub_cache, rank_tables: Default::default(), tokenizers: Mutex::new(HashMap::new()) }
     }
 
+    /// The configuration in force.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, Registry, ENV_MODEL};
+    /// let registry = Registry::from_env(&|name| (name == ENV_MODEL).then(|| "gpt-4o".into()))?;
+    /// assert_eq!(registry.config().model.as_deref(), Some("gpt-4o"));
+    /// assert_eq!(registry.config().max_input_bytes, Config::default().max_input_bytes);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// The Hugging Face hub cache this registry searches.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use kano_tokenizer::{Config, Registry};
+    /// let env = |name: &str| (name == "HF_HOME").then(|| "/srv/hf-home".into());
+    /// let registry = Registry::with_env(Config::default(), &env);
+    /// assert_eq!(registry.hub_cache(), Some(Path::new("/srv/hf-home").join("hub").as_path()));
+    /// let mut config = Config::default();
+    /// config.huggingface.cache_dir = Some("/srv/models".into()); // the config's cache_dir wins
+    /// assert_eq!(Registry::with_env(config, &env).hub_cache(), Some(Path::new("/srv/models")));
+    /// assert_eq!(Registry::with_env(Config::default(), &|_| None).hub_cache(), None);
+    /// ```
     pub fn hub_cache(&self) -> Option<&Path> {
         self.hub_cache.as_deref()
     }
@@ -80,7 +166,7 @@ impl Registry {
     ///
     /// ```
     /// use kano_tokenizer::{AdapterName, Registry};
-    /// let registry = Registry::new()?;
+    /// let registry = Registry::from_env(&|_| None)?; // defaults, whatever the environment says
     /// let adapter = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
     /// assert_eq!(adapter.count("Hello, world!")?.count, 4);
     /// # Ok::<(), kano_tokenizer::Error>(())
@@ -93,7 +179,9 @@ impl Registry {
     /// `auto` by default) for `model`.
     ///
     /// ```
-    /// let registry = kano_tokenizer::Registry::from_toml("[tokenizer]\nadapter = \"heuristic\"")?;
+    /// use kano_tokenizer::{Config, Registry};
+    /// let config = Config::from_env(&|name| (name == "KANO_TOKENIZER_ADAPTER").then(|| "heuristic".into()))?;
+    /// let registry = Registry::with_env(config, &|_| None);
     /// let adapter = registry.resolve_model("gpt-4o")?;
     /// assert!(!adapter.is_exact());
     /// # Ok::<(), kano_tokenizer::Error>(())
@@ -108,7 +196,7 @@ impl Registry {
     ///
     /// ```
     /// use kano_tokenizer::{AdapterName, Registry};
-    /// let registry = Registry::from_toml("[tokenizer]\nmodel = \"gpt-4\"")?;
+    /// let registry = Registry::from_env(&|name| (name == "KANO_TOKENIZER_MODEL").then(|| "gpt-4".into()))?;
     /// assert_eq!(registry.resolve_adapter(AdapterName::Tiktoken)?.model(), "cl100k_base");
     /// # Ok::<(), kano_tokenizer::Error>(())
     /// ```
@@ -119,7 +207,8 @@ impl Registry {
     /// Resolves the configured adapter for the configured model.
     ///
     /// ```
-    /// let registry = kano_tokenizer::Registry::from_toml("[tokenizer]\nmodel = \"gpt-4o\"")?;
+    /// let model = |name: &str| (name == kano_tokenizer::ENV_MODEL).then(|| "gpt-4o".into());
+    /// let registry = kano_tokenizer::Registry::from_env(&model)?;
     /// assert!(registry.resolve_configured()?.is_exact());
     /// # Ok::<(), kano_tokenizer::Error>(())
     /// ```
@@ -178,6 +267,14 @@ impl Registry {
     }
 
     /// The encoding, loading its rank table on first use.
+    ///
+    /// ```
+    /// use kano_tokenizer::{EncodingName, Registry};
+    /// let registry = Registry::from_env(&|_| None)?;
+    /// let encoding = registry.encoding(EncodingName::Cl100kBase)?;
+    /// assert_eq!(encoding.count("Hello, world!"), 4);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn encoding(&self, name: EncodingName) -> Result<Encoding> {
         let id = name.table();
         let slot = &self.rank_tables[id as usize];
@@ -186,6 +283,17 @@ impl Registry {
     }
 
     /// Whether the rank table behind `name` is loaded (for tests and status output).
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, EncodingName, Registry};
+    /// let registry = Registry::from_env(&|_| None)?;
+    /// assert!(!registry.is_loaded(EncodingName::O200kBase));
+    /// registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// assert!(registry.is_loaded(EncodingName::O200kBase));
+    /// assert!(registry.is_loaded(EncodingName::O200kHarmony)); // the same rank table
+    /// assert!(!registry.is_loaded(EncodingName::Cl100kBase));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn is_loaded(&self, name: EncodingName) -> bool {
         let id: RankTableId = name.table();
         self.rank_tables[id as usize].get().is_some()

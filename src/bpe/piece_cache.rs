@@ -120,6 +120,16 @@ static BYTES: AtomicU64 = AtomicU64::new(0);
 /// What the piece caches of every thread have done since the process started, and what they
 /// hold now. A thread's latest lookups (fewer than 4,096) are added when it makes more or ends;
 /// the calling thread's are always included.
+///
+/// ```
+/// use kano_tokenizer::{cache_stats, Config, EncodingName, Registry};
+/// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+/// cl100k.count("the cat and the dog and the bird");
+/// let stats = cache_stats();
+/// assert!(stats.hits <= stats.lookups && stats.long_hits <= stats.long_lookups);
+/// assert!(stats.threads >= 1 && stats.bytes > 0); // this thread's cache
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Lookups of pieces of up to 64 bytes.
@@ -138,6 +148,13 @@ pub struct CacheStats {
 
 impl CacheStats {
     /// The share of all lookups that hit, from 0 to 1 (0 before any lookup).
+    ///
+    /// ```
+    /// use kano_tokenizer::CacheStats;
+    /// let stats = CacheStats { lookups: 8, hits: 6, long_lookups: 2, long_hits: 1, threads: 1, bytes: 0 };
+    /// assert_eq!(stats.hit_rate(), 0.7); // (6 + 1) / (8 + 2)
+    /// assert_eq!(CacheStats::default().hit_rate(), 0.0);
+    /// ```
     pub fn hit_rate(&self) -> f64 {
         let all = self.lookups + self.long_lookups;
         if all == 0 {
@@ -149,6 +166,17 @@ impl CacheStats {
 }
 
 /// The process's figures (`CacheStats`), the calling thread's latest lookups included.
+///
+/// ```
+/// use kano_tokenizer::{cache_stats, Config, EncodingName, Registry};
+/// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+/// let before = cache_stats();
+/// cl100k.count("the cat and the dog and the bird");
+/// let after = cache_stats();
+/// assert!(after.lookups > before.lookups); // counted now, not after 4,096 lookups
+/// assert!(after.hits > before.hits); // "the" and " and" repeat
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub fn cache_stats() -> CacheStats {
     with_thread_local(&CACHE, |slot| {
         if let Some(Some(cache)) = slot {

@@ -18,14 +18,37 @@ pub use features::{f as feature, Features};
 /// For exact adapters `lower_bound <= exact count <= upper_bound` holds for every input, and
 /// `lower_bound <= estimate <= upper_bound`. For the heuristic adapter the bounds are those of
 /// the estimate itself.
+///
+/// ```
+/// use kano_tokenizer::{Config, EncodingName, Registry};
+/// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+/// let e = cl100k.estimate("Hello, world!");
+/// let exact = cl100k.count("Hello, world!"); // 4
+/// assert!(e.lower_bound <= exact && exact <= e.upper_bound);
+/// assert!(e.lower_bound <= e.estimate && e.estimate <= e.upper_bound);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Estimate {
+    /// The estimated token count.
     pub estimate: u64,
+    /// At most the exact count.
     pub lower_bound: u64,
+    /// At least the exact count.
     pub upper_bound: u64,
 }
 
 /// Whether a text fits a token limit.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, LimitCheck, Registry};
+/// let adapter = Registry::with_config(Config::default()).resolve(AdapterName::Tiktoken, "gpt-4o")?;
+/// let fits = adapter.check_limit("Hello, world!", 5)?; // 4 tokens
+/// assert_eq!(fits, LimitCheck { within_limit: true, tokens: 4, is_exact: true });
+/// let over = adapter.check_limit("Hello, world!", 2)?; // stopped counting past the limit
+/// assert!(!over.within_limit && over.tokens > 2 && !over.is_exact);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitCheck {
     /// Always right for exact adapters.
@@ -34,10 +57,17 @@ pub struct LimitCheck {
     /// partial count at which counting stopped past the limit (for the heuristic adapter, the
     /// estimate).
     pub tokens: u64,
+    /// Whether `tokens` is the exact count.
     pub is_exact: bool,
 }
 
 /// A tokenizer family with its own calibrated weights.
+///
+/// ```
+/// use kano_tokenizer::{EncodingName, Family};
+/// assert_eq!(EncodingName::Gpt2.family(), Family::R50k);
+/// assert_eq!(EncodingName::O200kHarmony.family(), Family::O200k);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Family {
@@ -45,6 +75,7 @@ pub enum Family {
     R50k,
     /// `p50k_base` and `p50k_edit`.
     P50k,
+    /// `cl100k_base`.
     Cl100k,
     /// `o200k_base` and `o200k_harmony`.
     O200k,
@@ -59,6 +90,13 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family, each once.
+    ///
+    /// ```
+    /// use kano_tokenizer::Family;
+    /// assert_eq!(Family::ALL.len(), 8);
+    /// assert_eq!(Family::ALL[2], Family::Cl100k);
+    /// ```
     pub const ALL: [Family; 8] = [
         Family::R50k,
         Family::P50k,
@@ -70,6 +108,13 @@ impl Family {
         Family::Unigram,
     ];
 
+    /// A short lowercase name, distinct for each family.
+    ///
+    /// ```
+    /// use kano_tokenizer::Family;
+    /// assert_eq!(Family::Cl100k.name(), "cl100k");
+    /// assert_eq!(Family::ByteFallbackBpe.name(), "byte-fallback-bpe");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Family::R50k => "r50k",
@@ -84,7 +129,7 @@ impl Family {
     }
 
     /// The calibrated weight of each feature.
-    pub fn weights(self) -> &'static [f64; feature::COUNT] {
+    pub(crate) fn weights(self) -> &'static [f64; feature::COUNT] {
         match self {
             Family::R50k => &tables::R50K,
             Family::P50k => &tables::P50K,
@@ -98,7 +143,7 @@ impl Family {
     }
 
     /// The calibrated estimate for a scanned text, before bounds and rounding.
-    pub fn weigh(self, x: &Features) -> f64 {
+    pub(crate) fn weigh(self, x: &Features) -> f64 {
         // Through i64: one instruction per conversion (every count is below 2^63). Four running
         // sums, so the additions do not wait on each other one by one.
         // Four sums in locals, not an array indexed by `k % 4`: the compiler kept that array
@@ -123,12 +168,37 @@ impl Family {
 
 /// The guide's default `chars_per_token`; the calibrated tables are scaled by
 /// `DEFAULT_CHARS_PER_TOKEN / chars_per_token`.
+///
+/// ```
+/// use kano_tokenizer::{Config, DEFAULT_CHARS_PER_TOKEN};
+/// assert_eq!(DEFAULT_CHARS_PER_TOKEN, 4.0);
+/// assert_eq!(Config::default().heuristic.chars_per_token, DEFAULT_CHARS_PER_TOKEN);
+/// ```
 pub const DEFAULT_CHARS_PER_TOKEN: f64 = 4.0;
 
 /// The range of `chars_per_token`: from 8 times the calibrated estimate to a sixteenth of it.
 /// The guide tunes it between 2 (CJK) and 5; a value far outside says nothing about text and
 /// only makes absurd counts (5e-324 made 25 bytes 2^64-1 tokens).
+///
+/// ```
+/// use kano_tokenizer::{Config, ConfigSource, ErrorKind, MIN_CHARS_PER_TOKEN};
+/// assert_eq!(MIN_CHARS_PER_TOKEN, 0.5);
+/// let low = "[tokenizer.heuristic]\nchars_per_token = 0.25";
+/// let err = Config::from_toml_str(low, None, ConfigSource::Toml).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::Config);
+/// ```
 pub const MIN_CHARS_PER_TOKEN: f64 = 0.5;
+/// The largest `chars_per_token` (see [`MIN_CHARS_PER_TOKEN`]).
+///
+/// ```
+/// use kano_tokenizer::{Config, ConfigSource, ErrorKind, MAX_CHARS_PER_TOKEN};
+/// assert_eq!(MAX_CHARS_PER_TOKEN, 64.0);
+/// let at_max = Config::from_toml_str("[tokenizer.heuristic]\nchars_per_token = 64", None, ConfigSource::Toml)?;
+/// assert_eq!(at_max.heuristic.chars_per_token, MAX_CHARS_PER_TOKEN);
+/// let over = Config::from_toml_str("[tokenizer.heuristic]\nchars_per_token = 65", None, ConfigSource::Toml);
+/// assert_eq!(over.unwrap_err().kind(), ErrorKind::Config);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const MAX_CHARS_PER_TOKEN: f64 = 64.0;
 
 /// The heuristic adapter's estimator: a family's calibrated estimate, scaled by the configured

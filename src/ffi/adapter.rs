@@ -14,6 +14,18 @@ use crate::adapter::Adapter;
 /// A resolved adapter for one model. Created by `kano_registry_resolve`, freed by
 /// `kano_adapter_free`. It owns what it counts with, so it outlives its registry. A
 /// `const KanoAdapter *` may be used from many threads at once; counting takes no lock.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// if (kano_registry_resolve(registry, NULL, "gpt-4o", &adapter) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// // count with it from any thread, even after kano_registry_free
+/// kano_adapter_free(adapter);
+/// ```
 pub struct KanoAdapter {
     adapter: Adapter,
     name: CString,
@@ -41,6 +53,17 @@ impl KanoAdapter {
 
 /// Frees an adapter. NULL is a no-op. Must not be called twice, nor while another thread uses
 /// the adapter.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// if (kano_registry_resolve(registry, "heuristic", "my-model", &adapter) != KANO_STATUS_OK)
+///     return 1;
+/// // ... count with it ...
+/// kano_adapter_free(adapter);
+/// adapter = NULL; // never free it twice
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
     // SAFETY: the caller passes NULL or a live adapter, once.
@@ -53,6 +76,16 @@ pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
 /// The adapter's name: `"heuristic"`, `"tiktoken"` or `"huggingface"` (for `auto`, the one that
 /// served). Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also
 /// sets the last error.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// if (kano_registry_resolve(registry, "auto", "gpt-4o", &adapter) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%s\n", kano_adapter_name(adapter)); // "tiktoken": the one that served
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_name", fallback = std::ptr::null(), {
@@ -65,6 +98,16 @@ pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *cons
 /// `"embedded:sentence-transformers/all-MiniLM-L6-v2"`), or for the heuristic the model asked
 /// for. Owned by the adapter, valid until it is freed. NULL for a NULL adapter, which also sets
 /// the last error.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// if (kano_registry_resolve(registry, "tiktoken", "gpt-4", &adapter) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%s\n", kano_adapter_model(adapter)); // "cl100k_base"
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_model", fallback = std::ptr::null(), {
@@ -78,6 +121,18 @@ pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *con
 /// no encoding knows). NULL when the first adapter of the chain served or the adapter was asked
 /// for by name, and for a NULL adapter, which also sets the last error. Owned by the adapter,
 /// valid until it is freed.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// if (kano_registry_resolve(registry, "auto", "my-private-model", &adapter) != KANO_STATUS_OK)
+///     return 1;
+/// const char *reason = kano_adapter_fallback_reason(adapter);
+/// if (reason != NULL) // the heuristic served: why tiktoken and huggingface did not
+///     fprintf(stderr, "kano: %s: %s\n", kano_adapter_name(adapter), reason);
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_fallback_reason(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_fallback_reason", fallback = std::ptr::null(), {
@@ -94,6 +149,19 @@ pub unsafe extern "C" fn kano_adapter_fallback_reason(adapter: *const KanoAdapte
 /// `kano_last_error()` gives the offset of the first bad byte. A text longer than the registry's
 /// `max_input_bytes` is `KANO_STATUS_INPUT_TOO_LARGE`, refused before it is read. Thread-safe and
 /// lock-free: many threads may count with one adapter at once. Time is linear in `len`.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoCount count;
+/// KanoStatus status = kano_adapter_count(adapter, text, strlen(text), &count);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("%llu tokens\n", (unsigned long long)count.count); // 4 for gpt-4o
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_count(
     adapter: *const KanoAdapter,
@@ -140,6 +208,20 @@ pub unsafe extern "C" fn kano_adapter_count(
 /// outlives the call or is left running when the library is unloaded. The arrays and texts are
 /// read during the call only. Thread-safe: many threads may count batches with one adapter at
 /// once (each call starts its own threads).
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *texts[] = {"Hello, world!", "Goodbye."};
+/// size_t lens[] = {13, 8};
+/// uint64_t counts[2];
+/// KanoStatus statuses[2];
+/// KanoStatus status = kano_adapter_count_batch(adapter, texts, lens, 2, counts, statuses);
+/// if (status != KANO_STATUS_OK && status != KANO_STATUS_BATCH_PARTIAL)
+///     return 1; // refused: nothing was written
+/// for (size_t i = 0; i < 2; i++) // with BATCH_PARTIAL, statuses[i] says which failed
+///     printf("%zu: %s, %llu\n", i, kano_status_str(statuses[i]), (unsigned long long)counts[i]);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_count_batch(
     adapter: *const KanoAdapter,
@@ -212,6 +294,17 @@ struct TextPtr(*const c_char);
 unsafe impl Sync for TextPtr {}
 
 /// A fast estimate and bounds on the exact count.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoEstimate e;
+/// if (kano_adapter_estimate(adapter, text, strlen(text), &e) != KANO_STATUS_OK)
+///     return 1;
+/// if (e.upper_bound <= 4096) // fits for sure, without an exact count
+///     printf("at most %llu tokens\n", (unsigned long long)e.upper_bound);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KanoEstimate {
@@ -225,6 +318,17 @@ pub struct KanoEstimate {
 }
 
 /// Whether a text fits a token limit.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoLimitCheck check;
+/// if (kano_adapter_check_limit(adapter, text, strlen(text), 4096, &check) != KANO_STATUS_OK)
+///     return 1;
+/// if (!check.within_limit)
+///     printf("over 4096 tokens (%llu%s)\n", (unsigned long long)check.tokens, check.is_exact ? "" : " or more");
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KanoLimitCheck {
@@ -234,6 +338,7 @@ pub struct KanoLimitCheck {
     /// partial count at which counting stopped past the limit (for the heuristic adapter, the
     /// estimate).
     pub tokens: u64,
+    /// True when `tokens` is the text's exact count; false when it is a bound or a partial count.
     pub is_exact: bool,
 }
 
@@ -241,6 +346,19 @@ pub struct KanoLimitCheck {
 /// adapters `lower_bound <= exact count <= upper_bound` holds for every text; for the heuristic
 /// adapter both bounds are the estimate. Text rules as `kano_adapter_count`, but no input limit
 /// applies: the cost is one allocation-free pass. Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoEstimate e;
+/// if (kano_adapter_estimate(adapter, text, strlen(text), &e) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// printf("about %llu tokens (%llu to %llu)\n", (unsigned long long)e.estimate,
+///        (unsigned long long)e.lower_bound, (unsigned long long)e.upper_bound);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_estimate(
     adapter: *const KanoAdapter,
@@ -267,6 +385,19 @@ pub unsafe extern "C" fn kano_adapter_estimate(
 /// otherwise count, stopping at the first piece past the limit: the cost is about that of
 /// counting `max_tokens` tokens, whatever `len` is. `tokenizer.json` adapters decide from the
 /// estimate's bounds when they can, and otherwise count to the end. Text rules and input limit as `kano_adapter_count`. Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoLimitCheck check;
+/// KanoStatus status = kano_adapter_check_limit(adapter, text, strlen(text), 4096, &check);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("%s\n", check.within_limit ? "fits" : "too long");
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_check_limit(
     adapter: *const KanoAdapter,

@@ -10,6 +10,16 @@ use super::process::KanoMethod;
 use crate::budget::Chunks;
 
 /// The longest prefix of a text within a token budget.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world! And a longer tail to cut.";
+/// KanoTruncation cut;
+/// if (kano_adapter_truncate(adapter, text, strlen(text), 4, &cut) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%.*s (%llu tokens)\n", (int)cut.byte_len, text, (unsigned long long)cut.count);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KanoTruncation {
@@ -26,6 +36,20 @@ pub struct KanoTruncation {
 /// The chunks of a split text. Created by `kano_adapter_split`, read with `kano_chunks_len`
 /// and `kano_chunks_get`, freed by `kano_chunks_free`. Immutable: a `const KanoChunks *` may be
 /// read from many threads at once.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "First paragraph.\nSecond paragraph.\n";
+/// KanoChunks *chunks = NULL;
+/// if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+///     return 1;
+/// size_t start, end;
+/// for (size_t i = 0; i < kano_chunks_len(chunks); i++)
+///     if (kano_chunks_get(chunks, i, &start, &end, NULL) == KANO_STATUS_OK)
+///         printf("[%.*s]\n", (int)(end - start), text + start);
+/// kano_chunks_free(chunks);
+/// ```
 pub struct KanoChunks {
     chunks: Chunks,
 }
@@ -46,6 +70,19 @@ pub struct KanoChunks {
 /// `KANO_STATUS_INVALID_UTF8`. `KANO_STATUS_INVALID_ARGUMENT` when not even the empty text fits
 /// (a tokenizer that adds `[CLS]` and `[SEP]` to every text, with `max_tokens` below 2).
 /// Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world! And a longer tail to cut.";
+/// KanoTruncation cut;
+/// KanoStatus status = kano_adapter_truncate(adapter, text, strlen(text), 4, &cut);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("keep %zu of %zu bytes\n", cut.byte_len, strlen(text)); // nothing to free
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_truncate(
     adapter: *const KanoAdapter,
@@ -78,6 +115,20 @@ pub unsafe extern "C" fn kano_adapter_truncate(
 /// `max_tokens`, or when one character alone takes more than `max_tokens` tokens. Text rules and
 /// input limit as `kano_adapter_count`. For the heuristic adapter the counts are estimates
 /// (`kano_chunks_is_exact` is false). Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "First paragraph.\nSecond paragraph.\n";
+/// KanoChunks *chunks = NULL;
+/// KanoStatus status = kano_adapter_split(adapter, text, strlen(text), 512, 64, &chunks);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("%zu chunks\n", kano_chunks_len(chunks));
+/// kano_chunks_free(chunks);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_split(
     adapter: *const KanoAdapter,
@@ -100,6 +151,17 @@ pub unsafe extern "C" fn kano_adapter_split(
 }
 
 /// The number of chunks; 0 for NULL (which also sets the last error).
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "First paragraph.\nSecond paragraph.\n";
+/// KanoChunks *chunks = NULL;
+/// if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%zu chunks\n", kano_chunks_len(chunks)); // 0 for an empty text
+/// kano_chunks_free(chunks);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chunks_len(chunks: *const KanoChunks) -> usize {
     ffi_boundary!("kano_chunks_len", fallback = 0, {
@@ -109,6 +171,18 @@ pub unsafe extern "C" fn kano_chunks_len(chunks: *const KanoChunks) -> usize {
 }
 
 /// Whether the chunks' counts are exact (false for the heuristic adapter, and for NULL).
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "First paragraph.\nSecond paragraph.\n";
+/// KanoChunks *chunks = NULL;
+/// if (kano_adapter_split(adapter, text, strlen(text), 4, 0, &chunks) != KANO_STATUS_OK)
+///     return 1;
+/// if (!kano_chunks_is_exact(chunks)) // the heuristic adapter: estimated counts
+///     fprintf(stderr, "kano: chunk counts are estimates\n");
+/// kano_chunks_free(chunks);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chunks_is_exact(chunks: *const KanoChunks) -> bool {
     ffi_boundary!("kano_chunks_is_exact", fallback = false, {
@@ -120,6 +194,21 @@ pub unsafe extern "C" fn kano_chunks_is_exact(chunks: *const KanoChunks) -> bool
 /// Chunk `i`: the text's bytes `[*start, *end)` and their tokens counted alone. Any of the
 /// three out-pointers may be NULL when not wanted. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
 /// not below `kano_chunks_len`. Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "First paragraph.\nSecond paragraph.\n";
+/// KanoChunks *chunks = NULL;
+/// if (kano_adapter_split(adapter, text, strlen(text), 4, 1, &chunks) != KANO_STATUS_OK)
+///     return 1;
+/// for (size_t i = 0, start, end; i < kano_chunks_len(chunks); i++) {
+///     uint64_t count;
+///     if (kano_chunks_get(chunks, i, &start, &end, &count) == KANO_STATUS_OK)
+///         printf("%zu..%zu: %llu tokens\n", start, end, (unsigned long long)count);
+/// }
+/// kano_chunks_free(chunks);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chunks_get(
     chunks: *const KanoChunks,
@@ -145,6 +234,17 @@ pub unsafe extern "C" fn kano_chunks_get(
 }
 
 /// Frees chunks from `kano_adapter_split`. NULL is a no-op. Must not be called twice.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// KanoChunks *chunks = NULL;
+/// if (kano_adapter_split(adapter, "Hello, world!", 13, 2, 0, &chunks) != KANO_STATUS_OK)
+///     return 1;
+/// // ... read them with kano_chunks_len and kano_chunks_get ...
+/// kano_chunks_free(chunks);
+/// chunks = NULL; // never free them twice
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chunks_free(chunks: *mut KanoChunks) {
     // SAFETY: the caller passes NULL or live chunks, once.

@@ -10,6 +10,19 @@ use super::process::KanoMethod;
 /// The prompt tokens of a chat request, filled in by `kano_adapter_count_chat`. The caller owns
 /// the struct; the breakdown and the reasons it points to are owned by `detail`, until
 /// `kano_chat_count_free`.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *json = "{\"model\": \"gpt-4o\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+/// KanoChatCount chat;
+/// if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%llu prompt tokens, %zu messages\n", (unsigned long long)chat.total, chat.message_count);
+/// if (!chat.is_exact)
+///     printf("estimated: %s\n", chat.reasons);
+/// kano_chat_count_free(&chat);
+/// ```
 #[repr(C)]
 #[derive(Debug)]
 pub struct KanoChatCount {
@@ -37,6 +50,16 @@ pub struct KanoChatCount {
 }
 
 /// What a `KanoChatCount` owns: each message's tokens and the reasons text.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+/// KanoChatCount chat; // chat.detail owns the breakdown and chat.reasons
+/// if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+///     return 1;
+/// kano_chat_count_free(&chat); // frees chat.detail and sets it to NULL
+/// ```
 pub struct KanoChatDetail {
     messages: Vec<u64>,
     reasons: CString,
@@ -63,6 +86,20 @@ pub struct KanoChatDetail {
 /// `messages[2].role`), `KANO_STATUS_UNSUPPORTED` (a `tokenizer.json` adapter, whose chat
 /// template is needed and not supported yet, or the `r50k_base`/`p50k_base` encodings). Time and
 /// memory are linear in `len`. Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello, world!\"}]}";
+/// KanoChatCount chat;
+/// KanoStatus status = kano_adapter_count_chat(adapter, json, strlen(json), &chat);
+/// if (status != KANO_STATUS_OK) { // KANO_STATUS_UNSUPPORTED for a tokenizer.json adapter
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("%llu prompt tokens\n", (unsigned long long)chat.total);
+/// kano_chat_count_free(&chat);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_adapter_count_chat(
     adapter: *const KanoAdapter,
@@ -102,6 +139,21 @@ pub unsafe extern "C" fn kano_adapter_count_chat(
 /// The tokens of message `i` (its per-message tokens included) of a count from
 /// `kano_adapter_count_chat`, written to `*tokens`. `KANO_STATUS_INVALID_ARGUMENT` when `i` is
 /// not below `message_count`, or the count was freed. Thread-safe.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+/// KanoChatCount chat;
+/// if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+///     return 1;
+/// for (size_t i = 0; i < chat.message_count; i++) {
+///     uint64_t tokens;
+///     if (kano_chat_count_message(&chat, i, &tokens) == KANO_STATUS_OK)
+///         printf("message %zu: %llu tokens\n", i, (unsigned long long)tokens);
+/// }
+/// kano_chat_count_free(&chat);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chat_count_message(
     count: *const KanoChatCount,
@@ -130,6 +182,18 @@ pub unsafe extern "C" fn kano_chat_count_message(
 /// Frees what a count from `kano_adapter_count_chat` owns (not the struct itself, which is the
 /// caller's), and sets `detail` and `reasons` to NULL and `message_count` to 0, so a second call
 /// is a no-op. NULL is a no-op. Not while another thread reads the count.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *json = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}";
+/// KanoChatCount chat;
+/// if (kano_adapter_count_chat(adapter, json, strlen(json), &chat) != KANO_STATUS_OK)
+///     return 1;
+/// // ... read chat.total, chat.reasons, kano_chat_count_message ...
+/// kano_chat_count_free(&chat); // not free(&chat): the struct is the caller's
+/// kano_chat_count_free(&chat); // a second call is a no-op
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_chat_count_free(count: *mut KanoChatCount) {
     let _ = ffi_boundary!("kano_chat_count_free", {

@@ -20,11 +20,33 @@ use crate::counter::{CountResult, Counter, CounterOptions, Delivery};
 /// call `kano_counter_flush` on it (that waits for the callback until its timeout);
 /// `kano_counter_submit`, `kano_counter_stats` and every adapter function are fine.
 /// `kano_last_error()` read inside it is the worker thread's.
+///
+/// ```c
+/// static void on_count(void *user_data, uint64_t request_id, KanoStatus status, KanoCount count) {
+///     (void)user_data; // runs on a worker thread, maybe on several at once
+///     if (status == KANO_STATUS_OK)
+///         printf("%llu: %llu tokens\n", (unsigned long long)request_id, (unsigned long long)count.count);
+///     else
+///         fprintf(stderr, "%llu: %s\n", (unsigned long long)request_id, kano_status_str(status));
+/// }
+/// ```
 pub type KanoCountCallback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, request_id: u64, status: KanoStatus, count: KanoCount)>;
 
 /// Counter settings for `kano_counter_new`. Zero fields take the defaults; NULL options are all
 /// defaults (and poll mode). The struct is read during the call only.
+///
+/// With `adapter` from `kano_registry_resolve` and `on_count` a `KanoCountCallback`:
+///
+/// ```c
+/// KanoCounterOptions options = {0}; // zero fields: the defaults
+/// options.workers = 2;
+/// options.callback = on_count; // NULL: poll mode
+/// KanoCounter *counter = NULL;
+/// if (kano_counter_new(adapter, &options, &counter) != KANO_STATUS_OK)
+///     return 1;
+/// kano_counter_free(counter); // delivers every accepted request first
+/// ```
 #[repr(C)]
 pub struct KanoCounterOptions {
     /// Worker threads; 0: the available cores, at most 4. At most 256.
@@ -47,6 +69,17 @@ pub struct KanoCounterOptions {
 }
 
 /// One delivered result, from `kano_counter_poll`.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// KanoCountResult results[64];
+/// size_t n = kano_counter_poll(counter, results, 64);
+/// for (size_t i = 0; i < n; i++)
+///     if (results[i].status == KANO_STATUS_OK)
+///         printf("%llu: %llu tokens\n", (unsigned long long)results[i].request_id,
+///                (unsigned long long)results[i].count.count);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct KanoCountResult {
@@ -61,6 +94,17 @@ pub struct KanoCountResult {
 /// A consistent snapshot of a counter: `submitted == completed + failed + pending` always holds.
 /// The drift fields compare the estimate (`kano_adapter_estimate`) with the exact count, for
 /// every completed request with an exact count.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// KanoCounterStats stats;
+/// if (kano_counter_stats(counter, &stats) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%llu pending, %llu rejected, estimate off by %.1f%% on average\n",
+///        (unsigned long long)stats.pending, (unsigned long long)stats.rejected,
+///        100 * stats.drift_mean_relative_error);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct KanoCounterStats {
@@ -93,6 +137,19 @@ pub struct KanoCounterStats {
 /// `kano_counter_free` may be called from many threads at once on the same counter (the handle is
 /// not `const` in `submit`, `poll` and `flush` because they change its queue, not because they
 /// need exclusive use).
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// KanoCounter *counter = NULL;
+/// if (kano_counter_new(adapter, NULL, &counter) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// if (kano_counter_submit(counter, 1, "Hello, world!", 13) != KANO_STATUS_OK)
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+/// kano_counter_free(counter);
+/// ```
 pub struct KanoCounter {
     counter: Counter,
 }
@@ -133,6 +190,19 @@ fn status_and_count(result: crate::error::Result<crate::adapter::Count>) -> (Kan
 /// `KANO_STATUS_INVALID_ARGUMENT` for more than 256 workers or a negative or NaN
 /// `drift_threshold` (`INFINITY` is accepted: it never flags drift); `KANO_STATUS_IO_ERROR` when a
 /// worker thread cannot be started.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// KanoCounter *counter = NULL;
+/// KanoStatus status = kano_counter_new(adapter, NULL, &counter); // NULL: defaults, poll mode
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// kano_adapter_free(adapter); // the counter keeps what it counts with
+/// kano_counter_free(counter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_new(
     adapter: *const KanoAdapter,
@@ -178,6 +248,18 @@ pub unsafe extern "C" fn kano_counter_new(
 /// A call with bad arguments is no request and does not count: `KANO_STATUS_NULL_POINTER` for a
 /// NULL `counter`, or a NULL `text` with a non-zero `len`; `KANO_STATUS_INVALID_ARGUMENT` for a
 /// `len` over `PTRDIFF_MAX`. Thread-safe.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoStatus status = kano_counter_submit(counter, 42, text, strlen(text));
+/// if (status == KANO_STATUS_QUEUE_FULL) {
+///     // not accepted: retry later, or count it now with kano_adapter_count
+/// } else if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+/// }
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_submit(
     counter: *mut KanoCounter,
@@ -199,6 +281,17 @@ pub unsafe extern "C" fn kano_counter_submit(
 /// returns how many. Poll mode only: with a callback there are none. Never waits. Returns 0,
 /// and sets the last error, for a NULL counter or a NULL `out` with `max > 0`. Thread-safe:
 /// concurrent polls share out the results, each delivered to one of them.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// KanoCountResult results[16];
+/// size_t n;
+/// while ((n = kano_counter_poll(counter, results, 16)) > 0) // never waits
+///     for (size_t i = 0; i < n; i++)
+///         printf("%llu: %s\n", (unsigned long long)results[i].request_id,
+///                kano_status_str(results[i].status));
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_poll(counter: *mut KanoCounter, out: *mut KanoCountResult, max: usize) -> usize {
     ffi_boundary!("kano_counter_poll", fallback = 0, {
@@ -222,6 +315,16 @@ pub unsafe extern "C" fn kano_counter_poll(counter: *mut KanoCounter, out: *mut 
 /// Waits up to `timeout_ms` milliseconds until every request accepted before the call has been
 /// delivered (its callback returned, or its result is ready to poll): `KANO_STATUS_OK`, or
 /// `KANO_STATUS_TIMEOUT`. Requests submitted during the wait are not waited for. Thread-safe.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// KanoStatus status = kano_counter_flush(counter, 5000); // wait up to 5 s
+/// if (status != KANO_STATUS_OK) // KANO_STATUS_TIMEOUT: some requests are still pending
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+/// KanoCountResult results[16];
+/// printf("%zu results ready\n", kano_counter_poll(counter, results, 16));
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_flush(counter: *mut KanoCounter, timeout_ms: u32) -> KanoStatus {
     ffi_boundary!("kano_counter_flush", {
@@ -233,6 +336,19 @@ pub unsafe extern "C" fn kano_counter_flush(counter: *mut KanoCounter, timeout_m
 }
 
 /// Writes a consistent snapshot of the counter's figures to `*out`. Thread-safe.
+///
+/// With `counter` from `kano_counter_new` (poll mode: NULL options):
+///
+/// ```c
+/// KanoCounterStats stats;
+/// KanoStatus status = kano_counter_stats(counter, &stats);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// printf("%llu of %llu submitted are done\n", (unsigned long long)(stats.completed + stats.failed),
+///        (unsigned long long)stats.submitted);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *mut KanoCounterStats) -> KanoStatus {
     ffi_boundary!("kano_counter_stats", {
@@ -264,6 +380,17 @@ pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *m
 /// Submits from other threads while it runs get `KANO_STATUS_CLOSED`; once it has returned the
 /// handle is gone, so the caller must make sure no thread uses it any more. Must not be called
 /// from the counter's own callback.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// KanoCounter *counter = NULL;
+/// if (kano_counter_new(adapter, NULL, &counter) != KANO_STATUS_OK)
+///     return 1;
+/// // ... kano_counter_submit, then kano_counter_flush and kano_counter_poll to keep the results ...
+/// kano_counter_free(counter); // joins the workers; results not polled are discarded
+/// counter = NULL;
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_counter_free(counter: *mut KanoCounter) {
     let _ = ffi_boundary!("kano_counter_free", {

@@ -8,6 +8,20 @@ use crate::error::{Error, ErrorKind};
 
 /// The result of every fallible function. Values are stable: a released value never changes
 /// meaning, and new values are only appended.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// KanoStatus status = kano_registry_resolve(registry, "tiktoken", "my-private-model", &adapter);
+/// if (status == KANO_STATUS_UNKNOWN_MODEL) // not an OpenAI model: estimate instead
+///     status = kano_registry_resolve(registry, "heuristic", "my-private-model", &adapter);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// kano_adapter_free(adapter);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KanoStatus {
@@ -135,6 +149,18 @@ fn last_error_ptr() -> *const c_char {
 ///
 /// Returns a static string: never NULL, never freed. Thread-safe. Any value is safe: one that is
 /// no `KanoStatus` of this library (from a newer header, say) gives `"unknown status"`.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// KanoStatus status = kano_registry_resolve(registry, "tiktoken", "my-private-model", &adapter);
+/// if (status != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_status_str(status)); // "kano: unknown model"
+///     return 1;
+/// }
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
     // Taken as an integer: an out-of-range value in a Rust enum would be undefined behaviour.
@@ -168,6 +194,15 @@ pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
 /// Never NULL; the empty string before any failure. Success does not clear it. The string is
 /// owned by the library and stays valid until the next failing call on the same thread; copy
 /// it to keep it. Read it on the thread that made the failing call.
+///
+/// ```c
+/// KanoRegistry *registry = NULL;
+/// if (kano_registry_from_config("missing.toml", &registry) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error()); // names the function, the file and why
+///     return 1;
+/// }
+/// kano_registry_free(registry);
+/// ```
 #[no_mangle]
 pub extern "C" fn kano_last_error() -> *const c_char {
     last_error_ptr()

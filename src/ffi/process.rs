@@ -8,6 +8,16 @@ use super::error::KanoStatus;
 use crate::adapter::{Count, Method};
 
 /// Which adapter produced a count.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// KanoCount count;
+/// if (kano_adapter_count(adapter, "Hello, world!", 13, &count) != KANO_STATUS_OK)
+///     return 1;
+/// if (count.method == KANO_METHOD_HEURISTIC) // an estimate, never exact
+///     printf("about %llu tokens\n", (unsigned long long)count.count);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KanoMethod {
@@ -30,6 +40,17 @@ impl From<Method> for KanoMethod {
 }
 
 /// A token count.
+///
+/// With `adapter` from `kano_registry_resolve`:
+///
+/// ```c
+/// const char *text = "Hello, world!";
+/// KanoCount count;
+/// if (kano_adapter_count(adapter, text, strlen(text), &count) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%llu tokens (exact: %d, method %d)\n", (unsigned long long)count.count, count.is_exact,
+///        (int)count.method); // 4 tokens (exact: 1, method 1) for tiktoken and gpt-4o
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KanoCount {
@@ -50,6 +71,14 @@ impl From<Count> for KanoCount {
 /// The library version, `"MAJOR.MINOR.PATCH"`, matching the `KANO_VERSION_*` macros.
 ///
 /// Returns a static string: never NULL, never freed. Thread-safe.
+///
+/// ```c
+/// int major = -1; // the library loaded at run time, against the header compiled in
+/// if (sscanf(kano_version(), "%d", &major) != 1 || major != KANO_VERSION_MAJOR) {
+///     fprintf(stderr, "kano-tokenizer %s, built for %d.x\n", kano_version(), KANO_VERSION_MAJOR);
+///     return 1;
+/// }
+/// ```
 #[no_mangle]
 pub extern "C" fn kano_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -58,6 +87,15 @@ pub extern "C" fn kano_version() -> *const c_char {
 /// What the per-thread caches of piece counts have done since the process started, summed over
 /// threads, and what they hold now (`kano_cache_stats`). A thread's latest lookups (fewer than
 /// 4,096) are added when it makes more or ends; the calling thread's are always included.
+///
+/// ```c
+/// KanoCacheStats stats;
+/// if (kano_cache_stats(&stats) != KANO_STATUS_OK)
+///     return 1;
+/// printf("%llu of %llu short lookups hit; %llu threads hold %llu bytes\n",
+///        (unsigned long long)stats.hits, (unsigned long long)stats.lookups,
+///        (unsigned long long)stats.threads, (unsigned long long)stats.bytes);
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct KanoCacheStats {
@@ -78,6 +116,15 @@ pub struct KanoCacheStats {
 }
 
 /// Writes the piece caches' figures to `*out`. Thread-safe.
+///
+/// ```c
+/// KanoCacheStats stats;
+/// if (kano_cache_stats(&stats) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// printf("cache hit rate %.2f\n", stats.hit_rate); // nothing to free
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_cache_stats(out: *mut KanoCacheStats) -> KanoStatus {
     ffi_boundary!("kano_cache_stats", {

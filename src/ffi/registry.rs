@@ -13,6 +13,16 @@ use crate::registry::Registry;
 /// Created by `kano_registry_new`, `kano_registry_from_config` or `kano_registry_from_toml`;
 /// freed by `kano_registry_free`. A `const KanoRegistry *` may be used from many threads at
 /// once.
+///
+/// ```c
+/// KanoRegistry *registry = NULL;
+/// if (kano_registry_new(&registry) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// // resolve adapters from it, from any thread
+/// kano_registry_free(registry);
+/// ```
 pub struct KanoRegistry {
     registry: Registry,
 }
@@ -22,6 +32,16 @@ pub struct KanoRegistry {
 ///
 /// On success writes a new registry to `*out`, which the caller frees with
 /// `kano_registry_free`. On failure `*out` is untouched and `kano_last_error()` says why.
+///
+/// ```c
+/// KanoRegistry *registry = NULL;
+/// KanoStatus status = kano_registry_new(&registry);
+/// if (status != KANO_STATUS_OK) { // a bad KANO_TOKENIZER_* variable: KANO_STATUS_CONFIG_ERROR
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// kano_registry_free(registry);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_registry_new(out: *mut *mut KanoRegistry) -> KanoStatus {
     ffi_boundary!("kano_registry_new", {
@@ -39,6 +59,15 @@ pub unsafe extern "C" fn kano_registry_new(out: *mut *mut KanoRegistry) -> KanoS
 /// Relative paths in the file resolve against the file's folder. Errors name the key, the
 /// value and the reason, with line and column for syntax errors. On success the caller frees
 /// `*out` with `kano_registry_free`.
+///
+/// ```c
+/// KanoRegistry *registry = NULL;
+/// if (kano_registry_from_config("examples/kano-tokenizer.toml", &registry) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error()); // the key, line and column
+///     return 1;
+/// }
+/// kano_registry_free(registry);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_registry_from_config(
     toml_path: *const c_char,
@@ -60,6 +89,16 @@ pub unsafe extern "C" fn kano_registry_from_config(
 ///
 /// `toml` may be NULL when `len` is 0 (the empty config: defaults). On success the caller frees
 /// `*out` with `kano_registry_free`.
+///
+/// ```c
+/// const char *toml = "[tokenizer]\nadapter = \"tiktoken\"\nmodel = \"gpt-4o\"\n";
+/// KanoRegistry *registry = NULL;
+/// if (kano_registry_from_toml(toml, strlen(toml), &registry) != KANO_STATUS_OK) {
+///     fprintf(stderr, "kano: %s\n", kano_last_error());
+///     return 1;
+/// }
+/// kano_registry_free(registry);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_registry_from_toml(
     toml: *const c_char,
@@ -80,6 +119,18 @@ pub unsafe extern "C" fn kano_registry_from_toml(
 /// Frees a registry. NULL is a no-op. Adapters resolved from it stay valid and must still be
 /// freed with `kano_adapter_free`. Must not be called twice, nor while another thread uses the
 /// registry.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// KanoStatus status = kano_registry_resolve(registry, "tiktoken", "gpt-4o", &adapter);
+/// kano_registry_free(registry); // the adapter, if any, stays valid
+/// registry = NULL;
+/// if (status != KANO_STATUS_OK)
+///     return 1;
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_registry_free(registry: *mut KanoRegistry) {
     // SAFETY: the caller passes NULL or a live registry, once.
@@ -99,6 +150,18 @@ pub unsafe extern "C" fn kano_registry_free(registry: *mut KanoRegistry) {
 /// On success writes a new adapter to `*out`, which the caller frees with `kano_adapter_free`;
 /// it stays valid after the registry is freed. Thread-safe: many threads may resolve from one
 /// registry at once, and each encoding or tokenizer file is loaded only once.
+///
+/// With `registry` from `kano_registry_new`:
+///
+/// ```c
+/// KanoAdapter *adapter = NULL;
+/// KanoStatus status = kano_registry_resolve(registry, "tiktoken", "gpt-4o", &adapter);
+/// if (status != KANO_STATUS_OK) { // KANO_STATUS_UNKNOWN_MODEL...
+///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
+///     return 1;
+/// }
+/// kano_adapter_free(adapter);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn kano_registry_resolve(
     registry: *const KanoRegistry,

@@ -31,12 +31,33 @@ const EMBEDDED_MINILM: &[u8] = include_bytes!("../../assets/all-MiniLM-L6-v2/tok
 const EMBEDDED_MINILM_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// Model names that resolve to the embedded tokenizer when no file is found for them.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry, EMBEDDED_MODELS};
+/// assert_eq!(EMBEDDED_MODELS, ["all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"]);
+/// let registry = Registry::with_env(Config::default(), &|_| None); // no hub cache
+/// let adapter = registry.resolve(AdapterName::Huggingface, EMBEDDED_MODELS[0])?;
+/// assert_eq!(adapter.count("Hello, world!")?.count, 6); // [CLS] hello , world ! [SEP]
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub const EMBEDDED_MODELS: [&str; 2] = ["all-MiniLM-L6-v2", EMBEDDED_MINILM_ID];
 
 /// `tokenizer.json` files larger than this are refused before they are read.
+///
+/// ```
+/// assert_eq!(kano_tokenizer::MAX_TOKENIZER_FILE_BYTES, 256 * 1024 * 1024);
+/// ```
 pub const MAX_TOKENIZER_FILE_BYTES: u64 = 256 << 20;
 
 /// Where a tokenizer comes from.
+///
+/// ```
+/// use kano_tokenizer::{HfTokenizer, TokenizerSource};
+/// let source = TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2");
+/// let tokenizer = HfTokenizer::load(&source)?;
+/// assert_eq!(tokenizer.count("Hello, world!", false)?, 4);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenizerSource {
@@ -48,6 +69,14 @@ pub enum TokenizerSource {
 
 impl TokenizerSource {
     /// A stable description: `embedded:ORG/NAME` or the file's path.
+    ///
+    /// ```
+    /// use kano_tokenizer::TokenizerSource;
+    /// let embedded = TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2");
+    /// assert_eq!(embedded.identity(), "embedded:sentence-transformers/all-MiniLM-L6-v2");
+    /// let file = TokenizerSource::File("/models/bert/tokenizer.json".into());
+    /// assert_eq!(file.identity(), "/models/bert/tokenizer.json");
+    /// ```
     pub fn identity(&self) -> String {
         match self {
             TokenizerSource::Embedded(id) => format!("embedded:{id}"),
@@ -66,6 +95,22 @@ pub fn hub_cache_dir(env: EnvLookup<'_>) -> Option<PathBuf> {
 /// config's `cache_dir` (when given), then the variables of [`hub_cache_dir`] that are set and
 /// not empty. The first is the one searched; the others are overridden by it. Each comes with
 /// where it was taken from (`tokenizer.huggingface.cache_dir`, `HF_HUB_CACHE`, `HF_HOME/hub`...).
+///
+/// ```
+/// use kano_tokenizer::hub_cache_candidates;
+/// use std::path::PathBuf;
+/// let env = |name: &str| match name {
+///     "HF_HUB_CACHE" => Some("".into()), // empty: not set
+///     "HF_HOME" => Some("/data/hf".into()),
+///     "HOME" => Some("/home/me".into()),
+///     _ => None,
+/// };
+/// let found = hub_cache_candidates(None, &env);
+/// assert_eq!(found[0], ("HF_HOME/hub", PathBuf::from("/data/hf/hub")));
+/// assert_eq!(found[1], ("~/.cache/huggingface/hub", PathBuf::from("/home/me/.cache/huggingface/hub")));
+/// let configured = hub_cache_candidates(Some("/models".as_ref()), &env);
+/// assert_eq!(configured[0], ("tokenizer.huggingface.cache_dir", PathBuf::from("/models")));
+/// ```
 pub fn hub_cache_candidates(cache_dir: Option<&Path>, env: EnvLookup<'_>) -> Vec<(&'static str, PathBuf)> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty());
     let mut found = Vec::new();
@@ -205,6 +250,15 @@ fn find_in_hub_cache(cache: &Path, repo: &str) -> Option<PathBuf> {
 
 /// A loaded `tokenizer.json`, counted as `encode` would count it with truncation and padding
 /// switched off.
+///
+/// ```
+/// use kano_tokenizer::HfTokenizer;
+/// let json = r#"{"pre_tokenizer": {"type": "Whitespace"},
+///     "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hello": 1, "world": 2}, "unk_token": "[UNK]"}}"#;
+/// let tokenizer = HfTokenizer::from_bytes(json.as_bytes(), "tiny")?;
+/// assert_eq!(tokenizer.count("hello, world!", false)?, 4); // hello [UNK] world [UNK]
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 pub struct HfTokenizer {
     counter: Counter,
     /// How far the pipeline can grow a text, for the estimate's bounds.
@@ -234,11 +288,33 @@ pub const MAX_GROWN_BYTES: u64 = engine::MAX_GROWN_BYTES;
 const LFS_POINTER: &[u8] = b"version https://git-lfs.github.com/spec/";
 
 impl HfTokenizer {
+    /// Loads the tokenizer of `source`, refusing files larger than [`MAX_TOKENIZER_FILE_BYTES`].
+    ///
+    /// ```
+    /// use kano_tokenizer::{HfTokenizer, TokenizerSource};
+    /// let minilm = HfTokenizer::load(&TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2"))?;
+    /// assert_eq!(minilm.engine(), "kano-wordpiece");
+    /// assert_eq!(minilm.count("Hello, world!", true)?, 6);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn load(source: &TokenizerSource) -> Result<HfTokenizer> {
         Self::load_with_limit(source, MAX_TOKENIZER_FILE_BYTES)
     }
 
     /// As [`HfTokenizer::load`], refusing files larger than `max_file_bytes`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{ErrorKind, HfTokenizer, TokenizerSource};
+    /// let path = std::env::temp_dir().join("kano-doc-load-with-limit.json");
+    /// let json = r#"{"model": {"type": "WordLevel", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}"#;
+    /// std::fs::write(&path, json).unwrap();
+    /// let source = TokenizerSource::File(path.clone());
+    /// let err = HfTokenizer::load_with_limit(&source, 10).err().unwrap();
+    /// assert_eq!(err.kind(), ErrorKind::AdapterUnavailable);
+    /// assert!(HfTokenizer::load_with_limit(&source, 1024).is_ok());
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn load_with_limit(source: &TokenizerSource, max_file_bytes: u64) -> Result<HfTokenizer> {
         let bytes: std::borrow::Cow<'static, [u8]> = match source {
             TokenizerSource::Embedded(_) => EMBEDDED_MINILM.into(),
@@ -248,6 +324,17 @@ impl HfTokenizer {
     }
 
     /// Parses `tokenizer.json` content; `label` names it in errors.
+    ///
+    /// ```
+    /// use kano_tokenizer::{ErrorKind, HfTokenizer};
+    /// let json = r#"{"pre_tokenizer": {"type": "Whitespace"},
+    ///     "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}"#;
+    /// assert_eq!(HfTokenizer::from_bytes(json.as_bytes(), "tiny")?.count("ab ab", false)?, 2);
+    /// let err = HfTokenizer::from_bytes(b"{", "broken.json").err().unwrap();
+    /// assert_eq!(err.kind(), ErrorKind::AdapterUnavailable);
+    /// assert!(err.message().contains("broken.json"));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn from_bytes(bytes: &[u8], label: &str) -> Result<HfTokenizer> {
         let unavailable = |e: &dyn std::fmt::Display| {
             Error::new(ErrorKind::AdapterUnavailable, format!("cannot load tokenizer {label}: {e}"))
@@ -304,6 +391,13 @@ impl HfTokenizer {
 
     /// Which path counts: our engine, by model (`"kano-bpe"`, `"kano-unigram"`,
     /// `"kano-wordpiece"`, `"kano-wordlevel"`), or `"tokenizers"` for the `tokenizers` crate.
+    ///
+    /// ```
+    /// use kano_tokenizer::HfTokenizer;
+    /// let json = r#"{"model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hi": 1}, "unk_token": "[UNK]"}}"#;
+    /// assert_eq!(HfTokenizer::from_bytes(json.as_bytes(), "tiny")?.engine(), "kano-wordlevel");
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn engine(&self) -> &'static str {
         match &self.counter {
             Counter::Engine(engine) => engine.name(),
@@ -312,6 +406,13 @@ impl HfTokenizer {
     }
 
     /// Why the `tokenizers` crate counts this file (the part our engine lacks), or `None`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{HfTokenizer, TokenizerSource};
+    /// let minilm = HfTokenizer::load(&TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2"))?;
+    /// assert_eq!(minilm.fallback_reason(), None); // our engine counts it
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn fallback_reason(&self) -> Option<&str> {
         match &self.counter {
             Counter::Engine(_) => None,
@@ -320,11 +421,27 @@ impl HfTokenizer {
     }
 
     /// The estimator family of this tokenizer's model type.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Family, HfTokenizer};
+    /// let json = r#"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}}"#;
+    /// assert_eq!(HfTokenizer::from_bytes(json.as_bytes(), "tiny")?.family(), Family::ByteLevelBpe);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn family(&self) -> Family {
         self.family
     }
 
     /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
+    ///
+    /// ```
+    /// use kano_tokenizer::{HfTokenizer, TokenizerSource};
+    /// let minilm = HfTokenizer::load(&TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2"))?;
+    /// let e = minilm.estimate("Hello, world!", true);
+    /// let exact = minilm.count("Hello, world!", true)?; // 6
+    /// assert!(e.lower_bound <= exact && exact <= e.upper_bound);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn estimate(&self, text: &str, add_special_tokens: bool) -> Estimate {
         let x = Features::scan(text);
         let specials = if add_special_tokens { self.bound.specials } else { 0 };
@@ -367,6 +484,14 @@ impl HfTokenizer {
     }
 
     /// The exact number of ids `encode(text, add_special_tokens)` gives.
+    ///
+    /// ```
+    /// use kano_tokenizer::{HfTokenizer, TokenizerSource};
+    /// let minilm = HfTokenizer::load(&TokenizerSource::Embedded("sentence-transformers/all-MiniLM-L6-v2"))?;
+    /// assert_eq!(minilm.count("Hello, world!", false)?, 4); // hello , world !
+    /// assert_eq!(minilm.count("Hello, world!", true)?, 6); // and [CLS], [SEP]
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count(&self, text: &str, add_special_tokens: bool) -> Result<u64> {
         match &self.counter {
             Counter::Engine(engine) => engine.count(text, add_special_tokens).map_err(|e| match e {

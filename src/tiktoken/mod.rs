@@ -25,16 +25,27 @@ pub use models::{encoding_for_model, model_table, prefix_table};
 use split::SplitPattern;
 
 /// An OpenAI encoding that tiktoken-rs ships.
+///
+/// ```
+/// use kano_tokenizer::EncodingName;
+/// let name = EncodingName::Cl100kBase;
+/// assert_eq!(name.to_string(), "cl100k_base");
+/// assert_eq!(EncodingName::parse("cl100k_base"), Some(name));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EncodingName {
+    /// `r50k_base` (GPT-3 and the legacy embeddings).
     R50kBase,
     /// GPT-2's encoding: the same ranks and pattern as `r50k_base`.
     Gpt2,
+    /// `p50k_base` (Codex and `text-davinci-002`/`003`).
     P50kBase,
     /// `p50k_base` with extra special tokens, which `encode_ordinary` never produces.
     P50kEdit,
+    /// `cl100k_base` (GPT-4, GPT-3.5 and the `text-embedding-3` models).
     Cl100kBase,
+    /// `o200k_base` (GPT-4o, GPT-4.1, GPT-5 and the o-series).
     O200kBase,
     /// `o200k_base` with the gpt-oss special tokens, which `encode_ordinary` never produces.
     O200kHarmony,
@@ -58,6 +69,13 @@ impl RankTableId {
 }
 
 impl EncodingName {
+    /// Every encoding, in the order of [`EncodingName::ALL_NAMES`].
+    ///
+    /// ```
+    /// use kano_tokenizer::EncodingName;
+    /// assert_eq!(EncodingName::ALL.len(), 7);
+    /// assert!(EncodingName::ALL.iter().all(|&e| EncodingName::parse(e.as_str()) == Some(e)));
+    /// ```
     pub const ALL: [EncodingName; 7] = [
         EncodingName::R50kBase,
         EncodingName::Gpt2,
@@ -67,13 +85,35 @@ impl EncodingName {
         EncodingName::O200kBase,
         EncodingName::O200kHarmony,
     ];
+    /// The tiktoken name of each encoding in [`EncodingName::ALL`].
+    ///
+    /// ```
+    /// use kano_tokenizer::EncodingName;
+    /// assert_eq!(EncodingName::ALL_NAMES[4], "cl100k_base");
+    /// assert_eq!(EncodingName::ALL[4].as_str(), EncodingName::ALL_NAMES[4]);
+    /// ```
     pub const ALL_NAMES: [&'static str; 7] =
         ["r50k_base", "gpt2", "p50k_base", "p50k_edit", "cl100k_base", "o200k_base", "o200k_harmony"];
 
+    /// The tiktoken name, as `Display` writes it.
+    ///
+    /// ```
+    /// use kano_tokenizer::EncodingName;
+    /// assert_eq!(EncodingName::O200kHarmony.as_str(), "o200k_harmony");
+    /// assert_eq!(EncodingName::Gpt2.to_string(), "gpt2");
+    /// ```
     pub fn as_str(self) -> &'static str {
         Self::ALL_NAMES[Self::ALL.iter().position(|&e| e == self).unwrap_or(0)]
     }
 
+    /// The encoding of a tiktoken name, exactly as spelt in [`EncodingName::ALL_NAMES`].
+    ///
+    /// ```
+    /// use kano_tokenizer::EncodingName;
+    /// assert_eq!(EncodingName::parse("o200k_base"), Some(EncodingName::O200kBase));
+    /// assert_eq!(EncodingName::parse("CL100K_BASE"), None);
+    /// assert_eq!(EncodingName::parse("gpt-4o"), None); // a model: see `encoding_for_model`
+    /// ```
     pub fn parse(name: &str) -> Option<EncodingName> {
         Self::ALL_NAMES.iter().position(|&n| n == name).map(|i| Self::ALL[i])
     }
@@ -88,6 +128,12 @@ impl EncodingName {
     }
 
     /// The estimator family (weights calibrated on this rank table).
+    ///
+    /// ```
+    /// use kano_tokenizer::{EncodingName, Family};
+    /// assert_eq!(EncodingName::Cl100kBase.family(), Family::Cl100k);
+    /// assert_eq!(EncodingName::P50kEdit.family(), Family::P50k);
+    /// ```
     pub fn family(self) -> Family {
         match self.table() {
             RankTableId::R50k => Family::R50k,
@@ -315,6 +361,13 @@ fn release_freed_memory() {
 const PART_GAP_SEARCH: usize = 1 << 16;
 
 /// An encoding ready to count: a shared rank table and its split pattern.
+///
+/// ```
+/// use kano_tokenizer::{Config, EncodingName, Registry};
+/// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+/// assert_eq!(cl100k.count("Hello, world!"), 4);
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Encoding {
     name: EncodingName,
@@ -328,16 +381,42 @@ impl Encoding {
         Encoding { name, table, chunk_owner: crate::bpe::piece_cache::new_owner() }
     }
 
+    /// Which encoding this is.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let o200k = Registry::with_config(Config::default()).encoding(EncodingName::O200kBase)?;
+    /// assert_eq!(o200k.name(), EncodingName::O200kBase);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn name(&self) -> EncodingName {
         self.name
     }
 
     /// Whether both encodings use the same loaded rank table.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let registry = Registry::with_config(Config::default());
+    /// let o200k = registry.encoding(EncodingName::O200kBase)?;
+    /// assert!(o200k.same_table(&registry.encoding(EncodingName::O200kHarmony)?));
+    /// assert!(!o200k.same_table(&registry.encoding(EncodingName::Cl100kBase)?));
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn same_table(&self, other: &Encoding) -> bool {
         Arc::ptr_eq(&self.table, &other.table)
     }
 
     /// The exact number of tokens of `encode_ordinary(text)`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// assert_eq!(cl100k.count("Hello, world!"), 4);
+    /// assert_eq!(cl100k.count("<|endoftext|>"), 7); // ordinary text, not the special token
+    /// assert_eq!(cl100k.count(""), 0);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count(&self, text: &str) -> u64 {
         let pattern = self.name.pattern();
         cache::with_cache(|mut cache| {
@@ -366,6 +445,15 @@ impl Encoding {
     /// near equal shares, and each part is counted on its own thread (this one counts the
     /// first). The same total as `count`; a text without a gap near a share is cut at fewer
     /// places.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// let text = "The quick brown fox jumps over the lazy dog. ".repeat(100);
+    /// assert_eq!(cl100k.count_in_parts(&text, 4), cl100k.count(&text));
+    /// assert_eq!(cl100k.count_in_parts(&text, 4), 1001);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count_in_parts(&self, text: &str, threads: usize) -> u64 {
         let b = text.as_bytes();
         let mut cuts = vec![0];
@@ -404,6 +492,14 @@ impl Encoding {
     /// The exact count if it is at most `limit`; otherwise `Err` with a count above `limit`,
     /// found by stopping at the first piece that passes it. A long piece that cannot fit (its
     /// length alone needs more tokens than are left) is not merged at all.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// assert_eq!(cl100k.count_up_to("Hello, world!", 10), Ok(4));
+    /// assert_eq!(cl100k.count_up_to("Hello, world!", 2), Err(3)); // stopped at the third token
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn count_up_to(&self, text: &str, limit: u64) -> std::result::Result<u64, u64> {
         let max_token_bytes = self.table.ranks.max_token_bytes() as u64;
         let total = cache::with_cache(|mut cache| {
@@ -452,6 +548,15 @@ impl Encoding {
     }
 
     /// A fast estimate with bounds that hold for every text (see `estimate/bounds.rs`).
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// let e = cl100k.estimate("Hello, world!");
+    /// assert_eq!(e.estimate, 4);
+    /// assert!(e.lower_bound <= 4 && 4 <= e.upper_bound); // the exact count is 4
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn estimate(&self, text: &str) -> Estimate {
         let x = Features::scan(text);
         let digits_in_threes = matches!(self.name.table(), RankTableId::Cl100k | RankTableId::O200k);
@@ -461,16 +566,37 @@ impl Encoding {
 
     /// Whether long pieces are counted by the linear backtracking encoder rather than the heap
     /// merge.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// assert!(cl100k.backtracks()); // true of every OpenAI table
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn backtracks(&self) -> bool {
         self.table.backtracks()
     }
 
     /// The length of the longest token, in bytes.
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// assert_eq!(cl100k.max_token_bytes(), 128);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn max_token_bytes(&self) -> usize {
         self.table.ranks.max_token_bytes()
     }
 
     /// The pieces the split pattern cuts `text` into (for tests and diagnostics).
+    ///
+    /// ```
+    /// use kano_tokenizer::{Config, EncodingName, Registry};
+    /// let cl100k = Registry::with_config(Config::default()).encoding(EncodingName::Cl100kBase)?;
+    /// assert_eq!(cl100k.split("Hello, world!"), ["Hello", ",", " world", "!"]);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
     pub fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
         let mut pieces = Vec::new();
         self.name.pattern().for_each_piece(text, |piece| {

@@ -84,6 +84,14 @@ const MODEL_PREFIX_TO_ENCODING: &[(&str, EncodingName)] = &[
 ];
 
 /// The encoding of a model, or of an encoding name given as the model.
+///
+/// ```
+/// use kano_tokenizer::{encoding_for_model, EncodingName};
+/// assert_eq!(encoding_for_model("gpt-4"), Some(EncodingName::Cl100kBase)); // exact name
+/// assert_eq!(encoding_for_model("gpt-4o-mini"), Some(EncodingName::O200kBase)); // prefix `gpt-4o-`
+/// assert_eq!(encoding_for_model("p50k_base"), Some(EncodingName::P50kBase)); // encoding name
+/// assert_eq!(encoding_for_model("llama-3"), None);
+/// ```
 pub fn encoding_for_model(model: &str) -> Option<EncodingName> {
     if let Some(&(_, enc)) = MODEL_TO_ENCODING.iter().find(|(name, _)| *name == model) {
         return Some(enc);
@@ -95,11 +103,24 @@ pub fn encoding_for_model(model: &str) -> Option<EncodingName> {
 }
 
 /// The exact-name table, for documentation and the CLI.
+///
+/// ```
+/// use kano_tokenizer::{model_table, EncodingName};
+/// assert!(model_table().contains(&("gpt-4o", EncodingName::O200kBase)));
+/// assert!(model_table().iter().all(|&(name, enc)| kano_tokenizer::encoding_for_model(name) == Some(enc)));
+/// ```
 pub fn model_table() -> &'static [(&'static str, EncodingName)] {
     MODEL_TO_ENCODING
 }
 
 /// The prefix table, in matching order.
+///
+/// ```
+/// use kano_tokenizer::{prefix_table, EncodingName};
+/// let at = |p: &str| prefix_table().iter().position(|&(prefix, _)| prefix == p);
+/// assert!(at("ft:gpt-4o") < at("ft:gpt-4")); // the longer prefix is tried first
+/// assert!(prefix_table().contains(&("gpt-oss-", EncodingName::O200kHarmony)));
+/// ```
 pub fn prefix_table() -> &'static [(&'static str, EncodingName)] {
     MODEL_PREFIX_TO_ENCODING
 }
