@@ -357,7 +357,7 @@ fn main() {
         let mut errors: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
         for (c, x, y) in &rows {
             let estimate: f64 = x.iter().zip(&beta).map(|(a, b)| a * b).sum::<f64>().max(0.0).round().max(1.0);
-            let name = category_ids.iter().find(|(_, &id)| id == *c).unwrap().0;
+            let name = category_ids.iter().find(|&(_, &id)| id == *c).unwrap().0;
             let e = errors.entry(name).or_default();
             e.0 += (estimate - y).abs() / y;
             e.1 += 1;

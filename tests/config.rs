@@ -13,7 +13,7 @@ fn toml(text: &str) -> Result<Config, kano_tokenizer::Error> {
     Config::from_toml_str(text, None, ConfigSource::Toml)
 }
 
-fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
     let map: HashMap<String, OsString> = vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
     move |name| map.get(name).cloned()
 }

@@ -25,6 +25,10 @@
 //! - `letter_runs` and `digit_runs`, which count runs that an OpenAI split pattern can never
 //!   join into one piece, and so give a lower bound (see `bounds.rs`).
 
+// The SIMD kernels are `unsafe fn`s whose callers check the target features once; their
+// bodies are intrinsics throughout, so they are not wrapped in `unsafe` blocks line by line.
+#![allow(unsafe_op_in_unsafe_fn)]
+
 /// Indices into [`Features::values`], the estimator's inputs.
 pub mod f {
     pub const BIAS: usize = 0;
@@ -1130,10 +1134,10 @@ impl Features {
         Self::scan_portable(text)
     }
 
-    /// Scans a text with a given implementation, for benchmarks: `"avx512"`, `"avx2"` or
-    /// `"portable"`; `None` when this processor lacks it.
-    #[doc(hidden)]
-    pub fn scan_with(backend_name: &str, text: &str) -> Option<Features> {
+    /// Scans a text with a given implementation, for the tests that compare them: `"avx512"`,
+    /// `"avx2"` or `"portable"`; `None` when this processor lacks it.
+    #[cfg(test)]
+    fn scan_with(backend_name: &str, text: &str) -> Option<Features> {
         #[cfg(target_arch = "x86_64")]
         match (backend_name, backend()) {
             // SAFETY: AVX-512 F, BW and VPOPCNTDQ, AVX2 and POPCNT are present.
@@ -1146,8 +1150,7 @@ impl Features {
     }
 
     /// Scans a text with the portable classification (the SIMD one gives identical features).
-    #[doc(hidden)]
-    pub fn scan_portable(text: &str) -> Features {
+    pub(crate) fn scan_portable(text: &str) -> Features {
         // SAFETY: `drive` reads only within the text and its own buffer.
         unsafe { drive::<Portable>(text.as_bytes()) }
     }

@@ -64,7 +64,7 @@ impl KanoAdapter {
 /// kano_adapter_free(adapter);
 /// adapter = NULL; // never free it twice
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
     // SAFETY: the caller passes NULL or a live adapter, once.
     let _ = ffi_boundary!("kano_adapter_free", {
@@ -86,7 +86,7 @@ pub unsafe extern "C" fn kano_adapter_free(adapter: *mut KanoAdapter) {
 /// printf("%s\n", kano_adapter_name(adapter)); // "tiktoken": the one that served
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_name", fallback = std::ptr::null(), {
         // SAFETY: the caller passes NULL or a live adapter.
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn kano_adapter_name(adapter: *const KanoAdapter) -> *cons
 /// printf("%s\n", kano_adapter_model(adapter)); // "cl100k_base"
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_model", fallback = std::ptr::null(), {
         // SAFETY: the caller passes NULL or a live adapter.
@@ -133,7 +133,7 @@ pub unsafe extern "C" fn kano_adapter_model(adapter: *const KanoAdapter) -> *con
 ///     fprintf(stderr, "kano: %s: %s\n", kano_adapter_name(adapter), reason);
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_fallback_reason(adapter: *const KanoAdapter) -> *const c_char {
     ffi_boundary!("kano_adapter_fallback_reason", fallback = std::ptr::null(), {
         // SAFETY: the caller passes NULL or a live adapter.
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn kano_adapter_fallback_reason(adapter: *const KanoAdapte
 /// }
 /// printf("%llu tokens\n", (unsigned long long)count.count); // 4 for gpt-4o
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_count(
     adapter: *const KanoAdapter,
     text: *const c_char,
@@ -222,7 +222,7 @@ pub unsafe extern "C" fn kano_adapter_count(
 /// for (size_t i = 0; i < 2; i++) // with BATCH_PARTIAL, statuses[i] says which failed
 ///     printf("%zu: %s, %llu\n", i, kano_status_str(statuses[i]), (unsigned long long)counts[i]);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_count_batch(
     adapter: *const KanoAdapter,
     texts: *const *const c_char,
@@ -359,7 +359,7 @@ pub struct KanoLimitCheck {
 /// printf("about %llu tokens (%llu to %llu)\n", (unsigned long long)e.estimate,
 ///        (unsigned long long)e.lower_bound, (unsigned long long)e.upper_bound);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_estimate(
     adapter: *const KanoAdapter,
     text: *const c_char,
@@ -398,7 +398,7 @@ pub unsafe extern "C" fn kano_adapter_estimate(
 /// }
 /// printf("%s\n", check.within_limit ? "fits" : "too long");
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_check_limit(
     adapter: *const KanoAdapter,
     text: *const c_char,

@@ -83,7 +83,7 @@ pub struct KanoChunks {
 /// }
 /// printf("keep %zu of %zu bytes\n", cut.byte_len, strlen(text)); // nothing to free
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_truncate(
     adapter: *const KanoAdapter,
     text: *const c_char,
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn kano_adapter_truncate(
 /// printf("%zu chunks\n", kano_chunks_len(chunks));
 /// kano_chunks_free(chunks);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_split(
     adapter: *const KanoAdapter,
     text: *const c_char,
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn kano_adapter_split(
 /// printf("%zu chunks\n", kano_chunks_len(chunks)); // 0 for an empty text
 /// kano_chunks_free(chunks);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chunks_len(chunks: *const KanoChunks) -> usize {
     ffi_boundary!("kano_chunks_len", fallback = 0, {
         // SAFETY: the caller passes NULL or a live KanoChunks.
@@ -183,7 +183,7 @@ pub unsafe extern "C" fn kano_chunks_len(chunks: *const KanoChunks) -> usize {
 ///     fprintf(stderr, "kano: chunk counts are estimates\n");
 /// kano_chunks_free(chunks);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chunks_is_exact(chunks: *const KanoChunks) -> bool {
     ffi_boundary!("kano_chunks_is_exact", fallback = false, {
         // SAFETY: the caller passes NULL or a live KanoChunks.
@@ -209,7 +209,7 @@ pub unsafe extern "C" fn kano_chunks_is_exact(chunks: *const KanoChunks) -> bool
 /// }
 /// kano_chunks_free(chunks);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chunks_get(
     chunks: *const KanoChunks,
     i: usize,
@@ -245,7 +245,7 @@ pub unsafe extern "C" fn kano_chunks_get(
 /// kano_chunks_free(chunks);
 /// chunks = NULL; // never free them twice
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chunks_free(chunks: *mut KanoChunks) {
     // SAFETY: the caller passes NULL or live chunks, once.
     let _ = ffi_boundary!("kano_chunks_free", {

@@ -100,7 +100,7 @@ pub struct KanoChatDetail {
 /// printf("%llu prompt tokens\n", (unsigned long long)chat.total);
 /// kano_chat_count_free(&chat);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_adapter_count_chat(
     adapter: *const KanoAdapter,
     json: *const c_char,
@@ -154,7 +154,7 @@ pub unsafe extern "C" fn kano_adapter_count_chat(
 /// }
 /// kano_chat_count_free(&chat);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chat_count_message(
     count: *const KanoChatCount,
     i: usize,
@@ -194,7 +194,7 @@ pub unsafe extern "C" fn kano_chat_count_message(
 /// kano_chat_count_free(&chat); // not free(&chat): the struct is the caller's
 /// kano_chat_count_free(&chat); // a second call is a no-op
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_chat_count_free(count: *mut KanoChatCount) {
     let _ = ffi_boundary!("kano_chat_count_free", {
         // SAFETY: the caller passes NULL or a count filled in by kano_adapter_count_chat.

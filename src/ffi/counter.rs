@@ -203,7 +203,7 @@ fn status_and_count(result: crate::error::Result<crate::adapter::Count>) -> (Kan
 /// kano_adapter_free(adapter); // the counter keeps what it counts with
 /// kano_counter_free(counter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_new(
     adapter: *const KanoAdapter,
     options: *const KanoCounterOptions,
@@ -260,7 +260,7 @@ pub unsafe extern "C" fn kano_counter_new(
 ///     fprintf(stderr, "kano: %s: %s\n", kano_status_str(status), kano_last_error());
 /// }
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_submit(
     counter: *mut KanoCounter,
     request_id: u64,
@@ -292,7 +292,7 @@ pub unsafe extern "C" fn kano_counter_submit(
 ///         printf("%llu: %s\n", (unsigned long long)results[i].request_id,
 ///                kano_status_str(results[i].status));
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_poll(counter: *mut KanoCounter, out: *mut KanoCountResult, max: usize) -> usize {
     ffi_boundary!("kano_counter_poll", fallback = 0, {
         // SAFETY: the caller passes NULL or a live counter.
@@ -325,7 +325,7 @@ pub unsafe extern "C" fn kano_counter_poll(counter: *mut KanoCounter, out: *mut 
 /// KanoCountResult results[16];
 /// printf("%zu results ready\n", kano_counter_poll(counter, results, 16));
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_flush(counter: *mut KanoCounter, timeout_ms: u32) -> KanoStatus {
     ffi_boundary!("kano_counter_flush", {
         // SAFETY: the caller passes NULL or a live counter.
@@ -349,7 +349,7 @@ pub unsafe extern "C" fn kano_counter_flush(counter: *mut KanoCounter, timeout_m
 /// printf("%llu of %llu submitted are done\n", (unsigned long long)(stats.completed + stats.failed),
 ///        (unsigned long long)stats.submitted);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *mut KanoCounterStats) -> KanoStatus {
     ffi_boundary!("kano_counter_stats", {
         out_param(out, "out")?;
@@ -391,7 +391,7 @@ pub unsafe extern "C" fn kano_counter_stats(counter: *const KanoCounter, out: *m
 /// kano_counter_free(counter); // joins the workers; results not polled are discarded
 /// counter = NULL;
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_counter_free(counter: *mut KanoCounter) {
     let _ = ffi_boundary!("kano_counter_free", {
         if counter.is_null() {

@@ -161,7 +161,7 @@ fn last_error_ptr() -> *const c_char {
 /// }
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
     // Taken as an integer: an out-of-range value in a Rust enum would be undefined behaviour.
     let Some(status) = KanoStatus::ALL.into_iter().find(|&s| s as u32 == status) else {
@@ -203,7 +203,7 @@ pub extern "C" fn kano_status_str(status: u32) -> *const c_char {
 /// }
 /// kano_registry_free(registry);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn kano_last_error() -> *const c_char {
     last_error_ptr()
 }

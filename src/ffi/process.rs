@@ -79,7 +79,7 @@ impl From<Count> for KanoCount {
 ///     return 1;
 /// }
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn kano_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
@@ -125,7 +125,7 @@ pub struct KanoCacheStats {
 /// }
 /// printf("cache hit rate %.2f\n", stats.hit_rate); // nothing to free
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_cache_stats(out: *mut KanoCacheStats) -> KanoStatus {
     ffi_boundary!("kano_cache_stats", {
         out_param(out, "out")?;

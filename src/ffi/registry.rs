@@ -42,7 +42,7 @@ pub struct KanoRegistry {
 /// }
 /// kano_registry_free(registry);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_registry_new(out: *mut *mut KanoRegistry) -> KanoStatus {
     ffi_boundary!("kano_registry_new", {
         out_param(out, "out")?;
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn kano_registry_new(out: *mut *mut KanoRegistry) -> KanoS
 /// }
 /// kano_registry_free(registry);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_registry_from_config(
     toml_path: *const c_char,
     out: *mut *mut KanoRegistry,
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn kano_registry_from_config(
 /// }
 /// kano_registry_free(registry);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_registry_from_toml(
     toml: *const c_char,
     len: usize,
@@ -131,7 +131,7 @@ pub unsafe extern "C" fn kano_registry_from_toml(
 ///     return 1;
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_registry_free(registry: *mut KanoRegistry) {
     // SAFETY: the caller passes NULL or a live registry, once.
     let _ = ffi_boundary!("kano_registry_free", {
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn kano_registry_free(registry: *mut KanoRegistry) {
 /// }
 /// kano_adapter_free(adapter);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn kano_registry_resolve(
     registry: *const KanoRegistry,
     adapter: *const c_char,

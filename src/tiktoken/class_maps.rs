@@ -11,6 +11,10 @@
 //! is classified once, through `classes::of`, and its class covers all of its bytes, so a run
 //! steps over them and ends on a character boundary.
 
+// The SIMD kernels are `unsafe fn`s whose callers check the target features once; their
+// bodies are intrinsics throughout, so they are not wrapped in `unsafe` blocks line by line.
+#![allow(unsafe_op_in_unsafe_fn)]
+
 use super::classes::{self, LETTER, LOWERISH, NUMBER, SPACE, UPPERISH};
 
 /// Bytes of text one window maps.
