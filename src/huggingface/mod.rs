@@ -92,7 +92,7 @@ pub fn hub_cache_dir(env: EnvLookup<'_>) -> Option<PathBuf> {
 }
 
 /// Every hub cache location that applies, in the order the registry considers them: the
-/// config's `cache_dir` (when given), then the variables of [`hub_cache_dir`] that are set and
+/// config's `cache_dir` (when given), then the variables of `hub_cache_dir` that are set and
 /// not empty. The first is the one searched; the others are overridden by it. Each comes with
 /// where it was taken from (`tokenizer.huggingface.cache_dir`, `HF_HUB_CACHE`, `HF_HOME/hub`...).
 ///

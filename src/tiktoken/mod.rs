@@ -441,7 +441,7 @@ impl Encoding {
     }
 
     /// [`Encoding::count`] on up to `threads` threads: the text is cut at word gaps
-    /// ([`chunks::ascii_word_gap`], where counting either side alone gives the same pieces)
+    /// (`chunks::ascii_word_gap`, where counting either side alone gives the same pieces)
     /// near equal shares, and each part is counted on its own thread (this one counts the
     /// first). The same total as `count`; a text without a gap near a share is cut at fewer
     /// places.
