@@ -35,7 +35,7 @@ pub use adapter::{Adapter, AdapterName, Count, Method, PARALLEL_TEXT_BYTES};
 pub use batch::{INLINE_BYTES as BATCH_INLINE_BYTES, MAX_BATCH_THREADS};
 pub use bpe::piece_cache::{cache_stats, CacheStats};
 pub use budget::{Chunk, Chunks, Truncation};
-pub use chat::{ChatCount, MAX_DEPTH as MAX_CHAT_DEPTH};
+pub use chat::{ChatCount, MAX_DEPTH as MAX_CHAT_DEPTH, MAX_TEMPLATE_BREAKDOWN};
 pub use config::{
     process_env, Config, EnvLookup, HeuristicConfig, HuggingfaceConfig, Source as ConfigSource, TiktokenConfig,
     DEFAULT_FALLBACK_CHAIN, DEFAULT_MAX_INPUT_BYTES, ENV_ADAPTER, ENV_BATCH_THREADS, ENV_CHARS_PER_TOKEN, ENV_CONFIG,

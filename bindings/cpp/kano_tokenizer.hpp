@@ -339,8 +339,9 @@ class Adapter {
     /// false; no URL is fetched. Throws kano::Error: KANO_STATUS_INVALID_UTF8,
     /// KANO_STATUS_INPUT_TOO_LARGE, KANO_STATUS_INVALID_ARGUMENT (JSON that does not parse,
     /// nesting deeper than 64 levels, a wrong type: the message names the place, such as
-    /// messages[2].role), KANO_STATUS_UNSUPPORTED (a tokenizer.json adapter, whose chat template
-    /// is needed, or r50k_base/p50k_base).
+    /// messages[2].role), KANO_STATUS_UNSUPPORTED (a tokenizer.json adapter with no chat
+    /// template beside it, or r50k_base/p50k_base). A tokenizer.json adapter counts with the
+    /// model's chat template (docs/BUDGETS-AND-CHAT.md).
     ChatCount count_chat(std::string_view request_json) const {
         KanoChatCount raw{};
         detail::check(kano_adapter_count_chat(handle_, request_json.data(), request_json.size(), &raw));

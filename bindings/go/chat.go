@@ -63,7 +63,8 @@ type ChatCount struct {
 // The JSON is passed without a copy. Errors: ErrInvalidUTF8 (with the byte offset),
 // ErrInputTooLarge, ErrInvalidArgument (JSON that does not parse, nesting deeper than 64
 // levels, a wrong type; the message names the place, such as messages[2].role), ErrUnsupported
-// (a tokenizer.json adapter, whose chat template is needed, or r50k_base/p50k_base).
+// (a tokenizer.json adapter with no chat template beside it, or r50k_base/p50k_base). A
+// tokenizer.json adapter counts with the model's chat template (docs/BUDGETS-AND-CHAT.md).
 func (a *Adapter) CountChat(requestJSON string) (ChatCount, error) {
 	return a.countChat(stringData(requestJSON), len(requestJSON))
 }

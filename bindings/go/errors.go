@@ -92,7 +92,7 @@ var (
 	// is a *BatchError that says which.
 	ErrBatchPartial = &Error{Status: StatusBatchPartial}
 	// ErrUnsupported: the adapter cannot do what was asked (Adapter.CountChat with a
-	// tokenizer.json model, whose chat template is needed).
+	// tokenizer.json model that has no chat template beside it).
 	ErrUnsupported = &Error{Status: StatusUnsupported}
 )
 

@@ -67,8 +67,8 @@ pub enum KanoStatus {
     /// `kano_last_error()` names the first failed text.
     BatchPartial = 14,
     /// The adapter cannot do what was asked: `kano_adapter_count_chat` with a `tokenizer.json`
-    /// adapter (the model's chat template is needed, which is not supported yet) or an encoding
-    /// no chat model uses (`r50k_base`, `p50k_base`).
+    /// adapter that has no chat template beside it (or one MiniJinja cannot compile), or with an
+    /// encoding no chat model uses (`r50k_base`, `p50k_base`).
     Unsupported = 15,
 }
 

@@ -21,7 +21,9 @@ mod unigram;
 mod wordpiece;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::chat::ChatTemplate;
 use crate::config::{EnvLookup, HuggingfaceConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::estimate::{Estimate, Family, Features, PipelineBound};
@@ -267,6 +269,10 @@ pub struct HfTokenizer {
     /// The estimator's weights, fitted to this tokenizer's counts when it loaded
     /// (`estimate/fit.rs`); `None`: the family's table.
     weights: Option<Box<[f64; crate::estimate::feature::COUNT]>>,
+    /// The `tokenizer.json` this was loaded from: its folder may hold the chat template.
+    file: Option<PathBuf>,
+    /// The chat template, read and compiled on the first chat request.
+    chat_template: once_cell::sync::OnceCell<Result<Arc<ChatTemplate>>>,
 }
 
 enum Counter {
@@ -320,7 +326,11 @@ impl HfTokenizer {
             TokenizerSource::Embedded(_) => EMBEDDED_MINILM.into(),
             TokenizerSource::File(path) => read_tokenizer_file(path, max_file_bytes)?.into(),
         };
-        Self::from_bytes(&bytes, &source.identity())
+        let mut tokenizer = Self::from_bytes(&bytes, &source.identity())?;
+        if let TokenizerSource::File(path) = source {
+            tokenizer.file = Some(path.clone());
+        }
+        Ok(tokenizer)
     }
 
     /// Parses `tokenizer.json` content; `label` names it in errors.
@@ -376,7 +386,14 @@ impl HfTokenizer {
             Counter::Crate { tokenizer, .. } => tokenizer.specials(),
         };
         let bound = pipeline_bound::from_json(&json, specials);
-        let mut tokenizer = HfTokenizer { counter, bound, family, weights: None };
+        let mut tokenizer = HfTokenizer {
+            counter,
+            bound,
+            family,
+            weights: None,
+            file: None,
+            chat_template: once_cell::sync::OnceCell::new(),
+        };
         tokenizer.weights = crate::estimate::fit::fit(family.weights(), |text| {
             if let Counter::Crate { tokenizer, .. } = &tokenizer.counter {
                 if !tokenizer.grows_plainly(text) {
@@ -387,6 +404,19 @@ impl HfTokenizer {
         })
         .map(Box::new);
         Ok(tokenizer)
+    }
+
+    /// The chat template beside the file this tokenizer was loaded from, read once.
+    pub(crate) fn chat_template(&self) -> Result<Arc<ChatTemplate>> {
+        self.chat_template
+            .get_or_init(|| match &self.file {
+                Some(file) => ChatTemplate::beside(file).map(Arc::new),
+                None => Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "this tokenizer was not loaded from a file, so it has no chat template beside it",
+                )),
+            })
+            .clone()
     }
 
     /// Which path counts: our engine, by model (`"kano-bpe"`, `"kano-unigram"`,

@@ -425,8 +425,10 @@ class Adapter:
         or bytes) as a :class:`ChatCount`, by the OpenAI cookbook's rules for messages and tools.
         What the rules do not cover exactly (images, audio, tool calls, nested parameters,
         ``tool_choice``, ``response_format``...) gives ``is_exact`` False and a reason. URLs are
-        never fetched. ``tokenizer.json`` adapters raise :class:`KanoError` with status
-        ``UNSUPPORTED`` (a chat template is needed)."""
+        never fetched. A ``tokenizer.json`` adapter counts with the model's chat template (the
+        ``chat_template.jinja`` or ``tokenizer_config.json`` beside the file), as
+        ``transformers``' ``apply_chat_template`` renders it; without one it raises
+        :class:`KanoError` with status ``UNSUPPORTED``."""
         if isinstance(request, (str, bytes, bytearray, memoryview)):
             data = _text_bytes(request)
         else:

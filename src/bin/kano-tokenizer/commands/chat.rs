@@ -15,14 +15,17 @@ use crate::{outln, Format};
 pub struct ChatArgs {
     /// The request file (default: standard input; "-" also reads it).
     file: Option<PathBuf>,
-    /// tiktoken (default) or heuristic; tokenizer.json models need a chat template, which is
-    /// not supported yet.
+    /// tiktoken (default), heuristic, or huggingface: a tokenizer.json model counts with the
+    /// chat template beside it (chat_template.jinja or tokenizer_config.json).
     #[arg(long)]
     adapter: Option<String>,
+    /// Print the prompt the chat template renders (huggingface adapters), after the counts.
+    #[arg(long)]
+    prompt: bool,
 }
 
 pub fn run(ctx: &Context, args: ChatArgs) -> Outcome {
-    let ChatArgs { file, adapter } = args;
+    let ChatArgs { file, adapter, prompt } = args;
     let (registry, request) = read_input(ctx, file)?;
     let name = adapter.unwrap_or_else(|| "tiktoken".to_string());
     // The model: --model, else the request's, else the configured one.
@@ -36,6 +39,7 @@ pub fn run(ctx: &Context, args: ChatArgs) -> Outcome {
         _ => ctx.resolve(&registry, &name)?,
     };
     let c = adapter.count_chat(&request)?;
+    let prompt = if prompt { Some(adapter.chat_prompt(&request)?) } else { None };
     match ctx.format {
         Format::Json => output::json(&json!({
             "adapter": adapter.name(),
@@ -48,6 +52,7 @@ pub fn run(ctx: &Context, args: ChatArgs) -> Outcome {
             "reply_priming": c.reply_priming,
             "is_exact": c.is_exact,
             "reasons": c.reasons,
+            "prompt": prompt,
         })),
         Format::Text => {
             outln!("adapter: {} {}", adapter.name(), adapter.model());
@@ -65,6 +70,9 @@ pub fn run(ctx: &Context, args: ChatArgs) -> Outcome {
             }
             for reason in &c.reasons {
                 outln!("not exact: {reason}");
+            }
+            if let Some(prompt) = prompt {
+                outln!("prompt:\n{prompt}");
             }
         }
     }

@@ -15,13 +15,24 @@
 //! `response_format`, fields other than `role`, `content` and `name`. Never a silent guess.
 //!
 //! The request's `model` (or else the adapter's) picks the message rules; the adapter's encoding
-//! picks the tools rules and counts. `tokenizer.json` models need their chat template, which is
-//! not supported yet: that is an `Unsupported` error, not a guess.
+//! picks the tools rules and counts.
+//!
+//! A `tokenizer.json` model (Llama 3, Qwen, Mistral, Phi, ...) counts with its own chat
+//! template instead (`template.rs`): the Jinja template of the `tokenizer_config.json` or
+//! `chat_template.jinja` beside the `tokenizer.json`, rendered as `transformers`'
+//! `apply_chat_template(messages, tools=tools, add_generation_prompt=True)` renders it, then
+//! counted as that call tokenizes it. Without a template that is an `Unsupported` error, not a
+//! guess.
 //!
 //! Hostile input: the text is held to the adapter's input limit before it is read, checked for
 //! UTF-8, and refused when nested deeper than [`MAX_DEPTH`] before it is parsed.
 
+mod python;
+mod template;
+
 use serde_json::{Map, Value};
+
+pub(crate) use template::ChatTemplate;
 
 use crate::adapter::{Adapter, Engine, Method};
 use crate::error::{Error, ErrorKind, Result};
@@ -59,11 +70,14 @@ pub struct ChatCount {
     pub lower_bound: u64,
     /// Nor above this (`u64::MAX` when something cannot be bounded, such as audio).
     pub upper_bound: u64,
-    /// Each message's tokens, its per-message tokens included, in request order.
+    /// Each message's tokens, its per-message tokens included, in request order. With a chat
+    /// template: what each turn adds to the prompt (empty when the template rewrites earlier
+    /// turns, or past [`MAX_TEMPLATE_BREAKDOWN`] messages).
     pub messages: Vec<u64>,
-    /// The tokens of the tools (0 without tools).
+    /// The tokens of the tools (0 without tools; 0 with a chat template, which renders them
+    /// inside a turn).
     pub tools: u64,
-    /// The tokens that prime the reply (3).
+    /// The tokens that prime the reply (3; with a chat template, the generation prompt).
     pub reply_priming: u64,
     /// Whether the published rules cover the request exactly and the adapter counts exactly.
     pub is_exact: bool,
@@ -141,6 +155,9 @@ impl Adapter {
     pub fn count_chat(&self, request: &str) -> Result<ChatCount> {
         self.check_input_len(request.len())?;
         check_depth(request.as_bytes())?;
+        if let Engine::Huggingface { tokenizer, .. } = self.engine() {
+            return self.count_chat_template(tokenizer, request);
+        }
         let value: Value = serde_json::from_str(request)
             .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("the request is not valid JSON: {e}")))?;
         self.count_chat_value(&value)
@@ -162,6 +179,41 @@ impl Adapter {
         self.check_input_len(request.len())?;
         let text = crate::utf8::validate(request).map_err(|e| Error::invalid_utf8("request", e))?;
         self.count_chat(text)
+    }
+
+    /// The prompt text a `tokenizer.json` model's chat template renders for a request, the
+    /// generation prompt included: the text [`Adapter::count_chat`] counts. `Unsupported` for
+    /// other adapters (their rules count a request without rendering it) and for a model with no
+    /// chat template beside its `tokenizer.json`.
+    ///
+    /// ```
+    /// use kano_tokenizer::{AdapterName, Config, ErrorKind, Registry};
+    /// let dir = std::env::temp_dir().join("kano-doc-chat-prompt");
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("tokenizer.json"), r#"{"pre_tokenizer": {"type": "Whitespace"},
+    ///     "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "user": 1, ":": 2}, "unk_token": "[UNK]"}}"#).unwrap();
+    /// std::fs::write(dir.join("chat_template.jinja"),
+    ///     "{% for m in messages %}{{ m.role }}: {{ m.content.strip() }}\n{% endfor %}").unwrap();
+    /// let registry = Registry::with_config(Config::default());
+    /// let adapter = registry.resolve(AdapterName::Huggingface, dir.to_str().unwrap())?;
+    /// let request = r#"{"messages": [{"role": "user", "content": "  Hi there  "}]}"#;
+    /// assert_eq!(adapter.chat_prompt(request)?, "user: Hi there\n");
+    /// assert_eq!(adapter.count_chat(request)?.total, 4); // user, :, [UNK], [UNK]
+    /// let openai = registry.resolve(AdapterName::Tiktoken, "gpt-4o")?;
+    /// assert_eq!(openai.chat_prompt(request).unwrap_err().kind(), ErrorKind::Unsupported);
+    /// # Ok::<(), kano_tokenizer::Error>(())
+    /// ```
+    pub fn chat_prompt(&self, request: &str) -> Result<String> {
+        self.check_input_len(request.len())?;
+        check_depth(request.as_bytes())?;
+        let Engine::Huggingface { tokenizer, .. } = self.engine() else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("the {} adapter counts chat requests by the OpenAI rules, with no prompt text", self.name()),
+            ));
+        };
+        let (template, input) = template_input(tokenizer, request)?;
+        template.render(&input, input.messages.len(), true, self.max_input_bytes())
     }
 
     fn count_chat_value(&self, request: &Value) -> Result<ChatCount> {
@@ -251,6 +303,35 @@ impl Adapter {
         })
     }
 
+    /// A chat request for a `tokenizer.json` model, through its chat template. The total is
+    /// the whole prompt counted at once. The breakdown renders the conversation one message
+    /// longer each time (without the generation prompt): a message's share is what its turn adds;
+    /// the reply priming is the rest (the generation prompt, and any merge across the cuts).
+    fn count_chat_template(&self, tokenizer: &crate::huggingface::HfTokenizer, request: &str) -> Result<ChatCount> {
+        let (template, input) = template_input(tokenizer, request)?;
+        let limit = self.max_input_bytes();
+        let prompt = template.render(&input, input.messages.len(), true, limit)?;
+        let total = tokenizer.count(&prompt, false)?;
+        let per_message = template_breakdown(&template, tokenizer, &input, limit, prompt.len());
+        let mut per_message = per_message;
+        let shares: u64 = per_message.iter().sum();
+        if shares > total {
+            // The generation prompt rewrote an earlier turn: no breakdown adds up.
+            per_message.clear();
+        }
+        Ok(ChatCount {
+            total,
+            lower_bound: total,
+            upper_bound: total,
+            reply_priming: if per_message.is_empty() { 0 } else { total.saturating_sub(shares) },
+            messages: per_message,
+            tools: 0,
+            is_exact: true,
+            reasons: Vec::new(),
+            method: self.method(),
+        })
+    }
+
     /// The rank table whose rules apply, checking that the adapter can count a chat at all.
     fn chat_table(&self, model: Option<&str>, counter: &mut Counter<'_>) -> Result<RankTableId> {
         let requested = model.and_then(crate::tiktoken::encoding_for_model);
@@ -259,16 +340,7 @@ impl Adapter {
             Engine::Heuristic(_) => requested
                 .or_else(|| crate::tiktoken::encoding_for_model(self.model()))
                 .unwrap_or(EncodingName::O200kBase),
-            Engine::Huggingface { .. } => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "counting a chat request for {} needs its chat template (tokenizer_config.json \
-                         chat_template), which is not supported yet; OpenAI models count with the tiktoken adapter",
-                        self.model()
-                    ),
-                ))
-            }
+            Engine::Huggingface { .. } => unreachable!("tokenizer.json models count with their chat template"),
         };
         if ours == EncodingName::O200kHarmony {
             counter.inexact(
@@ -500,6 +572,106 @@ impl Counter<'_> {
             Some(other) => Err(wrong(&format!("{at}.description"), "a string", other)),
         }
     }
+}
+
+/// The chat template of a `tokenizer.json` model, and what a request hands it.
+fn template_input(
+    tokenizer: &crate::huggingface::HfTokenizer,
+    request: &str,
+) -> Result<(std::sync::Arc<ChatTemplate>, template::TemplateInput)> {
+    let template = tokenizer.chat_template()?;
+    let value: minijinja::Value = serde_json::from_str(request)
+        .map_err(|e| Error::new(ErrorKind::InvalidArgument, format!("the request is not valid JSON: {e}")))?;
+    if value.kind() != minijinja::value::ValueKind::Map {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the request must be an object, not {}", value.kind()),
+        ));
+    }
+    let field = |name: &str| value.get_attr(name).ok().filter(|v| !v.is_undefined());
+    let messages =
+        field("messages").ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "the request has no messages"))?;
+    let messages = template::template_messages(&messages)?;
+    if messages.is_empty() {
+        // apply_chat_template refuses an empty conversation too.
+        return Err(Error::new(ErrorKind::InvalidArgument, "the request's messages are empty"));
+    }
+    let none = minijinja::Value::from(());
+    let mut kwargs = Vec::new();
+    if let Some(extra) = field("chat_template_kwargs").filter(|v| !v.is_none()) {
+        if extra.kind() != minijinja::value::ValueKind::Map {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("chat_template_kwargs must be an object, not {}", extra.kind()),
+            ));
+        }
+        for key in extra.try_iter().map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))? {
+            let name = key.as_str().map(str::to_string).unwrap_or_else(|| key.to_string());
+            kwargs.push((name, extra.get_item(&key).unwrap_or_default()));
+        }
+    }
+    let tools = field("tools").unwrap_or_else(|| none.clone());
+    if !tools.is_none() && tools.kind() != minijinja::value::ValueKind::Seq {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("tools must be an array, not {}", tools.kind())));
+    }
+    let documents = field("documents").unwrap_or(none);
+    Ok((template, template::TemplateInput { messages, tools, documents, kwargs }))
+}
+
+/// The most messages whose shares the breakdown of a templated chat gives: it renders the
+/// conversation once per message, so its cost grows with the square of their number. Longer
+/// conversations are still counted; their `messages` is empty.
+///
+/// ```
+/// use kano_tokenizer::{AdapterName, Config, Registry, MAX_TEMPLATE_BREAKDOWN};
+/// let dir = std::env::temp_dir().join("kano-doc-template-breakdown");
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("tokenizer.json"), r#"{"pre_tokenizer": {"type": "Whitespace"},
+///     "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "hi": 1}, "unk_token": "[UNK]"}}"#).unwrap();
+/// std::fs::write(dir.join("chat_template.jinja"), "{% for m in messages %}{{ m.content }} {% endfor %}").unwrap();
+/// let adapter = Registry::with_config(Config::default()).resolve(AdapterName::Huggingface, dir.to_str().unwrap())?;
+/// let turns = |n: usize| format!(r#"{{"messages": [{}]}}"#, vec![r#"{"role": "user", "content": "hi"}"#; n].join(","));
+/// assert_eq!(adapter.count_chat(&turns(3))?.messages, [1, 1, 1]);
+/// let long = adapter.count_chat(&turns(MAX_TEMPLATE_BREAKDOWN + 1))?;
+/// assert_eq!((long.total, long.messages.len()), (MAX_TEMPLATE_BREAKDOWN as u64 + 1, 0));
+/// # Ok::<(), kano_tokenizer::Error>(())
+/// ```
+pub const MAX_TEMPLATE_BREAKDOWN: usize = 128;
+
+/// Each message's share of a templated chat (see `count_chat_template`): the count of the
+/// conversation up to it, less the count up to the one before, each counted whole (a part
+/// counted alone can differ: SentencePiece models put a space before every text they count).
+/// Empty when the conversation has more than [`MAX_TEMPLATE_BREAKDOWN`] messages, when a
+/// shorter conversation does not render (a template that wants the last message to be the
+/// user's), when the template rewrites earlier turns as the conversation grows (a share would
+/// be negative: Qwen 3 drops the reasoning of turns before the last question), or when counting
+/// every shorter conversation would cost more than counting the prompt sixteen times.
+fn template_breakdown(
+    template: &ChatTemplate,
+    tokenizer: &crate::huggingface::HfTokenizer,
+    input: &template::TemplateInput,
+    limit: u64,
+    prompt_len: usize,
+) -> Vec<u64> {
+    let n = input.messages.len();
+    if n > MAX_TEMPLATE_BREAKDOWN {
+        return Vec::new();
+    }
+    let budget = 16 * prompt_len + (4 << 20);
+    let (mut counted, mut before) = (0usize, 0u64);
+    let mut shares = Vec::with_capacity(n);
+    for i in 1..=n {
+        let Ok(text) = template.render(input, i, false, limit) else { return Vec::new() };
+        counted += text.len();
+        if counted > budget {
+            return Vec::new();
+        }
+        let Ok(count) = tokenizer.count(&text, false) else { return Vec::new() };
+        let Some(share) = count.checked_sub(before) else { return Vec::new() };
+        shares.push(share);
+        before = count;
+    }
+    shares
 }
 
 /// 512-px tiles of a `w` × `h` image after the documented resize.
