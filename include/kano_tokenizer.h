@@ -119,8 +119,8 @@ typedef enum {
   KANO_STATUS_BATCH_PARTIAL = 14,
   /**
    * The adapter cannot do what was asked: `kano_adapter_count_chat` with a `tokenizer.json`
-   * adapter (the model's chat template is needed, which is not supported yet) or an encoding
-   * no chat model uses (`r50k_base`, `p50k_base`).
+   * adapter that has no chat template beside it (or one MiniJinja cannot compile), or with an
+   * encoding no chat model uses (`r50k_base`, `p50k_base`).
    */
   KANO_STATUS_UNSUPPORTED = 15,
 } KanoStatus;
@@ -1183,11 +1183,19 @@ void kano_chunks_free(KanoChunks *chunks);
  * published tile rule when `detail` and `width`/`height` are given beside the `url`, and as
  * bounds otherwise; no URL is ever fetched.
  *
+ * A `tokenizer.json` adapter counts with the model's chat template instead (the
+ * `chat_template.jinja` or `tokenizer_config.json` beside the file), as `transformers`'
+ * `apply_chat_template(messages, tools=tools, add_generation_prompt=True)` renders and
+ * tokenizes it; `chat_template_kwargs` in the request are passed to the template. Exact; the
+ * message breakdown is what each turn adds (see docs/BUDGETS-AND-CHAT.md).
+ *
  * Errors: `KANO_STATUS_INVALID_UTF8` (with the offset), `KANO_STATUS_INPUT_TOO_LARGE` (over
  * `max_input_bytes`, refused before it is read), `KANO_STATUS_INVALID_ARGUMENT` (JSON that does
  * not parse, nesting deeper than 64 levels, a wrong type; the message names the place, such as
- * `messages[2].role`), `KANO_STATUS_UNSUPPORTED` (a `tokenizer.json` adapter, whose chat
- * template is needed and not supported yet, or the `r50k_base`/`p50k_base` encodings). Time and
+ * `messages[2].role`), `KANO_STATUS_UNSUPPORTED` (a `tokenizer.json` adapter with no
+ * chat template beside it, or one that does not compile; the `r50k_base`/`p50k_base`
+ * encodings); `KANO_STATUS_INVALID_ARGUMENT` also when the template refuses the request
+ * (`raise_exception`), with its message. Time and
  * memory are linear in `len`. Thread-safe.
  *
  * With `adapter` from `kano_registry_resolve`:
