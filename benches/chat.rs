@@ -7,6 +7,10 @@
 //!
 //! Before the criterion runs it prints the per-message difference, measured with a plain loop.
 //! o200k_base and cl100k_base. Short criterion settings.
+//!
+//! Then a `tokenizer.json` model's chat template (Qwen 2.5's, from tests/fixtures): `count_chat`
+//! against the prompt it renders counted once, for 10, 100 and 129 messages (the last past the
+//! breakdown's limit, so rendered once), printed only.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -47,8 +51,52 @@ fn mean(mut f: impl FnMut()) -> Duration {
     start.elapsed() / runs
 }
 
+/// Qwen 2.5's tokenizer.json and tokenizer_config.json in a temporary model folder.
+fn qwen_folder() -> PathBuf {
+    use std::io::Read;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = std::env::temp_dir().join(format!("kano-bench-chat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut json = Vec::new();
+    let file = std::fs::File::open(root.join("real/qwen2_5.json.gz")).unwrap();
+    flate2::read::GzDecoder::new(file).read_to_end(&mut json).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), json).unwrap();
+    std::fs::copy(root.join("chat_templates/qwen2_5_instruct/tokenizer_config.json"), dir.join("tokenizer_config.json"))
+        .unwrap();
+    dir
+}
+
+fn template_overhead(registry: &Registry) {
+    let dir = qwen_folder();
+    let adapter = registry.resolve(AdapterName::Huggingface, dir.to_str().unwrap()).unwrap();
+    for n in [10usize, 100, 129] {
+        let json = request(&contents(n));
+        let prompt = adapter.chat_prompt(&json).unwrap();
+        let chat = mean(|| {
+            adapter.count_chat(&json).unwrap();
+        });
+        let render = mean(|| {
+            adapter.chat_prompt(&json).unwrap();
+        });
+        let once = mean(|| {
+            adapter.count(&prompt).unwrap();
+        });
+        eprintln!(
+            "qwen2.5 chat template, {n} messages ({} bytes of prompt): count_chat {:.1} us (render {:.1} us), the \
+             prompt counted once {:.1} us: {:.2} us per message over it",
+            prompt.len(),
+            chat.as_secs_f64() * 1e6,
+            render.as_secs_f64() * 1e6,
+            once.as_secs_f64() * 1e6,
+            (chat.as_secs_f64() - once.as_secs_f64()) * 1e6 / n as f64,
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn chat(c: &mut Criterion) {
     let registry = Registry::with_env(Default::default(), &|_| None);
+    template_overhead(&registry);
     let mut group = c.benchmark_group("chat");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     for encoding in ["o200k_base", "cl100k_base"] {

@@ -63,3 +63,21 @@ def test_count_chat_says_what_is_not_exact(registry):
     with pytest.raises(kano.KanoError) as e:
         registry.resolve("huggingface", model_name="all-MiniLM-L6-v2").count_chat({"messages": SAMPLE})
     assert e.value.status == kano.Status.UNSUPPORTED
+
+
+def test_count_chat_renders_the_chat_template_beside_a_tokenizer_json(registry, tmp_path):
+    (tmp_path / "tokenizer.json").write_text(
+        '{"pre_tokenizer": {"type": "Whitespace"}, "model": {"type": "WordLevel",'
+        ' "vocab": {"[UNK]": 0, "user": 1, ":": 2, "hi": 3}, "unk_token": "[UNK]"}}')
+    (tmp_path / "tokenizer_config.json").write_text(
+        '{"chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content | trim }}\\n{% endfor %}'
+        '{% if add_generation_prompt %}{{ thinking | default(\'assistant\') }}:{% endif %}"}')
+    a = registry.resolve("huggingface", model_name=str(tmp_path))
+    chat = a.count_chat({"messages": [{"role": "user", "content": " hi "}, {"role": "user", "content": "hi"}]})
+    # user : hi, twice, then "assistant" (unknown) and ":".
+    assert (chat.total, chat.messages, chat.reply_priming, chat.is_exact) == (8, [3, 3], 2, True)
+    chat = a.count_chat({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"thinking": "user"}})
+    assert chat.total == 5
+    with pytest.raises(kano.KanoError) as e:
+        a.count_chat({"messages": []})
+    assert e.value.status == kano.Status.INVALID_ARGUMENT
