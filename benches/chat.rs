@@ -9,7 +9,7 @@
 //! o200k_base and cl100k_base. Short criterion settings.
 //!
 //! Then a `tokenizer.json` model's chat template (Qwen 2.5's, from tests/fixtures): `count_chat`
-//! against the prompt it renders counted once, for 10, 100 and 129 messages (the last past the
+//! against the prompt it renders counted once, for 10, 32 and 129 messages (the last past the
 //! breakdown's limit, so rendered once), printed only.
 
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ fn qwen_folder() -> PathBuf {
 fn template_overhead(registry: &Registry) {
     let dir = qwen_folder();
     let adapter = registry.resolve(AdapterName::Huggingface, dir.to_str().unwrap()).unwrap();
-    for n in [10usize, 100, 129] {
+    for n in [10usize, 32, 129] {
         let json = request(&contents(n));
         let prompt = adapter.chat_prompt(&json).unwrap();
         let chat = mean(|| {

@@ -619,8 +619,9 @@ fn template_input(
 }
 
 /// The most messages whose shares the breakdown of a templated chat gives: it renders the
-/// conversation once per message, so its cost grows with the square of their number. Longer
-/// conversations are still counted; their `messages` is empty.
+/// conversation once per message, so its cost grows with the square of their number (Qwen 2.5's
+/// template: 0.24 ms for 10 messages with the breakdown, 0.04 ms without). Longer conversations
+/// are still counted, rendered once; their `messages` is empty.
 ///
 /// ```
 /// use kano_tokenizer::{AdapterName, Config, Registry, MAX_TEMPLATE_BREAKDOWN};
@@ -636,7 +637,7 @@ fn template_input(
 /// assert_eq!((long.total, long.messages.len()), (MAX_TEMPLATE_BREAKDOWN as u64 + 1, 0));
 /// # Ok::<(), kano_tokenizer::Error>(())
 /// ```
-pub const MAX_TEMPLATE_BREAKDOWN: usize = 128;
+pub const MAX_TEMPLATE_BREAKDOWN: usize = 32;
 
 /// Each message's share of a templated chat (see `count_chat_template`): the count of the
 /// conversation up to it, less the count up to the one before, each counted whole (a part
