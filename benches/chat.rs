@@ -61,8 +61,11 @@ fn qwen_folder() -> PathBuf {
     let file = std::fs::File::open(root.join("real/qwen2_5.json.gz")).unwrap();
     flate2::read::GzDecoder::new(file).read_to_end(&mut json).unwrap();
     std::fs::write(dir.join("tokenizer.json"), json).unwrap();
-    std::fs::copy(root.join("chat_templates/qwen2_5_instruct/tokenizer_config.json"), dir.join("tokenizer_config.json"))
-        .unwrap();
+    std::fs::copy(
+        root.join("chat_templates/qwen2_5_instruct/tokenizer_config.json"),
+        dir.join("tokenizer_config.json"),
+    )
+    .unwrap();
     dir
 }
 

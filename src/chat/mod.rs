@@ -138,8 +138,9 @@ impl Adapter {
     ///
     /// Errors: `InputTooLarge` over the input limit; `InvalidArgument` for JSON that does not
     /// parse, is nested deeper than [`MAX_DEPTH`], or has the wrong type where the format needs
-    /// one (the message names the place, such as `messages[2].role`); `Unsupported` for a
-    /// `tokenizer.json` adapter (a chat template is needed) or an encoding no chat model uses.
+    /// one (the message names the place, such as `messages[2].role`), or that the chat template
+    /// refuses; `Unsupported` for a `tokenizer.json` adapter with no chat template beside it (or
+    /// one that does not compile), or an encoding no chat model uses.
     ///
     /// # Examples
     ///
@@ -304,16 +305,14 @@ impl Adapter {
     }
 
     /// A chat request for a `tokenizer.json` model, through its chat template. The total is
-    /// the whole prompt counted at once. The breakdown renders the conversation one message
-    /// longer each time (without the generation prompt): a message's share is what its turn adds;
-    /// the reply priming is the rest (the generation prompt, and any merge across the cuts).
+    /// the whole prompt counted at once; each message's share is what its turn adds
+    /// (`template_breakdown`); the reply priming is the rest, the generation prompt.
     fn count_chat_template(&self, tokenizer: &crate::huggingface::HfTokenizer, request: &str) -> Result<ChatCount> {
         let (template, input) = template_input(tokenizer, request)?;
         let limit = self.max_input_bytes();
         let prompt = template.render(&input, input.messages.len(), true, limit)?;
         let total = tokenizer.count(&prompt, false)?;
-        let per_message = template_breakdown(&template, tokenizer, &input, limit, prompt.len());
-        let mut per_message = per_message;
+        let mut per_message = template_breakdown(&template, tokenizer, &input, limit, prompt.len());
         let shares: u64 = per_message.iter().sum();
         if shares > total {
             // The generation prompt rewrote an earlier turn: no breakdown adds up.

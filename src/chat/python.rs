@@ -10,7 +10,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
 /// Python's `str.isspace`: Unicode White_Space plus the four ASCII separators 0x1C-0x1F.
-pub(super) fn is_space(c: char) -> bool {
+fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
@@ -44,7 +44,7 @@ fn repr(out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
     match value.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if value.is_true() { "True" } else { "False" }),
-        ValueKind::Number => number(out, value),
+        ValueKind::Number => number(out, value, false),
         ValueKind::String => repr_str(out, value.as_str().unwrap_or_default()),
         ValueKind::Seq | ValueKind::Iterable => {
             out.push('[');
@@ -52,7 +52,7 @@ fn repr(out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                nested(out, &item, depth)?;
+                repr(out, &item, depth + 1)?;
             }
             out.push(']');
         }
@@ -62,20 +62,15 @@ fn repr(out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                nested(out, &key, depth)?;
+                repr(out, &key, depth + 1)?;
                 out.push_str(": ");
-                nested(out, &value.get_item(&key)?, depth)?;
+                repr(out, &value.get_item(&key)?, depth + 1)?;
             }
             out.push('}');
         }
         _ => write!(out, "{value}").expect("writing to a String"),
     }
     Ok(())
-}
-
-/// An item inside a container: strings quoted.
-fn nested(out: &mut String, value: &Value, depth: usize) -> Result<(), Error> {
-    repr(out, value, depth + 1)
 }
 
 /// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`; backslash, the
@@ -102,24 +97,26 @@ fn repr_str(out: &mut String, text: &str) {
     out.push(quote);
 }
 
-/// A number as Python prints it: integers in full, floats by `float.__repr__`.
-fn number(out: &mut String, value: &Value) {
+/// A number as Python prints it: integers in full, floats by `float.__repr__`; a float that is
+/// not finite as `str()` writes it (`nan`, `inf`) or, in JSON, as `json.dumps` does (`NaN`,
+/// `Infinity`).
+fn number(out: &mut String, value: &Value, json: bool) {
     if value.is_integer() {
-        write!(out, "{value}").expect("writing to a String");
-    } else {
-        float(out, f64::try_from(value.clone()).unwrap_or(f64::NAN));
+        return write!(out, "{value}").expect("writing to a String");
+    }
+    let x = f64::try_from(value.clone()).unwrap_or(f64::NAN);
+    match (x.is_nan(), x.is_infinite(), json) {
+        (true, _, true) => out.push_str("NaN"),
+        (true, _, false) => out.push_str("nan"),
+        (_, true, true) => out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" }),
+        (_, true, false) => out.push_str(if x > 0.0 { "inf" } else { "-inf" }),
+        _ => float(out, x),
     }
 }
 
-/// `float.__repr__`: the shortest digits that round-trip, positional when the exponent is in
-/// -4..16, else scientific with a sign and at least two exponent digits.
-pub(super) fn float(out: &mut String, x: f64) {
-    if x.is_nan() {
-        return out.push_str("NaN");
-    }
-    if x.is_infinite() {
-        return out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
-    }
+/// `float.__repr__` of a finite float: the shortest digits that round-trip, positional when the
+/// exponent is in -4..16, else scientific with a sign and at least two exponent digits.
+fn float(out: &mut String, x: f64) {
     if x == 0.0 {
         return out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
     }
@@ -209,7 +206,7 @@ impl JsonStyle {
         match value.kind() {
             ValueKind::Undefined | ValueKind::None => out.push_str("null"),
             ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
-            ValueKind::Number => number(out, value),
+            ValueKind::Number => number(out, value, true),
             ValueKind::String => self.string(out, value.as_str().unwrap_or_default()),
             ValueKind::Seq | ValueKind::Iterable => {
                 let items: Vec<Value> = value.try_iter()?.collect();
@@ -364,7 +361,7 @@ const MONTHS: [&str; 12] = [
 const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 /// `strftime` of a Unix time in UTC, for the directives templates use.
-pub(super) fn strftime(format: &str, unix_seconds: i64) -> Result<String, Error> {
+fn strftime(format: &str, unix_seconds: i64) -> Result<String, Error> {
     let days = unix_seconds.div_euclid(86_400);
     let secs = unix_seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -456,6 +453,17 @@ mod tests {
             let mut out = String::new();
             float(&mut out, x);
             assert_eq!(out, python, "{x}");
+        }
+
+        #[test]
+        fn floats_that_are_not_finite_print_as_str_and_as_json_dumps() {
+            // str(float("nan")), str(float("-inf")); json.dumps of the same.
+            for (x, python, json) in [(f64::NAN, "nan", "NaN"), (f64::NEG_INFINITY, "-inf", "-Infinity")] {
+                let (mut shown, mut dumped) = (String::new(), String::new());
+                number(&mut shown, &Value::from(x), false);
+                number(&mut dumped, &Value::from(x), true);
+                assert_eq!((shown.as_str(), dumped.as_str()), (python, json));
+            }
         }
     }
 

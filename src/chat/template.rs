@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The instructions one render may run: far more than any real template needs for the longest
 /// request (about a hundred per message), few enough that a hostile loop ends in about a second.
-pub(crate) const FUEL: u64 = 100_000_000;
+const FUEL: u64 = 100_000_000;
 
 /// The largest chat template file read (real ones are a few KB; the largest seen, 30 KB).
 const MAX_TEMPLATE_BYTES: u64 = 4 << 20;
@@ -122,7 +122,7 @@ impl ChatTemplate {
             env.add_template_owned(name.clone(), source).map_err(|e| {
                 Error::new(
                     ErrorKind::Unsupported,
-                    format!("the chat template {name:?} of {origin} does not compile: {}", describe(&e)),
+                    format!("the chat template {name:?} of {origin} does not compile: {e}"),
                 )
             })?;
             names.push(name);
@@ -195,14 +195,9 @@ impl ChatTemplate {
         }
         Error::new(
             ErrorKind::InvalidArgument,
-            format!("the chat template of {} fails on this request: {}", self.origin, describe(e)),
+            format!("the chat template of {} fails on this request: {e}", self.origin),
         )
     }
-}
-
-/// MiniJinja's message, which names the template and line.
-fn describe(e: &minijinja::Error) -> String {
-    e.to_string()
 }
 
 /// The messages of a request as `apply_chat_template` hands them to a template.
